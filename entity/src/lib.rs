@@ -1,0 +1,7 @@
+//! SeaORM entities: one module per table, columns only, no logic.
+//! Domain rules live in the `kith` crate's `domain/` modules.
+
+pub mod refresh_token;
+pub mod server_secret;
+pub mod session;
+pub mod user;

@@ -1,0 +1,15 @@
+//! Schema migrations, one module per change. A landed migration is never edited:
+//! a change to the schema is a new module appended to `Migrator::migrations`.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261121_000001_accounts;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261121_000001_accounts::Migration)]
+    }
+}

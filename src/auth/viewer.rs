@@ -1,0 +1,121 @@
+//! The viewer of a request: the user and session its access token names, checked
+//! once per request (lazily, so `login` with a stale header still works) against the
+//! session store, so a revoked session's token is refused at once.
+
+use chrono::{DateTime, TimeZone, Utc};
+use tokio::sync::OnceCell;
+use uuid::Uuid;
+
+use crate::{
+    domain::accounts::Accounts,
+    error::{AppError, AppResult},
+};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Viewer {
+    pub user_id: Uuid,
+    pub session_id: Uuid,
+    pub token_expires_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Failure {
+    Rejected(&'static str),
+    Internal,
+}
+
+/// The credentials a request or socket came with, and what they turned out to be.
+pub struct RequestAuth {
+    token: Option<String>,
+    resolved: OnceCell<Result<Option<Viewer>, Failure>>,
+}
+
+impl RequestAuth {
+    /// From an `Authorization` header value or a `connection_init` field: a token
+    /// with or without the `Bearer ` prefix; blank means anonymous.
+    pub fn from_credentials(value: Option<&str>) -> Self {
+        let token = value
+            .map(|v| {
+                let v = v.trim();
+                match v.get(..7) {
+                    Some(prefix) if prefix.eq_ignore_ascii_case("bearer ") => v[7..].trim(),
+                    _ => v,
+                }
+            })
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned);
+        Self {
+            token,
+            resolved: OnceCell::new(),
+        }
+    }
+
+    pub fn has_token(&self) -> bool {
+        self.token.is_some()
+    }
+
+    /// The viewer, `None` when no token was given. A token that is invalid,
+    /// expired or names an ended session is `UNAUTHENTICATED`.
+    pub async fn viewer(&self, accounts: &Accounts) -> AppResult<Option<Viewer>> {
+        let outcome = self
+            .resolved
+            .get_or_init(|| resolve(self.token.as_deref(), accounts))
+            .await;
+        match *outcome {
+            Ok(viewer) => Ok(viewer),
+            Err(Failure::Rejected(message)) => Err(AppError::unauthenticated(message)),
+            Err(Failure::Internal) => Err(AppError::Internal(anyhow::anyhow!(
+                "checking the session failed (logged above)"
+            ))),
+        }
+    }
+
+    /// The viewer, or `UNAUTHENTICATED` for an anonymous request.
+    pub async fn require(&self, accounts: &Accounts) -> AppResult<Viewer> {
+        self.viewer(accounts)
+            .await?
+            .ok_or_else(|| AppError::unauthenticated("sign in required"))
+    }
+}
+
+async fn resolve(token: Option<&str>, accounts: &Accounts) -> Result<Option<Viewer>, Failure> {
+    let Some(token) = token else {
+        return Ok(None);
+    };
+    let claims = accounts
+        .tokens()
+        .verify(token)
+        .map_err(|rejection| Failure::Rejected(rejection.message()))?;
+    match accounts.active_session(claims.sid).await {
+        Ok(Some(session)) if session.user_id == claims.sub => Ok(Some(Viewer {
+            user_id: claims.sub,
+            session_id: claims.sid,
+            token_expires_at: Utc
+                .timestamp_opt(claims.exp, 0)
+                .single()
+                .unwrap_or_else(Utc::now),
+        })),
+        Ok(_) => Err(Failure::Rejected("session has ended")),
+        Err(err) => {
+            tracing::error!(error = ?err, "checking a session failed");
+            Err(Failure::Internal)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_prefix_is_optional() {
+        for value in ["Bearer abc", "bearer abc", "abc", "  Bearer   abc "] {
+            assert_eq!(
+                RequestAuth::from_credentials(Some(value)).token.as_deref(),
+                Some("abc")
+            );
+        }
+        assert!(!RequestAuth::from_credentials(Some("Bearer ")).has_token());
+        assert!(!RequestAuth::from_credentials(None).has_token());
+    }
+}

@@ -1,0 +1,136 @@
+//! Typed settings: defaults, then an optional TOML file (`KITH_CONFIG`, default
+//! `kith.toml` when present), then environment variables. Every field is documented
+//! in README.md and `.env.example`.
+
+use std::{net::SocketAddr, path::Path, time::Duration};
+
+use figment::{
+    Figment,
+    providers::{Env, Format, Serialized, Toml},
+};
+use serde::{Deserialize, Serialize};
+
+use crate::infra::ratelimit::Rate;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// `DATABASE_URL`: `sqlite://kith.db?mode=rwc` (the default) or `postgres://…`.
+    pub database_url: String,
+    /// `REDIS_URL`: optional; when set, `/readyz` checks it too.
+    pub redis_url: Option<String>,
+    /// `KITH_LISTEN`: address and port to serve on.
+    pub listen: SocketAddr,
+    /// `KITH_JWT_SECRET`: HS256 key for access tokens. When absent, one is generated
+    /// once and stored in the database, so restarts and replicas agree.
+    pub jwt_secret: Option<String>,
+    /// `KITH_ACCESS_TOKEN_TTL_SECS`: lifetime of an access token.
+    pub access_token_ttl_secs: u64,
+    /// `KITH_REFRESH_TOKEN_TTL_SECS`: a session unused this long expires.
+    pub refresh_token_ttl_secs: u64,
+    /// `KITH_MIGRATE`: run pending migrations at start.
+    pub migrate: bool,
+    /// `KITH_LOG_FORMAT`: `text` or `json`.
+    pub log_format: LogFormat,
+    /// `KITH_DB_MAX_CONNECTIONS`: size of the database pool.
+    pub db_max_connections: u32,
+    /// `KITH_BODY_LIMIT_BYTES`: largest accepted request body.
+    pub body_limit_bytes: usize,
+    /// `KITH_QUERY_DEPTH_LIMIT`: deepest accepted selection.
+    pub query_depth_limit: usize,
+    /// `KITH_QUERY_COMPLEXITY_LIMIT`: largest accepted query complexity.
+    pub query_complexity_limit: usize,
+    /// `KITH_BATCH_LIMIT`: most operations in one batched HTTP request.
+    pub batch_limit: usize,
+    /// `KITH_WS_MAX_MESSAGE_BYTES`: largest accepted WebSocket message.
+    pub ws_max_message_bytes: usize,
+    /// `KITH_PASSWORD_HASH_CONCURRENCY`: password hashes computed at once (each
+    /// takes 19 MiB and a core for tens of milliseconds). 0 means one per core.
+    pub password_hash_concurrency: usize,
+    /// `KITH_TRUST_FORWARDED_FOR`: take the client address from the last
+    /// `X-Forwarded-For` entry (set it only behind a proxy that appends it).
+    pub trust_forwarded_for: bool,
+    /// `KITH_RATE_LIMITS`: `on` or `off` (off is for load tests).
+    pub rate_limits: Switch,
+    /// `KITH_RATE_LOGIN_PER_IP`, e.g. `30/min`.
+    pub rate_login_per_ip: Rate,
+    /// `KITH_RATE_LOGIN_PER_IDENTIFIER`: attempts on one account, from anywhere.
+    pub rate_login_per_identifier: Rate,
+    /// `KITH_RATE_REGISTER_PER_IP`.
+    pub rate_register_per_ip: Rate,
+    /// `KITH_RATE_REFRESH_PER_IP`.
+    pub rate_refresh_per_ip: Rate,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Switch {
+    On,
+    Off,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            database_url: "sqlite://kith.db?mode=rwc".into(),
+            redis_url: None,
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            jwt_secret: None,
+            access_token_ttl_secs: 15 * 60,
+            refresh_token_ttl_secs: 30 * 24 * 3600,
+            migrate: true,
+            log_format: LogFormat::Text,
+            db_max_connections: 16,
+            body_limit_bytes: 2 * 1024 * 1024,
+            query_depth_limit: 12,
+            query_complexity_limit: 2_000,
+            batch_limit: 10,
+            ws_max_message_bytes: 64 * 1024,
+            password_hash_concurrency: 0,
+            trust_forwarded_for: false,
+            rate_limits: Switch::On,
+            rate_login_per_ip: Rate::per_minute(30),
+            rate_login_per_identifier: Rate::per_minute(10),
+            rate_register_per_ip: Rate::per_hour(20),
+            rate_refresh_per_ip: Rate::per_minute(60),
+        }
+    }
+}
+
+impl Settings {
+    /// Reads settings from the optional config file and the environment.
+    pub fn load() -> anyhow::Result<Self> {
+        let file = std::env::var("KITH_CONFIG").unwrap_or_else(|_| "kith.toml".into());
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        if Path::new(&file).exists() {
+            figment = figment.merge(Toml::file(&file));
+        }
+        let settings = figment
+            .merge(Env::prefixed("KITH_").ignore(&["config"]))
+            .merge(Env::raw().only(&["DATABASE_URL", "REDIS_URL"]))
+            .extract()?;
+        Ok(settings)
+    }
+
+    pub fn access_token_ttl(&self) -> Duration {
+        Duration::from_secs(self.access_token_ttl_secs)
+    }
+
+    pub fn refresh_token_ttl(&self) -> Duration {
+        Duration::from_secs(self.refresh_token_ttl_secs)
+    }
+
+    pub fn password_hash_concurrency(&self) -> usize {
+        match self.password_hash_concurrency {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        }
+    }
+}

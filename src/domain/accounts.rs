@@ -1,0 +1,410 @@
+//! Accounts and sessions: registering, logging in, refreshing with rotation and
+//! reuse detection, revoking, and deleting an account. Owns the `users` credential
+//! columns, `sessions` and `refresh_tokens`.
+
+use std::{net::IpAddr, sync::Arc, time::Duration};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use entity::{refresh_token, session, user};
+use sea_orm::{
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    TransactionTrait,
+    sea_query::{Expr, ExprTrait},
+};
+use uuid::Uuid;
+
+use crate::{
+    auth::{
+        PasswordHasher, TokenIssuer,
+        tokens::{new_refresh_token, refresh_token_digest},
+    },
+    domain::{
+        identity::{Email, Identifier, Password, Phone, Username},
+        usernames::UsernameFilter,
+        users::{self, ProfileText},
+    },
+    error::{AppError, AppResult, is_unique_violation},
+    infra::pubsub::{Event, PubSub, user_topic},
+};
+
+/// The same answer for an unknown account and a wrong password.
+const BAD_CREDENTIALS: &str = "invalid identifier or password";
+
+/// Where a request came from; recorded on the sessions it creates.
+#[derive(Clone, Debug, Default)]
+pub struct ClientInfo {
+    pub ip: Option<IpAddr>,
+    pub user_agent: Option<String>,
+}
+
+/// Raw register input, validated here.
+pub struct Registration {
+    pub username: String,
+    pub password: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub display_name: Option<String>,
+    pub birthdate: Option<NaiveDate>,
+}
+
+/// What a successful login, register or refresh hands the client.
+pub struct IssuedSession {
+    pub access_token: String,
+    pub access_token_expires_at: DateTime<Utc>,
+    pub refresh_token: String,
+    pub user: user::Model,
+}
+
+#[derive(Clone)]
+pub struct Accounts {
+    db: DatabaseConnection,
+    hasher: PasswordHasher,
+    tokens: TokenIssuer,
+    usernames: UsernameFilter,
+    pubsub: Arc<dyn PubSub>,
+    session_ttl: Duration,
+}
+
+impl Accounts {
+    pub fn new(
+        db: DatabaseConnection,
+        hasher: PasswordHasher,
+        tokens: TokenIssuer,
+        usernames: UsernameFilter,
+        pubsub: Arc<dyn PubSub>,
+        session_ttl: Duration,
+    ) -> Self {
+        Self {
+            db,
+            hasher,
+            tokens,
+            usernames,
+            pubsub,
+            session_ttl,
+        }
+    }
+
+    pub fn tokens(&self) -> &TokenIssuer {
+        &self.tokens
+    }
+
+    pub async fn register(
+        &self,
+        input: Registration,
+        client: &ClientInfo,
+    ) -> AppResult<IssuedSession> {
+        let username = Username::parse(&input.username)?;
+        let password = Password::parse(&input.password)?;
+        let email = input.email.as_deref().map(Email::parse).transpose()?;
+        let phone = input.phone.as_deref().map(Phone::parse).transpose()?;
+        let display_name = input
+            .display_name
+            .as_deref()
+            .map(|name| ProfileText::DisplayName.parse(name))
+            .transpose()?
+            .flatten();
+        if let Some(birthdate) = input.birthdate {
+            users::check_birthdate(birthdate)?;
+        }
+        let password_hash = self.hasher.hash(password.as_str()).await?;
+
+        let now = Utc::now();
+        let new_user = user::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            username: Set(username.as_str().to_owned()),
+            email: Set(email.map(Email::into_inner)),
+            phone: Set(phone.map(Phone::into_inner)),
+            password_hash: Set(Some(password_hash)),
+            display_name: Set(display_name),
+            bio: Set(None),
+            birthdate: Set(input.birthdate),
+            gender: Set(None),
+            interests: Set(serde_json::json!([])),
+            latitude: Set(None),
+            longitude: Set(None),
+            last_seen_at: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+        };
+        let txn = self.db.begin().await?;
+        let user = user::Entity::insert(new_user)
+            .exec_with_returning(&txn)
+            .await
+            .map_err(|err| {
+                if is_unique_violation(&err) {
+                    taken_field_error(&err)
+                } else {
+                    err.into()
+                }
+            })?;
+        let (issued, _) = self.open_session(&txn, user, client).await?;
+        txn.commit().await?;
+        self.usernames.insert(username.as_str());
+        Ok(issued)
+    }
+
+    pub async fn login(
+        &self,
+        identifier: &Identifier,
+        password: &str,
+        client: &ClientInfo,
+    ) -> AppResult<IssuedSession> {
+        let column = match identifier {
+            Identifier::Username(_) => user::Column::Username,
+            Identifier::Email(_) => user::Column::Email,
+            Identifier::Phone(_) => user::Column::Phone,
+        };
+        let found = user::Entity::find()
+            .filter(column.eq(identifier.key()))
+            .one(&self.db)
+            .await?;
+        // Verify even when nobody was found, against a decoy hash, so the answer
+        // takes as long for an unknown account as for a wrong password.
+        let hash = found.as_ref().and_then(|u| u.password_hash.as_deref());
+        let verified = self.hasher.verify(password, hash).await?;
+        let user = match found {
+            Some(user) if verified => user,
+            _ => return Err(AppError::unauthenticated(BAD_CREDENTIALS)),
+        };
+        let txn = self.db.begin().await?;
+        let (issued, session_id) = self.open_session(&txn, user, client).await?;
+        txn.commit().await?;
+        let user_id = issued.user.id;
+        self.pubsub.publish(
+            &user_topic(user_id),
+            Event::SignedIn {
+                user_id,
+                session_id,
+            },
+        );
+        Ok(issued)
+    }
+
+    /// Exchanges a refresh token for a new pair. The old token is spent; presenting
+    /// a spent token again means it leaked, so its whole session is revoked.
+    pub async fn refresh(&self, token: &str, client: &ClientInfo) -> AppResult<IssuedSession> {
+        let digest = refresh_token_digest(token);
+        let now = Utc::now();
+        let txn = self.db.begin().await?;
+        // Spend the token first: the write takes the lock, so of two concurrent
+        // refreshes exactly one wins and the other is treated as reuse.
+        let spent = refresh_token::Entity::update_many()
+            .col_expr(refresh_token::Column::UsedAt, Expr::value(now))
+            .filter(refresh_token::Column::TokenHash.eq(&digest))
+            .filter(refresh_token::Column::UsedAt.is_null())
+            .exec(&txn)
+            .await?;
+        let Some(stored) = refresh_token::Entity::find_by_id(digest).one(&txn).await? else {
+            return Err(AppError::unauthenticated("refresh token invalid"));
+        };
+        if spent.rows_affected == 0 {
+            let owner = revoke_where(&txn, session::Column::Id.eq(stored.session_id), now).await?;
+            txn.commit().await?;
+            self.announce_revoked(owner, Some(vec![stored.session_id]));
+            tracing::warn!(session = %stored.session_id, "refresh token reused; session revoked");
+            return Err(AppError::unauthenticated(
+                "refresh token was already used; the session has been revoked",
+            ));
+        }
+        let session = session::Entity::find_by_id(stored.session_id)
+            .one(&txn)
+            .await?
+            .filter(|s| is_active(s, now))
+            .ok_or_else(|| AppError::unauthenticated("session has ended"))?;
+        let user = user::Entity::find_by_id(session.user_id)
+            .one(&txn)
+            .await?
+            .ok_or_else(|| AppError::unauthenticated("session has ended"))?;
+
+        let refresh_token = self.add_refresh_token(&txn, session.id, now).await?;
+        session::Entity::update(session::ActiveModel {
+            id: Set(session.id),
+            last_used_at: Set(now),
+            expires_at: Set(now + self.session_ttl),
+            ip: Set(client.ip.map(|ip| ip.to_string())),
+            user_agent: Set(client.user_agent.clone()),
+            ..Default::default()
+        })
+        .exec(&txn)
+        .await?;
+        txn.commit().await?;
+        let (access_token, access_token_expires_at) = self.tokens.issue(user.id, session.id)?;
+        Ok(IssuedSession {
+            access_token,
+            access_token_expires_at,
+            refresh_token,
+            user,
+        })
+    }
+
+    /// The session if it may still be used: not revoked, not expired.
+    pub async fn active_session(&self, session_id: Uuid) -> AppResult<Option<session::Model>> {
+        let now = Utc::now();
+        Ok(session::Entity::find_by_id(session_id)
+            .one(&self.db)
+            .await?
+            .filter(|s| is_active(s, now)))
+    }
+
+    /// The user's sessions that may still be used, most recently used first.
+    pub async fn sessions(&self, user_id: Uuid) -> AppResult<Vec<session::Model>> {
+        let now = Utc::now();
+        Ok(session::Entity::find()
+            .filter(session::Column::UserId.eq(user_id))
+            .filter(session::Column::RevokedAt.is_null())
+            .filter(session::Column::ExpiresAt.gt(now))
+            .order_by_desc(session::Column::LastUsedAt)
+            .all(&self.db)
+            .await?)
+    }
+
+    /// Ends one of the user's sessions; `NOT_FOUND` when it is not theirs or has
+    /// already ended.
+    pub async fn revoke_session(&self, user_id: Uuid, session_id: Uuid) -> AppResult<()> {
+        let condition = session::Column::Id
+            .eq(session_id)
+            .and(session::Column::UserId.eq(user_id));
+        let owner = revoke_where(&self.db, condition, Utc::now()).await?;
+        if owner.is_none() {
+            return Err(AppError::not_found("session not found"));
+        }
+        self.announce_revoked(owner, Some(vec![session_id]));
+        Ok(())
+    }
+
+    /// Ends every open session of the user.
+    pub async fn revoke_all_sessions(&self, user_id: Uuid) -> AppResult<()> {
+        let owner = revoke_where(&self.db, session::Column::UserId.eq(user_id), Utc::now()).await?;
+        self.announce_revoked(owner, None);
+        Ok(())
+    }
+
+    /// Tells the account's live subscriptions that sessions ended, so they stop.
+    fn announce_revoked(&self, owner: Option<Uuid>, session_ids: Option<Vec<Uuid>>) {
+        if let Some(user_id) = owner {
+            self.pubsub.publish(
+                &user_topic(user_id),
+                Event::SessionsRevoked {
+                    user_id,
+                    session_ids,
+                },
+            );
+        }
+    }
+
+    /// Deletes the account and, by cascade, its sessions, once the password matches.
+    pub async fn delete_account(&self, user_id: Uuid, password: &str) -> AppResult<()> {
+        let user = user::Entity::find_by_id(user_id)
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| AppError::not_found("account not found"))?;
+        if !self
+            .hasher
+            .verify(password, user.password_hash.as_deref())
+            .await?
+        {
+            return Err(AppError::bad_input("password", "password is incorrect"));
+        }
+        user::Entity::delete_by_id(user_id).exec(&self.db).await?;
+        self.announce_revoked(Some(user_id), None);
+        Ok(())
+    }
+
+    /// Whether nobody has the name. Invalid names are `BAD_USER_INPUT`.
+    pub async fn username_available(&self, raw: &str) -> AppResult<bool> {
+        let username = Username::parse(raw)?;
+        if !self.usernames.may_be_taken(username.as_str()) {
+            return Ok(true);
+        }
+        let taken = user::Entity::find()
+            .filter(user::Column::Username.eq(username.as_str()))
+            .one(&self.db)
+            .await?
+            .is_some();
+        Ok(!taken)
+    }
+
+    async fn open_session(
+        &self,
+        db: &impl ConnectionTrait,
+        user: user::Model,
+        client: &ClientInfo,
+    ) -> AppResult<(IssuedSession, Uuid)> {
+        let now = Utc::now();
+        let session_id = Uuid::now_v7();
+        session::Entity::insert(session::ActiveModel {
+            id: Set(session_id),
+            user_id: Set(user.id),
+            user_agent: Set(client.user_agent.clone()),
+            ip: Set(client.ip.map(|ip| ip.to_string())),
+            created_at: Set(now),
+            last_used_at: Set(now),
+            expires_at: Set(now + self.session_ttl),
+            revoked_at: Set(None),
+        })
+        .exec_without_returning(db)
+        .await?;
+        let refresh_token = self.add_refresh_token(db, session_id, now).await?;
+        let (access_token, access_token_expires_at) = self.tokens.issue(user.id, session_id)?;
+        let issued = IssuedSession {
+            access_token,
+            access_token_expires_at,
+            refresh_token,
+            user,
+        };
+        Ok((issued, session_id))
+    }
+
+    async fn add_refresh_token(
+        &self,
+        db: &impl ConnectionTrait,
+        session_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> AppResult<String> {
+        let token = new_refresh_token();
+        refresh_token::Entity::insert(refresh_token::ActiveModel {
+            token_hash: Set(refresh_token_digest(&token)),
+            session_id: Set(session_id),
+            created_at: Set(now),
+            used_at: Set(None),
+        })
+        .exec_without_returning(db)
+        .await?;
+        Ok(token)
+    }
+}
+
+fn is_active(session: &session::Model, now: DateTime<Utc>) -> bool {
+    session.revoked_at.is_none() && session.expires_at > now
+}
+
+/// Marks the matching open sessions of one user revoked; returns that user when
+/// any session was open.
+async fn revoke_where(
+    db: &impl ConnectionTrait,
+    condition: sea_orm::sea_query::SimpleExpr,
+    now: DateTime<Utc>,
+) -> AppResult<Option<Uuid>> {
+    let revoked = session::Entity::update_many()
+        .col_expr(session::Column::RevokedAt, Expr::value(now))
+        .filter(condition)
+        .filter(session::Column::RevokedAt.is_null())
+        .exec_with_returning(db)
+        .await?;
+    Ok(revoked.first().map(|s| s.user_id))
+}
+
+/// Names the field whose unique constraint refused a new account. Both SQLite
+/// ("UNIQUE constraint failed: users.email") and PostgreSQL ("users_email_key")
+/// name the column in the message.
+fn taken_field_error(err: &sea_orm::DbErr) -> AppError {
+    let message = err.to_string();
+    if message.contains("email") {
+        AppError::conflict("email", "email is already registered")
+    } else if message.contains("phone") {
+        AppError::conflict("phone", "phone is already registered")
+    } else {
+        AppError::conflict("username", "username is taken")
+    }
+}

@@ -1,0 +1,6 @@
+//! Business rules, one module per domain, tested without HTTP. Resolvers call in here.
+
+pub mod accounts;
+pub mod identity;
+pub mod usernames;
+pub mod users;

@@ -1,0 +1,307 @@
+//! Profiles: reading users, searching them, and the rules for what a profile may
+//! hold. Owns the `users` profile columns.
+
+use std::collections::HashMap;
+
+use chrono::{Datelike, NaiveDate, Utc};
+use entity::user;
+use sea_orm::{
+    ActiveValue::{NotSet, Set},
+    ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    sea_query::{Expr, ExprTrait, Func, LikeExpr},
+};
+use uuid::Uuid;
+
+use crate::error::{AppError, AppResult};
+
+pub const MAX_INTERESTS: usize = 20;
+const MAX_INTEREST_CHARS: usize = 32;
+const MIN_AGE: i32 = 13;
+const MAX_AGE: i32 = 120;
+
+/// Free-text profile fields and their limits.
+#[derive(Clone, Copy)]
+pub enum ProfileText {
+    DisplayName,
+    Bio,
+}
+
+impl ProfileText {
+    fn field(self) -> &'static str {
+        match self {
+            Self::DisplayName => "displayName",
+            Self::Bio => "bio",
+        }
+    }
+
+    fn max_chars(self) -> usize {
+        match self {
+            Self::DisplayName => 64,
+            Self::Bio => 500,
+        }
+    }
+
+    /// Trims the text; empty means "none". Too long, or holding control
+    /// characters other than a bio's line breaks, is `BAD_USER_INPUT`.
+    pub fn parse(self, raw: &str) -> AppResult<Option<String>> {
+        let text = raw.trim();
+        if text.chars().count() > self.max_chars() {
+            return Err(AppError::bad_input(
+                self.field(),
+                format!(
+                    "{} must be at most {} characters",
+                    self.field(),
+                    self.max_chars()
+                ),
+            ));
+        }
+        let allowed_control = |c: char| matches!(self, Self::Bio) && c == '\n';
+        if text.chars().any(|c| c.is_control() && !allowed_control(c)) {
+            return Err(AppError::bad_input(
+                self.field(),
+                format!("{} contains control characters", self.field()),
+            ));
+        }
+        Ok((!text.is_empty()).then(|| text.to_owned()))
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Gender {
+    Female,
+    Male,
+    Nonbinary,
+}
+
+impl Gender {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Female => "FEMALE",
+            Self::Male => "MALE",
+            Self::Nonbinary => "NONBINARY",
+        }
+    }
+
+    pub fn from_stored(value: &str) -> Option<Self> {
+        match value {
+            "FEMALE" => Some(Self::Female),
+            "MALE" => Some(Self::Male),
+            "NONBINARY" => Some(Self::Nonbinary),
+            _ => None,
+        }
+    }
+}
+
+/// Age in whole years on `today`.
+pub fn age_on(birthdate: NaiveDate, today: NaiveDate) -> i32 {
+    let mut age = today.year() - birthdate.year();
+    if (today.month(), today.day()) < (birthdate.month(), birthdate.day()) {
+        age -= 1;
+    }
+    age
+}
+
+pub fn check_birthdate(birthdate: NaiveDate) -> AppResult<()> {
+    let age = age_on(birthdate, Utc::now().date_naive());
+    if !(MIN_AGE..=MAX_AGE).contains(&age) {
+        return Err(AppError::bad_input(
+            "birthdate",
+            format!("birthdate must make the user {MIN_AGE} to {MAX_AGE} years old"),
+        ));
+    }
+    Ok(())
+}
+
+/// Trims, lower-cases and de-duplicates tags, keeping their order.
+pub fn normalize_interests(raw: &[String]) -> AppResult<Vec<String>> {
+    let mut tags: Vec<String> = Vec::with_capacity(raw.len());
+    for tag in raw {
+        let tag = tag.trim().to_lowercase();
+        if tag.is_empty()
+            || tag.chars().count() > MAX_INTEREST_CHARS
+            || tag.chars().any(char::is_control)
+        {
+            return Err(AppError::bad_input(
+                "interests",
+                format!("each interest must be 1 to {MAX_INTEREST_CHARS} characters"),
+            ));
+        }
+        if !tags.contains(&tag) {
+            tags.push(tag);
+        }
+    }
+    if tags.len() > MAX_INTERESTS {
+        return Err(AppError::bad_input(
+            "interests",
+            format!("at most {MAX_INTERESTS} interests"),
+        ));
+    }
+    Ok(tags)
+}
+
+pub fn check_location(latitude: f64, longitude: f64) -> AppResult<()> {
+    if !(-90.0..=90.0).contains(&latitude) {
+        return Err(AppError::bad_input(
+            "latitude",
+            "latitude must be within -90 and 90",
+        ));
+    }
+    if !(-180.0..=180.0).contains(&longitude) {
+        return Err(AppError::bad_input(
+            "longitude",
+            "longitude must be within -180 and 180",
+        ));
+    }
+    Ok(())
+}
+
+/// A profile update: `None` leaves a field as it is, `Some(None)` clears it.
+#[derive(Default)]
+pub struct ProfileChanges {
+    pub display_name: Option<Option<String>>,
+    pub bio: Option<Option<String>>,
+    pub birthdate: Option<Option<NaiveDate>>,
+    pub gender: Option<Option<Gender>>,
+    pub interests: Option<Vec<String>>,
+    pub location: Option<Option<(f64, f64)>>,
+}
+
+pub async fn find(db: &DatabaseConnection, id: Uuid) -> AppResult<Option<user::Model>> {
+    Ok(user::Entity::find_by_id(id).one(db).await?)
+}
+
+/// Users by id, for DataLoaders: one query for the whole batch.
+pub async fn find_many(
+    db: &DatabaseConnection,
+    ids: &[Uuid],
+) -> Result<HashMap<Uuid, user::Model>, sea_orm::DbErr> {
+    Ok(user::Entity::find()
+        .filter(user::Column::Id.is_in(ids.iter().copied()))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|user| (user.id, user))
+        .collect())
+}
+
+pub async fn find_by_username(
+    db: &DatabaseConnection,
+    username: &str,
+) -> AppResult<Option<user::Model>> {
+    Ok(user::Entity::find()
+        .filter(user::Column::Username.eq(username.trim().to_ascii_lowercase()))
+        .one(db)
+        .await?)
+}
+
+/// Users whose username starts with, or whose display name contains, `query`
+/// (case-insensitive), in username order after `after`. Fetches `limit` rows.
+pub async fn search(
+    db: &DatabaseConnection,
+    query: &str,
+    after: Option<&str>,
+    limit: u64,
+) -> AppResult<Vec<user::Model>> {
+    let needle = escape_like(&query.trim().to_lowercase());
+    let matches = Condition::any()
+        .add(user::Column::Username.like(LikeExpr::new(format!("{needle}%")).escape('\\')))
+        .add(
+            Expr::expr(Func::lower(Expr::col(user::Column::DisplayName)))
+                .like(LikeExpr::new(format!("%{needle}%")).escape('\\')),
+        );
+    let mut select = user::Entity::find().filter(matches);
+    if let Some(after) = after {
+        select = select.filter(user::Column::Username.gt(after));
+    }
+    Ok(select
+        .order_by_asc(user::Column::Username)
+        .limit(limit)
+        .all(db)
+        .await?)
+}
+
+/// `Set` when the update names the field, `NotSet` when it leaves it alone.
+fn set_if<T: Into<sea_orm::Value>>(change: Option<T>) -> sea_orm::ActiveValue<T> {
+    change.map_or(NotSet, Set)
+}
+
+fn escape_like(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
+pub async fn update_profile(
+    db: &DatabaseConnection,
+    user_id: Uuid,
+    changes: ProfileChanges,
+) -> AppResult<user::Model> {
+    if let Some(Some(birthdate)) = changes.birthdate {
+        check_birthdate(birthdate)?;
+    }
+    if let Some(Some((latitude, longitude))) = changes.location {
+        check_location(latitude, longitude)?;
+    }
+    let interests = changes
+        .interests
+        .as_deref()
+        .map(normalize_interests)
+        .transpose()?;
+    let update = user::ActiveModel {
+        id: Set(user_id),
+        display_name: set_if(changes.display_name),
+        bio: set_if(changes.bio),
+        birthdate: set_if(changes.birthdate),
+        gender: set_if(changes.gender.map(|g| g.map(|g| g.as_str().to_owned()))),
+        interests: set_if(interests.map(|tags| serde_json::json!(tags))),
+        latitude: set_if(changes.location.map(|l| l.map(|(lat, _)| lat))),
+        longitude: set_if(changes.location.map(|l| l.map(|(_, lon)| lon))),
+        updated_at: Set(Utc::now()),
+        ..Default::default()
+    };
+    user::Entity::update(update)
+        .exec(db)
+        .await
+        .map_err(|err| match err {
+            sea_orm::DbErr::RecordNotUpdated => AppError::not_found("account not found"),
+            other => other.into(),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn age_counts_whole_years() {
+        let birth = NaiveDate::from_ymd_opt(2000, 6, 15).unwrap();
+        assert_eq!(
+            age_on(birth, NaiveDate::from_ymd_opt(2026, 6, 14).unwrap()),
+            25
+        );
+        assert_eq!(
+            age_on(birth, NaiveDate::from_ymd_opt(2026, 6, 15).unwrap()),
+            26
+        );
+    }
+
+    #[test]
+    fn interests_are_normalised_and_bounded() {
+        let tags =
+            normalize_interests(&[" Hiking ".into(), "hiking".into(), "Jazz".into()]).unwrap();
+        assert_eq!(tags, ["hiking", "jazz"]);
+        let many: Vec<String> = (0..21).map(|i| format!("tag{i}")).collect();
+        assert!(normalize_interests(&many).is_err());
+        assert!(normalize_interests(&["  ".into()]).is_err());
+    }
+
+    #[test]
+    fn like_wildcards_in_queries_are_literal() {
+        assert_eq!(escape_like("50%_a\\"), "50\\%\\_a\\\\");
+    }
+}

@@ -1,0 +1,122 @@
+//! The one error type of kith and its mapping to GraphQL `extensions.code`.
+//!
+//! Policy: domain code returns `AppError`; resolvers turn it into a GraphQL error
+//! here and only here. Client mistakes carry a message written for the app
+//! developer; anything internal is logged with its cause and answered with a bare
+//! "internal server error", so no SQL, path or stack reaches a client.
+//! `AppError` deliberately does not implement `Display`: async-graphql converts any
+//! `Display` type into an error without extensions, and that path must not exist.
+
+use async_graphql::{ErrorExtensions, Value};
+use sea_orm::{DbErr, SqlErr};
+
+#[derive(Debug)]
+pub enum AppError {
+    Unauthenticated(String),
+    Forbidden(String),
+    NotFound(String),
+    BadUserInput {
+        field: Option<&'static str>,
+        message: String,
+    },
+    Conflict {
+        field: Option<&'static str>,
+        message: String,
+    },
+    RateLimited {
+        retry_after_secs: u64,
+    },
+    Internal(anyhow::Error),
+}
+
+pub type AppResult<T> = Result<T, AppError>;
+
+impl AppError {
+    pub fn unauthenticated(message: impl Into<String>) -> Self {
+        Self::Unauthenticated(message.into())
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::Forbidden(message.into())
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::NotFound(message.into())
+    }
+
+    pub fn bad_input(field: &'static str, message: impl Into<String>) -> Self {
+        Self::BadUserInput {
+            field: Some(field),
+            message: message.into(),
+        }
+    }
+
+    pub fn conflict(field: &'static str, message: impl Into<String>) -> Self {
+        Self::Conflict {
+            field: Some(field),
+            message: message.into(),
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Unauthenticated(_) => "UNAUTHENTICATED",
+            Self::Forbidden(_) => "FORBIDDEN",
+            Self::NotFound(_) => "NOT_FOUND",
+            Self::BadUserInput { .. } => "BAD_USER_INPUT",
+            Self::Conflict { .. } => "CONFLICT",
+            Self::RateLimited { .. } => "RATE_LIMITED",
+            Self::Internal(_) => "INTERNAL_SERVER_ERROR",
+        }
+    }
+}
+
+impl From<DbErr> for AppError {
+    fn from(err: DbErr) -> Self {
+        Self::Internal(err.into())
+    }
+}
+
+impl From<anyhow::Error> for AppError {
+    fn from(err: anyhow::Error) -> Self {
+        Self::Internal(err)
+    }
+}
+
+/// True when the database refused a row for breaking a unique constraint: the
+/// loser of a race for a username, email or phone.
+pub fn is_unique_violation(err: &DbErr) -> bool {
+    matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+}
+
+impl From<AppError> for async_graphql::Error {
+    fn from(err: AppError) -> Self {
+        let code = err.code();
+        let (message, field, retry_after) = match err {
+            AppError::Unauthenticated(m) | AppError::Forbidden(m) | AppError::NotFound(m) => {
+                (m, None, None)
+            }
+            AppError::BadUserInput { field, message } | AppError::Conflict { field, message } => {
+                (message, field, None)
+            }
+            AppError::RateLimited { retry_after_secs } => (
+                format!("too many requests; retry after {retry_after_secs} s"),
+                None,
+                Some(retry_after_secs),
+            ),
+            AppError::Internal(cause) => {
+                tracing::error!(error = ?cause, "internal error");
+                ("internal server error".to_owned(), None, None)
+            }
+        };
+        async_graphql::Error::new(message).extend_with(|_, ext| {
+            ext.set("code", code);
+            if let Some(field) = field {
+                ext.set("field", field);
+            }
+            if let Some(secs) = retry_after {
+                ext.set("retryAfter", Value::from(secs));
+            }
+        })
+    }
+}

@@ -1,0 +1,66 @@
+//! What every subscription shares: it lives only as long as the session that
+//! opened it. It ends when that session is revoked (logout, revokeSession, a reused
+//! refresh token) or its access token expires, and a subscriber that falls behind is
+//! told so and ended rather than silently skipped.
+
+use std::{future::ready, sync::Arc};
+
+use async_graphql::ErrorExtensions;
+use futures_util::{Stream, StreamExt, stream::BoxStream};
+
+use crate::{
+    auth::Viewer,
+    infra::pubsub::{Event, Lagged, PubSub, user_topic},
+};
+
+/// Ends `items` when the viewer's session ends.
+pub fn while_session_lives<T: Send + 'static>(
+    pubsub: &Arc<dyn PubSub>,
+    viewer: Viewer,
+    items: impl Stream<Item = async_graphql::Result<T>> + Send + 'static,
+) -> BoxStream<'static, async_graphql::Result<T>> {
+    let mut revocations = pubsub
+        .subscribe(&user_topic(viewer.user_id))
+        .filter(move |event| ready(ends_session(event, &viewer)));
+    let expiry = (viewer.token_expires_at - chrono::Utc::now())
+        .to_std()
+        .unwrap_or_default();
+    let session_ends = async move {
+        tokio::select! {
+            _ = revocations.next() => {}
+            _ = tokio::time::sleep(expiry) => {}
+        }
+    };
+    items.take_until(session_ends).boxed()
+}
+
+fn ends_session(event: &Result<Arc<Event>, Lagged>, viewer: &Viewer) -> bool {
+    match event {
+        Ok(event) => match &**event {
+            Event::SessionsRevoked { session_ids, .. } => session_ids
+                .as_ref()
+                .is_none_or(|ids| ids.contains(&viewer.session_id)),
+            _ => false,
+        },
+        // Missing revocations is not safe: end rather than guess.
+        Err(Lagged(_)) => true,
+    }
+}
+
+/// Passes events through; on a lag, yields one error saying so, then ends.
+pub fn stop_on_lag(
+    events: impl Stream<Item = Result<Arc<Event>, Lagged>> + Send + 'static,
+) -> impl Stream<Item = async_graphql::Result<Arc<Event>>> + Send + 'static {
+    events.scan(false, |lagged, event| {
+        if *lagged {
+            return ready(None);
+        }
+        ready(Some(event.map_err(|Lagged(missed)| {
+            *lagged = true;
+            async_graphql::Error::new(format!(
+                "subscription fell {missed} events behind and was ended; subscribe again"
+            ))
+            .extend_with(|_, ext| ext.set("code", "SUBSCRIPTION_LAGGED"))
+        })))
+    })
+}

@@ -1,0 +1,100 @@
+//! The GraphQL schema: one module per domain, merged here, plus the shared pieces
+//! (IDs, pagination, loaders, scalars) and the context every resolver reads.
+
+pub mod accounts;
+pub mod ids;
+pub mod live;
+pub mod loaders;
+pub mod node;
+pub mod notifications;
+pub mod observability;
+pub mod pagination;
+pub mod scalars;
+pub mod users;
+
+use std::{future::Future, sync::Arc};
+
+use async_graphql::{Context, MergedObject, MergedSubscription, Schema, dataloader::DataLoader};
+
+use crate::{
+    app::AppState,
+    auth::{RequestAuth, Viewer},
+    domain::accounts::ClientInfo,
+    error::{AppError, AppResult},
+};
+
+#[derive(MergedObject, Default)]
+pub struct Query(users::UserQuery, accounts::AccountQuery, node::NodeQuery);
+
+#[derive(MergedObject, Default)]
+pub struct Mutation(accounts::AccountMutation, users::UserMutation);
+
+#[derive(MergedSubscription, Default)]
+pub struct Subscription(notifications::NotificationSubscription);
+
+pub type KithSchema = Schema<Query, Mutation, Subscription>;
+
+/// The schema with its limits, and the state and loaders resolvers share.
+pub fn build_schema(state: AppState) -> KithSchema {
+    let settings = state.settings.clone();
+    Schema::build(
+        Query::default(),
+        Mutation::default(),
+        Subscription::default(),
+    )
+    .register_output_type::<node::Node>()
+    .limit_depth(settings.query_depth_limit)
+    .limit_complexity(settings.query_complexity_limit)
+    .extension(observability::Observability)
+    .data(DataLoader::new(
+        loaders::UserLoader::new(state.db.clone()),
+        tokio::spawn,
+    ))
+    .data(state)
+    .finish()
+}
+
+/// The schema as the server prints it (`kith schema`, `schema.graphql`).
+pub fn sdl() -> String {
+    Schema::build(
+        Query::default(),
+        Mutation::default(),
+        Subscription::default(),
+    )
+    .register_output_type::<node::Node>()
+    .finish()
+    .sdl()
+}
+
+/// What resolvers ask of their context.
+pub trait ContextExt {
+    fn state(&self) -> &AppState;
+    fn client(&self) -> ClientInfo;
+    /// The viewer, or `None` when anonymous; a bad token is `UNAUTHENTICATED`.
+    fn viewer(&self) -> impl Future<Output = AppResult<Option<Viewer>>> + Send;
+    /// The viewer, or `UNAUTHENTICATED`.
+    fn require_viewer(&self) -> impl Future<Output = AppResult<Viewer>> + Send;
+}
+
+impl ContextExt for Context<'_> {
+    fn state(&self) -> &AppState {
+        self.data_unchecked::<AppState>()
+    }
+
+    fn client(&self) -> ClientInfo {
+        self.data_opt::<ClientInfo>().cloned().unwrap_or_default()
+    }
+
+    async fn viewer(&self) -> AppResult<Option<Viewer>> {
+        match self.data_opt::<Arc<RequestAuth>>() {
+            Some(auth) => auth.viewer(&self.state().accounts).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn require_viewer(&self) -> AppResult<Viewer> {
+        self.viewer()
+            .await?
+            .ok_or_else(|| AppError::unauthenticated("sign in required"))
+    }
+}

@@ -1,0 +1,72 @@
+//! The `Node` interface and `node`/`nodes`: any ID resolves to its object, or null
+//! when it is missing or hidden from the viewer.
+
+use async_graphql::{Context, ID, Interface, Object};
+
+use crate::{
+    error::AppError,
+    graphql::{
+        ContextExt,
+        accounts::Session,
+        ids::{self, NodeKind},
+        pagination::MAX_PAGE,
+        users::{User, load_user},
+    },
+};
+
+#[derive(Interface)]
+#[graphql(field(name = "id", ty = "ID"))]
+pub enum Node {
+    User(User),
+    Session(Session),
+}
+
+#[derive(Default)]
+pub struct NodeQuery;
+
+#[Object]
+impl NodeQuery {
+    async fn node(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Node>> {
+        resolve(ctx, &id).await
+    }
+
+    /// One entry per id, in order; null where an id resolves to nothing.
+    async fn nodes(
+        &self,
+        ctx: &Context<'_>,
+        ids: Vec<ID>,
+    ) -> async_graphql::Result<Vec<Option<Node>>> {
+        if ids.len() > MAX_PAGE {
+            return Err(AppError::bad_input("ids", format!("at most {MAX_PAGE} ids")).into());
+        }
+        // Resolved together, so users share one loader batch.
+        futures_util::future::try_join_all(ids.iter().map(|id| resolve(ctx, id))).await
+    }
+}
+
+async fn resolve(ctx: &Context<'_>, id: &ID) -> async_graphql::Result<Option<Node>> {
+    let Some((kind, key)) = ids::decode(id) else {
+        return Ok(None);
+    };
+    Ok(match kind {
+        NodeKind::User => load_user(ctx, key).await?.map(Node::User),
+        NodeKind::Session => {
+            // Sessions are their owner's alone.
+            let Some(viewer) = ctx.viewer().await? else {
+                return Ok(None);
+            };
+            ctx.state()
+                .accounts
+                .sessions(viewer.user_id)
+                .await?
+                .into_iter()
+                .find(|s| s.id == key)
+                .map(|model| {
+                    Node::Session(Session {
+                        current: model.id == viewer.session_id,
+                        model,
+                    })
+                })
+        }
+    })
+}

@@ -1,0 +1,73 @@
+//! The `notifications` subscription: things that happened to the viewer's account.
+//! Today a sign-in from another device; the social, group and discovery domains
+//! add their events to the `Notification` union.
+
+use async_graphql::{Context, SimpleObject, Subscription, Union};
+use chrono::{DateTime, Utc};
+use futures_util::{Stream, StreamExt};
+
+use crate::{
+    graphql::{ContextExt, accounts::Session, live},
+    infra::pubsub::{Event, user_topic},
+};
+
+/// Someone signed in to the viewer's account on another device.
+#[derive(SimpleObject)]
+pub struct NewSignInNotification {
+    pub session: Session,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Union)]
+pub enum Notification {
+    NewSignIn(NewSignInNotification),
+}
+
+#[derive(Default)]
+pub struct NotificationSubscription;
+
+#[Subscription]
+impl NotificationSubscription {
+    async fn notifications(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<Notification>> + use<>>
+    {
+        let viewer = ctx.require_viewer().await?;
+        let state = ctx.state().clone();
+        let events = live::stop_on_lag(state.pubsub.subscribe(&user_topic(viewer.user_id)));
+        let accounts = state.accounts.clone();
+        let notifications = events.filter_map(move |event| {
+            let accounts = accounts.clone();
+            async move {
+                let event = match event {
+                    Ok(event) => event,
+                    Err(lagged) => return Some(Err(lagged)),
+                };
+                match &*event {
+                    Event::SignedIn { session_id, .. } if *session_id != viewer.session_id => {
+                        match accounts.active_session(*session_id).await {
+                            Ok(Some(model)) => {
+                                Some(Ok(Notification::NewSignIn(NewSignInNotification {
+                                    created_at: model.created_at,
+                                    session: Session {
+                                        model,
+                                        current: false,
+                                    },
+                                })))
+                            }
+                            Ok(None) => None,
+                            Err(err) => Some(Err(err.into())),
+                        }
+                    }
+                    _ => None,
+                }
+            }
+        });
+        Ok(live::while_session_lives(
+            &state.pubsub,
+            viewer,
+            notifications,
+        ))
+    }
+}

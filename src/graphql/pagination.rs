@@ -1,0 +1,49 @@
+//! Relay connection arguments: `first` (default 20, at most 100) and an opaque
+//! `after` cursor that wraps the keyset key of the last row seen.
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+
+use crate::error::{AppError, AppResult};
+
+pub const DEFAULT_PAGE: usize = 20;
+pub const MAX_PAGE: usize = 100;
+
+/// A forward page request: how many, after which key.
+pub struct Page {
+    pub first: usize,
+    pub after: Option<String>,
+}
+
+impl Page {
+    pub fn forward(first: Option<i32>, after: Option<String>) -> AppResult<Self> {
+        let first = match first {
+            None => DEFAULT_PAGE,
+            Some(n) if (0..=MAX_PAGE as i32).contains(&n) => n as usize,
+            Some(_) => {
+                return Err(AppError::bad_input(
+                    "first",
+                    format!("first must be between 0 and {MAX_PAGE}"),
+                ));
+            }
+        };
+        let after = after.map(|cursor| decode_cursor(&cursor)).transpose()?;
+        Ok(Self { first, after })
+    }
+
+    /// Rows to fetch: one more than the page, to learn whether another follows.
+    pub fn fetch_limit(&self) -> u64 {
+        self.first as u64 + 1
+    }
+}
+
+pub fn encode_cursor(key: &str) -> String {
+    URL_SAFE_NO_PAD.encode(key)
+}
+
+fn decode_cursor(cursor: &str) -> AppResult<String> {
+    URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .ok_or_else(|| AppError::bad_input("after", "after is not a cursor from this list"))
+}

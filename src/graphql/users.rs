@@ -1,0 +1,323 @@
+//! Users in GraphQL: the `User` type, lookups, search and profile updates.
+
+use async_graphql::{
+    Context, Enum, ID, InputObject, MaybeUndefined, Object, SimpleObject,
+    connection::{Connection, Edge},
+    dataloader::DataLoader,
+};
+use chrono::{DateTime, Utc};
+use entity::user;
+use uuid::Uuid;
+
+use crate::{
+    domain::users::{self, Gender as DomainGender, ProfileChanges, ProfileText},
+    error::{AppError, AppResult},
+    graphql::{
+        ContextExt,
+        accounts::Session,
+        ids::{self, NodeKind},
+        loaders::UserLoader,
+        pagination::{Page, encode_cursor},
+        scalars::Date,
+    },
+};
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum Gender {
+    Female,
+    Male,
+    Nonbinary,
+}
+
+impl From<Gender> for DomainGender {
+    fn from(gender: Gender) -> Self {
+        match gender {
+            Gender::Female => Self::Female,
+            Gender::Male => Self::Male,
+            Gender::Nonbinary => Self::Nonbinary,
+        }
+    }
+}
+
+impl From<DomainGender> for Gender {
+    fn from(gender: DomainGender) -> Self {
+        match gender {
+            DomainGender::Female => Self::Female,
+            DomainGender::Male => Self::Male,
+            DomainGender::Nonbinary => Self::Nonbinary,
+        }
+    }
+}
+
+/// An exact position; only its owner sees it.
+#[derive(SimpleObject, Clone, Copy)]
+pub struct Location {
+    pub latitude: f64,
+    pub longitude: f64,
+}
+
+#[derive(InputObject)]
+pub struct LocationInput {
+    pub latitude: f64,
+    pub longitude: f64,
+}
+
+pub struct User(pub user::Model, Audience);
+
+/// Who the object is being shown to, when that is known without asking the request.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Audience {
+    /// Whoever the request's viewer is.
+    Viewer,
+    /// The account's owner, who just signed in with this very response.
+    Owner,
+}
+
+impl User {
+    pub fn new(model: user::Model) -> Self {
+        Self(model, Audience::Viewer)
+    }
+
+    /// The user as shown to its owner: an `AuthPayload`'s user, whose request
+    /// carried no token yet.
+    pub fn for_owner(model: user::Model) -> Self {
+        Self(model, Audience::Owner)
+    }
+
+    /// Owner-only fields answer null to everyone else.
+    async fn viewer_is_owner(&self, ctx: &Context<'_>) -> AppResult<bool> {
+        if self.1 == Audience::Owner {
+            return Ok(true);
+        }
+        Ok(ctx.viewer().await?.is_some_and(|v| v.user_id == self.0.id))
+    }
+}
+
+#[Object]
+impl User {
+    pub async fn id(&self) -> ID {
+        ids::encode(NodeKind::User, self.0.id)
+    }
+
+    async fn username(&self) -> &str {
+        &self.0.username
+    }
+
+    async fn display_name(&self) -> Option<&str> {
+        self.0.display_name.as_deref()
+    }
+
+    async fn bio(&self) -> Option<&str> {
+        self.0.bio.as_deref()
+    }
+
+    /// Whole years, from the birthdate (which only the owner sees).
+    async fn age(&self) -> Option<i32> {
+        self.0
+            .birthdate
+            .map(|birthdate| users::age_on(birthdate, Utc::now().date_naive()))
+    }
+
+    async fn gender(&self) -> Option<Gender> {
+        self.0
+            .gender
+            .as_deref()
+            .and_then(DomainGender::from_stored)
+            .map(Gender::from)
+    }
+
+    /// Lower-case tags, at most 20.
+    async fn interests(&self) -> Vec<String> {
+        serde_json::from_value(self.0.interests.clone()).unwrap_or_default()
+    }
+
+    async fn last_seen_at(&self) -> Option<DateTime<Utc>> {
+        self.0.last_seen_at
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    /// Owner only.
+    async fn email(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<&str>> {
+        Ok(self
+            .viewer_is_owner(ctx)
+            .await?
+            .then_some(self.0.email.as_deref())
+            .flatten())
+    }
+
+    /// Owner only.
+    async fn phone(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<&str>> {
+        Ok(self
+            .viewer_is_owner(ctx)
+            .await?
+            .then_some(self.0.phone.as_deref())
+            .flatten())
+    }
+
+    /// Owner only.
+    async fn birthdate(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Date>> {
+        Ok(self
+            .viewer_is_owner(ctx)
+            .await?
+            .then_some(self.0.birthdate.map(Date))
+            .flatten())
+    }
+
+    /// Owner only.
+    async fn location(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Location>> {
+        let location = match (self.0.latitude, self.0.longitude) {
+            (Some(latitude), Some(longitude)) => Some(Location {
+                latitude,
+                longitude,
+            }),
+            _ => None,
+        };
+        Ok(self
+            .viewer_is_owner(ctx)
+            .await?
+            .then_some(location)
+            .flatten())
+    }
+
+    /// The account's signed-in sessions, most recently used first. Owner only.
+    async fn sessions(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Vec<Session>>> {
+        let Some(viewer) = ctx.viewer().await?.filter(|v| v.user_id == self.0.id) else {
+            return Ok(None);
+        };
+        let sessions = ctx.state().accounts.sessions(viewer.user_id).await?;
+        Ok(Some(
+            sessions
+                .into_iter()
+                .map(|model| Session {
+                    current: model.id == viewer.session_id,
+                    model,
+                })
+                .collect(),
+        ))
+    }
+}
+
+/// A user by id through the request's loader; `None` when there is none.
+pub async fn load_user(ctx: &Context<'_>, id: Uuid) -> AppResult<Option<User>> {
+    let loader = ctx.data_unchecked::<DataLoader<UserLoader>>();
+    loader
+        .load_one(id)
+        .await
+        .map(|found| found.map(User::new))
+        .map_err(|err| AppError::Internal(anyhow::anyhow!("loading a user: {err}")))
+}
+
+#[derive(Default)]
+pub struct UserQuery;
+
+#[Object]
+impl UserQuery {
+    /// The signed-in user.
+    async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
+        let viewer = ctx.require_viewer().await?;
+        // A live session whose account is gone: the account was just deleted.
+        Ok(load_user(ctx, viewer.user_id)
+            .await?
+            .ok_or_else(|| AppError::unauthenticated("account no longer exists"))?)
+    }
+
+    async fn user(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<User>> {
+        match ids::decode_as(&id, NodeKind::User) {
+            Some(key) => Ok(load_user(ctx, key).await?),
+            None => Ok(None),
+        }
+    }
+
+    async fn user_by_username(
+        &self,
+        ctx: &Context<'_>,
+        username: String,
+    ) -> async_graphql::Result<Option<User>> {
+        Ok(users::find_by_username(&ctx.state().db, &username)
+            .await?
+            .map(User::new))
+    }
+
+    /// Users whose username starts with, or whose display name contains, the
+    /// query; in username order.
+    async fn search_users(
+        &self,
+        ctx: &Context<'_>,
+        query: String,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Connection<String, User>> {
+        let page = Page::forward(first, after)?;
+        let query = query.trim();
+        if query.is_empty() || query.chars().count() > 64 {
+            return Err(AppError::bad_input("query", "query must be 1 to 64 characters").into());
+        }
+        let mut found = users::search(
+            &ctx.state().db,
+            query,
+            page.after.as_deref(),
+            page.fetch_limit(),
+        )
+        .await?;
+        let has_next = found.len() > page.first;
+        found.truncate(page.first);
+        let mut connection = Connection::new(page.after.is_some(), has_next);
+        connection.edges.extend(
+            found
+                .into_iter()
+                .map(|user| Edge::new(encode_cursor(&user.username), User::new(user))),
+        );
+        Ok(connection)
+    }
+}
+
+/// Each field left out stays as it is; an explicit null clears it.
+#[derive(InputObject)]
+pub struct UpdateProfileInput {
+    pub display_name: MaybeUndefined<String>,
+    pub bio: MaybeUndefined<String>,
+    pub birthdate: MaybeUndefined<Date>,
+    pub gender: MaybeUndefined<Gender>,
+    /// Free tags, trimmed and lower-cased, at most 20; replaces the whole list.
+    pub interests: Option<Vec<String>>,
+    pub location: MaybeUndefined<LocationInput>,
+}
+
+/// `None` when undefined, `Some(None)` for null, `Some(Some(v))` for a value.
+fn change<T, U>(
+    value: MaybeUndefined<T>,
+    convert: impl FnOnce(T) -> AppResult<Option<U>>,
+) -> AppResult<Option<Option<U>>> {
+    match value {
+        MaybeUndefined::Undefined => Ok(None),
+        MaybeUndefined::Null => Ok(Some(None)),
+        MaybeUndefined::Value(v) => convert(v).map(Some),
+    }
+}
+
+#[derive(Default)]
+pub struct UserMutation;
+
+#[Object]
+impl UserMutation {
+    async fn update_profile(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateProfileInput,
+    ) -> async_graphql::Result<User> {
+        let viewer = ctx.require_viewer().await?;
+        let changes = ProfileChanges {
+            display_name: change(input.display_name, |s| ProfileText::DisplayName.parse(&s))?,
+            bio: change(input.bio, |s| ProfileText::Bio.parse(&s))?,
+            birthdate: change(input.birthdate, |d| Ok(Some(d.0)))?,
+            gender: change(input.gender, |g| Ok(Some(g.into())))?,
+            interests: input.interests,
+            location: change(input.location, |l| Ok(Some((l.latitude, l.longitude))))?,
+        };
+        let updated = users::update_profile(&ctx.state().db, viewer.user_id, changes).await?;
+        Ok(User::new(updated))
+    }
+}

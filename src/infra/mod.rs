@@ -1,0 +1,4 @@
+//! Adapters behind small traits, chosen once in `app.rs`.
+
+pub mod pubsub;
+pub mod ratelimit;

@@ -1,0 +1,77 @@
+//! The `kith` command: `serve` (the default), `migrate`, `schema`.
+
+use clap::{Parser, Subcommand};
+use kith::{app::Application, config::Settings, graphql, telemetry};
+use migration::{Migrator, MigratorTrait};
+
+#[derive(Parser)]
+#[command(
+    name = "kith",
+    version,
+    about = "One GraphQL server for social, dating and messaging apps"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve GraphQL, GraphiQL, health and metrics (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Print the GraphQL schema (SDL) and exit.
+    Schema,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if let Some(Command::Schema) = cli.command {
+        print!("{}", graphql::sdl());
+        return Ok(());
+    }
+    let settings = Settings::load()?;
+    telemetry::init(settings.log_format);
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Migrate => {
+            let db = kith::app::connect_database(&settings).await?;
+            Migrator::up(&db, None).await?;
+            tracing::info!("migrations applied");
+        }
+        Command::Serve => {
+            let app = Application::build(settings).await?;
+            let addr = app.local_addr()?;
+            tracing::info!("kith serving on http://{addr} (GraphiQL at http://{addr}/graphiql)");
+            app.run_until_stopped(shutdown_signal()).await?;
+            tracing::info!("kith stopped");
+        }
+        Command::Schema => unreachable!("handled above"),
+    }
+    Ok(())
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {}
+        _ = terminate => {}
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
