@@ -2,6 +2,7 @@
 //! (IDs, pagination, loaders, scalars) and the context every resolver reads.
 
 pub mod accounts;
+pub mod error_codes;
 pub mod ids;
 pub mod live;
 pub mod loaders;
@@ -45,6 +46,7 @@ pub fn build_schema(state: AppState) -> KithSchema {
     .register_output_type::<node::Node>()
     .limit_depth(settings.query_depth_limit)
     .limit_complexity(settings.query_complexity_limit)
+    .extension(error_codes::ErrorCodes)
     .extension(observability::Observability)
     .data(DataLoader::new(
         loaders::UserLoader::new(state.db.clone()),

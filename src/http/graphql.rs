@@ -6,16 +6,18 @@
 use std::sync::Arc;
 
 use async_graphql::{
-    BatchRequest, BatchResponse, Response as GqlResponse, ServerError,
+    BatchRequest, BatchResponse, Request as GqlRequest, Response as GqlResponse, ServerError,
     http::MultipartOptions,
     parser::{parse_query, types::OperationType},
 };
 use axum::{
     body::Bytes,
-    extract::{ConnectInfo, FromRequestParts, Request, State, ws::WebSocketUpgrade},
-    http::{HeaderMap, HeaderValue, Method, StatusCode, header},
+    extract::{ConnectInfo, FromRequestParts, Query, Request, State, ws::WebSocketUpgrade},
+    http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header},
     response::{IntoResponse, Response},
 };
+use serde::Deserialize;
+use serde_json::Value;
 use std::net::SocketAddr;
 
 use crate::{app::HttpState, auth::RequestAuth, http};
@@ -31,26 +33,33 @@ enum Format {
 }
 
 impl Format {
+    /// The supported media type the client weights highest, or `None` when it
+    /// accepts neither. Per RFC 9110 the most specific range naming a type sets its
+    /// weight and `q=0` refuses it; on a tie `application/graphql-response+json`
+    /// wins, as its status codes tell the client more. Wildcards stand only for
+    /// `application/json`: a client that never named the newer type may not know
+    /// what its 4xx answers mean. No `Accept` at all means `application/json`,
+    /// which is what clients from before the spec expect.
     fn negotiate(headers: &HeaderMap) -> Option<Self> {
-        let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
-            return Some(Self::Json);
-        };
-        let types: Vec<&str> = accept
-            .split(',')
-            .map(|part| part.split(';').next().unwrap_or("").trim())
+        let accept: Vec<&str> = headers
+            .get_all(header::ACCEPT)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
             .collect();
-        if types
+        if accept.is_empty() {
+            return Some(Self::Json);
+        }
+        let ranges: Vec<(&str, u16)> = accept
             .iter()
-            .any(|t| t.eq_ignore_ascii_case(GRAPHQL_RESPONSE_JSON))
-        {
-            Some(Self::GraphqlResponseJson)
-        } else if types
-            .iter()
-            .any(|t| t.eq_ignore_ascii_case(JSON) || *t == "*/*" || *t == "application/*")
-        {
-            Some(Self::Json)
-        } else {
-            None
+            .flat_map(|value| value.split(','))
+            .filter_map(media_range)
+            .collect();
+        let graphql = weight(&ranges, &[GRAPHQL_RESPONSE_JSON]);
+        let json = weight(&ranges, &[JSON, "application/*", "*/*"]);
+        match (graphql, json) {
+            (0, 0) => None,
+            (graphql, json) if graphql >= json => Some(Self::GraphqlResponseJson),
+            _ => Some(Self::Json),
         }
     }
 
@@ -60,6 +69,36 @@ impl Format {
             Self::Json => "application/json; charset=utf-8",
         })
     }
+}
+
+/// One media range of an `Accept` header: its type and its weight in
+/// thousandths. A weight that does not parse counts as the default 1: the client
+/// did list the type.
+fn media_range(range: &str) -> Option<(&str, u16)> {
+    let mut parts = range.split(';');
+    let media_type = parts.next()?.trim();
+    if media_type.is_empty() {
+        return None;
+    }
+    let q = parts
+        .filter_map(|param| param.split_once('='))
+        .find(|(name, _)| name.trim().eq_ignore_ascii_case("q"))
+        .and_then(|(_, value)| value.trim().parse::<f32>().ok())
+        .map_or(1000, |q| (q.clamp(0.0, 1.0) * 1000.0).round() as u16);
+    Some((media_type, q))
+}
+
+/// The weight the client gives a type, from the first of `names` (most specific
+/// first) that it lists; 0 when it lists none of them.
+fn weight(ranges: &[(&str, u16)], names: &[&str]) -> u16 {
+    names
+        .iter()
+        .find_map(|name| {
+            ranges
+                .iter()
+                .find(|(media_type, _)| media_type.eq_ignore_ascii_case(name))
+        })
+        .map_or(0, |&(_, q)| q)
 }
 
 /// `POST /graphql`.
@@ -89,12 +128,7 @@ pub async fn post(
             "POST bodies must be application/json (or multipart/form-data for uploads)",
         );
     }
-    if content_type
-        .to_ascii_lowercase()
-        .split(';')
-        .skip(1)
-        .any(|param| param.trim().starts_with("charset=") && !param.trim().ends_with("utf-8"))
-    {
+    if names_other_charset(content_type) {
         return request_error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             format,
@@ -104,15 +138,74 @@ pub async fn post(
     if body.is_empty() {
         return request_error(StatusCode::BAD_REQUEST, format, "the request body is empty");
     }
-    let options = MultipartOptions::default().max_file_size(state.settings().body_limit_bytes);
-    let batch =
-        match async_graphql::http::receive_batch_body(Some(content_type), body.as_ref(), options)
+    let batch = if media_type == JSON {
+        json_batch(&body)
+    } else {
+        let options = MultipartOptions::default().max_file_size(state.settings().body_limit_bytes);
+        async_graphql::http::receive_batch_body(Some(content_type), body.as_ref(), options)
             .await
-        {
-            Ok(batch) => batch,
-            Err(err) => return request_error(StatusCode::BAD_REQUEST, format, &err.to_string()),
-        };
+            .map_err(|err| err.to_string())
+    };
+    let mut batch = match batch {
+        Ok(batch) => batch,
+        Err(message) => return request_error(StatusCode::BAD_REQUEST, format, &message),
+    };
+    batch.iter_mut().for_each(omit_empty_operation_name);
     execute(&state, batch, &headers, peer, format).await
+}
+
+/// Whether a `Content-Type` names a charset other than UTF-8 (naming none means
+/// UTF-8). The value may be quoted and is case-insensitive (RFC 9110).
+fn names_other_charset(content_type: &str) -> bool {
+    content_type
+        .split(';')
+        .skip(1)
+        .filter_map(|param| param.split_once('='))
+        .any(|(name, value)| {
+            name.trim().eq_ignore_ascii_case("charset")
+                && !value.trim().trim_matches('"').eq_ignore_ascii_case("utf-8")
+        })
+}
+
+/// A JSON body: one request object or a non-empty array of them. Parsed here
+/// rather than by async-graphql, which fills in a missing `query` with "" (and
+/// takes an array for the fields of one request), so a malformed request would
+/// come back as a 200 with a syntax error instead of the spec's 400.
+fn json_batch(body: &[u8]) -> Result<BatchRequest, String> {
+    let value: Value =
+        serde_json::from_slice(body).map_err(|err| format!("the body is not valid JSON: {err}"))?;
+    match value {
+        Value::Array(items) if items.is_empty() => Err("an empty batch has nothing to run".into()),
+        Value::Array(items) => items
+            .into_iter()
+            .enumerate()
+            .map(|(index, item)| {
+                json_request(item).map_err(|err| format!("request {index} of the batch: {err}"))
+            })
+            .collect::<Result<_, _>>()
+            .map(BatchRequest::Batch),
+        single => json_request(single).map(BatchRequest::Single),
+    }
+}
+
+/// One request of a JSON body; the spec requires an object with a `query`.
+fn json_request(value: Value) -> Result<GqlRequest, String> {
+    let has_query = value
+        .as_object()
+        .and_then(|object| object.get("query"))
+        .is_some_and(|query| !query.is_null());
+    if !has_query {
+        return Err("a request must be a JSON object with a `query`".into());
+    }
+    serde_json::from_value(value).map_err(|err| format!("invalid request: {err}"))
+}
+
+/// An empty `operationName` means none (the spec says so for GET, and no
+/// operation can have an empty name, so it could never select one anyway).
+fn omit_empty_operation_name(request: &mut GqlRequest) {
+    if request.operation_name.as_deref() == Some("") {
+        request.operation_name = None;
+    }
 }
 
 /// `GET /graphql`: a WebSocket upgrade, a query in the URL, or GraphiQL for browsers.
@@ -141,9 +234,9 @@ pub async fn get(
     let Some(format) = Format::negotiate(&parts.headers) else {
         return not_acceptable();
     };
-    let request = match async_graphql::http::parse_query_string(query_string) {
+    let request = match get_request(&parts.uri) {
         Ok(request) => request,
-        Err(err) => return request_error(StatusCode::BAD_REQUEST, format, &err.to_string()),
+        Err(message) => return request_error(StatusCode::BAD_REQUEST, format, &message),
     };
     if selects_mutation(&request) {
         let mut response = request_error(
@@ -164,6 +257,30 @@ pub async fn get(
         format,
     )
     .await
+}
+
+/// The GET parameters async-graphql's query-string parser gets wrong: it reads
+/// the operation name from `operation_name`, not the spec's `operationName`,
+/// and it fills in a missing `query` with "".
+#[derive(Deserialize)]
+struct GetParams {
+    query: Option<String>,
+    #[serde(rename = "operationName")]
+    operation_name: Option<String>,
+}
+
+/// The request a GET's URL carries; async-graphql decodes `variables` and
+/// `extensions`, `GetParams` supplies what it misreads.
+fn get_request(uri: &Uri) -> Result<GqlRequest, String> {
+    let Query(params) = Query::<GetParams>::try_from_uri(uri).map_err(|err| err.body_text())?;
+    if params.query.is_none() {
+        return Err("a GET request needs a `query` parameter".into());
+    }
+    let mut request = async_graphql::http::parse_query_string(uri.query().unwrap_or(""))
+        .map_err(|err| err.to_string())?;
+    request.operation_name = params.operation_name;
+    omit_empty_operation_name(&mut request);
+    Ok(request)
 }
 
 /// Whether the operation a GET would run is a mutation (which GET must not run).
@@ -209,7 +326,11 @@ async fn execute(
             state.settings().trust_forwarded_for,
         ));
     let is_batch = matches!(batch, BatchRequest::Batch(_));
-    let response = state.schema.execute_batch(batch).await;
+    let mut response = state.schema.execute_batch(batch).await;
+    match &mut response {
+        BatchResponse::Single(single) => code_request_errors(single),
+        BatchResponse::Batch(all) => all.iter_mut().for_each(code_request_errors),
+    }
     let status = match &response {
         BatchResponse::Single(single)
             if !is_batch && format == Format::GraphqlResponseJson && is_request_error(single) =>
@@ -235,6 +356,22 @@ fn is_request_error(response: &GqlResponse) -> bool {
     response.data == async_graphql::Value::Null
         && !response.errors.is_empty()
         && response.errors.iter().all(|e| e.path.is_empty())
+}
+
+/// Gives a code to the errors of a response that never reached execution (the
+/// document did not parse or validate, the variables did not coerce, no operation
+/// could be picked): async-graphql raises them without one, and clients branch
+/// on `extensions.code`. They are all the client's mistake, so `BAD_USER_INPUT`.
+fn code_request_errors(response: &mut GqlResponse) {
+    if !is_request_error(response) {
+        return;
+    }
+    for error in &mut response.errors {
+        let extensions = error.extensions.get_or_insert_with(Default::default);
+        if extensions.get("code").is_none() {
+            extensions.set("code", "BAD_USER_INPUT");
+        }
+    }
 }
 
 /// The response as JSON; a request error carries no `data` entry at all.

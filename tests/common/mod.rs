@@ -1,0 +1,320 @@
+//! The test harness: starts the real application on `127.0.0.1:0` against a
+//! fresh database per test (an SQLite file in a temporary directory, or a new
+//! PostgreSQL database when `KITH_TEST_DATABASE_URL` is set; Redis when
+//! `KITH_TEST_REDIS_URL` is set), and talks to it over HTTP and WebSocket.
+#![allow(dead_code)]
+
+use std::{net::SocketAddr, time::Duration};
+
+use futures_util::{SinkExt, StreamExt};
+use kith::{app::Application, config::Settings};
+use sea_orm::{ConnectionTrait, Database};
+use serde_json::{Value, json};
+use tokio::{net::TcpStream, sync::oneshot};
+use tokio_tungstenite::{
+    MaybeTlsStream, WebSocketStream,
+    tungstenite::{Message, client::IntoClientRequest, http::HeaderValue},
+};
+
+/// Known to the tests, so they can forge tokens signed with it.
+pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123";
+pub const PASSWORD: &str = "correct horse battery";
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    shutdown: Option<oneshot::Sender<()>>,
+    database: TestDatabase,
+}
+
+enum TestDatabase {
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Postgres { admin_url: String, name: String },
+}
+
+/// Starts an app with test defaults: rate limits off, a known JWT secret.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Starts an app after `configure` adjusts the test defaults.
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    let (database_url, database) = fresh_database().await;
+    let mut settings = Settings {
+        database_url,
+        redis_url: std::env::var("KITH_TEST_REDIS_URL").ok(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        jwt_secret: Some(JWT_SECRET.into()),
+        rate_limits: kith::config::Switch::Off,
+        db_max_connections: 5,
+        ..Settings::default()
+    };
+    configure(&mut settings);
+    let app = Application::build(settings).await.expect("app builds");
+    let addr = app.local_addr().unwrap();
+    let (tx, rx) = oneshot::channel::<()>();
+    tokio::spawn(app.run_until_stopped(async {
+        let _ = rx.await;
+    }));
+    TestApp {
+        addr,
+        client: reqwest::Client::new(),
+        shutdown: Some(tx),
+        database,
+    }
+}
+
+async fn fresh_database() -> (String, TestDatabase) {
+    match std::env::var("KITH_TEST_DATABASE_URL") {
+        Ok(admin_url) => {
+            let name = format!("kith_test_{}", uuid::Uuid::now_v7().simple());
+            let admin = Database::connect(&admin_url)
+                .await
+                .expect("test PostgreSQL answers");
+            admin
+                .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                .await
+                .expect("create test database");
+            admin.close().await.ok();
+            let url = replace_database(&admin_url, &name);
+            (url, TestDatabase::Postgres { admin_url, name })
+        }
+        Err(_) => {
+            let dir = tempfile::tempdir().unwrap();
+            let url = format!("sqlite://{}?mode=rwc", dir.path().join("kith.db").display());
+            (url, TestDatabase::Sqlite(dir))
+        }
+    }
+}
+
+/// The same server URL with another database name.
+fn replace_database(url: &str, name: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[scheme_end..].find('/') {
+        Some(slash) => &base[..scheme_end + slash],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{name}?{q}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let TestDatabase::Postgres { admin_url, name } = &self.database {
+            let (admin_url, name) = (admin_url.clone(), name.clone());
+            // Drop runs outside async; a short-lived runtime on its own thread
+            // removes the database, forcing out the app's pooled connections.
+            let _ = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                runtime.block_on(async {
+                    if let Ok(admin) = Database::connect(&admin_url).await {
+                        let _ = admin
+                            .execute_unprepared(&format!(
+                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                            ))
+                            .await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Posts an operation and returns the whole JSON response.
+    pub async fn graphql(&self, query: &str, variables: Value, token: Option<&str>) -> Value {
+        let mut request = self
+            .client
+            .post(self.url("/graphql"))
+            .json(&json!({ "query": query, "variables": variables }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("request sent");
+        assert_eq!(
+            response.status(),
+            200,
+            "GraphQL over application/json answers 200"
+        );
+        response.json().await.expect("JSON response")
+    }
+
+    /// Posts an operation that must succeed and returns its `data`.
+    pub async fn data(&self, query: &str, variables: Value, token: Option<&str>) -> Value {
+        let response = self.graphql(query, variables, token).await;
+        assert!(
+            response.get("errors").is_none(),
+            "unexpected errors: {response:#}"
+        );
+        response["data"].clone()
+    }
+
+    /// Registers `username` with [`PASSWORD`] and returns its session.
+    pub async fn register(&self, username: &str) -> Session {
+        let data = self
+            .data(
+                "mutation($input: RegisterInput!) { register(input: $input) {
+                    accessToken refreshToken user { id username } } }",
+                json!({ "input": { "username": username, "password": PASSWORD } }),
+                None,
+            )
+            .await;
+        Session::from_payload(&data["register"])
+    }
+
+    pub async fn login(&self, identifier: &str, password: &str) -> Value {
+        self.graphql(
+            "mutation($input: LoginInput!) { login(input: $input) {
+                accessToken refreshToken user { id username } } }",
+            json!({ "input": { "identifier": identifier, "password": password } }),
+            None,
+        )
+        .await
+    }
+
+    /// Opens a GraphQL WebSocket on `path` speaking `protocol`.
+    pub async fn websocket(&self, path: &str, protocol: &str) -> Socket {
+        let mut request = format!("ws://{}{path}", self.addr)
+            .into_client_request()
+            .unwrap();
+        request.headers_mut().insert(
+            "sec-websocket-protocol",
+            HeaderValue::from_str(protocol).unwrap(),
+        );
+        let (stream, response) = tokio_tungstenite::connect_async(request)
+            .await
+            .expect("WebSocket connects");
+        assert_eq!(
+            response.headers().get("sec-websocket-protocol").unwrap(),
+            protocol,
+            "the server speaks the protocol asked for"
+        );
+        Socket { stream }
+    }
+}
+
+/// The tokens and user of one signed-in session.
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub user_id: String,
+    pub username: String,
+}
+
+impl Session {
+    pub fn from_payload(payload: &Value) -> Self {
+        Self {
+            access_token: payload["accessToken"].as_str().expect("accessToken").into(),
+            refresh_token: payload["refreshToken"]
+                .as_str()
+                .expect("refreshToken")
+                .into(),
+            user_id: payload["user"]["id"].as_str().expect("user.id").into(),
+            username: payload["user"]["username"]
+                .as_str()
+                .unwrap_or_default()
+                .into(),
+        }
+    }
+
+    pub fn token(&self) -> Option<&str> {
+        Some(&self.access_token)
+    }
+}
+
+/// The first error's `extensions.code`.
+pub fn error_code(response: &Value) -> &str {
+    response["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("expected an error with a code: {response:#}"))
+}
+
+/// The first error's `extensions.field`.
+pub fn error_field(response: &Value) -> Option<&str> {
+    response["errors"][0]["extensions"]["field"].as_str()
+}
+
+/// A GraphQL WebSocket client for either protocol, as raw JSON messages.
+pub struct Socket {
+    stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+pub enum Received {
+    Json(Value),
+    Closed(Option<u16>),
+}
+
+impl Socket {
+    pub async fn send(&mut self, message: Value) {
+        self.stream
+            .send(Message::Text(message.to_string().into()))
+            .await
+            .expect("socket send");
+    }
+
+    /// The next JSON message or the close, skipping pings and keep-alives;
+    /// fails the test after `wait`.
+    pub async fn receive_within(&mut self, wait: Duration) -> Received {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let next = tokio::time::timeout_at(deadline, self.stream.next())
+                .await
+                .expect("a message before the deadline");
+            match next {
+                Some(Ok(Message::Text(text))) => {
+                    let value: Value = serde_json::from_str(&text).expect("JSON message");
+                    if matches!(value["type"].as_str(), Some("ka" | "ping" | "pong")) {
+                        continue;
+                    }
+                    return Received::Json(value);
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    return Received::Closed(frame.map(|f| u16::from(f.code)));
+                }
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return Received::Closed(None),
+            }
+        }
+    }
+
+    pub async fn receive(&mut self) -> Value {
+        match self.receive_within(Duration::from_secs(10)).await {
+            Received::Json(value) => value,
+            Received::Closed(code) => {
+                panic!("socket closed ({code:?}) while a message was expected")
+            }
+        }
+    }
+
+    /// True when nothing but keep-alives arrives within `wait`.
+    pub async fn stays_quiet(&mut self, wait: Duration) -> bool {
+        tokio::time::timeout(wait, async {
+            loop {
+                match self.stream.next().await {
+                    Some(Ok(Message::Text(text))) if text.contains("\"ka\"") => continue,
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                    _ => return,
+                }
+            }
+        })
+        .await
+        .is_err()
+    }
+}
