@@ -69,10 +69,11 @@ impl Application {
                 .await
                 .context("running migrations")?;
         }
-        let redis = match &settings.redis_url {
-            Some(url) => Some(connect_redis(url).await?),
-            None => None,
-        };
+        let redis = settings
+            .redis_url
+            .as_deref()
+            .map(connect_redis)
+            .transpose()?;
         let secret = signing_key::load_or_create(&db, settings.jwt_secret.as_deref()).await?;
         let tokens = TokenIssuer::new(&secret, settings.access_token_ttl());
         let hasher = PasswordHasher::new(settings.password_hash_concurrency()).await?;
@@ -186,12 +187,17 @@ pub async fn connect_database(settings: &Settings) -> anyhow::Result<DatabaseCon
         .with_context(|| format!("connecting to {}", redact(&settings.database_url)))
 }
 
-async fn connect_redis(url: &str) -> anyhow::Result<redis::aio::ConnectionManager> {
+/// A Redis handle that connects on first use and reconnects by itself, so a Redis
+/// that is down at start (or later) makes kith degraded, not dead.
+fn connect_redis(url: &str) -> anyhow::Result<redis::aio::ConnectionManager> {
     let client =
         redis::Client::open(url).with_context(|| format!("bad REDIS_URL {}", redact(url)))?;
-    redis::aio::ConnectionManager::new(client)
-        .await
-        .with_context(|| format!("connecting to {}", redact(url)))
+    let config = redis::aio::ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(Duration::from_secs(2)))
+        .set_response_timeout(Some(Duration::from_secs(2)))
+        .set_number_of_retries(2);
+    redis::aio::ConnectionManager::new_lazy_with_config(client, config)
+        .with_context(|| format!("setting up Redis at {}", redact(url)))
 }
 
 /// A URL fit for logs: the password replaced.

@@ -37,8 +37,9 @@ impl RequestAuth {
         let token = value
             .map(|v| {
                 let v = v.trim();
-                match v.get(..7) {
-                    Some(prefix) if prefix.eq_ignore_ascii_case("bearer ") => v[7..].trim(),
+                match v.split_once(char::is_whitespace) {
+                    Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
+                    None if v.eq_ignore_ascii_case("bearer") => "",
                     _ => v,
                 }
             })
@@ -116,6 +117,7 @@ mod tests {
             );
         }
         assert!(!RequestAuth::from_credentials(Some("Bearer ")).has_token());
+        assert!(!RequestAuth::from_credentials(Some("bearer")).has_token());
         assert!(!RequestAuth::from_credentials(None).has_token());
     }
 }

@@ -306,14 +306,14 @@ async fn execute(
     format: Format,
 ) -> Response {
     let limit = state.settings().batch_limit;
-    if let BatchRequest::Batch(requests) = &batch {
-        if requests.len() > limit {
-            return request_error(
-                StatusCode::BAD_REQUEST,
-                format,
-                &format!("at most {limit} operations in one batch"),
-            );
-        }
+    if let BatchRequest::Batch(requests) = &batch
+        && requests.len() > limit
+    {
+        return request_error(
+            StatusCode::BAD_REQUEST,
+            format,
+            &format!("at most {limit} operations in one batch"),
+        );
     }
     let credentials = headers
         .get(header::AUTHORIZATION)
@@ -326,11 +326,7 @@ async fn execute(
             state.settings().trust_forwarded_for,
         ));
     let is_batch = matches!(batch, BatchRequest::Batch(_));
-    let mut response = state.schema.execute_batch(batch).await;
-    match &mut response {
-        BatchResponse::Single(single) => code_request_errors(single),
-        BatchResponse::Batch(all) => all.iter_mut().for_each(code_request_errors),
-    }
+    let response = state.schema.execute_batch(batch).await;
     let status = match &response {
         BatchResponse::Single(single)
             if !is_batch && format == Format::GraphqlResponseJson && is_request_error(single) =>
@@ -358,29 +354,13 @@ fn is_request_error(response: &GqlResponse) -> bool {
         && response.errors.iter().all(|e| e.path.is_empty())
 }
 
-/// Gives a code to the errors of a response that never reached execution (the
-/// document did not parse or validate, the variables did not coerce, no operation
-/// could be picked): async-graphql raises them without one, and clients branch
-/// on `extensions.code`. They are all the client's mistake, so `BAD_USER_INPUT`.
-fn code_request_errors(response: &mut GqlResponse) {
-    if !is_request_error(response) {
-        return;
-    }
-    for error in &mut response.errors {
-        let extensions = error.extensions.get_or_insert_with(Default::default);
-        if extensions.get("code").is_none() {
-            extensions.set("code", "BAD_USER_INPUT");
-        }
-    }
-}
-
 /// The response as JSON; a request error carries no `data` entry at all.
 fn render(response: &GqlResponse) -> serde_json::Value {
     let mut json = serde_json::to_value(response).unwrap_or_else(|_| serde_json::json!({}));
-    if is_request_error(response) {
-        if let Some(object) = json.as_object_mut() {
-            object.remove("data");
-        }
+    if is_request_error(response)
+        && let Some(object) = json.as_object_mut()
+    {
+        object.remove("data");
     }
     json
 }

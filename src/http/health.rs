@@ -16,8 +16,13 @@ pub async fn readyz(State(state): State<HttpState>) -> (StatusCode, Json<Value>)
     let redis = match &state.app.redis {
         Some(redis) => {
             let mut conn = redis.clone();
-            let pong: Result<String, _> = redis::cmd("PING").query_async(&mut conn).await;
-            Some(pong.is_ok())
+            let ping = redis::cmd("PING");
+            let pong = tokio::time::timeout(
+                std::time::Duration::from_secs(3),
+                ping.query_async::<String>(&mut conn),
+            )
+            .await;
+            Some(matches!(pong, Ok(Ok(_))))
         }
         None => None,
     };

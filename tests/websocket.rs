@@ -1,0 +1,195 @@
+//! Subscriptions over WebSocket with both protocols: authentication in
+//! `connection_init`, delivery, and the end of a subscription with its session.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{PASSWORD, Received, Socket, spawn_app};
+use serde_json::{Value, json};
+
+const NOTIFICATIONS: &str = "subscription { notifications {
+    __typename ... on NewSignInNotification { session { id userAgent current } } } }";
+
+/// The messages each protocol uses for the same steps.
+#[derive(Clone, Copy)]
+enum Protocol {
+    /// `graphql-transport-ws`, spoken by the graphql-ws library.
+    TransportWs,
+    /// `graphql-ws`, the legacy subscriptions-transport-ws protocol.
+    LegacyWs,
+}
+
+impl Protocol {
+    fn name(self) -> &'static str {
+        match self {
+            Self::TransportWs => "graphql-transport-ws",
+            Self::LegacyWs => "graphql-ws",
+        }
+    }
+
+    fn subscribe(self, id: &str, query: &str) -> Value {
+        let kind = match self {
+            Self::TransportWs => "subscribe",
+            Self::LegacyWs => "start",
+        };
+        json!({ "id": id, "type": kind, "payload": { "query": query } })
+    }
+
+    fn data_type(self) -> &'static str {
+        match self {
+            Self::TransportWs => "next",
+            Self::LegacyWs => "data",
+        }
+    }
+}
+
+async fn open(app: &common::TestApp, path: &str, protocol: Protocol, init: Value) -> Socket {
+    let mut socket = app.websocket(path, protocol.name()).await;
+    socket
+        .send(json!({ "type": "connection_init", "payload": init }))
+        .await;
+    socket
+}
+
+async fn subscribed_socket(
+    app: &common::TestApp,
+    path: &str,
+    protocol: Protocol,
+    init: Value,
+) -> Socket {
+    let mut socket = open(app, path, protocol, init).await;
+    let ack = socket.receive().await;
+    assert_eq!(ack["type"], "connection_ack", "{ack}");
+    socket.send(protocol.subscribe("1", NOTIFICATIONS)).await;
+    socket
+}
+
+#[tokio::test]
+async fn both_protocols_on_both_paths_deliver_to_an_authenticated_socket() {
+    let app = spawn_app().await;
+    let cases = [
+        (Protocol::TransportWs, "/graphql/ws", "authorization", true),
+        (Protocol::TransportWs, "/graphql", "Authorization", false),
+        (Protocol::LegacyWs, "/graphql/ws", "token", false),
+        (Protocol::LegacyWs, "/graphql", "authorization", true),
+    ];
+    for (index, (protocol, path, key, bearer)) in cases.into_iter().enumerate() {
+        let username = format!("socket_user_{index}");
+        let session = app.register(&username).await;
+        let credential = if bearer {
+            format!("Bearer {}", session.access_token)
+        } else {
+            session.access_token.clone()
+        };
+        let mut socket = subscribed_socket(&app, path, protocol, json!({ key: credential })).await;
+        // Let the subscription start before the event it should see.
+        assert!(socket.stays_quiet(Duration::from_millis(200)).await);
+
+        let login = app.login(&username, PASSWORD).await;
+        assert!(login.get("errors").is_none(), "{login}");
+        let message = socket.receive().await;
+        assert_eq!(
+            message["type"],
+            protocol.data_type(),
+            "{}: {message}",
+            protocol.name()
+        );
+        assert_eq!(message["id"], "1");
+        let notification = &message["payload"]["data"]["notifications"];
+        assert_eq!(notification["__typename"], "NewSignInNotification");
+        assert_eq!(notification["session"]["current"], false);
+    }
+}
+
+#[tokio::test]
+async fn a_bad_token_refuses_the_socket_in_either_protocol() {
+    let app = spawn_app().await;
+    let session = app.register("revoked_before").await;
+    app.data("mutation { logout }", json!({}), session.token())
+        .await;
+
+    for token in ["not-a-token", session.access_token.as_str()] {
+        let mut socket = open(
+            &app,
+            "/graphql/ws",
+            Protocol::TransportWs,
+            json!({ "authorization": token }),
+        )
+        .await;
+        match socket.receive_within(Duration::from_secs(5)).await {
+            Received::Closed(code) => assert_ne!(code, Some(1000), "refused, not a normal close"),
+            Received::Json(message) => panic!("expected the socket to close, got {message}"),
+        }
+
+        let mut legacy = open(
+            &app,
+            "/graphql/ws",
+            Protocol::LegacyWs,
+            json!({ "token": token }),
+        )
+        .await;
+        let message = legacy.receive().await;
+        assert_eq!(message["type"], "connection_error", "{message}");
+    }
+}
+
+#[tokio::test]
+async fn an_anonymous_socket_connects_but_cannot_subscribe_to_private_events() {
+    let app = spawn_app().await;
+    let mut socket = subscribed_socket(&app, "/graphql/ws", Protocol::TransportWs, json!({})).await;
+    // An execution error: delivered as a result with errors, then the operation ends.
+    let message = socket.receive().await;
+    assert_eq!(message["type"], "next", "{message}");
+    assert_eq!(
+        message["payload"]["errors"][0]["extensions"]["code"],
+        "UNAUTHENTICATED"
+    );
+    assert_eq!(socket.receive().await["type"], "complete");
+}
+
+#[tokio::test]
+async fn revoking_the_session_ends_its_subscriptions() {
+    let app = spawn_app().await;
+    for (index, protocol) in [Protocol::TransportWs, Protocol::LegacyWs]
+        .into_iter()
+        .enumerate()
+    {
+        let username = format!("ends_{index}");
+        let session = app.register(&username).await;
+        let mut socket = subscribed_socket(
+            &app,
+            "/graphql/ws",
+            protocol,
+            json!({ "authorization": format!("Bearer {}", session.access_token) }),
+        )
+        .await;
+        assert!(socket.stays_quiet(Duration::from_millis(200)).await);
+
+        app.data("mutation { logout }", json!({}), session.token())
+            .await;
+        let message = socket.receive().await;
+        assert_eq!(
+            message["type"],
+            "complete",
+            "{}: {message}",
+            protocol.name()
+        );
+        assert_eq!(message["id"], "1");
+    }
+}
+
+#[tokio::test]
+async fn a_subscription_ends_when_its_access_token_expires() {
+    let app = common::spawn_app_with(|s| s.access_token_ttl_secs = 2).await;
+    let session = app.register("short_lived").await;
+    let mut socket = subscribed_socket(
+        &app,
+        "/graphql/ws",
+        Protocol::TransportWs,
+        json!({ "authorization": session.access_token }),
+    )
+    .await;
+    let message = socket.receive().await;
+    assert_eq!(message["type"], "complete", "{message}");
+}
