@@ -56,7 +56,8 @@ impl HttpState {
 pub struct Application {
     listener: TcpListener,
     router: Router,
-    state: AppState,
+    /// Swept of idle keys while serving.
+    limiter: RateLimiter,
 }
 
 impl Application {
@@ -97,12 +98,13 @@ impl Application {
             accounts,
             pubsub,
         };
-        let router = router(state.clone());
+        let limiter = state.limiter.clone();
+        let router = router(state);
         let listener = bind(settings.listen)?;
         Ok(Self {
             listener,
             router,
-            state,
+            limiter,
         })
     }
 
@@ -110,16 +112,12 @@ impl Application {
         Ok(self.listener.local_addr()?)
     }
 
-    pub fn state(&self) -> &AppState {
-        &self.state
-    }
-
     /// Serves until `shutdown` completes, then finishes in-flight requests.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let limiter = self.state.limiter.clone();
+        let limiter = self.limiter.clone();
         let sweeper = tokio::spawn(async move {
             let mut every = tokio::time::interval(Duration::from_secs(60));
             loop {

@@ -674,3 +674,26 @@ async fn rate_limits_switched_off_never_refuse() {
         );
     }
 }
+
+#[tokio::test]
+async fn operations_for_a_signed_in_user_refuse_anonymous_callers() {
+    let app = spawn_app().await;
+    let owner = app.register("owner_of_things").await;
+    let sessions = app.data("{ me { sessions { id } } }", json!({}), owner.token()).await;
+    let session_id = sessions["me"]["sessions"][0]["id"].as_str().unwrap().to_owned();
+    let operations = [
+        "{ me { id } }".to_owned(),
+        "mutation { logout }".to_owned(),
+        "mutation { logoutAllSessions }".to_owned(),
+        format!("mutation {{ revokeSession(id: \"{session_id}\") }}"),
+        "mutation { updateProfile(input: { bio: \"hi\" }) { id } }".to_owned(),
+        "mutation { deleteAccount(input: { password: \"correct horse battery\" }) }".to_owned(),
+    ];
+    for operation in &operations {
+        let response = app.graphql(operation, json!({}), None).await;
+        assert_eq!(error_code(&response), "UNAUTHENTICATED", "{operation}");
+    }
+    // Nothing changed: the owner's session and account are intact.
+    let me = app.data("{ me { id sessions { id } } }", json!({}), owner.token()).await;
+    assert_eq!(me["me"]["sessions"][0]["id"], session_id.as_str());
+}

@@ -31,10 +31,6 @@ impl Username {
     pub fn as_str(&self) -> &str {
         &self.0
     }
-
-    pub fn into_inner(self) -> String {
-        self.0
-    }
 }
 
 /// A syntactically valid address, stored lower-case.

@@ -215,20 +215,24 @@ pub struct UserQuery;
 
 #[Object]
 impl UserQuery {
+    // Single-object lookups read directly: there is nothing to batch, and a
+    // loader would add its batching delay to every request.
+
     /// The signed-in user.
     async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
         let viewer = ctx.require_viewer().await?;
         // A live session whose account is gone: the account was just deleted.
-        Ok(load_user(ctx, viewer.user_id)
+        Ok(users::find(&ctx.state().db, viewer.user_id)
             .await?
+            .map(User::new)
             .ok_or_else(|| AppError::unauthenticated("account no longer exists"))?)
     }
 
     async fn user(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<User>> {
-        match ids::decode_as(&id, NodeKind::User) {
-            Some(key) => Ok(load_user(ctx, key).await?),
-            None => Ok(None),
-        }
+        let Some(key) = ids::decode_as(&id, NodeKind::User) else {
+            return Ok(None);
+        };
+        Ok(users::find(&ctx.state().db, key).await?.map(User::new))
     }
 
     async fn user_by_username(
