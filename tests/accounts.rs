@@ -679,8 +679,13 @@ async fn rate_limits_switched_off_never_refuse() {
 async fn operations_for_a_signed_in_user_refuse_anonymous_callers() {
     let app = spawn_app().await;
     let owner = app.register("owner_of_things").await;
-    let sessions = app.data("{ me { sessions { id } } }", json!({}), owner.token()).await;
-    let session_id = sessions["me"]["sessions"][0]["id"].as_str().unwrap().to_owned();
+    let sessions = app
+        .data("{ me { sessions { id } } }", json!({}), owner.token())
+        .await;
+    let session_id = sessions["me"]["sessions"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let operations = [
         "{ me { id } }".to_owned(),
         "mutation { logout }".to_owned(),
@@ -694,6 +699,8 @@ async fn operations_for_a_signed_in_user_refuse_anonymous_callers() {
         assert_eq!(error_code(&response), "UNAUTHENTICATED", "{operation}");
     }
     // Nothing changed: the owner's session and account are intact.
-    let me = app.data("{ me { id sessions { id } } }", json!({}), owner.token()).await;
+    let me = app
+        .data("{ me { id sessions { id } } }", json!({}), owner.token())
+        .await;
     assert_eq!(me["me"]["sessions"][0]["id"], session_id.as_str());
 }
