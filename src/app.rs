@@ -19,7 +19,7 @@ use tower_http::{catch_panic::CatchPanicLayer, cors::CorsLayer, trace::TraceLaye
 use crate::{
     auth::{PasswordHasher, TokenIssuer, signing_key},
     config::Settings,
-    domain::{accounts::Accounts, usernames::UsernameFilter},
+    domain::{accounts::Accounts, social::Social, usernames::UsernameFilter},
     graphql::{self, KithSchema},
     http,
     infra::{
@@ -35,6 +35,7 @@ pub struct AppState {
     pub db: DatabaseConnection,
     pub redis: Option<redis::aio::ConnectionManager>,
     pub accounts: Accounts,
+    pub social: Social,
     pub limiter: RateLimiter,
     pub pubsub: Arc<dyn PubSub>,
 }
@@ -56,6 +57,7 @@ impl HttpState {
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    statements: StatementCounter,
     /// Swept of idle keys while serving.
     limiter: RateLimiter,
 }
@@ -64,7 +66,9 @@ impl Application {
     /// Connects, migrates (unless disabled), wires, and binds the listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let settings = Arc::new(settings);
-        let db = connect_database(&settings).await?;
+        let mut db = connect_database(&settings).await?;
+        let statements = StatementCounter::default();
+        statements.attach(&mut db);
         if settings.migrate {
             Migrator::up(&db, None)
                 .await
@@ -90,12 +94,14 @@ impl Application {
             pubsub.clone(),
             settings.refresh_token_ttl(),
         );
+        let social = Social::new(db.clone(), pubsub.clone());
         let state = AppState {
             limiter: RateLimiter::from_settings(&settings),
             settings: settings.clone(),
             db,
             redis,
             accounts,
+            social,
             pubsub,
         };
         let limiter = state.limiter.clone();
@@ -104,12 +110,18 @@ impl Application {
         Ok(Self {
             listener,
             router,
+            statements,
             limiter,
         })
     }
 
     pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
         Ok(self.listener.local_addr()?)
+    }
+
+    /// The SQL statements this app has run so far.
+    pub fn statements(&self) -> StatementCounter {
+        self.statements.clone()
     }
 
     /// Serves until `shutdown` completes, then finishes in-flight requests.
@@ -164,6 +176,27 @@ pub fn router(state: AppState) -> Router {
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::new())
         .with_state(http_state)
+}
+
+/// Counts the SQL statements one app runs: for `/metrics`, and for tests that
+/// prove a query's statement count does not grow with its page size.
+#[derive(Clone, Default)]
+pub struct StatementCounter(Arc<std::sync::atomic::AtomicU64>);
+
+impl StatementCounter {
+    fn attach(&self, db: &mut DatabaseConnection) {
+        let count = self.0.clone();
+        db.set_metric_callback(move |info| {
+            count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            metrics::counter!("kith_db_statements_total").increment(1);
+            metrics::histogram!("kith_db_statement_duration_seconds")
+                .record(info.elapsed.as_secs_f64());
+        });
+    }
+
+    pub fn get(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 pub async fn connect_database(settings: &Settings) -> anyhow::Result<DatabaseConnection> {

@@ -42,6 +42,9 @@ pub struct Settings {
     pub query_complexity_limit: usize,
     /// `KITH_BATCH_LIMIT`: most operations in one batched HTTP request.
     pub batch_limit: usize,
+    /// `KITH_LOADER_DELAY_MICROS`: how long a DataLoader gathers keys before it
+    /// queries. Longer batches more under load; every batched field waits this long.
+    pub loader_delay_micros: u64,
     /// `KITH_WS_MAX_MESSAGE_BYTES`: largest accepted WebSocket message.
     pub ws_max_message_bytes: usize,
     /// `KITH_PASSWORD_HASH_CONCURRENCY`: password hashes computed at once (each
@@ -92,6 +95,7 @@ impl Default for Settings {
             query_depth_limit: 12,
             query_complexity_limit: 2_000,
             batch_limit: 10,
+            loader_delay_micros: 1_000,
             ws_max_message_bytes: 64 * 1024,
             password_hash_concurrency: 0,
             trust_forwarded_for: false,

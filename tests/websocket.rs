@@ -193,3 +193,65 @@ async fn a_subscription_ends_when_its_access_token_expires() {
     let message = socket.receive().await;
     assert_eq!(message["type"], "complete", "{message}");
 }
+
+#[tokio::test]
+async fn friend_requests_and_acceptances_are_notified_live() {
+    let app = spawn_app().await;
+    let ann = app.register("notified_ann").await;
+    let bob = app.register("notified_bob").await;
+    let query = "subscription { notifications { __typename
+        ... on FriendRequestReceivedNotification { request { id message from { username } } }
+        ... on FriendRequestAcceptedNotification { request { id status to { username } } } } }";
+    let mut bobs = open(
+        &app,
+        "/graphql/ws",
+        Protocol::TransportWs,
+        json!({ "authorization": bob.access_token }),
+    )
+    .await;
+    assert_eq!(bobs.receive().await["type"], "connection_ack");
+    bobs.send(Protocol::TransportWs.subscribe("b", query)).await;
+    let mut anns = open(
+        &app,
+        "/graphql/ws",
+        Protocol::LegacyWs,
+        json!({ "token": ann.access_token }),
+    )
+    .await;
+    assert_eq!(anns.receive().await["type"], "connection_ack");
+    anns.send(Protocol::LegacyWs.subscribe("a", query)).await;
+    assert!(bobs.stays_quiet(Duration::from_millis(200)).await);
+
+    let sent = app
+        .data(
+            "mutation($to: ID!) { sendFriendRequest(input: { userId: $to, message: \"hey\" }) { id } }",
+            json!({ "to": bob.user_id }),
+            ann.token(),
+        )
+        .await;
+    let request_id = sent["sendFriendRequest"]["id"].clone();
+    let received = bobs.receive().await;
+    let notification = &received["payload"]["data"]["notifications"];
+    assert_eq!(
+        notification["__typename"],
+        "FriendRequestReceivedNotification"
+    );
+    assert_eq!(notification["request"]["id"], request_id);
+    assert_eq!(notification["request"]["from"]["username"], "notified_ann");
+
+    app.data(
+        "mutation($id: ID!) { acceptFriendRequest(id: $id) { id } }",
+        json!({ "id": request_id }),
+        bob.token(),
+    )
+    .await;
+    let accepted = anns.receive().await;
+    assert_eq!(accepted["type"], "data");
+    let notification = &accepted["payload"]["data"]["notifications"];
+    assert_eq!(
+        notification["__typename"],
+        "FriendRequestAcceptedNotification"
+    );
+    assert_eq!(notification["request"]["status"], "ACCEPTED");
+    assert_eq!(notification["request"]["to"]["username"], "notified_bob");
+}

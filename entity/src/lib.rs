@@ -1,6 +1,9 @@
 //! SeaORM entities: one module per table, columns only, no logic.
 //! Domain rules live in the `kith` crate's `domain/` modules.
 
+pub mod block;
+pub mod friend_request;
+pub mod friendship;
 pub mod refresh_token;
 pub mod server_secret;
 pub mod session;

@@ -28,6 +28,8 @@ pub struct Model {
     pub latitude: Option<f64>,
     pub longitude: Option<f64>,
     pub last_seen_at: Option<DateTimeUtc>,
+    /// Who may see the friend list: `EVERYONE`, `FRIENDS` or `ONLY_ME`.
+    pub friend_list_visibility: String,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

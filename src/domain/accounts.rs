@@ -21,6 +21,7 @@ use crate::{
     },
     domain::{
         identity::{Email, Identifier, Password, Phone, Username},
+        social::FriendListVisibility,
         usernames::UsernameFilter,
         users::{self, ProfileText},
     },
@@ -124,6 +125,7 @@ impl Accounts {
             latitude: Set(None),
             longitude: Set(None),
             last_seen_at: Set(None),
+            friend_list_visibility: Set(FriendListVisibility::default().as_str().to_owned()),
             created_at: Set(now),
             updated_at: Set(now),
         };

@@ -2,5 +2,6 @@
 
 pub mod accounts;
 pub mod identity;
+pub mod social;
 pub mod usernames;
 pub mod users;

@@ -12,7 +12,10 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::error::{AppError, AppResult};
+use crate::{
+    domain::social::{self, FriendListVisibility},
+    error::{AppError, AppResult},
+};
 
 pub const MAX_INTERESTS: usize = 20;
 const MAX_INTEREST_CHARS: usize = 32;
@@ -164,6 +167,7 @@ pub struct ProfileChanges {
     pub gender: Option<Option<Gender>>,
     pub interests: Option<Vec<String>>,
     pub location: Option<Option<(f64, f64)>>,
+    pub friend_list_visibility: Option<FriendListVisibility>,
 }
 
 pub async fn find(db: &DatabaseConnection, id: Uuid) -> AppResult<Option<user::Model>> {
@@ -195,10 +199,12 @@ pub async fn find_by_username(
 }
 
 /// Users whose username starts with, or whose display name contains, `query`
-/// (case-insensitive), in username order after `after`. Fetches `limit` rows.
+/// (case-insensitive), in username order after `after`, leaving out anyone who
+/// blocked `viewer`. Fetches `limit` rows.
 pub async fn search(
     db: &DatabaseConnection,
     query: &str,
+    viewer: Option<Uuid>,
     after: Option<&str>,
     limit: u64,
 ) -> AppResult<Vec<user::Model>> {
@@ -210,6 +216,12 @@ pub async fn search(
                 .like(LikeExpr::new(format!("%{needle}%")).escape('\\')),
         );
     let mut select = user::Entity::find().filter(matches);
+    if let Some(viewer) = viewer {
+        select = select.filter(social::not_hidden_from(
+            viewer,
+            (user::Entity, user::Column::Id),
+        ));
+    }
     if let Some(after) = after {
         select = select.filter(user::Column::Username.gt(after));
     }
@@ -261,6 +273,11 @@ pub async fn update_profile(
         interests: set_if(interests.map(|tags| serde_json::json!(tags))),
         latitude: set_if(changes.location.map(|l| l.map(|(lat, _)| lat))),
         longitude: set_if(changes.location.map(|l| l.map(|(_, lon)| lon))),
+        friend_list_visibility: set_if(
+            changes
+                .friend_list_visibility
+                .map(|v| v.as_str().to_owned()),
+        ),
         updated_at: Set(Utc::now()),
         ..Default::default()
     };

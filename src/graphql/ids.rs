@@ -11,6 +11,7 @@ use crate::error::{AppError, AppResult};
 pub enum NodeKind {
     User,
     Session,
+    FriendRequest,
 }
 
 impl NodeKind {
@@ -18,6 +19,7 @@ impl NodeKind {
         match self {
             Self::User => "User",
             Self::Session => "Session",
+            Self::FriendRequest => "FriendRequest",
         }
     }
 
@@ -25,6 +27,7 @@ impl NodeKind {
         match prefix {
             "User" => Some(Self::User),
             "Session" => Some(Self::Session),
+            "FriendRequest" => Some(Self::FriendRequest),
             _ => None,
         }
     }

@@ -7,7 +7,10 @@ use entity::user;
 use sea_orm::{DatabaseConnection, DbErr};
 use uuid::Uuid;
 
-use crate::domain::users;
+use crate::domain::{
+    social::{Relationship, Social},
+    users,
+};
 
 pub struct UserLoader {
     db: DatabaseConnection,
@@ -25,5 +28,99 @@ impl Loader<Uuid> for UserLoader {
 
     async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
         users::find_many(&self.db, keys).await.map_err(Arc::new)
+    }
+}
+
+/// How many friends each user has.
+pub struct FriendsCountLoader {
+    social: Social,
+}
+
+impl FriendsCountLoader {
+    pub fn new(social: Social) -> Self {
+        Self { social }
+    }
+}
+
+impl Loader<Uuid> for FriendsCountLoader {
+    type Value = i64;
+    type Error = Arc<DbErr>;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, i64>, Self::Error> {
+        self.social.friend_counts(keys).await.map_err(Arc::new)
+    }
+}
+
+/// Groups `(viewer, other)` keys by viewer: one domain call per viewer in the batch.
+fn by_viewer(keys: &[(Uuid, Uuid)]) -> HashMap<Uuid, Vec<Uuid>> {
+    let mut grouped: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
+    for &(viewer, other) in keys {
+        grouped.entry(viewer).or_default().push(other);
+    }
+    grouped
+}
+
+/// How many friends a viewer shares with each user, keyed `(viewer, other)`.
+pub struct MutualCountLoader {
+    social: Social,
+}
+
+impl MutualCountLoader {
+    pub fn new(social: Social) -> Self {
+        Self { social }
+    }
+}
+
+impl Loader<(Uuid, Uuid)> for MutualCountLoader {
+    type Value = i64;
+    type Error = Arc<DbErr>;
+
+    async fn load(&self, keys: &[(Uuid, Uuid)]) -> Result<HashMap<(Uuid, Uuid), i64>, Self::Error> {
+        let mut found = HashMap::new();
+        for (viewer, others) in by_viewer(keys) {
+            let counts = self
+                .social
+                .mutual_counts(viewer, &others)
+                .await
+                .map_err(Arc::new)?;
+            found.extend(counts.into_iter().map(|(other, n)| ((viewer, other), n)));
+        }
+        Ok(found)
+    }
+}
+
+/// How a viewer stands to each user, keyed `(viewer, other)`.
+pub struct RelationshipLoader {
+    social: Social,
+}
+
+impl RelationshipLoader {
+    pub fn new(social: Social) -> Self {
+        Self { social }
+    }
+}
+
+impl Loader<(Uuid, Uuid)> for RelationshipLoader {
+    type Value = Relationship;
+    type Error = Arc<DbErr>;
+
+    async fn load(
+        &self,
+        keys: &[(Uuid, Uuid)],
+    ) -> Result<HashMap<(Uuid, Uuid), Relationship>, Self::Error> {
+        let mut found = HashMap::new();
+        for (viewer, others) in by_viewer(keys) {
+            let relationships = self
+                .social
+                .relationships(viewer, &others)
+                .await
+                .map_err(Arc::new)?;
+            found.extend(
+                relationships
+                    .into_iter()
+                    .map(|(other, r)| ((viewer, other), r)),
+            );
+        }
+        Ok(found)
     }
 }

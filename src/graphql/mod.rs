@@ -11,11 +11,15 @@ pub mod notifications;
 pub mod observability;
 pub mod pagination;
 pub mod scalars;
+pub mod social;
 pub mod users;
 
 use std::{future::Future, sync::Arc};
 
-use async_graphql::{Context, MergedObject, MergedSubscription, Schema, dataloader::DataLoader};
+use async_graphql::{
+    Context, MergedObject, MergedSubscription, Schema,
+    dataloader::{DataLoader, Loader},
+};
 
 use crate::{
     app::AppState,
@@ -25,10 +29,19 @@ use crate::{
 };
 
 #[derive(MergedObject, Default)]
-pub struct Query(users::UserQuery, accounts::AccountQuery, node::NodeQuery);
+pub struct Query(
+    users::UserQuery,
+    accounts::AccountQuery,
+    social::SocialQuery,
+    node::NodeQuery,
+);
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(accounts::AccountMutation, users::UserMutation);
+pub struct Mutation(
+    accounts::AccountMutation,
+    users::UserMutation,
+    social::SocialMutation,
+);
 
 #[derive(MergedSubscription, Default)]
 pub struct Subscription(notifications::NotificationSubscription);
@@ -38,6 +51,7 @@ pub type KithSchema = Schema<Query, Mutation, Subscription>;
 /// The schema with its limits, and the state and loaders resolvers share.
 pub fn build_schema(state: AppState) -> KithSchema {
     let settings = state.settings.clone();
+    let delay = std::time::Duration::from_micros(settings.loader_delay_micros);
     Schema::build(
         Query::default(),
         Mutation::default(),
@@ -48,12 +62,28 @@ pub fn build_schema(state: AppState) -> KithSchema {
     .limit_complexity(settings.query_complexity_limit)
     .extension(error_codes::ErrorCodes)
     .extension(observability::Observability)
-    .data(DataLoader::new(
-        loaders::UserLoader::new(state.db.clone()),
-        tokio::spawn,
+    .data(loader(loaders::UserLoader::new(state.db.clone()), delay))
+    .data(loader(
+        loaders::FriendsCountLoader::new(state.social.clone()),
+        delay,
+    ))
+    .data(loader(
+        loaders::MutualCountLoader::new(state.social.clone()),
+        delay,
+    ))
+    .data(loader(
+        loaders::RelationshipLoader::new(state.social.clone()),
+        delay,
     ))
     .data(state)
     .finish()
+}
+
+fn loader<T: Loader<K>, K: Send + Sync + std::hash::Hash + Eq + Clone + 'static>(
+    inner: T,
+    delay: std::time::Duration,
+) -> DataLoader<T> {
+    DataLoader::new(inner, tokio::spawn).delay(delay)
 }
 
 /// The schema as the server prints it (`kith schema`, `schema.graphql`).

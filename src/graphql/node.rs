@@ -10,6 +10,7 @@ use crate::{
         accounts::Session,
         ids::{self, NodeKind},
         pagination::MAX_PAGE,
+        social::FriendRequest,
         users::{User, load_user},
     },
 };
@@ -19,6 +20,7 @@ use crate::{
 pub enum Node {
     User(User),
     Session(Session),
+    FriendRequest(FriendRequest),
 }
 
 #[derive(Default)]
@@ -50,6 +52,16 @@ async fn resolve(ctx: &Context<'_>, id: &ID) -> async_graphql::Result<Option<Nod
     };
     Ok(match kind {
         NodeKind::User => load_user(ctx, key).await?.map(Node::User),
+        // Requests are their sender's and recipient's alone.
+        NodeKind::FriendRequest => match ctx.viewer().await? {
+            Some(viewer) => ctx
+                .state()
+                .social
+                .request_for(viewer.user_id, key)
+                .await?
+                .map(|request| Node::FriendRequest(FriendRequest(request))),
+            None => None,
+        },
         NodeKind::Session => {
             // Sessions are their owner's alone.
             let Some(viewer) = ctx.viewer().await? else {

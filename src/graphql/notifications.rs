@@ -1,13 +1,13 @@
-//! The `notifications` subscription: things that happened to the viewer's account.
-//! Today a sign-in from another device; the social, group and discovery domains
-//! add their events to the `Notification` union.
+//! The `notifications` subscription: things that happened to the viewer's account:
+//! a sign-in on another device, a friend request received or accepted. The group
+//! and discovery domains add their events to the `Notification` union.
 
 use async_graphql::{Context, SimpleObject, Subscription, Union};
 use chrono::{DateTime, Utc};
 use futures_util::{Stream, StreamExt};
 
 use crate::{
-    graphql::{ContextExt, accounts::Session, live},
+    graphql::{ContextExt, accounts::Session, live, social::FriendRequest},
     infra::pubsub::{Event, user_topic},
 };
 
@@ -18,9 +18,23 @@ pub struct NewSignInNotification {
     pub created_at: DateTime<Utc>,
 }
 
+/// Someone asked the viewer to be friends.
+#[derive(SimpleObject)]
+pub struct FriendRequestReceivedNotification {
+    pub request: FriendRequest,
+}
+
+/// Someone accepted the viewer's friend request.
+#[derive(SimpleObject)]
+pub struct FriendRequestAcceptedNotification {
+    pub request: FriendRequest,
+}
+
 #[derive(Union)]
 pub enum Notification {
     NewSignIn(NewSignInNotification),
+    FriendRequestReceived(FriendRequestReceivedNotification),
+    FriendRequestAccepted(FriendRequestAcceptedNotification),
 }
 
 #[derive(Default)]
@@ -60,6 +74,16 @@ impl NotificationSubscription {
                             Err(err) => Some(Err(err.into())),
                         }
                     }
+                    Event::FriendRequestReceived { request } => Some(Ok(
+                        Notification::FriendRequestReceived(FriendRequestReceivedNotification {
+                            request: FriendRequest(request.clone()),
+                        }),
+                    )),
+                    Event::FriendRequestAccepted { request } => Some(Ok(
+                        Notification::FriendRequestAccepted(FriendRequestAcceptedNotification {
+                            request: FriendRequest(request.clone()),
+                        }),
+                    )),
                     _ => None,
                 }
             }

@@ -10,7 +10,10 @@ use entity::user;
 use uuid::Uuid;
 
 use crate::{
-    domain::users::{self, Gender as DomainGender, ProfileChanges, ProfileText},
+    domain::{
+        social::FriendListVisibility as DomainVisibility,
+        users::{self, Gender as DomainGender, ProfileChanges, ProfileText},
+    },
     error::{AppError, AppResult},
     graphql::{
         ContextExt,
@@ -19,6 +22,10 @@ use crate::{
         loaders::UserLoader,
         pagination::{Page, encode_cursor},
         scalars::Date,
+        social::{
+            self, FriendListVisibility, FriendRequestConnection, Relationship, UserConnection,
+            UserConnectionFields,
+        },
     },
 };
 
@@ -183,6 +190,77 @@ impl User {
     }
 
     /// The account's signed-in sessions, most recently used first. Owner only.
+    /// The user's friends; null when their friend-list setting hides it from the viewer.
+    async fn friends(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Option<UserConnection>> {
+        Ok(social::friends(ctx, &self.0, first, after).await?)
+    }
+
+    async fn friends_count(&self, ctx: &Context<'_>) -> async_graphql::Result<i64> {
+        Ok(social::friends_count(ctx, self.0.id).await?)
+    }
+
+    /// Friends the viewer and this user share; null when signed out or on your own profile.
+    async fn mutual_friends(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Option<UserConnection>> {
+        Ok(social::mutual_friends(ctx, self.0.id, first, after).await?)
+    }
+
+    /// How the viewer stands to this user; null when signed out.
+    async fn viewer_relationship(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<Relationship>> {
+        Ok(social::viewer_relationship(ctx, self.0.id).await?)
+    }
+
+    /// Who may see the friend list. Owner only.
+    async fn friend_list_visibility(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<FriendListVisibility>> {
+        let visibility = DomainVisibility::from_stored(&self.0.friend_list_visibility);
+        Ok(self.viewer_is_owner(ctx).await?.then(|| visibility.into()))
+    }
+
+    /// Pending requests others sent this user, newest first. Owner only.
+    async fn incoming_friend_requests(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Option<FriendRequestConnection>> {
+        Ok(social::friend_requests(ctx, self.0.id, true, first, after).await?)
+    }
+
+    /// Pending requests this user sent, newest first. Owner only.
+    async fn outgoing_friend_requests(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Option<FriendRequestConnection>> {
+        Ok(social::friend_requests(ctx, self.0.id, false, first, after).await?)
+    }
+
+    /// The users this user blocked. Owner only.
+    async fn blocked_users(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Option<UserConnection>> {
+        Ok(social::blocked_users(ctx, self.0.id, first, after).await?)
+    }
+
     async fn sessions(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Vec<Session>>> {
         let Some(viewer) = ctx.viewer().await?.filter(|v| v.user_id == self.0.id) else {
             return Ok(None);
@@ -200,14 +278,34 @@ impl User {
     }
 }
 
-/// A user by id through the request's loader; `None` when there is none.
+/// A user by id through the request's loader; `None` when there is none or they
+/// blocked the viewer.
 pub async fn load_user(ctx: &Context<'_>, id: Uuid) -> AppResult<Option<User>> {
     let loader = ctx.data_unchecked::<DataLoader<UserLoader>>();
-    loader
+    let found = loader
         .load_one(id)
         .await
-        .map(|found| found.map(User::new))
-        .map_err(|err| AppError::Internal(anyhow::anyhow!("loading a user: {err}")))
+        .map_err(|err| AppError::Internal(anyhow::anyhow!("loading a user: {err}")))?;
+    visible(ctx, found).await
+}
+
+/// The user, unless they blocked the viewer: then they are as absent as a user
+/// who does not exist.
+async fn visible(ctx: &Context<'_>, found: Option<user::Model>) -> AppResult<Option<User>> {
+    let Some(found) = found else {
+        return Ok(None);
+    };
+    if let Some(viewer) = ctx.viewer().await?
+        && viewer.user_id != found.id
+        && ctx
+            .state()
+            .social
+            .hides_from(found.id, viewer.user_id)
+            .await?
+    {
+        return Ok(None);
+    }
+    Ok(Some(User::new(found)))
 }
 
 #[derive(Default)]
@@ -232,7 +330,7 @@ impl UserQuery {
         let Some(key) = ids::decode_as(&id, NodeKind::User) else {
             return Ok(None);
         };
-        Ok(users::find(&ctx.state().db, key).await?.map(User::new))
+        Ok(visible(ctx, users::find(&ctx.state().db, key).await?).await?)
     }
 
     async fn user_by_username(
@@ -240,9 +338,11 @@ impl UserQuery {
         ctx: &Context<'_>,
         username: String,
     ) -> async_graphql::Result<Option<User>> {
-        Ok(users::find_by_username(&ctx.state().db, &username)
-            .await?
-            .map(User::new))
+        Ok(visible(
+            ctx,
+            users::find_by_username(&ctx.state().db, &username).await?,
+        )
+        .await?)
     }
 
     /// Users whose username starts with, or whose display name contains, the
@@ -253,22 +353,28 @@ impl UserQuery {
         query: String,
         first: Option<i32>,
         after: Option<String>,
-    ) -> async_graphql::Result<Connection<String, User>> {
+    ) -> async_graphql::Result<UserConnection> {
         let page = Page::forward(first, after)?;
         let query = query.trim();
         if query.is_empty() || query.chars().count() > 64 {
             return Err(AppError::bad_input("query", "query must be 1 to 64 characters").into());
         }
+        let viewer = ctx.viewer().await?.map(|v| v.user_id);
         let mut found = users::search(
             &ctx.state().db,
             query,
+            viewer,
             page.after.as_deref(),
             page.fetch_limit(),
         )
         .await?;
         let has_next = found.len() > page.first;
         found.truncate(page.first);
-        let mut connection = Connection::new(page.after.is_some(), has_next);
+        let mut connection = Connection::with_additional_fields(
+            page.after.is_some(),
+            has_next,
+            UserConnectionFields { total_count: None },
+        );
         connection.edges.extend(
             found
                 .into_iter()
@@ -288,6 +394,8 @@ pub struct UpdateProfileInput {
     /// Free tags, trimmed and lower-cased, at most 20; replaces the whole list.
     pub interests: Option<Vec<String>>,
     pub location: MaybeUndefined<LocationInput>,
+    /// Who may see your friend list (FRIENDS unless changed).
+    pub friend_list_visibility: Option<FriendListVisibility>,
 }
 
 /// `None` when undefined, `Some(None)` for null, `Some(Some(v))` for a value.
@@ -320,6 +428,7 @@ impl UserMutation {
             gender: change(input.gender, |g| Ok(Some(g.into())))?,
             interests: input.interests,
             location: change(input.location, |l| Ok(Some((l.latitude, l.longitude))))?,
+            friend_list_visibility: input.friend_list_visibility.map(Into::into),
         };
         let updated = users::update_profile(&ctx.state().db, viewer.user_id, changes).await?;
         Ok(User::new(updated))

@@ -14,6 +14,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
+use crate::domain::social::FriendRequest;
+
 /// Messages a topic's subscribers may fall behind by before they are cut off.
 const TOPIC_BUFFER: usize = 256;
 
@@ -26,6 +28,12 @@ pub enum Event {
         user_id: Uuid,
         session_ids: Option<Vec<Uuid>>,
     },
+    /// Published to the recipient.
+    FriendRequestReceived { request: FriendRequest },
+    /// Published to the request's sender.
+    FriendRequestAccepted { request: FriendRequest },
+    /// Published to both users: whatever they shared live must stop.
+    Blocked { blocker: Uuid, blocked: Uuid },
 }
 
 /// A subscriber missed events because it read too slowly.

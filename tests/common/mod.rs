@@ -22,6 +22,8 @@ pub const PASSWORD: &str = "correct horse battery";
 
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// The SQL statements the app has run.
+    pub statements: kith::app::StatementCounter,
     pub client: reqwest::Client,
     shutdown: Option<oneshot::Sender<()>>,
     database: TestDatabase,
@@ -52,12 +54,14 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     configure(&mut settings);
     let app = Application::build(settings).await.expect("app builds");
     let addr = app.local_addr().unwrap();
+    let statements = app.statements();
     let (tx, rx) = oneshot::channel::<()>();
     tokio::spawn(app.run_until_stopped(async {
         let _ = rx.await;
     }));
     TestApp {
         addr,
+        statements,
         client: reqwest::Client::new(),
         shutdown: Some(tx),
         database,

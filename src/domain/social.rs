@@ -1,0 +1,791 @@
+//! The social graph: friend requests, friendships and blocks. Owns the
+//! `friend_requests`, `friendships` and `blocks` tables, and is the one place other
+//! domains ask "may these two interact?" ([`Social::blocked_between`]).
+//!
+//! Every change to a pair runs in a transaction that first touches both users'
+//! rows ([`lock_pair`]): on PostgreSQL that row-locks the pair, on SQLite it takes
+//! the write lock, so concurrent requests, accepts and blocks on one pair are
+//! serialised and each sees what the previous one committed.
+
+use std::{collections::HashMap, sync::Arc};
+
+use chrono::{DateTime, Utc};
+use entity::{block, friend_request, friendship, user};
+use sea_orm::{
+    ActiveValue::Set,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
+    FromQueryResult, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Statement,
+    TransactionTrait,
+    sea_query::{Expr, ExprTrait, Query},
+};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::{
+    error::{AppError, AppResult, is_unique_violation},
+    infra::pubsub::{Event, PubSub, user_topic},
+};
+
+const MAX_MESSAGE_CHARS: usize = 500;
+
+/// How the viewer stands to another user.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Relationship {
+    Myself,
+    None,
+    Friends,
+    RequestSent,
+    RequestReceived,
+    /// The viewer blocked them.
+    Blocked,
+}
+
+/// Who may see a user's friend list.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FriendListVisibility {
+    Everyone,
+    /// Their friends (and they themselves): the default.
+    #[default]
+    Friends,
+    OnlyMe,
+}
+
+impl FriendListVisibility {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Everyone => "EVERYONE",
+            Self::Friends => "FRIENDS",
+            Self::OnlyMe => "ONLY_ME",
+        }
+    }
+
+    pub fn from_stored(value: &str) -> Self {
+        match value {
+            "EVERYONE" => Self::Everyone,
+            "ONLY_ME" => Self::OnlyMe,
+            _ => Self::Friends,
+        }
+    }
+}
+
+/// A friend request as the client sees it, also after it was answered.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FriendRequest {
+    pub id: Uuid,
+    pub from: Uuid,
+    pub to: Uuid,
+    pub message: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub status: RequestStatus,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RequestStatus {
+    Pending,
+    Accepted,
+    Declined,
+    Cancelled,
+}
+
+impl FriendRequest {
+    fn from_row(row: friend_request::Model, status: RequestStatus) -> Self {
+        Self {
+            id: row.id,
+            from: row.from_user_id,
+            to: row.to_user_id,
+            message: row.message,
+            created_at: row.created_at,
+            status,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Social {
+    db: DatabaseConnection,
+    pubsub: Arc<dyn PubSub>,
+}
+
+impl Social {
+    pub fn new(db: DatabaseConnection, pubsub: Arc<dyn PubSub>) -> Self {
+        Self { db, pubsub }
+    }
+
+    /// Asks `to` to be friends. Asking again returns the same pending request; asking
+    /// someone who already asked you accepts theirs and returns it, accepted.
+    pub async fn send_request(
+        &self,
+        from: Uuid,
+        to: Uuid,
+        message: Option<String>,
+    ) -> AppResult<FriendRequest> {
+        if from == to {
+            return Err(AppError::bad_input(
+                "userId",
+                "you cannot befriend yourself",
+            ));
+        }
+        let message = match message.as_deref().map(str::trim) {
+            Some(m) if m.chars().count() > MAX_MESSAGE_CHARS => {
+                return Err(AppError::bad_input(
+                    "message",
+                    format!("message must be at most {MAX_MESSAGE_CHARS} characters"),
+                ));
+            }
+            Some("") | None => None,
+            Some(m) => Some(m.to_owned()),
+        };
+        let txn = self.db.begin().await?;
+        lock_pair(&txn, from, to).await?;
+        self.check_reachable(&txn, from, to, OwnBlock::Refuse)
+            .await?;
+        if are_friends(&txn, from, to).await? {
+            return Err(AppError::conflict("userId", "you are already friends"));
+        }
+        if let Some(existing) = pending_between(&txn, from, to).await? {
+            if existing.from_user_id == from {
+                return Ok(FriendRequest::from_row(existing, RequestStatus::Pending));
+            }
+            // They asked first: this is a yes.
+            let accepted = accept_row(&txn, existing).await?;
+            txn.commit().await?;
+            self.announce_accepted(&accepted);
+            return Ok(accepted);
+        }
+        let (low, high) = ordered(from, to);
+        let row = friend_request::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            from_user_id: Set(from),
+            to_user_id: Set(to),
+            pair_low: Set(low),
+            pair_high: Set(high),
+            message: Set(message),
+            created_at: Set(Utc::now()),
+        };
+        let inserted = friend_request::Entity::insert(row)
+            .exec_with_returning(&txn)
+            .await
+            .map_err(|err| {
+                // The pair lock makes this unreachable; the unique key is the
+                // last line of defence, and says so clearly if it ever fires.
+                if is_unique_violation(&err) {
+                    AppError::conflict("userId", "a request between you is already pending")
+                } else {
+                    err.into()
+                }
+            })?;
+        txn.commit().await?;
+        let request = FriendRequest::from_row(inserted, RequestStatus::Pending);
+        self.pubsub.publish(
+            &user_topic(to),
+            Event::FriendRequestReceived {
+                request: request.clone(),
+            },
+        );
+        Ok(request)
+    }
+
+    /// Accepts a request sent to `viewer`; `NOT_FOUND` when there is none (any more).
+    pub async fn accept_request(&self, viewer: Uuid, request_id: Uuid) -> AppResult<FriendRequest> {
+        let request = self.request_to(viewer, request_id).await?;
+        let txn = self.db.begin().await?;
+        lock_pair(&txn, request.from_user_id, viewer).await?;
+        // Re-read under the lock: a cancel or a block may have won the race.
+        let request = friend_request::Entity::find_by_id(request_id)
+            .one(&txn)
+            .await?
+            .ok_or_else(request_not_found)?;
+        let accepted = accept_row(&txn, request).await?;
+        txn.commit().await?;
+        self.announce_accepted(&accepted);
+        Ok(accepted)
+    }
+
+    /// Declines a request sent to `viewer`.
+    pub async fn decline_request(
+        &self,
+        viewer: Uuid,
+        request_id: Uuid,
+    ) -> AppResult<FriendRequest> {
+        let request = self.request_to(viewer, request_id).await?;
+        self.remove_request(request, RequestStatus::Declined).await
+    }
+
+    /// Withdraws a request `viewer` sent.
+    pub async fn cancel_request(&self, viewer: Uuid, request_id: Uuid) -> AppResult<FriendRequest> {
+        let request = friend_request::Entity::find_by_id(request_id)
+            .one(&self.db)
+            .await?
+            .filter(|r| r.from_user_id == viewer)
+            .ok_or_else(request_not_found)?;
+        self.remove_request(request, RequestStatus::Cancelled).await
+    }
+
+    /// Ends a friendship; ending one that does not exist changes nothing.
+    pub async fn remove_friend(&self, viewer: Uuid, other: Uuid) -> AppResult<()> {
+        if viewer == other {
+            return Err(AppError::bad_input("userId", "you are not your own friend"));
+        }
+        let txn = self.db.begin().await?;
+        lock_pair(&txn, viewer, other).await?;
+        self.check_reachable(&txn, viewer, other, OwnBlock::Allow)
+            .await?;
+        delete_friendship(&txn, viewer, other).await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// Blocks `other`: ends the friendship and pending requests both ways, in the
+    /// same transaction. Blocking again changes nothing.
+    pub async fn block(&self, viewer: Uuid, other: Uuid) -> AppResult<()> {
+        if viewer == other {
+            return Err(AppError::bad_input("userId", "you cannot block yourself"));
+        }
+        let txn = self.db.begin().await?;
+        lock_pair(&txn, viewer, other).await?;
+        self.check_reachable(&txn, viewer, other, OwnBlock::Allow)
+            .await?;
+        delete_friendship(&txn, viewer, other).await?;
+        let (low, high) = ordered(viewer, other);
+        friend_request::Entity::delete_many()
+            .filter(friend_request::Column::PairLow.eq(low))
+            .filter(friend_request::Column::PairHigh.eq(high))
+            .exec(&txn)
+            .await?;
+        block::Entity::insert(block::ActiveModel {
+            blocker_id: Set(viewer),
+            blocked_id: Set(other),
+            created_at: Set(Utc::now()),
+        })
+        .on_conflict_do_nothing()
+        .exec_without_returning(&txn)
+        .await?;
+        txn.commit().await?;
+        let event = Event::Blocked {
+            blocker: viewer,
+            blocked: other,
+        };
+        self.pubsub.publish(&user_topic(viewer), event.clone());
+        self.pubsub.publish(&user_topic(other), event);
+        Ok(())
+    }
+
+    /// Lifts the viewer's block; lifting none changes nothing.
+    pub async fn unblock(&self, viewer: Uuid, other: Uuid) -> AppResult<()> {
+        if !user_exists(&self.db, other).await? {
+            return Err(AppError::not_found("user not found"));
+        }
+        block::Entity::delete_many()
+            .filter(block::Column::BlockerId.eq(viewer))
+            .filter(block::Column::BlockedId.eq(other))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// Whether either user blocked the other: the rule every domain asks before
+    /// letting two users interact (messages, matches, invitations).
+    pub async fn blocked_between(&self, a: Uuid, b: Uuid) -> AppResult<bool> {
+        Ok(block::Entity::find()
+            .filter(
+                Condition::any()
+                    .add(
+                        block::Column::BlockerId
+                            .eq(a)
+                            .and(block::Column::BlockedId.eq(b)),
+                    )
+                    .add(
+                        block::Column::BlockerId
+                            .eq(b)
+                            .and(block::Column::BlockedId.eq(a)),
+                    ),
+            )
+            .count(&self.db)
+            .await?
+            > 0)
+    }
+
+    /// Whether `target` blocked `viewer`, which hides `target` from `viewer` entirely.
+    pub async fn hides_from(&self, target: Uuid, viewer: Uuid) -> AppResult<bool> {
+        Ok(block::Entity::find_by_id((target, viewer))
+            .one(&self.db)
+            .await?
+            .is_some())
+    }
+
+    pub async fn are_friends(&self, a: Uuid, b: Uuid) -> AppResult<bool> {
+        are_friends(&self.db, a, b).await
+    }
+
+    /// May `viewer` (anonymous when `None`) see `owner`'s friend list?
+    pub async fn may_see_friends(
+        &self,
+        owner: &user::Model,
+        viewer: Option<Uuid>,
+    ) -> AppResult<bool> {
+        if viewer == Some(owner.id) {
+            return Ok(true);
+        }
+        Ok(
+            match FriendListVisibility::from_stored(&owner.friend_list_visibility) {
+                FriendListVisibility::Everyone => true,
+                FriendListVisibility::OnlyMe => false,
+                FriendListVisibility::Friends => match viewer {
+                    Some(viewer) => are_friends(&self.db, owner.id, viewer).await?,
+                    None => false,
+                },
+            },
+        )
+    }
+
+    /// A page of `owner`'s friends in id order after `after`, leaving out anyone
+    /// who blocked `viewer`. Fetches `limit` ids.
+    pub async fn friends(
+        &self,
+        owner: Uuid,
+        viewer: Option<Uuid>,
+        after: Option<Uuid>,
+        limit: u64,
+    ) -> AppResult<Vec<Uuid>> {
+        let mut query = friendship::Entity::find()
+            .select_only()
+            .column(friendship::Column::FriendId)
+            .filter(friendship::Column::UserId.eq(owner));
+        if let Some(viewer) = viewer {
+            query = query.filter(not_hidden_from(
+                viewer,
+                (friendship::Entity, friendship::Column::FriendId),
+            ));
+        }
+        if let Some(after) = after {
+            query = query.filter(friendship::Column::FriendId.gt(after));
+        }
+        Ok(query
+            .order_by_asc(friendship::Column::FriendId)
+            .limit(limit)
+            .into_tuple()
+            .all(&self.db)
+            .await?)
+    }
+
+    /// A page of the friends `viewer` and `other` share, in id order.
+    pub async fn mutual_friends(
+        &self,
+        viewer: Uuid,
+        other: Uuid,
+        after: Option<Uuid>,
+        limit: u64,
+    ) -> AppResult<Vec<Uuid>> {
+        let mut query = friendship::Entity::find()
+            .select_only()
+            .column(friendship::Column::FriendId)
+            .filter(friendship::Column::UserId.eq(other))
+            .filter(friendship::Column::FriendId.in_subquery(friend_ids_of(viewer)));
+        if let Some(after) = after {
+            query = query.filter(friendship::Column::FriendId.gt(after));
+        }
+        Ok(query
+            .order_by_asc(friendship::Column::FriendId)
+            .limit(limit)
+            .into_tuple()
+            .all(&self.db)
+            .await?)
+    }
+
+    /// Pending requests sent to (`incoming`) or by the viewer, newest first.
+    pub async fn requests(
+        &self,
+        viewer: Uuid,
+        incoming: bool,
+        before: Option<Uuid>,
+        limit: u64,
+    ) -> AppResult<Vec<FriendRequest>> {
+        let column = if incoming {
+            friend_request::Column::ToUserId
+        } else {
+            friend_request::Column::FromUserId
+        };
+        let mut query = friend_request::Entity::find().filter(column.eq(viewer));
+        if let Some(before) = before {
+            // Ids are time-ordered (UUIDv7): newest first is descending id.
+            query = query.filter(friend_request::Column::Id.lt(before));
+        }
+        Ok(query
+            .order_by_desc(friend_request::Column::Id)
+            .limit(limit)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|row| FriendRequest::from_row(row, RequestStatus::Pending))
+            .collect())
+    }
+
+    /// A pending request the viewer sent or received.
+    pub async fn request_for(
+        &self,
+        viewer: Uuid,
+        request_id: Uuid,
+    ) -> AppResult<Option<FriendRequest>> {
+        Ok(friend_request::Entity::find_by_id(request_id)
+            .one(&self.db)
+            .await?
+            .filter(|r| r.from_user_id == viewer || r.to_user_id == viewer)
+            .map(|row| FriendRequest::from_row(row, RequestStatus::Pending)))
+    }
+
+    /// The users the viewer blocked, in id order.
+    pub async fn blocked_users(
+        &self,
+        viewer: Uuid,
+        after: Option<Uuid>,
+        limit: u64,
+    ) -> AppResult<Vec<Uuid>> {
+        let mut query = block::Entity::find()
+            .select_only()
+            .column(block::Column::BlockedId)
+            .filter(block::Column::BlockerId.eq(viewer));
+        if let Some(after) = after {
+            query = query.filter(block::Column::BlockedId.gt(after));
+        }
+        Ok(query
+            .order_by_asc(block::Column::BlockedId)
+            .limit(limit)
+            .into_tuple()
+            .all(&self.db)
+            .await?)
+    }
+
+    /// Friends of friends, most mutual friends first: never the viewer, a friend,
+    /// anyone blocked either way, or anyone with a pending request either way.
+    pub async fn suggestions(&self, viewer: Uuid, limit: u64) -> AppResult<Vec<(Uuid, i64)>> {
+        #[derive(FromQueryResult)]
+        struct Suggestion {
+            candidate: Uuid,
+            mutual: i64,
+        }
+        let backend = self.db.get_database_backend();
+        let sql = match backend {
+            DbBackend::Postgres => SUGGESTIONS_SQL.replace('?', "$1"),
+            _ => SUGGESTIONS_SQL.to_owned(),
+        };
+        // SQLite binds positionally (every ? is the viewer); PostgreSQL uses $1.
+        let values: Vec<sea_orm::Value> = match backend {
+            DbBackend::Postgres => vec![viewer.into()],
+            _ => vec![viewer.into(); SUGGESTIONS_SQL.matches('?').count()],
+        };
+        let mut sql = sql;
+        sql.push_str(&format!(" LIMIT {limit}"));
+        let rows =
+            Suggestion::find_by_statement(Statement::from_sql_and_values(backend, sql, values))
+                .all(&self.db)
+                .await?;
+        Ok(rows.into_iter().map(|s| (s.candidate, s.mutual)).collect())
+    }
+
+    /// Friend counts for many users: one query.
+    pub async fn friend_counts(
+        &self,
+        users: &[Uuid],
+    ) -> Result<HashMap<Uuid, i64>, sea_orm::DbErr> {
+        let rows: Vec<(Uuid, i64)> = friendship::Entity::find()
+            .select_only()
+            .column(friendship::Column::UserId)
+            .column_as(friendship::Column::FriendId.count(), "count")
+            .filter(friendship::Column::UserId.is_in(users.iter().copied()))
+            .group_by(friendship::Column::UserId)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        Ok(rows.into_iter().collect())
+    }
+
+    /// How many friends `viewer` shares with each of `others`: one query.
+    pub async fn mutual_counts(
+        &self,
+        viewer: Uuid,
+        others: &[Uuid],
+    ) -> Result<HashMap<Uuid, i64>, sea_orm::DbErr> {
+        let rows: Vec<(Uuid, i64)> = friendship::Entity::find()
+            .select_only()
+            .column(friendship::Column::UserId)
+            .column_as(friendship::Column::FriendId.count(), "count")
+            .filter(friendship::Column::UserId.is_in(others.iter().copied()))
+            .filter(friendship::Column::FriendId.in_subquery(friend_ids_of(viewer)))
+            .group_by(friendship::Column::UserId)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        Ok(rows.into_iter().collect())
+    }
+
+    /// How `viewer` stands to each of `others`: three queries whatever their number.
+    pub async fn relationships(
+        &self,
+        viewer: Uuid,
+        others: &[Uuid],
+    ) -> Result<HashMap<Uuid, Relationship>, sea_orm::DbErr> {
+        let friends: Vec<Uuid> = friendship::Entity::find()
+            .select_only()
+            .column(friendship::Column::FriendId)
+            .filter(friendship::Column::UserId.eq(viewer))
+            .filter(friendship::Column::FriendId.is_in(others.iter().copied()))
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        let blocked: Vec<Uuid> = block::Entity::find()
+            .select_only()
+            .column(block::Column::BlockedId)
+            .filter(block::Column::BlockerId.eq(viewer))
+            .filter(block::Column::BlockedId.is_in(others.iter().copied()))
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        let requests = friend_request::Entity::find()
+            .filter(
+                Condition::any()
+                    .add(
+                        friend_request::Column::FromUserId
+                            .eq(viewer)
+                            .and(friend_request::Column::ToUserId.is_in(others.iter().copied())),
+                    )
+                    .add(
+                        friend_request::Column::ToUserId
+                            .eq(viewer)
+                            .and(friend_request::Column::FromUserId.is_in(others.iter().copied())),
+                    ),
+            )
+            .all(&self.db)
+            .await?;
+        let mut found: HashMap<Uuid, Relationship> = others
+            .iter()
+            .map(|&other| {
+                let relationship = if other == viewer {
+                    Relationship::Myself
+                } else {
+                    Relationship::None
+                };
+                (other, relationship)
+            })
+            .collect();
+        for request in requests {
+            if request.from_user_id == viewer {
+                found.insert(request.to_user_id, Relationship::RequestSent);
+            } else {
+                found.insert(request.from_user_id, Relationship::RequestReceived);
+            }
+        }
+        for friend in friends {
+            found.insert(friend, Relationship::Friends);
+        }
+        for other in blocked {
+            found.insert(other, Relationship::Blocked);
+        }
+        Ok(found)
+    }
+
+    /// `NOT_FOUND` unless `other` exists and has not blocked `viewer`. A block by
+    /// the viewer is `FORBIDDEN` where it stands in the way (asking to be friends),
+    /// and fine where it does not (blocking again, unfriending).
+    async fn check_reachable(
+        &self,
+        db: &impl ConnectionTrait,
+        viewer: Uuid,
+        other: Uuid,
+        own_block: OwnBlock,
+    ) -> AppResult<()> {
+        if !user_exists(db, other).await? {
+            return Err(AppError::not_found("user not found"));
+        }
+        let blocks = block::Entity::find()
+            .filter(
+                Condition::any()
+                    .add(
+                        block::Column::BlockerId
+                            .eq(viewer)
+                            .and(block::Column::BlockedId.eq(other)),
+                    )
+                    .add(
+                        block::Column::BlockerId
+                            .eq(other)
+                            .and(block::Column::BlockedId.eq(viewer)),
+                    ),
+            )
+            .all(db)
+            .await?;
+        if blocks.iter().any(|b| b.blocker_id == other) {
+            return Err(AppError::not_found("user not found"));
+        }
+        if !blocks.is_empty() && own_block == OwnBlock::Refuse {
+            return Err(AppError::forbidden(
+                "you blocked this user; unblock them first",
+            ));
+        }
+        Ok(())
+    }
+
+    async fn request_to(&self, viewer: Uuid, request_id: Uuid) -> AppResult<friend_request::Model> {
+        friend_request::Entity::find_by_id(request_id)
+            .one(&self.db)
+            .await?
+            .filter(|r| r.to_user_id == viewer)
+            .ok_or_else(request_not_found)
+    }
+
+    async fn remove_request(
+        &self,
+        request: friend_request::Model,
+        status: RequestStatus,
+    ) -> AppResult<FriendRequest> {
+        let deleted = friend_request::Entity::delete_by_id(request.id)
+            .exec(&self.db)
+            .await?;
+        if deleted.rows_affected == 0 {
+            return Err(request_not_found());
+        }
+        Ok(FriendRequest::from_row(request, status))
+    }
+
+    fn announce_accepted(&self, request: &FriendRequest) {
+        self.pubsub.publish(
+            &user_topic(request.from),
+            Event::FriendRequestAccepted {
+                request: request.clone(),
+            },
+        );
+    }
+}
+
+/// Friends of friends with their mutual count, for one viewer (every `?`).
+const SUGGESTIONS_SQL: &str = "\
+SELECT f2.friend_id AS candidate, COUNT(*) AS mutual
+FROM friendships f1
+JOIN friendships f2 ON f2.user_id = f1.friend_id
+WHERE f1.user_id = ?
+  AND f2.friend_id <> ?
+  AND NOT EXISTS (SELECT 1 FROM friendships f3 WHERE f3.user_id = ? AND f3.friend_id = f2.friend_id)
+  AND NOT EXISTS (SELECT 1 FROM blocks b WHERE (b.blocker_id = ? AND b.blocked_id = f2.friend_id)
+                                          OR (b.blocker_id = f2.friend_id AND b.blocked_id = ?))
+  AND NOT EXISTS (SELECT 1 FROM friend_requests r WHERE (r.from_user_id = ? AND r.to_user_id = f2.friend_id)
+                                                   OR (r.from_user_id = f2.friend_id AND r.to_user_id = ?))
+GROUP BY f2.friend_id
+ORDER BY mutual DESC, candidate";
+
+/// Whether an action may go ahead when the viewer has blocked the other user.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum OwnBlock {
+    Allow,
+    Refuse,
+}
+
+fn ordered(a: Uuid, b: Uuid) -> (Uuid, Uuid) {
+    if a < b { (a, b) } else { (b, a) }
+}
+
+fn request_not_found() -> AppError {
+    AppError::not_found("friend request not found")
+}
+
+/// Serialises changes to one pair (see the module docs). A no-op write on both
+/// users' rows: it row-locks them on PostgreSQL and takes SQLite's write lock.
+async fn lock_pair(db: &impl ConnectionTrait, a: Uuid, b: Uuid) -> AppResult<()> {
+    user::Entity::update_many()
+        .col_expr(user::Column::UpdatedAt, Expr::col(user::Column::UpdatedAt))
+        .filter(user::Column::Id.is_in([a, b]))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+async fn user_exists(db: &impl ConnectionTrait, id: Uuid) -> AppResult<bool> {
+    Ok(user::Entity::find_by_id(id).count(db).await? > 0)
+}
+
+async fn are_friends(db: &impl ConnectionTrait, a: Uuid, b: Uuid) -> AppResult<bool> {
+    Ok(friendship::Entity::find_by_id((a, b))
+        .one(db)
+        .await?
+        .is_some())
+}
+
+async fn pending_between(
+    db: &impl ConnectionTrait,
+    a: Uuid,
+    b: Uuid,
+) -> AppResult<Option<friend_request::Model>> {
+    let (low, high) = ordered(a, b);
+    Ok(friend_request::Entity::find()
+        .filter(friend_request::Column::PairLow.eq(low))
+        .filter(friend_request::Column::PairHigh.eq(high))
+        .one(db)
+        .await?)
+}
+
+/// Turns a pending request into a friendship: both rows, the request gone.
+async fn accept_row(
+    db: &impl ConnectionTrait,
+    request: friend_request::Model,
+) -> AppResult<FriendRequest> {
+    friend_request::Entity::delete_by_id(request.id)
+        .exec(db)
+        .await?;
+    let now = Utc::now();
+    let rows = [
+        (request.from_user_id, request.to_user_id),
+        (request.to_user_id, request.from_user_id),
+    ]
+    .map(|(user_id, friend_id)| friendship::ActiveModel {
+        user_id: Set(user_id),
+        friend_id: Set(friend_id),
+        created_at: Set(now),
+    });
+    friendship::Entity::insert_many(rows)
+        .on_conflict_do_nothing()
+        .exec_without_returning(db)
+        .await?;
+    Ok(FriendRequest::from_row(request, RequestStatus::Accepted))
+}
+
+async fn delete_friendship(db: &impl ConnectionTrait, a: Uuid, b: Uuid) -> AppResult<()> {
+    friendship::Entity::delete_many()
+        .filter(
+            Condition::any()
+                .add(
+                    friendship::Column::UserId
+                        .eq(a)
+                        .and(friendship::Column::FriendId.eq(b)),
+                )
+                .add(
+                    friendship::Column::UserId
+                        .eq(b)
+                        .and(friendship::Column::FriendId.eq(a)),
+                ),
+        )
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// `SELECT friend_id FROM friendships WHERE user_id = user`.
+fn friend_ids_of(user: Uuid) -> sea_orm::sea_query::SelectStatement {
+    Query::select()
+        .column(friendship::Column::FriendId)
+        .from(friendship::Entity)
+        .and_where(friendship::Column::UserId.eq(user))
+        .to_owned()
+}
+
+/// The condition that the user in `column` has not blocked `viewer`: how any list
+/// of users leaves out those who hid from the viewer.
+pub fn not_hidden_from<T, C>(viewer: Uuid, column: (T, C)) -> Condition
+where
+    T: sea_orm::sea_query::IntoIden,
+    C: sea_orm::sea_query::IntoIden,
+{
+    let blocked_viewer = Query::select()
+        .expr(Expr::val(1))
+        .from(block::Entity)
+        .and_where(Expr::col((block::Entity, block::Column::BlockerId)).equals(column))
+        .and_where(block::Column::BlockedId.eq(viewer))
+        .to_owned();
+    Condition::all().add(Expr::exists(blocked_viewer).not())
+}

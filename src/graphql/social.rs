@@ -1,0 +1,490 @@
+//! The social graph in GraphQL: friend requests, friends, blocks, suggestions.
+
+use async_graphql::{
+    Context, Enum, ID, InputObject, Object, SimpleObject,
+    connection::{Connection, Edge},
+    dataloader::DataLoader,
+};
+use chrono::{DateTime, Utc};
+use entity::user;
+use uuid::Uuid;
+
+use crate::{
+    domain::social::{self, FriendRequest as Request, RequestStatus},
+    error::{AppError, AppResult},
+    graphql::{
+        ContextExt,
+        ids::{self, NodeKind},
+        loaders::{FriendsCountLoader, MutualCountLoader, RelationshipLoader, UserLoader},
+        pagination::{Page, encode_cursor},
+        users::User,
+    },
+};
+
+/// How the viewer stands to a user.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum Relationship {
+    #[graphql(name = "SELF")]
+    Myself,
+    None,
+    Friends,
+    RequestSent,
+    RequestReceived,
+    /// The viewer blocked them.
+    Blocked,
+}
+
+impl From<social::Relationship> for Relationship {
+    fn from(relationship: social::Relationship) -> Self {
+        match relationship {
+            social::Relationship::Myself => Self::Myself,
+            social::Relationship::None => Self::None,
+            social::Relationship::Friends => Self::Friends,
+            social::Relationship::RequestSent => Self::RequestSent,
+            social::Relationship::RequestReceived => Self::RequestReceived,
+            social::Relationship::Blocked => Self::Blocked,
+        }
+    }
+}
+
+/// Who may see a user's friend list.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum FriendListVisibility {
+    Everyone,
+    Friends,
+    OnlyMe,
+}
+
+impl From<FriendListVisibility> for social::FriendListVisibility {
+    fn from(value: FriendListVisibility) -> Self {
+        match value {
+            FriendListVisibility::Everyone => Self::Everyone,
+            FriendListVisibility::Friends => Self::Friends,
+            FriendListVisibility::OnlyMe => Self::OnlyMe,
+        }
+    }
+}
+
+impl From<social::FriendListVisibility> for FriendListVisibility {
+    fn from(value: social::FriendListVisibility) -> Self {
+        match value {
+            social::FriendListVisibility::Everyone => Self::Everyone,
+            social::FriendListVisibility::Friends => Self::Friends,
+            social::FriendListVisibility::OnlyMe => Self::OnlyMe,
+        }
+    }
+}
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum FriendRequestStatus {
+    Pending,
+    Accepted,
+    Declined,
+    Cancelled,
+}
+
+pub struct FriendRequest(pub Request);
+
+#[Object]
+impl FriendRequest {
+    pub async fn id(&self) -> ID {
+        ids::encode(NodeKind::FriendRequest, self.0.id)
+    }
+
+    /// Null only if the sender's account is gone.
+    async fn from(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
+        Ok(load(ctx, self.0.from).await?)
+    }
+
+    async fn to(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
+        Ok(load(ctx, self.0.to).await?)
+    }
+
+    async fn message(&self) -> Option<&str> {
+        self.0.message.as_deref()
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    /// PENDING while it waits; what the mutation that answered it made of it.
+    async fn status(&self) -> FriendRequestStatus {
+        match self.0.status {
+            RequestStatus::Pending => FriendRequestStatus::Pending,
+            RequestStatus::Accepted => FriendRequestStatus::Accepted,
+            RequestStatus::Declined => FriendRequestStatus::Declined,
+            RequestStatus::Cancelled => FriendRequestStatus::Cancelled,
+        }
+    }
+}
+
+/// The fields every connection of users adds: `totalCount`, null where counting
+/// is not cheap (search).
+#[derive(SimpleObject)]
+pub struct UserConnectionFields {
+    pub total_count: Option<i64>,
+}
+
+pub type UserConnection = Connection<String, User, UserConnectionFields>;
+
+#[derive(SimpleObject)]
+pub struct FriendRequestConnectionFields {
+    pub total_count: Option<i64>,
+}
+
+pub type FriendRequestConnection = Connection<String, FriendRequest, FriendRequestConnectionFields>;
+
+/// A friend of friends, with how many friends they share with the viewer.
+#[derive(SimpleObject)]
+pub struct FriendSuggestion {
+    pub user: User,
+    pub mutual_friends_count: i64,
+}
+
+async fn load(ctx: &Context<'_>, id: Uuid) -> AppResult<Option<User>> {
+    let loader = ctx.data_unchecked::<DataLoader<UserLoader>>();
+    loader
+        .load_one(id)
+        .await
+        .map(|found| found.map(User::new))
+        .map_err(|err| AppError::Internal(anyhow::anyhow!("loading a user: {err}")))
+}
+
+/// The users of a page of ids, in the page's order, through one loader batch.
+pub async fn users_in_order(ctx: &Context<'_>, ids: &[Uuid]) -> AppResult<Vec<User>> {
+    let loader = ctx.data_unchecked::<DataLoader<UserLoader>>();
+    let mut found = loader
+        .load_many(ids.iter().copied())
+        .await
+        .map_err(|err| AppError::Internal(anyhow::anyhow!("loading users: {err}")))?;
+    Ok(ids
+        .iter()
+        .filter_map(|id| found.remove(id))
+        .map(User::new)
+        .collect())
+}
+
+fn decode_uuid_cursor(page: &Page) -> AppResult<Option<Uuid>> {
+    page.after
+        .as_deref()
+        .map(|cursor| {
+            Uuid::try_parse(cursor)
+                .map_err(|_| AppError::bad_input("after", "after is not a cursor from this list"))
+        })
+        .transpose()
+}
+
+/// A connection of users from a page of ids fetched one past the page.
+async fn user_connection(
+    ctx: &Context<'_>,
+    page: &Page,
+    mut ids: Vec<Uuid>,
+    total_count: Option<i64>,
+) -> AppResult<UserConnection> {
+    let has_next = ids.len() > page.first;
+    ids.truncate(page.first);
+    let users = users_in_order(ctx, &ids).await?;
+    let mut connection = Connection::with_additional_fields(
+        page.after.is_some(),
+        has_next,
+        UserConnectionFields { total_count },
+    );
+    connection.edges.extend(
+        users
+            .into_iter()
+            .map(|user| Edge::new(encode_cursor(&user.0.id.to_string()), user)),
+    );
+    Ok(connection)
+}
+
+fn wants_total_count(ctx: &Context<'_>) -> bool {
+    ctx.look_ahead().field("totalCount").exists()
+}
+
+/// `User.friends`: null when the owner's setting hides the list from the viewer.
+pub async fn friends(
+    ctx: &Context<'_>,
+    owner: &user::Model,
+    first: Option<i32>,
+    after: Option<String>,
+) -> AppResult<Option<UserConnection>> {
+    let page = Page::forward(first, after)?;
+    let after = decode_uuid_cursor(&page)?;
+    let viewer = ctx.viewer().await?.map(|v| v.user_id);
+    let social = &ctx.state().social;
+    if !social.may_see_friends(owner, viewer).await? {
+        return Ok(None);
+    }
+    let ids = social
+        .friends(owner.id, viewer, after, page.fetch_limit())
+        .await?;
+    let total = if wants_total_count(ctx) {
+        Some(friends_count(ctx, owner.id).await?)
+    } else {
+        None
+    };
+    Ok(Some(user_connection(ctx, &page, ids, total).await?))
+}
+
+pub async fn friends_count(ctx: &Context<'_>, user: Uuid) -> AppResult<i64> {
+    let loader = ctx.data_unchecked::<DataLoader<FriendsCountLoader>>();
+    Ok(loader
+        .load_one(user)
+        .await
+        .map_err(|err| AppError::Internal(anyhow::anyhow!("counting friends: {err}")))?
+        .unwrap_or(0))
+}
+
+/// `User.mutualFriends`: the friends the viewer shares with the user; null for an
+/// anonymous viewer and for the viewer's own profile.
+pub async fn mutual_friends(
+    ctx: &Context<'_>,
+    other: Uuid,
+    first: Option<i32>,
+    after: Option<String>,
+) -> AppResult<Option<UserConnection>> {
+    let page = Page::forward(first, after)?;
+    let after = decode_uuid_cursor(&page)?;
+    let Some(viewer) = ctx
+        .viewer()
+        .await?
+        .map(|v| v.user_id)
+        .filter(|v| *v != other)
+    else {
+        return Ok(None);
+    };
+    let total = if wants_total_count(ctx) {
+        let loader = ctx.data_unchecked::<DataLoader<MutualCountLoader>>();
+        Some(
+            loader
+                .load_one((viewer, other))
+                .await
+                .map_err(|err| {
+                    AppError::Internal(anyhow::anyhow!("counting mutual friends: {err}"))
+                })?
+                .unwrap_or(0),
+        )
+    } else {
+        None
+    };
+    // Only a count asked for: no page of users to fetch.
+    let ids = if page.first == 0 || !ctx.look_ahead().field("edges").exists() {
+        Vec::new()
+    } else {
+        ctx.state()
+            .social
+            .mutual_friends(viewer, other, after, page.fetch_limit())
+            .await?
+    };
+    Ok(Some(user_connection(ctx, &page, ids, total).await?))
+}
+
+pub async fn viewer_relationship(
+    ctx: &Context<'_>,
+    other: Uuid,
+) -> AppResult<Option<Relationship>> {
+    let Some(viewer) = ctx.viewer().await? else {
+        return Ok(None);
+    };
+    let loader = ctx.data_unchecked::<DataLoader<RelationshipLoader>>();
+    Ok(loader
+        .load_one((viewer.user_id, other))
+        .await
+        .map_err(|err| AppError::Internal(anyhow::anyhow!("loading a relationship: {err}")))?
+        .map(Relationship::from))
+}
+
+/// `me.incomingFriendRequests` and `me.outgoingFriendRequests`, newest first.
+pub async fn friend_requests(
+    ctx: &Context<'_>,
+    owner: Uuid,
+    incoming: bool,
+    first: Option<i32>,
+    after: Option<String>,
+) -> AppResult<Option<FriendRequestConnection>> {
+    let Some(viewer) = ctx.viewer().await?.filter(|v| v.user_id == owner) else {
+        return Ok(None);
+    };
+    let page = Page::forward(first, after)?;
+    let before = decode_uuid_cursor(&page)?;
+    let mut requests = ctx
+        .state()
+        .social
+        .requests(viewer.user_id, incoming, before, page.fetch_limit())
+        .await?;
+    let has_next = requests.len() > page.first;
+    requests.truncate(page.first);
+    let mut connection = Connection::with_additional_fields(
+        page.after.is_some(),
+        has_next,
+        FriendRequestConnectionFields { total_count: None },
+    );
+    connection.edges.extend(requests.into_iter().map(|request| {
+        Edge::new(
+            encode_cursor(&request.id.to_string()),
+            FriendRequest(request),
+        )
+    }));
+    Ok(Some(connection))
+}
+
+/// `me.blockedUsers`.
+pub async fn blocked_users(
+    ctx: &Context<'_>,
+    owner: Uuid,
+    first: Option<i32>,
+    after: Option<String>,
+) -> AppResult<Option<UserConnection>> {
+    let Some(viewer) = ctx.viewer().await?.filter(|v| v.user_id == owner) else {
+        return Ok(None);
+    };
+    let page = Page::forward(first, after)?;
+    let after = decode_uuid_cursor(&page)?;
+    let ids = ctx
+        .state()
+        .social
+        .blocked_users(viewer.user_id, after, page.fetch_limit())
+        .await?;
+    Ok(Some(user_connection(ctx, &page, ids, None).await?))
+}
+
+#[derive(Default)]
+pub struct SocialQuery;
+
+#[Object]
+impl SocialQuery {
+    /// Friends of friends, most mutual friends first.
+    async fn friend_suggestions(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+    ) -> async_graphql::Result<Vec<FriendSuggestion>> {
+        let viewer = ctx.require_viewer().await?;
+        let page = Page::forward(first, None)?;
+        let suggestions = ctx
+            .state()
+            .social
+            .suggestions(viewer.user_id, page.first as u64)
+            .await?;
+        let ids: Vec<Uuid> = suggestions.iter().map(|(id, _)| *id).collect();
+        let mut users = users_in_order(ctx, &ids).await?.into_iter();
+        Ok(suggestions
+            .into_iter()
+            .filter_map(|(_, mutual_friends_count)| {
+                users.next().map(|user| FriendSuggestion {
+                    user,
+                    mutual_friends_count,
+                })
+            })
+            .collect())
+    }
+}
+
+#[derive(InputObject)]
+pub struct SendFriendRequestInput {
+    pub user_id: ID,
+    /// At most 500 characters.
+    pub message: Option<String>,
+}
+
+#[derive(Default)]
+pub struct SocialMutation;
+
+#[Object]
+impl SocialMutation {
+    /// Asks a user to be friends. If they already asked you, you become friends
+    /// and their request comes back ACCEPTED. Asking twice returns the same request.
+    async fn send_friend_request(
+        &self,
+        ctx: &Context<'_>,
+        input: SendFriendRequestInput,
+    ) -> async_graphql::Result<FriendRequest> {
+        let viewer = ctx.require_viewer().await?;
+        let to = ids::expect(&input.user_id, NodeKind::User)?;
+        let request = ctx
+            .state()
+            .social
+            .send_request(viewer.user_id, to, input.message)
+            .await?;
+        Ok(FriendRequest(request))
+    }
+
+    async fn accept_friend_request(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<FriendRequest> {
+        let viewer = ctx.require_viewer().await?;
+        let id = ids::expect(&id, NodeKind::FriendRequest)?;
+        Ok(FriendRequest(
+            ctx.state()
+                .social
+                .accept_request(viewer.user_id, id)
+                .await?,
+        ))
+    }
+
+    async fn decline_friend_request(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<FriendRequest> {
+        let viewer = ctx.require_viewer().await?;
+        let id = ids::expect(&id, NodeKind::FriendRequest)?;
+        Ok(FriendRequest(
+            ctx.state()
+                .social
+                .decline_request(viewer.user_id, id)
+                .await?,
+        ))
+    }
+
+    async fn cancel_friend_request(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<FriendRequest> {
+        let viewer = ctx.require_viewer().await?;
+        let id = ids::expect(&id, NodeKind::FriendRequest)?;
+        Ok(FriendRequest(
+            ctx.state()
+                .social
+                .cancel_request(viewer.user_id, id)
+                .await?,
+        ))
+    }
+
+    /// Ends a friendship; returns the former friend.
+    async fn remove_friend(&self, ctx: &Context<'_>, user_id: ID) -> async_graphql::Result<User> {
+        let viewer = ctx.require_viewer().await?;
+        let other = ids::expect(&user_id, NodeKind::User)?;
+        ctx.state()
+            .social
+            .remove_friend(viewer.user_id, other)
+            .await?;
+        found_user(ctx, other).await
+    }
+
+    /// Blocks a user: ends your friendship and pending requests both ways, and
+    /// hides you from them everywhere.
+    async fn block_user(&self, ctx: &Context<'_>, user_id: ID) -> async_graphql::Result<User> {
+        let viewer = ctx.require_viewer().await?;
+        let other = ids::expect(&user_id, NodeKind::User)?;
+        ctx.state().social.block(viewer.user_id, other).await?;
+        found_user(ctx, other).await
+    }
+
+    async fn unblock_user(&self, ctx: &Context<'_>, user_id: ID) -> async_graphql::Result<User> {
+        let viewer = ctx.require_viewer().await?;
+        let other = ids::expect(&user_id, NodeKind::User)?;
+        ctx.state().social.unblock(viewer.user_id, other).await?;
+        found_user(ctx, other).await
+    }
+}
+
+async fn found_user(ctx: &Context<'_>, id: Uuid) -> async_graphql::Result<User> {
+    Ok(load(ctx, id)
+        .await?
+        .ok_or_else(|| AppError::not_found("user not found"))?)
+}

@@ -1,0 +1,171 @@
+//! Races on one pair of users, run with both requests in flight at once: the pair
+//! ends in one consistent state, with no half-made friendship or orphan request.
+//! CI runs these on SQLite and on PostgreSQL.
+
+mod common;
+
+use common::{Session, TestApp, error_code, spawn_app};
+use serde_json::{Value, json};
+
+const SEND: &str = "mutation($to: ID!) { sendFriendRequest(input: { userId: $to }) { id status } }";
+const ACCEPT: &str = "mutation($id: ID!) { acceptFriendRequest(id: $id) { id } }";
+const CANCEL: &str = "mutation($id: ID!) { cancelFriendRequest(id: $id) { id } }";
+const BLOCK: &str = "mutation($id: ID!) { blockUser(userId: $id) { id } }";
+const ROUNDS: usize = 8;
+
+/// Both sides' view of the pair: relationship, friend count, pending requests.
+async fn pair_state(app: &TestApp, a: &Session, b: &Session) -> (Value, Value, usize) {
+    let query = "query($id: ID!) { user(id: $id) { viewerRelationship }
+        me { friendsCount incomingFriendRequests { edges { cursor } } outgoingFriendRequests { edges { cursor } } } }";
+    let mut pending = 0;
+    let mut counts = Vec::new();
+    let mut relationships = Vec::new();
+    for (viewer, other) in [(a, b), (b, a)] {
+        let data = app
+            .data(query, json!({ "id": other.user_id }), viewer.token())
+            .await;
+        relationships.push(data["user"]["viewerRelationship"].clone());
+        counts.push(data["me"]["friendsCount"].clone());
+        for list in ["incomingFriendRequests", "outgoingFriendRequests"] {
+            pending += data["me"][list]["edges"].as_array().unwrap().len();
+        }
+    }
+    assert_eq!(
+        counts[0], counts[1],
+        "a friendship has both sides or neither"
+    );
+    (relationships[0].clone(), counts[0].clone(), pending)
+}
+
+async fn pair(app: &TestApp, round: usize) -> (Session, Session) {
+    (
+        app.register(&format!("left_{round}")).await,
+        app.register(&format!("right_{round}")).await,
+    )
+}
+
+#[tokio::test]
+async fn two_users_asking_each_other_at_once_become_friends_exactly_once() {
+    let app = spawn_app().await;
+    for round in 0..ROUNDS {
+        let (a, b) = pair(&app, round).await;
+        let (one, two) = tokio::join!(
+            app.graphql(SEND, json!({ "to": b.user_id }), a.token()),
+            app.graphql(SEND, json!({ "to": a.user_id }), b.token()),
+        );
+        for response in [&one, &two] {
+            assert!(response.get("errors").is_none(), "{response}");
+        }
+        let statuses = [&one, &two].map(|r| r["data"]["sendFriendRequest"]["status"].clone());
+        assert!(
+            statuses.contains(&json!("ACCEPTED")),
+            "one of them answered the other: {statuses:?}"
+        );
+        assert_eq!(
+            pair_state(&app, &a, &b).await,
+            (json!("FRIENDS"), json!(1), 0)
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_request_accepted_twice_at_once_is_accepted_once() {
+    let app = spawn_app().await;
+    for round in 0..ROUNDS {
+        let (a, b) = pair(&app, round).await;
+        let request = app.data(SEND, json!({ "to": b.user_id }), a.token()).await;
+        let id = json!({ "id": request["sendFriendRequest"]["id"] });
+        let (one, two) = tokio::join!(
+            app.graphql(ACCEPT, id.clone(), b.token()),
+            app.graphql(ACCEPT, id.clone(), b.token()),
+        );
+        let succeeded = [&one, &two]
+            .iter()
+            .filter(|r| r.get("errors").is_none())
+            .count();
+        assert_eq!(succeeded, 1, "{one} {two}");
+        let failed = if one.get("errors").is_some() {
+            &one
+        } else {
+            &two
+        };
+        assert_eq!(error_code(failed), "NOT_FOUND");
+        assert_eq!(
+            pair_state(&app, &a, &b).await,
+            (json!("FRIENDS"), json!(1), 0)
+        );
+    }
+}
+
+#[tokio::test]
+async fn accept_racing_cancel_ends_in_one_outcome() {
+    let app = spawn_app().await;
+    for round in 0..ROUNDS {
+        let (a, b) = pair(&app, round).await;
+        let request = app.data(SEND, json!({ "to": b.user_id }), a.token()).await;
+        let id = json!({ "id": request["sendFriendRequest"]["id"] });
+        let (accepted, cancelled) = tokio::join!(
+            app.graphql(ACCEPT, id.clone(), b.token()),
+            app.graphql(CANCEL, id.clone(), a.token()),
+        );
+        let accept_won = accepted.get("errors").is_none();
+        let cancel_won = cancelled.get("errors").is_none();
+        assert!(
+            accept_won != cancel_won,
+            "exactly one wins: {accepted} {cancelled}"
+        );
+        let expected = if accept_won {
+            (json!("FRIENDS"), json!(1), 0)
+        } else {
+            (json!("NONE"), json!(0), 0)
+        };
+        assert_eq!(pair_state(&app, &a, &b).await, expected);
+    }
+}
+
+#[tokio::test]
+async fn a_block_racing_a_request_leaves_no_request_behind() {
+    let app = spawn_app().await;
+    for round in 0..ROUNDS {
+        let (a, b) = pair(&app, round).await;
+        let (_, blocked) = tokio::join!(
+            app.graphql(SEND, json!({ "to": b.user_id }), a.token()),
+            app.graphql(BLOCK, json!({ "id": a.user_id }), b.token()),
+        );
+        assert!(blocked.get("errors").is_none(), "{blocked}");
+        // Whichever came first, the block stands and nothing is pending or shared.
+        let (relationship, friends, pending) = pair_state_from_blocker(&app, &b, &a).await;
+        assert_eq!(relationship, "BLOCKED");
+        assert_eq!((friends, pending), (0, 0));
+    }
+}
+
+/// The pair seen by the blocker (the blocked user can no longer see them).
+async fn pair_state_from_blocker(
+    app: &TestApp,
+    blocker: &Session,
+    blocked: &Session,
+) -> (Value, i64, usize) {
+    let query = "query($id: ID!) { user(id: $id) { viewerRelationship }
+        me { friendsCount incomingFriendRequests { edges { cursor } } outgoingFriendRequests { edges { cursor } } } }";
+    let mine = app
+        .data(query, json!({ "id": blocked.user_id }), blocker.token())
+        .await;
+    let theirs = app
+        .data(query, json!({ "id": blocker.user_id }), blocked.token())
+        .await;
+    assert!(
+        theirs["user"].is_null(),
+        "the blocker is hidden from the blocked user"
+    );
+    let pending = [&mine, &theirs]
+        .iter()
+        .flat_map(|d| {
+            ["incomingFriendRequests", "outgoingFriendRequests"]
+                .map(|l| d["me"][l]["edges"].as_array().unwrap().len())
+        })
+        .sum();
+    let friends = mine["me"]["friendsCount"].as_i64().unwrap()
+        + theirs["me"]["friendsCount"].as_i64().unwrap();
+    (mine["user"]["viewerRelationship"].clone(), friends, pending)
+}
