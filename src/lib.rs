@@ -4,6 +4,7 @@
 //! - `auth`: tokens, passwords        - `domain`: business rules, per domain
 //! - `graphql`: the schema            - `http`: endpoints around it
 //! - `infra`: adapters (limits, pub/sub)  - `error`: the error type and codes
+//! - `seed`: demo data
 
 pub mod app;
 pub mod auth;
@@ -13,4 +14,5 @@ pub mod error;
 pub mod graphql;
 pub mod http;
 pub mod infra;
+pub mod seed;
 pub mod telemetry;

@@ -23,6 +23,18 @@ enum Command {
     Migrate,
     /// Print the GraphQL schema (SDL) and exit.
     Schema,
+    /// Add demo users and a friend graph (every password: kith-demo-password).
+    Seed {
+        /// How many users to add.
+        #[arg(long, default_value_t = 1_000)]
+        users: usize,
+        /// Average friends per user.
+        #[arg(long, default_value_t = 20)]
+        friends: usize,
+        /// Random seed, for a reproducible graph.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
 }
 
 #[tokio::main]
@@ -46,6 +58,28 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!("kith serving on http://{addr} (GraphiQL at http://{addr}/graphiql)");
             app.run_until_stopped(shutdown_signal()).await?;
             tracing::info!("kith stopped");
+        }
+        Command::Seed {
+            users,
+            friends,
+            seed,
+        } => {
+            let db = kith::app::connect_database(&settings).await?;
+            Migrator::up(&db, None).await?;
+            let hasher = kith::auth::PasswordHasher::new(1).await?;
+            let options = kith::seed::SeedOptions {
+                users,
+                friends,
+                seed,
+            };
+            let report = kith::seed::run(&db, &hasher, options).await?;
+            println!(
+                "seeded {} users and {} friendships in {:.1} s; every password is {:?}",
+                report.users,
+                report.friendships,
+                report.seconds,
+                kith::seed::DEMO_PASSWORD
+            );
         }
         Command::Schema => unreachable!("handled above"),
     }
