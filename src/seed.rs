@@ -15,7 +15,8 @@ use chrono::{Duration, Utc};
 use entity::{friendship, user};
 use rand::{Rng, SeedableRng, rngs::StdRng, seq::IndexedRandom};
 use sea_orm::{
-    ActiveValue::Set, DatabaseConnection, EntityTrait, PaginatorTrait, TransactionTrait,
+    ActiveValue::Set, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, PaginatorTrait,
+    TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -184,6 +185,12 @@ pub async fn run(
             .await?;
     }
     txn.commit().await?;
+    // Fresh statistics, so the planner knows the tables just grew by millions.
+    let analyze = match db.get_database_backend() {
+        DbBackend::Postgres => "ANALYZE users, friendships",
+        _ => "ANALYZE",
+    };
+    db.execute_unprepared(analyze).await?;
     Ok(SeedReport {
         users: options.users,
         friendships: edges.len(),
