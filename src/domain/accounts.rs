@@ -61,7 +61,7 @@ pub struct IssuedSession {
 pub struct Accounts {
     db: DatabaseConnection,
     hasher: PasswordHasher,
-    tokens: TokenIssuer,
+    tokens: Arc<TokenIssuer>,
     usernames: UsernameFilter,
     pubsub: Arc<dyn PubSub>,
     session_ttl: Duration,
@@ -79,7 +79,7 @@ impl Accounts {
         Self {
             db,
             hasher,
-            tokens,
+            tokens: Arc::new(tokens),
             usernames,
             pubsub,
             session_ttl,
