@@ -1,5 +1,6 @@
 //! Load benchmark: prints requests per second and latency percentiles for a bare
-//! axum route (the reference line), kith's `me` query and kith's `login` mutation.
+//! axum route (the reference line), kith's `me` query and kith's `login` mutation;
+//! on a database `kith seed` filled, also a friend list and friend suggestions.
 //!
 //! ```text
 //! cargo run --release --example bench -- [--connections 64] [--warmup 2] [--duration 10]
@@ -81,6 +82,12 @@ enum Which {
     /// Not in `all`: anonymous `{ __typename }` through kith, which touches no
     /// database, to tell kith's HTTP and GraphQL cost from its database cost.
     Typename,
+    /// Not in `all`; needs `--database-url` to a database `kith seed` filled:
+    /// a page of 20 friends with their counts, relationship and mutual friends,
+    /// each connection signed in as a different seeded user.
+    Friends,
+    /// Not in `all`; needs a seeded database: `friendSuggestions(first: 20)`.
+    Suggestions,
 }
 
 /// One kind of request, sent over and over.
@@ -90,7 +97,8 @@ struct Target {
     host: HeaderValue,
     method: Method,
     path: &'static str,
-    authorization: Option<HeaderValue>,
+    /// `Authorization` values; connection `i` sends number `i % len` (none when empty).
+    authorizations: Vec<HeaderValue>,
     body: Bytes,
     /// The body of a good answer contains this.
     expect: &'static str,
@@ -99,7 +107,7 @@ struct Target {
 }
 
 impl Target {
-    fn request(&self) -> Request<Full<Bytes>> {
+    fn request(&self, connection: usize) -> Request<Full<Bytes>> {
         let mut builder = Request::builder()
             .method(self.method.clone())
             .uri(self.path)
@@ -107,7 +115,8 @@ impl Target {
         if self.method == Method::POST {
             builder = builder.header(header::CONTENT_TYPE, "application/json");
         }
-        if let Some(authorization) = &self.authorization {
+        if !self.authorizations.is_empty() {
+            let authorization = &self.authorizations[connection % self.authorizations.len()];
             builder = builder.header(header::AUTHORIZATION, authorization.clone());
         }
         builder
@@ -195,7 +204,7 @@ async fn exchange(
 
 /// One connection's closed loop until the window ends; reconnects after a
 /// transport error.
-async fn worker(target: Arc<Target>, phases: Phases) -> Tally {
+async fn worker(target: Arc<Target>, connection: usize, phases: Phases) -> Tally {
     let mut tally = Tally::default();
     let give_up = phases.end + GRACE;
     while Instant::now() < phases.end {
@@ -209,9 +218,11 @@ async fn worker(target: Arc<Target>, phases: Phases) -> Tally {
         };
         while Instant::now() < phases.end {
             let started = Instant::now();
-            let outcome =
-                tokio::time::timeout_at(give_up.into(), exchange(&mut sender, target.request()))
-                    .await;
+            let outcome = tokio::time::timeout_at(
+                give_up.into(),
+                exchange(&mut sender, target.request(connection)),
+            )
+            .await;
             let finished = Instant::now();
             let counted = phases.counts(finished);
             match outcome {
@@ -258,7 +269,7 @@ fn percentile(sorted_us: &[u32], p: f64) -> f64 {
 async fn run(target: Target, args: &Args) -> anyhow::Result<Row> {
     // One request first, so a broken setup fails loudly instead of as errors.
     let mut probe = connect(target.addr).await?;
-    let (status, body) = exchange(&mut probe, target.request()).await?;
+    let (status, body) = exchange(&mut probe, target.request(0)).await?;
     if let Some(why) = target.judge(status, &body) {
         bail!("{}: the first request failed: {why}", target.name);
     }
@@ -276,8 +287,8 @@ async fn run(target: Target, args: &Args) -> anyhow::Result<Row> {
         target.name, args.connections, args.warmup, args.duration
     );
     let mut workers = JoinSet::new();
-    for _ in 0..args.connections {
-        workers.spawn(worker(target.clone(), phases));
+    for connection in 0..args.connections {
+        workers.spawn(worker(target.clone(), connection, phases));
     }
     tokio::time::sleep_until(phases.measure_from.into()).await;
     let cpu_from = CpuSample::take();
@@ -523,7 +534,7 @@ async fn main() -> anyhow::Result<()> {
             host: host(addr),
             method: Method::GET,
             path: "/json",
-            authorization: None,
+            authorizations: Vec::new(),
             body: Bytes::new(),
             expect: "\"hello\"",
             graphql: false,
@@ -540,7 +551,7 @@ async fn main() -> anyhow::Result<()> {
                 host: host(kith.addr),
                 method: Method::POST,
                 path: "/graphql",
-                authorization: None,
+                authorizations: Vec::new(),
                 body: graphql_body("{ __typename }"),
                 expect: "\"__typename\"",
                 graphql: true,
@@ -554,7 +565,7 @@ async fn main() -> anyhow::Result<()> {
                 host: host(kith.addr),
                 method: Method::POST,
                 path: "/graphql",
-                authorization: Some(HeaderValue::from_str(&format!("Bearer {token}"))?),
+                authorizations: vec![bearer(&token)?],
                 body: graphql_body("{ me { id username } }"),
                 expect: "\"username\"",
                 graphql: true,
@@ -571,7 +582,7 @@ async fn main() -> anyhow::Result<()> {
                 host: host(kith.addr),
                 method: Method::POST,
                 path: "/graphql",
-                authorization: None,
+                authorizations: Vec::new(),
                 body: graphql_body(&query),
                 expect: "\"accessToken\"",
                 graphql: true,
@@ -586,8 +597,101 @@ async fn main() -> anyhow::Result<()> {
             Err(_) => eprintln!("kith did not stop within 10 s"),
         }
     }
+    if args.scenario == Which::Friends || args.scenario == Which::Suggestions {
+        if args.database_url.is_none() {
+            bail!(
+                "--scenario friends/suggestions needs --database-url to a database `kith seed` filled"
+            );
+        }
+        let kith = spawn_kith(args.database_url.as_deref(), args.db_connections).await?;
+        let tokens = seeded_sessions(kith.addr, args.connections).await?;
+        let (name, query, expect) = if args.scenario == Which::Friends {
+            (
+                "friends",
+                "{ me { friends(first: 20) { edges { node { username friendsCount viewerRelationship \
+                 mutualFriends(first: 3) { totalCount } } } } } }",
+                "\"friendsCount\"",
+            )
+        } else {
+            (
+                "suggestions",
+                "{ friendSuggestions(first: 20) { mutualFriendsCount user { username } } }",
+                "\"friendSuggestions\"",
+            )
+        };
+        let target = Target {
+            name,
+            addr: kith.addr,
+            host: host(kith.addr),
+            method: Method::POST,
+            path: "/graphql",
+            authorizations: tokens
+                .iter()
+                .map(|t| bearer(t))
+                .collect::<anyhow::Result<_>>()?,
+            body: graphql_body(query),
+            expect,
+            graphql: true,
+        };
+        rows.push(run(target, &args).await?);
+        let _ = kith.stop.send(());
+        let _ = tokio::time::timeout(Duration::from_secs(10), kith.served).await;
+    }
     println!();
     println!("{setup}");
     print_table(&rows);
     Ok(())
+}
+
+fn bearer(token: &str) -> anyhow::Result<HeaderValue> {
+    Ok(HeaderValue::from_str(&format!("Bearer {token}"))?)
+}
+
+/// Signs in as `count` different seeded users, picked at random from the whole
+/// seeded population (hubs and the long tail alike), with the seed's password.
+async fn seeded_sessions(addr: SocketAddr, count: usize) -> anyhow::Result<Vec<String>> {
+    let client = reqwest::Client::new();
+    let url = format!("http://{addr}/graphql");
+    let search: Value = client
+        .post(&url)
+        .json(&json!({ "query": "{ searchUsers(query: \"a\", first: 100) { edges { node { username } } } }" }))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let mut usernames: Vec<String> = search["data"]["searchUsers"]["edges"]
+        .as_array()
+        .map(|edges| {
+            edges
+                .iter()
+                .filter_map(|e| e["node"]["username"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    if usernames.len() < count {
+        bail!(
+            "found {} seeded users, need {count}: run `kith seed` on this database",
+            usernames.len()
+        );
+    }
+    use rand::seq::SliceRandom;
+    usernames.shuffle(&mut rand::rng());
+    let mut tokens = Vec::with_capacity(count);
+    for username in usernames.into_iter().take(count) {
+        let response: Value = client
+            .post(&url)
+            .json(&json!({
+                "query": "mutation($i: LoginInput!) { login(input: $i) { accessToken } }",
+                "variables": { "i": { "identifier": username, "password": kith::seed::DEMO_PASSWORD } },
+            }))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let token = response["data"]["login"]["accessToken"]
+            .as_str()
+            .with_context(|| format!("login as {username} failed: {response}"))?;
+        tokens.push(token.to_owned());
+    }
+    Ok(tokens)
 }

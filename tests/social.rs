@@ -547,3 +547,26 @@ async fn a_friend_list_costs_the_same_statements_for_5_or_50_friends() {
         "a friend list page costs a small constant: {large} statements"
     );
 }
+
+#[tokio::test]
+async fn a_deleted_account_leaves_its_friends_counts_right() {
+    let app = spawn_app().await;
+    let (ann, bob) = (app.register("ann").await, app.register("bob").await);
+    befriend(&app, &ann, &bob).await;
+    app.data(
+        "mutation { deleteAccount(input: { password: \"correct horse battery\" }) }",
+        json!({}),
+        bob.token(),
+    )
+    .await;
+    let me = app
+        .data(
+            "{ me { friendsCount friends { totalCount edges { cursor } } } }",
+            json!({}),
+            ann.token(),
+        )
+        .await;
+    assert_eq!(me["me"]["friendsCount"], 0);
+    assert_eq!(me["me"]["friends"]["totalCount"], 0);
+    assert_eq!(me["me"]["friends"]["edges"], json!([]));
+}

@@ -30,6 +30,8 @@ pub struct Model {
     pub last_seen_at: Option<DateTimeUtc>,
     /// Who may see the friend list: `EVERYONE`, `FRIENDS` or `ONLY_ME`.
     pub friend_list_visibility: String,
+    /// How many friends; kept with the `friendships` rows in one transaction.
+    pub friend_count: i64,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

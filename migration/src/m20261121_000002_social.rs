@@ -2,7 +2,9 @@
 //! user's friend list.
 //!
 //! A friendship is stored as two rows, one per direction, so "the friends of X" is
-//! one index range and mutual friends are one join. A friend request carries its
+//! one index range and mutual friends are one join. Each user carries its friend
+//! count, kept in the same transaction as the rows: counting a hub's thousands of
+//! rows on every profile view would cost more than all the rest of the page. A friend request carries its
 //! pair in canonical order (`pair_low < pair_high`) under a unique key, so there is
 //! at most one pending request per pair whichever side sent it: of two users
 //! asking each other at the same moment, one insert fails and becomes an accept.
@@ -20,6 +22,15 @@ impl MigrationTrait for Migration {
                 Table::alter()
                     .table(Users::Table)
                     .add_column(string_len(Users::FriendListVisibility, 16).default("FRIENDS"))
+                    .to_owned(),
+            )
+            .await?;
+        // SQLite adds one column per ALTER TABLE.
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Users::Table)
+                    .add_column(big_integer(Users::FriendCount).default(0))
                     .to_owned(),
             )
             .await?;
@@ -149,6 +160,14 @@ impl MigrationTrait for Migration {
                     .drop_column(Users::FriendListVisibility)
                     .to_owned(),
             )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Users::Table)
+                    .drop_column(Users::FriendCount)
+                    .to_owned(),
+            )
             .await
     }
 }
@@ -166,6 +185,7 @@ enum Users {
     Table,
     Id,
     FriendListVisibility,
+    FriendCount,
 }
 
 #[derive(DeriveIden)]

@@ -21,7 +21,7 @@ use crate::{
     },
     domain::{
         identity::{Email, Identifier, Password, Phone, Username},
-        social::FriendListVisibility,
+        social::{self, FriendListVisibility},
         usernames::UsernameFilter,
         users::{self, ProfileText},
     },
@@ -126,6 +126,7 @@ impl Accounts {
             longitude: Set(None),
             last_seen_at: Set(None),
             friend_list_visibility: Set(FriendListVisibility::default().as_str().to_owned()),
+            friend_count: Set(0),
             created_at: Set(now),
             updated_at: Set(now),
         };
@@ -308,7 +309,10 @@ impl Accounts {
         {
             return Err(AppError::bad_input("password", "password is incorrect"));
         }
-        user::Entity::delete_by_id(user_id).exec(&self.db).await?;
+        let txn = self.db.begin().await?;
+        social::forget_user(&txn, user_id).await?;
+        user::Entity::delete_by_id(user_id).exec(&txn).await?;
+        txn.commit().await?;
         self.announce_revoked(Some(user_id), None);
         Ok(())
     }

@@ -15,8 +15,8 @@ use sea_orm::{
     ActiveValue::Set,
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
     FromQueryResult, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Statement,
-    TransactionTrait,
-    sea_query::{Expr, ExprTrait, Query},
+    TransactionTrait, TryInsertResult,
+    sea_query::{Alias, Expr, ExprTrait, IntoIden, Query, UnionType},
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -368,7 +368,9 @@ impl Social {
             .await?)
     }
 
-    /// A page of the friends `viewer` and `other` share, in id order.
+    /// A page of the friends `viewer` and `other` share, in id order. Asked from
+    /// the viewer's side: "which of my friends has `other` as a friend" probes one
+    /// row per friend of the viewer, however many friends `other` (a hub) has.
     pub async fn mutual_friends(
         &self,
         viewer: Uuid,
@@ -378,14 +380,14 @@ impl Social {
     ) -> AppResult<Vec<Uuid>> {
         let mut query = friendship::Entity::find()
             .select_only()
-            .column(friendship::Column::FriendId)
-            .filter(friendship::Column::UserId.eq(other))
-            .filter(friendship::Column::FriendId.in_subquery(friend_ids_of(viewer)));
+            .column(friendship::Column::UserId)
+            .filter(friendship::Column::FriendId.eq(other))
+            .filter(friendship::Column::UserId.in_subquery(friend_ids_of(viewer)));
         if let Some(after) = after {
-            query = query.filter(friendship::Column::FriendId.gt(after));
+            query = query.filter(friendship::Column::UserId.gt(after));
         }
         Ok(query
-            .order_by_asc(friendship::Column::FriendId)
+            .order_by_asc(friendship::Column::UserId)
             .limit(limit)
             .into_tuple()
             .all(&self.db)
@@ -482,24 +484,9 @@ impl Social {
         Ok(rows.into_iter().map(|s| (s.candidate, s.mutual)).collect())
     }
 
-    /// Friend counts for many users: one query.
-    pub async fn friend_counts(
-        &self,
-        users: &[Uuid],
-    ) -> Result<HashMap<Uuid, i64>, sea_orm::DbErr> {
-        let rows: Vec<(Uuid, i64)> = friendship::Entity::find()
-            .select_only()
-            .column(friendship::Column::UserId)
-            .column_as(friendship::Column::FriendId.count(), "count")
-            .filter(friendship::Column::UserId.is_in(users.iter().copied()))
-            .group_by(friendship::Column::UserId)
-            .into_tuple()
-            .all(&self.db)
-            .await?;
-        Ok(rows.into_iter().collect())
-    }
-
-    /// How many friends `viewer` shares with each of `others`: one query.
+    /// How many friends `viewer` shares with each of `others`: one query, which
+    /// probes the rows of the viewer's friends (friendships are symmetric), so
+    /// its cost follows the viewer's friend count, not the others' (hubs).
     pub async fn mutual_counts(
         &self,
         viewer: Uuid,
@@ -507,53 +494,71 @@ impl Social {
     ) -> Result<HashMap<Uuid, i64>, sea_orm::DbErr> {
         let rows: Vec<(Uuid, i64)> = friendship::Entity::find()
             .select_only()
-            .column(friendship::Column::UserId)
-            .column_as(friendship::Column::FriendId.count(), "count")
-            .filter(friendship::Column::UserId.is_in(others.iter().copied()))
-            .filter(friendship::Column::FriendId.in_subquery(friend_ids_of(viewer)))
-            .group_by(friendship::Column::UserId)
+            .column(friendship::Column::FriendId)
+            .column_as(friendship::Column::UserId.count(), "count")
+            .filter(friendship::Column::UserId.in_subquery(friend_ids_of(viewer)))
+            .filter(friendship::Column::FriendId.is_in(others.iter().copied()))
+            .group_by(friendship::Column::FriendId)
             .into_tuple()
             .all(&self.db)
             .await?;
         Ok(rows.into_iter().collect())
     }
 
-    /// How `viewer` stands to each of `others`: three queries whatever their number.
+    /// How `viewer` stands to each of `others`: one query whatever their number,
+    /// the union of the viewer's friendships, blocks and requests among them.
     pub async fn relationships(
         &self,
         viewer: Uuid,
         others: &[Uuid],
     ) -> Result<HashMap<Uuid, Relationship>, sea_orm::DbErr> {
-        let friends: Vec<Uuid> = friendship::Entity::find()
-            .select_only()
-            .column(friendship::Column::FriendId)
-            .filter(friendship::Column::UserId.eq(viewer))
-            .filter(friendship::Column::FriendId.is_in(others.iter().copied()))
-            .into_tuple()
-            .all(&self.db)
-            .await?;
-        let blocked: Vec<Uuid> = block::Entity::find()
-            .select_only()
-            .column(block::Column::BlockedId)
-            .filter(block::Column::BlockerId.eq(viewer))
-            .filter(block::Column::BlockedId.is_in(others.iter().copied()))
-            .into_tuple()
-            .all(&self.db)
-            .await?;
-        let requests = friend_request::Entity::find()
-            .filter(
-                Condition::any()
-                    .add(
-                        friend_request::Column::FromUserId
-                            .eq(viewer)
-                            .and(friend_request::Column::ToUserId.is_in(others.iter().copied())),
-                    )
-                    .add(
-                        friend_request::Column::ToUserId
-                            .eq(viewer)
-                            .and(friend_request::Column::FromUserId.is_in(others.iter().copied())),
-                    ),
-            )
+        #[derive(FromQueryResult)]
+        struct Tie {
+            other: Uuid,
+            kind: String,
+        }
+        // (table, the viewer's column, the other's column, what a row means)
+        let ties = [
+            (
+                friendship::Entity.into_iden(),
+                "user_id",
+                "friend_id",
+                "friends",
+            ),
+            (
+                block::Entity.into_iden(),
+                "blocker_id",
+                "blocked_id",
+                "blocked",
+            ),
+            (
+                friend_request::Entity.into_iden(),
+                "from_user_id",
+                "to_user_id",
+                "sent",
+            ),
+            (
+                friend_request::Entity.into_iden(),
+                "to_user_id",
+                "from_user_id",
+                "received",
+            ),
+        ];
+        let mut selects = ties.into_iter().map(|(table, mine, theirs, kind)| {
+            Query::select()
+                .expr_as(Expr::col(Alias::new(theirs)), Alias::new("other"))
+                .expr_as(Expr::val(kind), Alias::new("kind"))
+                .from(table)
+                .and_where(Expr::col(Alias::new(mine)).eq(viewer))
+                .and_where(Expr::col(Alias::new(theirs)).is_in(others.iter().copied()))
+                .to_owned()
+        });
+        let mut union = selects.next().expect("four selects");
+        for select in selects {
+            union.union(UnionType::All, select);
+        }
+        let backend = self.db.get_database_backend();
+        let rows = Tie::find_by_statement(backend.build(&union))
             .all(&self.db)
             .await?;
         let mut found: HashMap<Uuid, Relationship> = others
@@ -567,18 +572,24 @@ impl Social {
                 (other, relationship)
             })
             .collect();
-        for request in requests {
-            if request.from_user_id == viewer {
-                found.insert(request.to_user_id, Relationship::RequestSent);
-            } else {
-                found.insert(request.from_user_id, Relationship::RequestReceived);
+        // A block outranks a friendship or request (a block ends those anyway).
+        let rank = |r: Relationship| match r {
+            Relationship::Blocked => 3,
+            Relationship::Friends => 2,
+            Relationship::RequestSent | Relationship::RequestReceived => 1,
+            Relationship::Myself | Relationship::None => 0,
+        };
+        for tie in rows {
+            let relationship = match tie.kind.as_str() {
+                "friends" => Relationship::Friends,
+                "blocked" => Relationship::Blocked,
+                "sent" => Relationship::RequestSent,
+                _ => Relationship::RequestReceived,
+            };
+            let entry = found.entry(tie.other).or_insert(Relationship::None);
+            if rank(relationship) > rank(*entry) {
+                *entry = relationship;
             }
-        }
-        for friend in friends {
-            found.insert(friend, Relationship::Friends);
-        }
-        for other in blocked {
-            found.insert(other, Relationship::Blocked);
         }
         Ok(found)
     }
@@ -656,18 +667,23 @@ impl Social {
 }
 
 /// Friends of friends with their mutual count, for one viewer (every `?`).
+/// Grouped on its own first, where the planner sizes it well and hashes it; then
+/// the small exclusion sets (the viewer's friends, blocks and requests), each
+/// built once and probed by hash, apply to the grouped candidates.
 const SUGGESTIONS_SQL: &str = "\
-SELECT f2.friend_id AS candidate, COUNT(*) AS mutual
-FROM friendships f1
-JOIN friendships f2 ON f2.user_id = f1.friend_id
-WHERE f1.user_id = ?
-  AND f2.friend_id <> ?
-  AND NOT EXISTS (SELECT 1 FROM friendships f3 WHERE f3.user_id = ? AND f3.friend_id = f2.friend_id)
-  AND NOT EXISTS (SELECT 1 FROM blocks b WHERE (b.blocker_id = ? AND b.blocked_id = f2.friend_id)
-                                          OR (b.blocker_id = f2.friend_id AND b.blocked_id = ?))
-  AND NOT EXISTS (SELECT 1 FROM friend_requests r WHERE (r.from_user_id = ? AND r.to_user_id = f2.friend_id)
-                                                   OR (r.from_user_id = f2.friend_id AND r.to_user_id = ?))
-GROUP BY f2.friend_id
+SELECT candidate, mutual FROM (
+    SELECT f2.friend_id AS candidate, COUNT(*) AS mutual
+    FROM friendships f1
+    JOIN friendships f2 ON f2.user_id = f1.friend_id
+    WHERE f1.user_id = ?
+    GROUP BY f2.friend_id
+) friends_of_friends
+WHERE candidate <> ?
+  AND candidate NOT IN (SELECT friend_id FROM friendships WHERE user_id = ?)
+  AND candidate NOT IN (SELECT blocked_id FROM blocks WHERE blocker_id = ?)
+  AND candidate NOT IN (SELECT blocker_id FROM blocks WHERE blocked_id = ?)
+  AND candidate NOT IN (SELECT to_user_id FROM friend_requests WHERE from_user_id = ?)
+  AND candidate NOT IN (SELECT from_user_id FROM friend_requests WHERE to_user_id = ?)
 ORDER BY mutual DESC, candidate";
 
 /// Whether an action may go ahead when the viewer has blocked the other user.
@@ -738,15 +754,18 @@ async fn accept_row(
         friend_id: Set(friend_id),
         created_at: Set(now),
     });
-    friendship::Entity::insert_many(rows)
+    let inserted = friendship::Entity::insert_many(rows)
         .on_conflict_do_nothing()
         .exec_without_returning(db)
         .await?;
+    if matches!(inserted, TryInsertResult::Inserted(rows) if rows > 0) {
+        adjust_friend_counts(db, [request.from_user_id, request.to_user_id], 1).await?;
+    }
     Ok(FriendRequest::from_row(request, RequestStatus::Accepted))
 }
 
 async fn delete_friendship(db: &impl ConnectionTrait, a: Uuid, b: Uuid) -> AppResult<()> {
-    friendship::Entity::delete_many()
+    let deleted = friendship::Entity::delete_many()
         .filter(
             Condition::any()
                 .add(
@@ -760,6 +779,40 @@ async fn delete_friendship(db: &impl ConnectionTrait, a: Uuid, b: Uuid) -> AppRe
                         .and(friendship::Column::FriendId.eq(a)),
                 ),
         )
+        .exec(db)
+        .await?;
+    if deleted.rows_affected > 0 {
+        adjust_friend_counts(db, [a, b], -1).await?;
+    }
+    Ok(())
+}
+
+/// Moves both users' friend counts by `delta`, in the caller's transaction.
+async fn adjust_friend_counts(
+    db: &impl ConnectionTrait,
+    users: [Uuid; 2],
+    delta: i64,
+) -> AppResult<()> {
+    user::Entity::update_many()
+        .col_expr(
+            user::Column::FriendCount,
+            Expr::col(user::Column::FriendCount).add(delta),
+        )
+        .filter(user::Column::Id.is_in(users))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Before an account is deleted (its friendship rows go with it by cascade):
+/// its friends each lose one friend. Call in the deleting transaction.
+pub async fn forget_user(db: &impl ConnectionTrait, user_id: Uuid) -> AppResult<()> {
+    user::Entity::update_many()
+        .col_expr(
+            user::Column::FriendCount,
+            Expr::col(user::Column::FriendCount).sub(1),
+        )
+        .filter(user::Column::Id.in_subquery(friend_ids_of(user_id)))
         .exec(db)
         .await?;
     Ok(())

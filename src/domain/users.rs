@@ -174,11 +174,14 @@ pub async fn find(db: &DatabaseConnection, id: Uuid) -> AppResult<Option<user::M
     Ok(user::Entity::find_by_id(id).one(db).await?)
 }
 
-/// Users by id, for DataLoaders: one query for the whole batch.
+/// Users by id: one query for the whole batch, none for no ids.
 pub async fn find_many(
     db: &DatabaseConnection,
     ids: &[Uuid],
 ) -> Result<HashMap<Uuid, user::Model>, sea_orm::DbErr> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
     Ok(user::Entity::find()
         .filter(user::Column::Id.is_in(ids.iter().copied()))
         .all(db)

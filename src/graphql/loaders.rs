@@ -31,26 +31,6 @@ impl Loader<Uuid> for UserLoader {
     }
 }
 
-/// How many friends each user has.
-pub struct FriendsCountLoader {
-    social: Social,
-}
-
-impl FriendsCountLoader {
-    pub fn new(social: Social) -> Self {
-        Self { social }
-    }
-}
-
-impl Loader<Uuid> for FriendsCountLoader {
-    type Value = i64;
-    type Error = Arc<DbErr>;
-
-    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, i64>, Self::Error> {
-        self.social.friend_counts(keys).await.map_err(Arc::new)
-    }
-}
-
 /// Groups `(viewer, other)` keys by viewer: one domain call per viewer in the batch.
 fn by_viewer(keys: &[(Uuid, Uuid)]) -> HashMap<Uuid, Vec<Uuid>> {
     let mut grouped: HashMap<Uuid, Vec<Uuid>> = HashMap::new();

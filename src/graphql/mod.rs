@@ -64,10 +64,6 @@ pub fn build_schema(state: AppState) -> KithSchema {
     .extension(observability::Observability)
     .data(loader(loaders::UserLoader::new(state.db.clone()), delay))
     .data(loader(
-        loaders::FriendsCountLoader::new(state.social.clone()),
-        delay,
-    ))
-    .data(loader(
         loaders::MutualCountLoader::new(state.social.clone()),
         delay,
     ))

@@ -10,12 +10,15 @@ use entity::user;
 use uuid::Uuid;
 
 use crate::{
-    domain::social::{self, FriendRequest as Request, RequestStatus},
+    domain::{
+        social::{self, FriendRequest as Request, RequestStatus},
+        users,
+    },
     error::{AppError, AppResult},
     graphql::{
         ContextExt,
         ids::{self, NodeKind},
-        loaders::{FriendsCountLoader, MutualCountLoader, RelationshipLoader, UserLoader},
+        loaders::{MutualCountLoader, RelationshipLoader, UserLoader},
         pagination::{Page, encode_cursor},
         users::User,
     },
@@ -151,13 +154,10 @@ async fn load(ctx: &Context<'_>, id: Uuid) -> AppResult<Option<User>> {
         .map_err(|err| AppError::Internal(anyhow::anyhow!("loading a user: {err}")))
 }
 
-/// The users of a page of ids, in the page's order, through one loader batch.
+/// The users of a page of ids, in the page's order: one query. A page is already
+/// a batch, so it skips the loader and its batching delay.
 pub async fn users_in_order(ctx: &Context<'_>, ids: &[Uuid]) -> AppResult<Vec<User>> {
-    let loader = ctx.data_unchecked::<DataLoader<UserLoader>>();
-    let mut found = loader
-        .load_many(ids.iter().copied())
-        .await
-        .map_err(|err| AppError::Internal(anyhow::anyhow!("loading users: {err}")))?;
+    let mut found = users::find_many(&ctx.state().db, ids).await?;
     Ok(ids
         .iter()
         .filter_map(|id| found.remove(id))
@@ -219,21 +219,9 @@ pub async fn friends(
     let ids = social
         .friends(owner.id, viewer, after, page.fetch_limit())
         .await?;
-    let total = if wants_total_count(ctx) {
-        Some(friends_count(ctx, owner.id).await?)
-    } else {
-        None
-    };
-    Ok(Some(user_connection(ctx, &page, ids, total).await?))
-}
-
-pub async fn friends_count(ctx: &Context<'_>, user: Uuid) -> AppResult<i64> {
-    let loader = ctx.data_unchecked::<DataLoader<FriendsCountLoader>>();
-    Ok(loader
-        .load_one(user)
-        .await
-        .map_err(|err| AppError::Internal(anyhow::anyhow!("counting friends: {err}")))?
-        .unwrap_or(0))
+    Ok(Some(
+        user_connection(ctx, &page, ids, Some(owner.friend_count)).await?,
+    ))
 }
 
 /// `User.mutualFriends`: the friends the viewer shares with the user; null for an

@@ -200,8 +200,8 @@ impl User {
         Ok(social::friends(ctx, &self.0, first, after).await?)
     }
 
-    async fn friends_count(&self, ctx: &Context<'_>) -> async_graphql::Result<i64> {
-        Ok(social::friends_count(ctx, self.0.id).await?)
+    async fn friends_count(&self) -> i64 {
+        self.0.friend_count
     }
 
     /// Friends the viewer and this user share; null when signed out or on your own profile.
