@@ -570,3 +570,63 @@ async fn a_deleted_account_leaves_its_friends_counts_right() {
     assert_eq!(me["me"]["friends"]["totalCount"], 0);
     assert_eq!(me["me"]["friends"]["edges"], json!([]));
 }
+
+#[tokio::test]
+async fn someone_who_blocked_you_stays_hidden_from_every_mutation_answer() {
+    let app = spawn_app().await;
+    let (ann, bob) = (app.register("ann").await, app.register("bob").await);
+    app.data(
+        "mutation($id: ID!) { blockUser(userId: $id) { id } }",
+        json!({ "id": bob.user_id }),
+        ann.token(),
+    )
+    .await;
+    for operation in [
+        "mutation($id: ID!) { unblockUser(userId: $id) { id displayName } }",
+        "mutation($id: ID!) { removeFriend(userId: $id) { id } }",
+        "mutation($id: ID!) { blockUser(userId: $id) { id } }",
+    ] {
+        let response = app
+            .graphql(operation, json!({ "id": ann.user_id }), bob.token())
+            .await;
+        assert_eq!(error_code(&response), "NOT_FOUND", "{operation}");
+    }
+}
+
+#[tokio::test]
+async fn mutual_friends_can_be_read_as_nodes_too() {
+    let app = spawn_app().await;
+    let (ann, bob, cat) = (
+        app.register("ann").await,
+        app.register("bob").await,
+        app.register("cat").await,
+    );
+    befriend(&app, &ann, &cat).await;
+    befriend(&app, &bob, &cat).await;
+    let data = app
+        .data(
+            "query($id: ID!) { user(id: $id) { mutualFriends { nodes { username } pageInfo { hasNextPage } } } }",
+            json!({ "id": bob.user_id }),
+            ann.token(),
+        )
+        .await;
+    assert_eq!(
+        data["user"]["mutualFriends"]["nodes"],
+        json!([{ "username": "cat" }])
+    );
+}
+
+#[tokio::test]
+async fn me_without_a_token_is_null_beside_other_fields() {
+    let app = spawn_app().await;
+    let response = app
+        .graphql(
+            "{ me { id } usernameAvailable(username: \"someone\") }",
+            json!({}),
+            None,
+        )
+        .await;
+    assert_eq!(error_code(&response), "UNAUTHENTICATED");
+    assert!(response["data"]["me"].is_null());
+    assert_eq!(response["data"]["usernameAvailable"], true);
+}

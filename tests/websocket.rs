@@ -255,3 +255,38 @@ async fn friend_requests_and_acceptances_are_notified_live() {
     assert_eq!(notification["request"]["status"], "ACCEPTED");
     assert_eq!(notification["request"]["to"]["username"], "notified_bob");
 }
+
+#[tokio::test]
+async fn a_socket_stops_serving_operations_once_its_session_is_revoked() {
+    let app = spawn_app().await;
+    let session = app.register("socket_after_logout").await;
+    let mut socket = open(
+        &app,
+        "/graphql/ws",
+        Protocol::TransportWs,
+        json!({ "authorization": session.access_token }),
+    )
+    .await;
+    assert_eq!(socket.receive().await["type"], "connection_ack");
+    socket
+        .send(Protocol::TransportWs.subscribe("before", "{ me { username } }"))
+        .await;
+    let before = socket.receive().await;
+    assert_eq!(
+        before["payload"]["data"]["me"]["username"],
+        "socket_after_logout"
+    );
+    assert_eq!(socket.receive().await["type"], "complete");
+
+    app.data("mutation { logout }", json!({}), session.token())
+        .await;
+    socket
+        .send(Protocol::TransportWs.subscribe("after", "{ me { username } }"))
+        .await;
+    let after = socket.receive().await;
+    assert_eq!(after["id"], "after");
+    assert_eq!(
+        after["payload"]["errors"][0]["extensions"]["code"],
+        "UNAUTHENTICATED"
+    );
+}

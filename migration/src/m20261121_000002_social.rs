@@ -4,10 +4,12 @@
 //! A friendship is stored as two rows, one per direction, so "the friends of X" is
 //! one index range and mutual friends are one join. Each user carries its friend
 //! count, kept in the same transaction as the rows: counting a hub's thousands of
-//! rows on every profile view would cost more than all the rest of the page. A friend request carries its
-//! pair in canonical order (`pair_low < pair_high`) under a unique key, so there is
-//! at most one pending request per pair whichever side sent it: of two users
-//! asking each other at the same moment, one insert fails and becomes an accept.
+//! rows on every profile view would cost more than all the rest of the page.
+//!
+//! A friend request carries its pair in canonical order (`pair_low < pair_high`)
+//! under a unique key: at most one pending request per pair, whichever side sent
+//! it. The domain also serialises changes to a pair; the key is the last line of
+//! defence.
 
 use sea_orm_migration::{prelude::*, schema::*};
 

@@ -28,6 +28,8 @@ enum Failure {
 pub struct RequestAuth {
     token: Option<String>,
     resolved: OnceCell<Result<Option<Viewer>, Failure>>,
+    /// Check again on every use: a socket lives longer than its token may.
+    recheck: bool,
 }
 
 impl RequestAuth {
@@ -48,6 +50,17 @@ impl RequestAuth {
         Self {
             token,
             resolved: OnceCell::new(),
+            recheck: false,
+        }
+    }
+
+    /// Credentials of a WebSocket connection: every operation on the socket checks
+    /// the token and session again, so one that was revoked or expired stops
+    /// working there too, not only on HTTP.
+    pub fn for_socket(value: Option<&str>) -> Self {
+        Self {
+            recheck: true,
+            ..Self::from_credentials(value)
         }
     }
 
@@ -58,10 +71,15 @@ impl RequestAuth {
     /// The viewer, `None` when no token was given. A token that is invalid,
     /// expired or names an ended session is `UNAUTHENTICATED`.
     pub async fn viewer(&self, accounts: &Accounts) -> AppResult<Option<Viewer>> {
-        let outcome = self
-            .resolved
-            .get_or_init(|| resolve(self.token.as_deref(), accounts))
-            .await;
+        let fresh;
+        let outcome = if self.recheck {
+            fresh = resolve(self.token.as_deref(), accounts).await;
+            &fresh
+        } else {
+            self.resolved
+                .get_or_init(|| resolve(self.token.as_deref(), accounts))
+                .await
+        };
         match *outcome {
             Ok(viewer) => Ok(viewer),
             Err(Failure::Rejected(message)) => Err(AppError::unauthenticated(message)),

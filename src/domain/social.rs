@@ -270,11 +270,11 @@ impl Social {
         Ok(())
     }
 
-    /// Lifts the viewer's block; lifting none changes nothing.
+    /// Lifts the viewer's block; lifting none changes nothing. A user who blocked
+    /// the viewer is `NOT_FOUND`, as everywhere.
     pub async fn unblock(&self, viewer: Uuid, other: Uuid) -> AppResult<()> {
-        if !user_exists(&self.db, other).await? {
-            return Err(AppError::not_found("user not found"));
-        }
+        self.check_reachable(&self.db, viewer, other, OwnBlock::Allow)
+            .await?;
         block::Entity::delete_many()
             .filter(block::Column::BlockerId.eq(viewer))
             .filter(block::Column::BlockedId.eq(other))
@@ -642,17 +642,21 @@ impl Social {
             .ok_or_else(request_not_found)
     }
 
+    /// Declines or cancels under the pair lock, so it and an accept cannot both win.
     async fn remove_request(
         &self,
         request: friend_request::Model,
         status: RequestStatus,
     ) -> AppResult<FriendRequest> {
+        let txn = self.db.begin().await?;
+        lock_pair(&txn, request.from_user_id, request.to_user_id).await?;
         let deleted = friend_request::Entity::delete_by_id(request.id)
-            .exec(&self.db)
+            .exec(&txn)
             .await?;
         if deleted.rows_affected == 0 {
             return Err(request_not_found());
         }
+        txn.commit().await?;
         Ok(FriendRequest::from_row(request, status))
     }
 
@@ -741,9 +745,14 @@ async fn accept_row(
     db: &impl ConnectionTrait,
     request: friend_request::Model,
 ) -> AppResult<FriendRequest> {
-    friend_request::Entity::delete_by_id(request.id)
+    // Whoever removes the request answers it: if it is already gone, a cancel or
+    // decline won, and this accept must not make a friendship.
+    let deleted = friend_request::Entity::delete_by_id(request.id)
         .exec(db)
         .await?;
+    if deleted.rows_affected == 0 {
+        return Err(request_not_found());
+    }
     let now = Utc::now();
     let rows = [
         (request.from_user_id, request.to_user_id),
@@ -805,8 +814,11 @@ async fn adjust_friend_counts(
 }
 
 /// Before an account is deleted (its friendship rows go with it by cascade):
-/// its friends each lose one friend. Call in the deleting transaction.
+/// its friends each lose one friend. Call in the deleting transaction. The user's
+/// own row is locked first, so a pair change involving them either commits before
+/// (and is counted here) or waits and then finds them gone.
 pub async fn forget_user(db: &impl ConnectionTrait, user_id: Uuid) -> AppResult<()> {
+    lock_pair(db, user_id, user_id).await?;
     user::Entity::update_many()
         .col_expr(
             user::Column::FriendCount,

@@ -117,6 +117,12 @@ pub fn check_birthdate(birthdate: NaiveDate) -> AppResult<()> {
 
 /// Trims, lower-cases and de-duplicates tags, keeping their order.
 pub fn normalize_interests(raw: &[String]) -> AppResult<Vec<String>> {
+    let too_many =
+        || AppError::bad_input("interests", format!("at most {MAX_INTERESTS} interests"));
+    // Bounded before the de-duplication below, which is quadratic.
+    if raw.len() > 4 * MAX_INTERESTS {
+        return Err(too_many());
+    }
     let mut tags: Vec<String> = Vec::with_capacity(raw.len());
     for tag in raw {
         let tag = tag.trim().to_lowercase();
@@ -134,10 +140,7 @@ pub fn normalize_interests(raw: &[String]) -> AppResult<Vec<String>> {
         }
     }
     if tags.len() > MAX_INTERESTS {
-        return Err(AppError::bad_input(
-            "interests",
-            format!("at most {MAX_INTERESTS} interests"),
-        ));
+        return Err(too_many());
     }
     Ok(tags)
 }

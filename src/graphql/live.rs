@@ -60,7 +60,7 @@ pub fn stop_on_lag(
             async_graphql::Error::new(format!(
                 "subscription fell {missed} events behind and was ended; subscribe again"
             ))
-            .extend_with(|_, ext| ext.set("code", "SUBSCRIPTION_LAGGED"))
+            .extend_with(|_, ext| ext.set("code", "INTERNAL_SERVER_ERROR"))
         })))
     })
 }

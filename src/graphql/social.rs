@@ -1,5 +1,7 @@
 //! The social graph in GraphQL: friend requests, friends, blocks, suggestions.
 
+use std::collections::HashMap;
+
 use async_graphql::{
     Context, Enum, ID, InputObject, Object, SimpleObject,
     connection::{Connection, Edge},
@@ -18,9 +20,9 @@ use crate::{
     graphql::{
         ContextExt,
         ids::{self, NodeKind},
-        loaders::{MutualCountLoader, RelationshipLoader, UserLoader},
+        loaders::{MutualCountLoader, RelationshipLoader},
         pagination::{Page, encode_cursor},
-        users::User,
+        users::{User, load_user},
     },
 };
 
@@ -96,11 +98,11 @@ impl FriendRequest {
 
     /// Null only if the sender's account is gone.
     async fn from(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
-        Ok(load(ctx, self.0.from).await?)
+        Ok(load_user(ctx, self.0.from).await?)
     }
 
     async fn to(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
-        Ok(load(ctx, self.0.to).await?)
+        Ok(load_user(ctx, self.0.to).await?)
     }
 
     async fn message(&self) -> Option<&str> {
@@ -143,15 +145,6 @@ pub type FriendRequestConnection = Connection<String, FriendRequest, FriendReque
 pub struct FriendSuggestion {
     pub user: User,
     pub mutual_friends_count: i64,
-}
-
-async fn load(ctx: &Context<'_>, id: Uuid) -> AppResult<Option<User>> {
-    let loader = ctx.data_unchecked::<DataLoader<UserLoader>>();
-    loader
-        .load_one(id)
-        .await
-        .map(|found| found.map(User::new))
-        .map_err(|err| AppError::Internal(anyhow::anyhow!("loading a user: {err}")))
 }
 
 /// The users of a page of ids, in the page's order: one query. A page is already
@@ -257,7 +250,11 @@ pub async fn mutual_friends(
         None
     };
     // Only a count asked for: no page of users to fetch.
-    let ids = if page.first == 0 || !ctx.look_ahead().field("edges").exists() {
+    let selection = ctx.look_ahead();
+    let wants_page = ["edges", "nodes", "pageInfo"]
+        .iter()
+        .any(|field| selection.field(field).exists());
+    let ids = if page.first == 0 || !wants_page {
         Vec::new()
     } else {
         ctx.state()
@@ -356,14 +353,14 @@ impl SocialQuery {
             .suggestions(viewer.user_id, page.first as u64)
             .await?;
         let ids: Vec<Uuid> = suggestions.iter().map(|(id, _)| *id).collect();
-        let mut users = users_in_order(ctx, &ids).await?.into_iter();
-        Ok(suggestions
+        let counts: HashMap<Uuid, i64> = suggestions.into_iter().collect();
+        // A suggested account deleted meanwhile is simply left out.
+        Ok(users_in_order(ctx, &ids)
+            .await?
             .into_iter()
-            .filter_map(|(_, mutual_friends_count)| {
-                users.next().map(|user| FriendSuggestion {
-                    user,
-                    mutual_friends_count,
-                })
+            .map(|user| FriendSuggestion {
+                mutual_friends_count: counts.get(&user.0.id).copied().unwrap_or(0),
+                user,
             })
             .collect())
     }
@@ -471,8 +468,9 @@ impl SocialMutation {
     }
 }
 
+/// The user a mutation acted on, as the viewer may see them.
 async fn found_user(ctx: &Context<'_>, id: Uuid) -> async_graphql::Result<User> {
-    Ok(load(ctx, id)
+    Ok(load_user(ctx, id)
         .await?
         .ok_or_else(|| AppError::not_found("user not found"))?)
 }

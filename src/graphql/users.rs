@@ -189,7 +189,6 @@ impl User {
             .flatten())
     }
 
-    /// The account's signed-in sessions, most recently used first. Owner only.
     /// The user's friends; null when their friend-list setting hides it from the viewer.
     async fn friends(
         &self,
@@ -261,6 +260,7 @@ impl User {
         Ok(social::blocked_users(ctx, self.0.id, first, after).await?)
     }
 
+    /// The account's signed-in sessions, most recently used first. Owner only.
     async fn sessions(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Vec<Session>>> {
         let Some(viewer) = ctx.viewer().await?.filter(|v| v.user_id == self.0.id) else {
             return Ok(None);
@@ -317,13 +317,13 @@ impl UserQuery {
     // loader would add its batching delay to every request.
 
     /// The signed-in user.
-    async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
+    /// Nullable, as the contract has it: without a token it is null with an
+    /// `UNAUTHENTICATED` error, and sibling fields still resolve.
+    async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
         let viewer = ctx.require_viewer().await?;
-        // A live session whose account is gone: the account was just deleted.
         Ok(users::find(&ctx.state().db, viewer.user_id)
             .await?
-            .map(User::new)
-            .ok_or_else(|| AppError::unauthenticated("account no longer exists"))?)
+            .map(User::new))
     }
 
     async fn user(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<User>> {

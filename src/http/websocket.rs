@@ -61,7 +61,7 @@ async fn upgrade_socket(
             let _open = OpenSocket::count();
             GraphQLWebSocket::new(socket, state.schema.clone(), protocol)
                 .on_connection_init(move |payload| async move {
-                    let auth = RequestAuth::from_credentials(init_token(&payload));
+                    let auth = RequestAuth::for_socket(init_token(&payload));
                     if auth.has_token() {
                         // Checked now, so a bad token refuses the socket outright.
                         auth.require(&accounts).await?;
