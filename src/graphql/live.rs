@@ -10,18 +10,26 @@ use futures_util::{Stream, StreamExt, stream::BoxStream};
 
 use crate::{
     auth::Viewer,
+    domain::accounts::Accounts,
+    error::{AppError, AppResult},
     infra::pubsub::{Event, Lagged, PubSub, user_topic},
 };
 
-/// Ends `items` when the viewer's session ends.
-pub fn while_session_lives<T: Send + 'static>(
+/// Ends `items` when the viewer's session ends. The session is checked once more
+/// after listening for revocations starts, so one that lands in between is not
+/// missed.
+pub async fn while_session_lives<T: Send + 'static>(
     pubsub: &Arc<dyn PubSub>,
+    accounts: &Accounts,
     viewer: Viewer,
     items: impl Stream<Item = async_graphql::Result<T>> + Send + 'static,
-) -> BoxStream<'static, async_graphql::Result<T>> {
+) -> AppResult<BoxStream<'static, async_graphql::Result<T>>> {
     let mut revocations = pubsub
         .subscribe(&user_topic(viewer.user_id))
         .filter(move |event| ready(ends_session(event, &viewer)));
+    if accounts.active_session(viewer.session_id).await?.is_none() {
+        return Err(AppError::unauthenticated("session has ended"));
+    }
     let expiry = (viewer.token_expires_at - chrono::Utc::now())
         .to_std()
         .unwrap_or_default();
@@ -31,7 +39,7 @@ pub fn while_session_lives<T: Send + 'static>(
             _ = tokio::time::sleep(expiry) => {}
         }
     };
-    items.take_until(session_ends).boxed()
+    Ok(items.take_until(session_ends).boxed())
 }
 
 fn ends_session(event: &Result<Arc<Event>, Lagged>, viewer: &Viewer) -> bool {

@@ -88,10 +88,9 @@ impl NotificationSubscription {
                 }
             }
         });
-        Ok(live::while_session_lives(
-            &state.pubsub,
-            viewer,
-            notifications,
-        ))
+        Ok(
+            live::while_session_lives(&state.pubsub, &state.accounts, viewer, notifications)
+                .await?,
+        )
     }
 }
