@@ -400,14 +400,7 @@ impl SocialMutation {
         ctx: &Context<'_>,
         id: ID,
     ) -> async_graphql::Result<FriendRequest> {
-        let viewer = ctx.require_viewer().await?;
-        let id = ids::expect(&id, NodeKind::FriendRequest)?;
-        Ok(FriendRequest(
-            ctx.state()
-                .social
-                .accept_request(viewer.user_id, id)
-                .await?,
-        ))
+        answer(ctx, &id, Answer::Accept).await
     }
 
     async fn decline_friend_request(
@@ -415,14 +408,7 @@ impl SocialMutation {
         ctx: &Context<'_>,
         id: ID,
     ) -> async_graphql::Result<FriendRequest> {
-        let viewer = ctx.require_viewer().await?;
-        let id = ids::expect(&id, NodeKind::FriendRequest)?;
-        Ok(FriendRequest(
-            ctx.state()
-                .social
-                .decline_request(viewer.user_id, id)
-                .await?,
-        ))
+        answer(ctx, &id, Answer::Decline).await
     }
 
     async fn cancel_friend_request(
@@ -430,14 +416,7 @@ impl SocialMutation {
         ctx: &Context<'_>,
         id: ID,
     ) -> async_graphql::Result<FriendRequest> {
-        let viewer = ctx.require_viewer().await?;
-        let id = ids::expect(&id, NodeKind::FriendRequest)?;
-        Ok(FriendRequest(
-            ctx.state()
-                .social
-                .cancel_request(viewer.user_id, id)
-                .await?,
-        ))
+        answer(ctx, &id, Answer::Cancel).await
     }
 
     /// Ends a friendship; returns the former friend.
@@ -466,6 +445,31 @@ impl SocialMutation {
         ctx.state().social.unblock(viewer.user_id, other).await?;
         found_user(ctx, other).await
     }
+}
+
+/// How the viewer answers a friend request: the recipient accepts or declines, the
+/// sender cancels.
+#[derive(Clone, Copy)]
+enum Answer {
+    Accept,
+    Decline,
+    Cancel,
+}
+
+async fn answer(
+    ctx: &Context<'_>,
+    id: &ID,
+    answer: Answer,
+) -> async_graphql::Result<FriendRequest> {
+    let viewer = ctx.require_viewer().await?;
+    let id = ids::expect(id, NodeKind::FriendRequest)?;
+    let social = &ctx.state().social;
+    let request = match answer {
+        Answer::Accept => social.accept_request(viewer.user_id, id).await?,
+        Answer::Decline => social.decline_request(viewer.user_id, id).await?,
+        Answer::Cancel => social.cancel_request(viewer.user_id, id).await?,
+    };
+    Ok(FriendRequest(request))
 }
 
 /// The user a mutation acted on, as the viewer may see them.
