@@ -64,10 +64,6 @@ impl RequestAuth {
         }
     }
 
-    pub fn has_token(&self) -> bool {
-        self.token.is_some()
-    }
-
     /// The viewer, `None` when no token was given. A token that is invalid,
     /// expired or names an ended session is `UNAUTHENTICATED`.
     pub async fn viewer(&self, accounts: &Accounts) -> AppResult<Option<Viewer>> {
@@ -87,13 +83,6 @@ impl RequestAuth {
                 "checking the session failed (logged above)"
             ))),
         }
-    }
-
-    /// The viewer, or `UNAUTHENTICATED` for an anonymous request.
-    pub async fn require(&self, accounts: &Accounts) -> AppResult<Viewer> {
-        self.viewer(accounts)
-            .await?
-            .ok_or_else(|| AppError::unauthenticated("sign in required"))
     }
 }
 
@@ -134,8 +123,16 @@ mod tests {
                 Some("abc")
             );
         }
-        assert!(!RequestAuth::from_credentials(Some("Bearer ")).has_token());
-        assert!(!RequestAuth::from_credentials(Some("bearer")).has_token());
-        assert!(!RequestAuth::from_credentials(None).has_token());
+        assert!(
+            RequestAuth::from_credentials(Some("Bearer "))
+                .token
+                .is_none()
+        );
+        assert!(
+            RequestAuth::from_credentials(Some("bearer"))
+                .token
+                .is_none()
+        );
+        assert!(RequestAuth::from_credentials(None).token.is_none());
     }
 }

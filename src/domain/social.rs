@@ -287,19 +287,7 @@ impl Social {
     /// letting two users interact (messages, matches, invitations).
     pub async fn blocked_between(&self, a: Uuid, b: Uuid) -> AppResult<bool> {
         Ok(block::Entity::find()
-            .filter(
-                Condition::any()
-                    .add(
-                        block::Column::BlockerId
-                            .eq(a)
-                            .and(block::Column::BlockedId.eq(b)),
-                    )
-                    .add(
-                        block::Column::BlockerId
-                            .eq(b)
-                            .and(block::Column::BlockedId.eq(a)),
-                    ),
-            )
+            .filter(blocks_between(a, b))
             .count(&self.db)
             .await?
             > 0)
@@ -608,19 +596,7 @@ impl Social {
             return Err(AppError::not_found("user not found"));
         }
         let blocks = block::Entity::find()
-            .filter(
-                Condition::any()
-                    .add(
-                        block::Column::BlockerId
-                            .eq(viewer)
-                            .and(block::Column::BlockedId.eq(other)),
-                    )
-                    .add(
-                        block::Column::BlockerId
-                            .eq(other)
-                            .and(block::Column::BlockedId.eq(viewer)),
-                    ),
-            )
+            .filter(blocks_between(viewer, other))
             .all(db)
             .await?;
         if blocks.iter().any(|b| b.blocker_id == other) {
@@ -699,6 +675,21 @@ enum OwnBlock {
 
 fn ordered(a: Uuid, b: Uuid) -> (Uuid, Uuid) {
     if a < b { (a, b) } else { (b, a) }
+}
+
+/// Blocks between two users, whichever of them blocked.
+fn blocks_between(a: Uuid, b: Uuid) -> Condition {
+    Condition::any()
+        .add(
+            block::Column::BlockerId
+                .eq(a)
+                .and(block::Column::BlockedId.eq(b)),
+        )
+        .add(
+            block::Column::BlockerId
+                .eq(b)
+                .and(block::Column::BlockedId.eq(a)),
+        )
 }
 
 fn request_not_found() -> AppError {

@@ -21,24 +21,15 @@ const READ_BUFFER_BYTES: usize = 4096;
 pub async fn handler(
     State(state): State<HttpState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    upgrade: WebSocketUpgrade,
+    ws: WebSocketUpgrade,
     request: axum::extract::Request,
 ) -> Response {
     let (parts, _) = request.into_parts();
-    upgrade_socket(state, upgrade, &parts, peer).await
+    upgrade(state, ws, &parts, peer).await
 }
 
 /// Upgrades a request already known to ask for a WebSocket.
 pub async fn upgrade(
-    state: HttpState,
-    upgrade: WebSocketUpgrade,
-    parts: &Parts,
-    peer: SocketAddr,
-) -> Response {
-    upgrade_socket(state, upgrade, parts, peer).await
-}
-
-async fn upgrade_socket(
     state: HttpState,
     upgrade: WebSocketUpgrade,
     parts: &Parts,
@@ -62,10 +53,8 @@ async fn upgrade_socket(
             GraphQLWebSocket::new(socket, state.schema.clone(), protocol)
                 .on_connection_init(move |payload| async move {
                     let auth = RequestAuth::for_socket(init_token(&payload));
-                    if auth.has_token() {
-                        // Checked now, so a bad token refuses the socket outright.
-                        auth.require(&accounts).await?;
-                    }
+                    // Checked now, so a bad token refuses the socket outright.
+                    auth.viewer(&accounts).await?;
                     let mut data = Data::default();
                     data.insert(Arc::new(auth));
                     data.insert(client);
