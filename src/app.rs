@@ -19,7 +19,7 @@ use tower_http::{catch_panic::CatchPanicLayer, cors::CorsLayer, trace::TraceLaye
 use crate::{
     auth::{PasswordHasher, TokenIssuer, signing_key},
     config::Settings,
-    domain::{accounts::Accounts, social::Social, usernames::UsernameFilter},
+    domain::{accounts::Accounts, groups::Groups, social::Social, usernames::UsernameFilter},
     graphql::{self, KithSchema},
     http,
     infra::{
@@ -36,6 +36,7 @@ pub struct AppState {
     pub redis: Option<redis::aio::ConnectionManager>,
     pub accounts: Accounts,
     pub social: Social,
+    pub groups: Groups,
     pub limiter: RateLimiter,
     pub pubsub: Arc<dyn PubSub>,
 }
@@ -95,6 +96,7 @@ impl Application {
             settings.refresh_token_ttl(),
         );
         let social = Social::new(db.clone(), pubsub.clone());
+        let groups = Groups::new(db.clone(), pubsub.clone(), settings.group_member_cap);
         let state = AppState {
             limiter: RateLimiter::from_settings(&settings),
             settings: settings.clone(),
@@ -102,6 +104,7 @@ impl Application {
             redis,
             accounts,
             social,
+            groups,
             pubsub,
         };
         let limiter = state.limiter.clone();

@@ -4,6 +4,10 @@
 pub mod block;
 pub mod friend_request;
 pub mod friendship;
+pub mod group;
+pub mod group_invitation;
+pub mod group_join_request;
+pub mod group_member;
 pub mod refresh_token;
 pub mod server_secret;
 pub mod session;

@@ -20,6 +20,7 @@ use crate::{
         tokens::{new_refresh_token, refresh_token_digest},
     },
     domain::{
+        groups,
         identity::{Email, Identifier, Password, Phone, Username},
         social::{self, FriendListVisibility},
         usernames::UsernameFilter,
@@ -311,6 +312,7 @@ impl Accounts {
         }
         let txn = self.db.begin().await?;
         social::forget_user(&txn, user_id).await?;
+        groups::forget_user(&txn, user_id).await?;
         user::Entity::delete_by_id(user_id).exec(&txn).await?;
         txn.commit().await?;
         self.announce_revoked(Some(user_id), None);

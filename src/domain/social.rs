@@ -137,8 +137,7 @@ impl Social {
         };
         let txn = self.db.begin().await?;
         lock_pair(&txn, from, to).await?;
-        self.check_reachable(&txn, from, to, OwnBlock::Refuse)
-            .await?;
+        check_reachable(&txn, from, to, OwnBlock::Refuse).await?;
         if are_friends(&txn, from, to).await? {
             return Err(AppError::conflict("userId", "you are already friends"));
         }
@@ -228,8 +227,7 @@ impl Social {
         }
         let txn = self.db.begin().await?;
         lock_pair(&txn, viewer, other).await?;
-        self.check_reachable(&txn, viewer, other, OwnBlock::Allow)
-            .await?;
+        check_reachable(&txn, viewer, other, OwnBlock::Allow).await?;
         delete_friendship(&txn, viewer, other).await?;
         txn.commit().await?;
         Ok(())
@@ -243,8 +241,7 @@ impl Social {
         }
         let txn = self.db.begin().await?;
         lock_pair(&txn, viewer, other).await?;
-        self.check_reachable(&txn, viewer, other, OwnBlock::Allow)
-            .await?;
+        check_reachable(&txn, viewer, other, OwnBlock::Allow).await?;
         delete_friendship(&txn, viewer, other).await?;
         let (low, high) = ordered(viewer, other);
         friend_request::Entity::delete_many()
@@ -273,8 +270,7 @@ impl Social {
     /// Lifts the viewer's block; lifting none changes nothing. A user who blocked
     /// the viewer is `NOT_FOUND`, as everywhere.
     pub async fn unblock(&self, viewer: Uuid, other: Uuid) -> AppResult<()> {
-        self.check_reachable(&self.db, viewer, other, OwnBlock::Allow)
-            .await?;
+        check_reachable(&self.db, viewer, other, OwnBlock::Allow).await?;
         block::Entity::delete_many()
             .filter(block::Column::BlockerId.eq(viewer))
             .filter(block::Column::BlockedId.eq(other))
@@ -286,11 +282,7 @@ impl Social {
     /// Whether either user blocked the other: the rule every domain asks before
     /// letting two users interact (messages, matches, invitations).
     pub async fn blocked_between(&self, a: Uuid, b: Uuid) -> AppResult<bool> {
-        Ok(block::Entity::find()
-            .filter(blocks_between(a, b))
-            .count(&self.db)
-            .await?
-            > 0)
+        any_block_between(&self.db, a, b).await
     }
 
     /// Whether `target` blocked `viewer`, which hides `target` from `viewer` entirely.
@@ -582,34 +574,6 @@ impl Social {
         Ok(found)
     }
 
-    /// `NOT_FOUND` unless `other` exists and has not blocked `viewer`. A block by
-    /// the viewer is `FORBIDDEN` where it stands in the way (asking to be friends),
-    /// and fine where it does not (blocking again, unfriending).
-    async fn check_reachable(
-        &self,
-        db: &impl ConnectionTrait,
-        viewer: Uuid,
-        other: Uuid,
-        own_block: OwnBlock,
-    ) -> AppResult<()> {
-        if !user_exists(db, other).await? {
-            return Err(AppError::not_found("user not found"));
-        }
-        let blocks = block::Entity::find()
-            .filter(blocks_between(viewer, other))
-            .all(db)
-            .await?;
-        if blocks.iter().any(|b| b.blocker_id == other) {
-            return Err(AppError::not_found("user not found"));
-        }
-        if !blocks.is_empty() && own_block == OwnBlock::Refuse {
-            return Err(AppError::forbidden(
-                "you blocked this user; unblock them first",
-            ));
-        }
-        Ok(())
-    }
-
     async fn request_to(&self, viewer: Uuid, request_id: Uuid) -> AppResult<friend_request::Model> {
         friend_request::Entity::find_by_id(request_id)
             .one(&self.db)
@@ -666,9 +630,45 @@ WHERE candidate <> ?
   AND candidate NOT IN (SELECT from_user_id FROM friend_requests WHERE to_user_id = ?)
 ORDER BY mutual DESC, candidate";
 
+/// `NOT_FOUND` unless `other` exists and has not blocked `viewer`. A block by
+/// the viewer is `FORBIDDEN` where it stands in the way (asking to be friends),
+/// and fine where it does not (blocking again, unfriending).
+pub async fn check_reachable(
+    db: &impl ConnectionTrait,
+    viewer: Uuid,
+    other: Uuid,
+    own_block: OwnBlock,
+) -> AppResult<()> {
+    if !user_exists(db, other).await? {
+        return Err(AppError::not_found("user not found"));
+    }
+    let blocks = block::Entity::find()
+        .filter(blocks_between(viewer, other))
+        .all(db)
+        .await?;
+    if blocks.iter().any(|b| b.blocker_id == other) {
+        return Err(AppError::not_found("user not found"));
+    }
+    if !blocks.is_empty() && own_block == OwnBlock::Refuse {
+        return Err(AppError::forbidden(
+            "you blocked this user; unblock them first",
+        ));
+    }
+    Ok(())
+}
+
+/// Whether either user blocked the other, read on `db` (a transaction, say).
+pub async fn any_block_between(db: &impl ConnectionTrait, a: Uuid, b: Uuid) -> AppResult<bool> {
+    Ok(block::Entity::find()
+        .filter(blocks_between(a, b))
+        .count(db)
+        .await?
+        > 0)
+}
+
 /// Whether an action may go ahead when the viewer has blocked the other user.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum OwnBlock {
+pub enum OwnBlock {
     Allow,
     Refuse,
 }
@@ -711,7 +711,8 @@ async fn user_exists(db: &impl ConnectionTrait, id: Uuid) -> AppResult<bool> {
     Ok(user::Entity::find_by_id(id).count(db).await? > 0)
 }
 
-async fn are_friends(db: &impl ConnectionTrait, a: Uuid, b: Uuid) -> AppResult<bool> {
+/// Whether `a` and `b` are friends, read on `db` (a transaction, say).
+pub async fn are_friends(db: &impl ConnectionTrait, a: Uuid, b: Uuid) -> AppResult<bool> {
     Ok(friendship::Entity::find_by_id((a, b))
         .one(db)
         .await?

@@ -243,7 +243,8 @@ fn set_if<T: Into<sea_orm::Value>>(change: Option<T>) -> sea_orm::ActiveValue<T>
     change.map_or(NotSet, Set)
 }
 
-fn escape_like(text: &str) -> String {
+/// `text` with LIKE's wildcards escaped by a backslash.
+pub fn escape_like(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len());
     for c in text.chars() {
         if matches!(c, '%' | '_' | '\\') {

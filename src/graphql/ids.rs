@@ -12,6 +12,9 @@ pub enum NodeKind {
     User,
     Session,
     FriendRequest,
+    Group,
+    GroupInvitation,
+    GroupJoinRequest,
 }
 
 impl NodeKind {
@@ -20,6 +23,9 @@ impl NodeKind {
             Self::User => "User",
             Self::Session => "Session",
             Self::FriendRequest => "FriendRequest",
+            Self::Group => "Group",
+            Self::GroupInvitation => "GroupInvitation",
+            Self::GroupJoinRequest => "GroupJoinRequest",
         }
     }
 
@@ -28,6 +34,9 @@ impl NodeKind {
             "User" => Some(Self::User),
             "Session" => Some(Self::Session),
             "FriendRequest" => Some(Self::FriendRequest),
+            "Group" => Some(Self::Group),
+            "GroupInvitation" => Some(Self::GroupInvitation),
+            "GroupJoinRequest" => Some(Self::GroupJoinRequest),
             _ => None,
         }
     }

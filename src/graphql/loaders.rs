@@ -3,11 +3,12 @@
 use std::{collections::HashMap, sync::Arc};
 
 use async_graphql::dataloader::Loader;
-use entity::user;
+use entity::{group, user};
 use sea_orm::{DatabaseConnection, DbErr};
 use uuid::Uuid;
 
 use crate::domain::{
+    groups::{Groups, Role},
     social::{Relationship, Social},
     users,
 };
@@ -99,6 +100,58 @@ impl Loader<(Uuid, Uuid)> for RelationshipLoader {
                 relationships
                     .into_iter()
                     .map(|(other, r)| ((viewer, other), r)),
+            );
+        }
+        Ok(found)
+    }
+}
+
+/// Groups by id, with no visibility check (see `graphql::groups::load_group`).
+pub struct GroupLoader {
+    groups: Groups,
+}
+
+impl GroupLoader {
+    pub fn new(groups: Groups) -> Self {
+        Self { groups }
+    }
+}
+
+impl Loader<Uuid> for GroupLoader {
+    type Value = group::Model;
+    type Error = Arc<DbErr>;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        self.groups.find_many(keys).await.map_err(Arc::new)
+    }
+}
+
+/// A viewer's role in each group, keyed `(viewer, group)`; absent for a non-member.
+pub struct GroupRoleLoader {
+    groups: Groups,
+}
+
+impl GroupRoleLoader {
+    pub fn new(groups: Groups) -> Self {
+        Self { groups }
+    }
+}
+
+impl Loader<(Uuid, Uuid)> for GroupRoleLoader {
+    type Value = Role;
+    type Error = Arc<DbErr>;
+
+    async fn load(
+        &self,
+        keys: &[(Uuid, Uuid)],
+    ) -> Result<HashMap<(Uuid, Uuid), Role>, Self::Error> {
+        let mut found = HashMap::new();
+        for (viewer, groups) in by_viewer(keys) {
+            let roles = self.groups.roles(viewer, &groups).await.map_err(Arc::new)?;
+            found.extend(
+                roles
+                    .into_iter()
+                    .map(|(group, role)| ((viewer, group), role)),
             );
         }
         Ok(found)

@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod error_codes;
+pub mod groups;
 pub mod ids;
 pub mod live;
 pub mod loaders;
@@ -33,6 +34,7 @@ pub struct Query(
     users::UserQuery,
     accounts::AccountQuery,
     social::SocialQuery,
+    groups::GroupQuery,
     node::NodeQuery,
 );
 
@@ -41,6 +43,7 @@ pub struct Mutation(
     accounts::AccountMutation,
     users::UserMutation,
     social::SocialMutation,
+    groups::GroupMutation,
 );
 
 #[derive(MergedSubscription, Default)]
@@ -69,6 +72,14 @@ pub fn build_schema(state: AppState) -> KithSchema {
     ))
     .data(loader(
         loaders::RelationshipLoader::new(state.social.clone()),
+        delay,
+    ))
+    .data(loader(
+        loaders::GroupLoader::new(state.groups.clone()),
+        delay,
+    ))
+    .data(loader(
+        loaders::GroupRoleLoader::new(state.groups.clone()),
         delay,
     ))
     .data(state)

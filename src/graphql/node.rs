@@ -8,6 +8,7 @@ use crate::{
     graphql::{
         ContextExt,
         accounts::Session,
+        groups::{Group, GroupInvitation, GroupJoinRequest, find_group},
         ids::{self, NodeKind},
         pagination::MAX_PAGE,
         social::FriendRequest,
@@ -21,6 +22,9 @@ pub enum Node {
     User(User),
     Session(Session),
     FriendRequest(FriendRequest),
+    Group(Group),
+    GroupInvitation(GroupInvitation),
+    GroupJoinRequest(GroupJoinRequest),
 }
 
 #[derive(Default)]
@@ -60,6 +64,27 @@ async fn resolve(ctx: &Context<'_>, id: &ID) -> async_graphql::Result<Option<Nod
                 .request_for(viewer.user_id, key)
                 .await?
                 .map(|request| Node::FriendRequest(FriendRequest(request))),
+            None => None,
+        },
+        NodeKind::Group => find_group(ctx, key).await?.map(Node::Group),
+        // Invitations are their invitee's and the group's managers'; join
+        // requests their requester's and the group's managers'.
+        NodeKind::GroupInvitation => match ctx.viewer().await? {
+            Some(viewer) => ctx
+                .state()
+                .groups
+                .invitation_for(viewer.user_id, key)
+                .await?
+                .map(|invitation| Node::GroupInvitation(GroupInvitation(invitation))),
+            None => None,
+        },
+        NodeKind::GroupJoinRequest => match ctx.viewer().await? {
+            Some(viewer) => ctx
+                .state()
+                .groups
+                .join_request_for(viewer.user_id, key)
+                .await?
+                .map(|request| Node::GroupJoinRequest(GroupJoinRequest(request))),
             None => None,
         },
         NodeKind::Session => {

@@ -1,13 +1,20 @@
 //! The `notifications` subscription: things that happened to the viewer's account:
-//! a sign-in on another device, a friend request received or accepted. The group
-//! and discovery domains add their events to the `Notification` union.
+//! a sign-in on another device, a friend request received or accepted, a group
+//! invitation, a join request to a group the viewer runs, a join request approved.
+//! The discovery domain adds its events to the `Notification` union.
 
 use async_graphql::{Context, SimpleObject, Subscription, Union};
 use chrono::{DateTime, Utc};
 use futures_util::{Stream, StreamExt};
 
 use crate::{
-    graphql::{ContextExt, accounts::Session, live, social::FriendRequest},
+    graphql::{
+        ContextExt,
+        accounts::Session,
+        groups::{GroupInvitation, GroupJoinRequest},
+        live,
+        social::FriendRequest,
+    },
     infra::pubsub::{Event, user_topic},
 };
 
@@ -30,11 +37,32 @@ pub struct FriendRequestAcceptedNotification {
     pub request: FriendRequest,
 }
 
+/// Someone invited the viewer to a group.
+#[derive(SimpleObject)]
+pub struct GroupInvitationNotification {
+    pub invitation: GroupInvitation,
+}
+
+/// Someone asked to join a group the viewer owns or administers.
+#[derive(SimpleObject)]
+pub struct GroupJoinRequestNotification {
+    pub request: GroupJoinRequest,
+}
+
+/// The viewer's request to join a group was approved: they are a member now.
+#[derive(SimpleObject)]
+pub struct GroupJoinRequestApprovedNotification {
+    pub request: GroupJoinRequest,
+}
+
 #[derive(Union)]
 pub enum Notification {
     NewSignIn(NewSignInNotification),
     FriendRequestReceived(FriendRequestReceivedNotification),
     FriendRequestAccepted(FriendRequestAcceptedNotification),
+    GroupInvitation(GroupInvitationNotification),
+    GroupJoinRequest(GroupJoinRequestNotification),
+    GroupJoinRequestApproved(GroupJoinRequestApprovedNotification),
 }
 
 #[derive(Default)]
@@ -84,6 +112,23 @@ impl NotificationSubscription {
                             request: FriendRequest(request.clone()),
                         }),
                     )),
+                    Event::GroupInvitationReceived { invitation } => Some(Ok(
+                        Notification::GroupInvitation(GroupInvitationNotification {
+                            invitation: GroupInvitation(invitation.clone()),
+                        }),
+                    )),
+                    Event::GroupJoinRequestReceived { request } => Some(Ok(
+                        Notification::GroupJoinRequest(GroupJoinRequestNotification {
+                            request: GroupJoinRequest(request.clone()),
+                        }),
+                    )),
+                    Event::GroupJoinRequestApproved { request } => {
+                        Some(Ok(Notification::GroupJoinRequestApproved(
+                            GroupJoinRequestApprovedNotification {
+                                request: GroupJoinRequest(request.clone()),
+                            },
+                        )))
+                    }
                     _ => None,
                 }
             }

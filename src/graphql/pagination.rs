@@ -3,6 +3,8 @@
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 
+use uuid::Uuid;
+
 use crate::error::{AppError, AppResult};
 
 pub const DEFAULT_PAGE: usize = 20;
@@ -30,6 +32,14 @@ impl Page {
         Ok(Self { first, after })
     }
 
+    /// The `after` cursor of a list keyed by id.
+    pub fn after_uuid(&self) -> AppResult<Option<Uuid>> {
+        self.after
+            .as_deref()
+            .map(|cursor| Uuid::try_parse(cursor).map_err(|_| not_a_cursor()))
+            .transpose()
+    }
+
     /// Rows to fetch: one more than the page, to learn whether another follows.
     pub fn fetch_limit(&self) -> u64 {
         self.first as u64 + 1
@@ -45,5 +55,9 @@ fn decode_cursor(cursor: &str) -> AppResult<String> {
         .decode(cursor)
         .ok()
         .and_then(|bytes| String::from_utf8(bytes).ok())
-        .ok_or_else(|| AppError::bad_input("after", "after is not a cursor from this list"))
+        .ok_or_else(not_a_cursor)
+}
+
+pub fn not_a_cursor() -> AppError {
+    AppError::bad_input("after", "after is not a cursor from this list")
 }

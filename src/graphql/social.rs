@@ -158,16 +158,6 @@ pub async fn users_in_order(ctx: &Context<'_>, ids: &[Uuid]) -> AppResult<Vec<Us
         .collect())
 }
 
-fn decode_uuid_cursor(page: &Page) -> AppResult<Option<Uuid>> {
-    page.after
-        .as_deref()
-        .map(|cursor| {
-            Uuid::try_parse(cursor)
-                .map_err(|_| AppError::bad_input("after", "after is not a cursor from this list"))
-        })
-        .transpose()
-}
-
 /// A connection of users from a page of ids fetched one past the page.
 async fn user_connection(
     ctx: &Context<'_>,
@@ -203,7 +193,7 @@ pub async fn friends(
     after: Option<String>,
 ) -> AppResult<Option<UserConnection>> {
     let page = Page::forward(first, after)?;
-    let after = decode_uuid_cursor(&page)?;
+    let after = page.after_uuid()?;
     let viewer = ctx.viewer().await?.map(|v| v.user_id);
     let social = &ctx.state().social;
     if !social.may_see_friends(owner, viewer).await? {
@@ -226,7 +216,7 @@ pub async fn mutual_friends(
     after: Option<String>,
 ) -> AppResult<Option<UserConnection>> {
     let page = Page::forward(first, after)?;
-    let after = decode_uuid_cursor(&page)?;
+    let after = page.after_uuid()?;
     let Some(viewer) = ctx
         .viewer()
         .await?
@@ -292,7 +282,7 @@ pub async fn friend_requests(
         return Ok(None);
     };
     let page = Page::forward(first, after)?;
-    let before = decode_uuid_cursor(&page)?;
+    let before = page.after_uuid()?;
     let mut requests = ctx
         .state()
         .social
@@ -325,7 +315,7 @@ pub async fn blocked_users(
         return Ok(None);
     };
     let page = Page::forward(first, after)?;
-    let after = decode_uuid_cursor(&page)?;
+    let after = page.after_uuid()?;
     let ids = ctx
         .state()
         .social

@@ -18,6 +18,7 @@ use crate::{
     graphql::{
         ContextExt,
         accounts::Session,
+        groups::{self, GroupConnection, GroupInvitationConnection},
         ids::{self, NodeKind},
         loaders::UserLoader,
         pagination::{Page, encode_cursor},
@@ -258,6 +259,27 @@ impl User {
         after: Option<String>,
     ) -> async_graphql::Result<Option<UserConnection>> {
         Ok(social::blocked_users(ctx, self.0.id, first, after).await?)
+    }
+
+    /// The groups the user belongs to, in the order they joined: all of them to
+    /// their owner; to others the public ones and the private ones they share.
+    async fn groups(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<GroupConnection> {
+        Ok(groups::groups_of_user(ctx, self.0.id, first, after).await?)
+    }
+
+    /// Pending invitations to groups, newest first. Owner only.
+    async fn group_invitations(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Option<GroupInvitationConnection>> {
+        Ok(groups::invitations_of_user(ctx, self.0.id, first, after).await?)
     }
 
     /// The account's signed-in sessions, most recently used first. Owner only.

@@ -1,5 +1,5 @@
 //! Publish/subscribe between the code that changes things and the subscriptions
-//! that report them. Topics are strings (`user:<id>`); each has a bounded broadcast
+//! that report them. Topics are strings (`user:<id>`, `group:<id>`); each has a bounded broadcast
 //! channel, so a slow subscriber never slows the publisher: it falls behind, is told
 //! it lagged, and its subscription ends. The in-process hub serves one replica; the
 //! trait is what a Redis-backed hub implements for many.
@@ -14,7 +14,10 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
-use crate::domain::social::FriendRequest;
+use crate::domain::{
+    groups::{Invitation, JoinRequest},
+    social::FriendRequest,
+};
 
 /// Messages a topic's subscribers may fall behind by before they are cut off.
 const TOPIC_BUFFER: usize = 256;
@@ -34,6 +37,17 @@ pub enum Event {
     FriendRequestAccepted { request: FriendRequest },
     /// Published to both users: whatever they shared live must stop.
     Blocked { blocker: Uuid, blocked: Uuid },
+    /// Published to the invitee.
+    GroupInvitationReceived { invitation: Invitation },
+    /// Published to the group's owner and admins.
+    GroupJoinRequestReceived { request: JoinRequest },
+    /// Published to the requester.
+    GroupJoinRequestApproved { request: JoinRequest },
+    /// Published to the group and to the user who left or was removed: what they
+    /// received from the group live must stop.
+    GroupMembershipEnded { group_id: Uuid, user_id: Uuid },
+    /// Published to the group.
+    GroupDeleted { group_id: Uuid },
 }
 
 /// A subscriber missed events because it read too slowly.
@@ -42,6 +56,10 @@ pub struct Lagged(pub u64);
 
 pub fn user_topic(user_id: Uuid) -> String {
     format!("user:{user_id}")
+}
+
+pub fn group_topic(group_id: Uuid) -> String {
+    format!("group:{group_id}")
 }
 
 pub trait PubSub: Send + Sync + 'static {
