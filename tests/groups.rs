@@ -729,6 +729,40 @@ async fn blocks_keep_users_out_of_each_others_groups() {
         )
         .await;
     assert_eq!(added["addGroupMember"]["memberCount"], 4);
+
+    // An admin cannot add their friend past the owner's block.
+    let fay = app.register("fay").await;
+    befriend(&app, &cat, &fay).await;
+    block(&app, &fay, &ann).await;
+    let past_block = app
+        .graphql(
+            ADD,
+            json!({ "group": group["id"], "user": fay.user_id }),
+            cat.token(),
+        )
+        .await;
+    assert_eq!(error_code(&past_block), "FORBIDDEN");
+
+    // A block between inviter and invitee voids the invitation.
+    let gus = app.register("gus").await;
+    let invitation = app
+        .data(
+            INVITE,
+            json!({ "group": group["id"], "user": gus.user_id }),
+            cat.token(),
+        )
+        .await["inviteToGroup"]["id"]
+        .clone();
+    block(&app, &gus, &cat).await;
+    let accept = app
+        .graphql(
+            "mutation($id: ID!) { acceptGroupInvitation(id: $id) { status } }",
+            json!({ "id": invitation }),
+            gus.token(),
+        )
+        .await;
+    assert_eq!(error_code(&accept), "FORBIDDEN");
+    assert_eq!(group_as(&app, &ann, &group["id"]).await["memberCount"], 4);
 }
 
 #[tokio::test]

@@ -51,7 +51,7 @@ async fn concurrent_joins_never_pass_the_member_cap() {
         join_all((0..JOINERS).map(|i| async move { app.register(&format!("joiner{i}")).await }))
             .await;
     for policy in ["OPEN", "APPROVAL"] {
-        let group = create_group(&app, &owner, policy).await;
+        let group = create_group(app, &owner, policy).await;
         let joins = join_all(joiners.iter().map(|joiner| {
             app.graphql(
                 "mutation($g: ID!) { requestToJoinGroup(groupId: $g) { joined joinRequest { id } } }",
@@ -94,7 +94,7 @@ async fn concurrent_joins_never_pass_the_member_cap() {
             CAP - 1
         );
         assert_eq!(
-            counts(&app, &owner, &group).await,
+            counts(app, &owner, &group).await,
             (CAP as i64, CAP),
             "{policy}"
         );

@@ -25,7 +25,8 @@ impl MigrationTrait for Migration {
                     .col(uuid(Groups::Id).primary_key())
                     .col(string_len(Groups::Name, 64))
                     // The name folded to lower case: what search matches and sorts.
-                    .col(string_len(Groups::NameKey, 64))
+                    // Text, as folding can lengthen a name ('İ' is two characters).
+                    .col(text(Groups::NameKey))
                     .col(text_null(Groups::Description))
                     .col(string_len(Groups::Visibility, 16))
                     .col(string_len(Groups::JoinPolicy, 16))

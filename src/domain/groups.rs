@@ -540,6 +540,7 @@ impl Groups {
         user_id: Uuid,
     ) -> AppResult<group::Model> {
         let txn = self.db.begin().await?;
+        social::lock_user(&txn, user_id).await?;
         let locked = lock_for(&txn, group_id, actor).await?;
         locked.require_manager("add members")?;
         social::check_reachable(&txn, actor, user_id, OwnBlock::Refuse).await?;
@@ -672,6 +673,8 @@ impl Groups {
             return Err(AppError::bad_input("userId", "you cannot invite yourself"));
         }
         let txn = self.db.begin().await?;
+        // The invitee may be let in at once (below): their lock comes first.
+        social::lock_user(&txn, user_id).await?;
         let locked = lock_for(&txn, group_id, actor).await?;
         locked.require_manager("invite")?;
         social::check_reachable(&txn, actor, user_id, OwnBlock::Refuse).await?;
@@ -722,13 +725,18 @@ impl Groups {
     pub async fn accept_invitation(&self, actor: Uuid, id: Uuid) -> AppResult<Invitation> {
         let invitation = self.invitation_to(actor, id).await?;
         let txn = self.db.begin().await?;
+        social::lock_user(&txn, actor).await?;
         let group = lock_group(&txn, invitation.group_id).await?;
         // Re-read under the lock: a revoke may have won the race.
         let invitation = group_invitation::Entity::find_by_id(id)
             .one(&txn)
             .await?
             .ok_or_else(invitation_not_found)?;
-        self.check_may_join(&txn, group.id, actor).await?;
+        if social::any_block_between(&txn, invitation.inviter_id, actor).await? {
+            return Err(AppError::forbidden(
+                "this invitation no longer holds: you and its sender blocked one another",
+            ));
+        }
         self.admit(&txn, &group, actor).await?;
         txn.commit().await?;
         Ok(Invitation::from_row(invitation, InvitationStatus::Accepted))
@@ -737,7 +745,7 @@ impl Groups {
     /// The invitee says no.
     pub async fn decline_invitation(&self, actor: Uuid, id: Uuid) -> AppResult<Invitation> {
         let invitation = self.invitation_to(actor, id).await?;
-        self.remove_invitation(invitation, InvitationStatus::Declined)
+        self.remove_invitation(invitation, InvitationStatus::Declined, None)
             .await
     }
 
@@ -758,7 +766,7 @@ impl Groups {
                 invitation_not_found()
             });
         }
-        self.remove_invitation(invitation, InvitationStatus::Revoked)
+        self.remove_invitation(invitation, InvitationStatus::Revoked, Some(actor))
             .await
     }
 
@@ -767,12 +775,18 @@ impl Groups {
     /// viewer in whatever the policy. Asking again returns the same request.
     pub async fn request_to_join(&self, actor: Uuid, group_id: Uuid) -> AppResult<JoinOutcome> {
         let txn = self.db.begin().await?;
+        social::lock_user(&txn, actor).await?;
         let locked = lock_for(&txn, group_id, actor).await?;
         if locked.actor_role.is_some() {
             return Ok(JoinOutcome::Joined);
         }
         self.check_may_join(&txn, group_id, actor).await?;
-        let invited = invitation_row(&txn, group_id, actor).await?.is_some();
+        let invited = match invitation_row(&txn, group_id, actor).await? {
+            Some(invitation) => {
+                !social::any_block_between(&txn, invitation.inviter_id, actor).await?
+            }
+            None => false,
+        };
         let policy = JoinPolicy::from_stored(&locked.group.join_policy);
         if invited || policy == JoinPolicy::Open {
             self.admit(&txn, &locked.group, actor).await?;
@@ -819,19 +833,13 @@ impl Groups {
     pub async fn approve_join_request(&self, actor: Uuid, id: Uuid) -> AppResult<JoinRequest> {
         let request = self.request_managed_by(actor, id).await?;
         let txn = self.db.begin().await?;
+        social::lock_user(&txn, request.user_id).await?;
         let group = lock_group(&txn, request.group_id).await?;
         let request = group_join_request::Entity::find_by_id(id)
             .one(&txn)
             .await?
             .ok_or_else(join_request_not_found)?;
-        // The actor may have been demoted or removed meanwhile.
-        if !role_of(&txn, group.id, actor)
-            .await?
-            .is_some_and(Role::manages)
-        {
-            return Err(join_request_not_found());
-        }
-        self.check_may_join(&txn, group.id, request.user_id).await?;
+        require_still_manages(&txn, group.id, actor, join_request_not_found).await?;
         self.admit(&txn, &group, request.user_id).await?;
         txn.commit().await?;
         let approved = JoinRequest::from_row(request, JoinRequestStatus::Approved);
@@ -842,7 +850,7 @@ impl Groups {
     /// An owner or admin says no.
     pub async fn reject_join_request(&self, actor: Uuid, id: Uuid) -> AppResult<JoinRequest> {
         let request = self.request_managed_by(actor, id).await?;
-        self.remove_join_request(request, JoinRequestStatus::Rejected)
+        self.remove_join_request(request, JoinRequestStatus::Rejected, Some(actor))
             .await
     }
 
@@ -853,7 +861,7 @@ impl Groups {
             .await?
             .filter(|r| r.user_id == actor)
             .ok_or_else(join_request_not_found)?;
-        self.remove_join_request(request, JoinRequestStatus::Cancelled)
+        self.remove_join_request(request, JoinRequestStatus::Cancelled, None)
             .await
     }
 
@@ -962,14 +970,17 @@ impl Groups {
         Ok(allowed.then(|| JoinRequest::from_row(row, JoinRequestStatus::Pending)))
     }
 
-    /// Adds `user_id` as a `MEMBER` under the group's lock: refused when the
-    /// group is full; their pending invitation and join request are answered by it.
+    /// Adds `user_id` as a `MEMBER` under the group's lock (taken after the
+    /// user's own, see [`social::lock_user`]): refused when the group is full or
+    /// when the user and the owner block one another; their pending invitation
+    /// and join request are answered by it.
     async fn admit(
         &self,
         txn: &DatabaseTransaction,
         group: &group::Model,
         user_id: Uuid,
     ) -> AppResult<()> {
+        self.check_may_join(txn, group.id, user_id).await?;
         // `group` was read under the lock, so its count is current.
         if group.member_count >= self.member_cap {
             return Err(AppError::conflict(
@@ -1038,14 +1049,19 @@ impl Groups {
         Ok(request)
     }
 
-    /// Declines or revokes under the group's lock, so it and an accept cannot both win.
+    /// Declines or revokes under the group's lock, so it and an accept cannot
+    /// both win. A revoking `manager` must still manage the group under the lock.
     async fn remove_invitation(
         &self,
         invitation: group_invitation::Model,
         status: InvitationStatus,
+        manager: Option<Uuid>,
     ) -> AppResult<Invitation> {
         let txn = self.db.begin().await?;
         lock_group(&txn, invitation.group_id).await?;
+        if let Some(manager) = manager {
+            require_still_manages(&txn, invitation.group_id, manager, invitation_not_found).await?;
+        }
         let deleted = group_invitation::Entity::delete_by_id(invitation.id)
             .exec(&txn)
             .await?;
@@ -1060,9 +1076,13 @@ impl Groups {
         &self,
         request: group_join_request::Model,
         status: JoinRequestStatus,
+        manager: Option<Uuid>,
     ) -> AppResult<JoinRequest> {
         let txn = self.db.begin().await?;
         lock_group(&txn, request.group_id).await?;
+        if let Some(manager) = manager {
+            require_still_manages(&txn, request.group_id, manager, join_request_not_found).await?;
+        }
         let deleted = group_join_request::Entity::delete_by_id(request.id)
             .exec(&txn)
             .await?;
@@ -1135,6 +1155,24 @@ async fn lock_group(db: &impl ConnectionTrait, group_id: Uuid) -> AppResult<grou
         return Err(group_not_found());
     }
     reread(db, group_id).await
+}
+
+/// Under the group's lock: the actor, checked before it, may have been demoted
+/// or removed meanwhile; then the thing they acted on is not theirs to see.
+async fn require_still_manages(
+    db: &impl ConnectionTrait,
+    group_id: Uuid,
+    actor: Uuid,
+    not_found: fn() -> AppError,
+) -> AppResult<()> {
+    if role_of(db, group_id, actor)
+        .await?
+        .is_some_and(Role::manages)
+    {
+        Ok(())
+    } else {
+        Err(not_found())
+    }
 }
 
 async fn reread(db: &impl ConnectionTrait, group_id: Uuid) -> AppResult<group::Model> {
@@ -1332,7 +1370,9 @@ fn join_request_not_found() -> AppError {
 /// Before an account is deleted (its member rows go with it by cascade): each of
 /// its groups loses a member, and a group it owns passes to its longest-standing
 /// admin, else its longest-standing member, else is deleted. Call in the deleting
-/// transaction; groups are locked in id order, so two deletions cannot deadlock.
+/// transaction after the user's own lock ([`social::forget_user`] takes it), so
+/// no join of theirs commits in between; groups are locked in id order, so two
+/// deletions cannot deadlock.
 pub async fn forget_user(db: &impl ConnectionTrait, user_id: Uuid) -> AppResult<()> {
     let memberships = group_member::Entity::find()
         .filter(group_member::Column::UserId.eq(user_id))
@@ -1342,6 +1382,10 @@ pub async fn forget_user(db: &impl ConnectionTrait, user_id: Uuid) -> AppResult<
     for membership in memberships {
         let group_id = membership.group_id;
         lock_group(db, group_id).await?;
+        // Re-read under the lock: a transfer may have changed the role meanwhile.
+        let Some(membership) = member_row(db, group_id, user_id).await? else {
+            continue;
+        };
         remove_member(db, group_id, user_id).await?;
         if Role::from_stored(&membership.role) != Role::Owner {
             continue;

@@ -707,6 +707,13 @@ async fn lock_pair(db: &impl ConnectionTrait, a: Uuid, b: Uuid) -> AppResult<()>
     Ok(())
 }
 
+/// Locks one user's row as [`lock_pair`] does. A transaction that makes a user a
+/// member of something takes it first (before any group's lock), so it waits for,
+/// or holds off, the deletion of their account, which takes the same lock first.
+pub async fn lock_user(db: &impl ConnectionTrait, id: Uuid) -> AppResult<()> {
+    lock_pair(db, id, id).await
+}
+
 async fn user_exists(db: &impl ConnectionTrait, id: Uuid) -> AppResult<bool> {
     Ok(user::Entity::find_by_id(id).count(db).await? > 0)
 }
