@@ -42,6 +42,10 @@ use kith::{
 use serde_json::{Value, json};
 use tokio::{net::TcpStream, sync::oneshot, task::JoinSet};
 
+// The same allocator as the `kith` binary, so kith in-process runs as it serves.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const JWT_SECRET: &str = "bench-secret-bench-secret-bench-secret-01";
 const PASSWORD: &str = "correct horse battery staple";
 /// How long, after the measured window closes, an answer may still take before

@@ -4,6 +4,9 @@ use clap::{Parser, Subcommand};
 use kith::{app::Application, config::Settings, graphql, telemetry};
 use migration::{Migrator, MigratorTrait};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "kith",
