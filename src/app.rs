@@ -19,7 +19,9 @@ use tower_http::{catch_panic::CatchPanicLayer, cors::CorsLayer, trace::TraceLaye
 use crate::{
     auth::{PasswordHasher, TokenIssuer, signing_key},
     config::Settings,
-    domain::{accounts::Accounts, groups::Groups, social::Social, usernames::UsernameFilter},
+    domain::{
+        accounts::Accounts, chat::Chat, groups::Groups, social::Social, usernames::UsernameFilter,
+    },
     graphql::{self, KithSchema},
     http,
     infra::{
@@ -37,6 +39,7 @@ pub struct AppState {
     pub accounts: Accounts,
     pub social: Social,
     pub groups: Groups,
+    pub chat: Chat,
     pub limiter: RateLimiter,
     pub pubsub: Arc<dyn PubSub>,
 }
@@ -97,6 +100,7 @@ impl Application {
         );
         let social = Social::new(db.clone(), pubsub.clone());
         let groups = Groups::new(db.clone(), pubsub.clone(), settings.group_member_cap);
+        let chat = Chat::new(db.clone(), pubsub.clone(), settings.direct_messages);
         let state = AppState {
             limiter: RateLimiter::from_settings(&settings),
             settings: settings.clone(),
@@ -105,6 +109,7 @@ impl Application {
             accounts,
             social,
             groups,
+            chat,
             pubsub,
         };
         let limiter = state.limiter.clone();

@@ -10,7 +10,7 @@ use figment::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::infra::ratelimit::Rate;
+use crate::{domain::chat::DirectPolicy, infra::ratelimit::Rate};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default)]
@@ -65,6 +65,9 @@ pub struct Settings {
     pub rate_refresh_per_ip: Rate,
     /// `KITH_GROUP_MEMBER_CAP`: most members a group may have, its owner included.
     pub group_member_cap: u32,
+    /// `KITH_DIRECT_MESSAGES`: who may open a direct conversation: `friends` or
+    /// `everyone` (never across a block).
+    pub direct_messages: DirectPolicy,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,6 +110,7 @@ impl Default for Settings {
             rate_register_per_ip: Rate::per_hour(20),
             rate_refresh_per_ip: Rate::per_minute(60),
             group_member_cap: 10_000,
+            direct_messages: DirectPolicy::Friends,
         }
     }
 }

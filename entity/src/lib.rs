@@ -2,12 +2,15 @@
 //! Domain rules live in the `kith` crate's `domain/` modules.
 
 pub mod block;
+pub mod conversation;
+pub mod conversation_participant;
 pub mod friend_request;
 pub mod friendship;
 pub mod group;
 pub mod group_invitation;
 pub mod group_join_request;
 pub mod group_member;
+pub mod message;
 pub mod refresh_token;
 pub mod server_secret;
 pub mod session;

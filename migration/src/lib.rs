@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261121_000001_accounts;
 mod m20261121_000002_social;
 mod m20261121_000003_groups;
+mod m20261121_000004_chat;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000001_accounts::Migration),
             Box::new(m20261121_000002_social::Migration),
             Box::new(m20261121_000003_groups::Migration),
+            Box::new(m20261121_000004_chat::Migration),
         ]
     }
 }

@@ -36,7 +36,10 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::{
-    domain::social::{self, OwnBlock},
+    domain::{
+        chat,
+        social::{self, OwnBlock},
+    },
     error::{AppError, AppResult, is_unique_violation},
     infra::pubsub::{Event, PubSub, group_topic, user_topic},
 };
@@ -306,6 +309,7 @@ impl Groups {
         .exec_with_returning(&txn)
         .await?;
         insert_member(&txn, created.id, owner, Role::Owner).await?;
+        chat::open_group_conversation(&txn, created.id, owner).await?;
         txn.commit().await?;
         Ok(created)
     }
@@ -990,6 +994,7 @@ impl Groups {
         }
         insert_member(txn, group.id, user_id, Role::Member).await?;
         adjust_member_count(txn, group.id, 1).await?;
+        chat::join_group_conversation(txn, group.id, user_id).await?;
         group_invitation::Entity::delete_many()
             .filter(group_invitation::Column::GroupId.eq(group.id))
             .filter(group_invitation::Column::InviteeId.eq(user_id))
@@ -1293,6 +1298,7 @@ async fn remove_member(db: &impl ConnectionTrait, group_id: Uuid, user_id: Uuid)
         .await?;
     if deleted.rows_affected > 0 {
         adjust_member_count(db, group_id, -1).await?;
+        chat::leave_group_conversation(db, group_id, user_id).await?;
     }
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! Business rules, one module per domain, tested without HTTP. Resolvers call in here.
 
 pub mod accounts;
+pub mod chat;
 pub mod groups;
 pub mod identity;
 pub mod social;

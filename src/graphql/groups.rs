@@ -18,6 +18,7 @@ use crate::{
     error::{AppError, AppResult},
     graphql::{
         ContextExt,
+        chat::{self, Conversation},
         ids::{self, NodeKind},
         loaders::{GroupLoader, GroupRoleLoader},
         pagination::{Page, encode_cursor, not_a_cursor},
@@ -298,6 +299,11 @@ impl Group {
         Ok(Some(connection))
     }
 
+    /// The group's conversation; null for non-members.
+    async fn conversation(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Conversation>> {
+        chat::group_conversation(ctx, self.0.id).await
+    }
+
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
@@ -347,7 +353,7 @@ pub type GroupJoinRequestConnection = Connection<String, GroupJoinRequest, Total
 /// A group as its invitation or join request shows it. The group is read
 /// without the visibility check: an invitee may see the private group they are
 /// invited to, and its managers see their own group.
-async fn load_group(ctx: &Context<'_>, id: Uuid) -> async_graphql::Result<Option<Group>> {
+pub async fn load_group(ctx: &Context<'_>, id: Uuid) -> async_graphql::Result<Option<Group>> {
     Ok(ctx
         .data_unchecked::<DataLoader<GroupLoader>>()
         .load_one(id)

@@ -15,6 +15,8 @@ pub enum NodeKind {
     Group,
     GroupInvitation,
     GroupJoinRequest,
+    Conversation,
+    Message,
 }
 
 impl NodeKind {
@@ -26,6 +28,8 @@ impl NodeKind {
             Self::Group => "Group",
             Self::GroupInvitation => "GroupInvitation",
             Self::GroupJoinRequest => "GroupJoinRequest",
+            Self::Conversation => "Conversation",
+            Self::Message => "Message",
         }
     }
 
@@ -37,6 +41,8 @@ impl NodeKind {
             "Group" => Some(Self::Group),
             "GroupInvitation" => Some(Self::GroupInvitation),
             "GroupJoinRequest" => Some(Self::GroupJoinRequest),
+            "Conversation" => Some(Self::Conversation),
+            "Message" => Some(Self::Message),
             _ => None,
         }
     }

@@ -8,6 +8,7 @@ use sea_orm::{DatabaseConnection, DbErr};
 use uuid::Uuid;
 
 use crate::domain::{
+    chat::{Chat, Message},
     groups::{Groups, Role},
     social::{Relationship, Social},
     users,
@@ -155,5 +156,59 @@ impl Loader<(Uuid, Uuid)> for GroupRoleLoader {
             );
         }
         Ok(found)
+    }
+}
+
+/// The first participants of each conversation, by conversation id.
+pub struct ParticipantsLoader {
+    chat: Chat,
+    shown: usize,
+}
+
+impl ParticipantsLoader {
+    pub fn new(chat: Chat, shown: usize) -> Self {
+        Self { chat, shown }
+    }
+}
+
+impl Loader<Uuid> for ParticipantsLoader {
+    type Value = Vec<Uuid>;
+    type Error = Arc<DbErr>;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Vec<Uuid>>, Self::Error> {
+        self.chat
+            .participants(keys, self.shown)
+            .await
+            .map_err(Arc::new)
+    }
+}
+
+/// Messages by (conversation, seq): a conversation's latest, for lists.
+pub struct LastMessageLoader {
+    chat: Chat,
+}
+
+impl LastMessageLoader {
+    pub fn new(chat: Chat) -> Self {
+        Self { chat }
+    }
+}
+
+impl Loader<(Uuid, i64)> for LastMessageLoader {
+    type Value = Message;
+    type Error = Arc<DbErr>;
+
+    async fn load(
+        &self,
+        keys: &[(Uuid, i64)],
+    ) -> Result<HashMap<(Uuid, i64), Message>, Self::Error> {
+        Ok(self
+            .chat
+            .last_messages(keys)
+            .await
+            .map_err(Arc::new)?
+            .into_values()
+            .map(|m| ((m.conversation_id, m.seq), m))
+            .collect())
     }
 }

@@ -2,6 +2,7 @@
 //! (IDs, pagination, loaders, scalars) and the context every resolver reads.
 
 pub mod accounts;
+pub mod chat;
 pub mod error_codes;
 pub mod groups;
 pub mod ids;
@@ -35,6 +36,7 @@ pub struct Query(
     accounts::AccountQuery,
     social::SocialQuery,
     groups::GroupQuery,
+    chat::ChatQuery,
     node::NodeQuery,
 );
 
@@ -44,10 +46,14 @@ pub struct Mutation(
     users::UserMutation,
     social::SocialMutation,
     groups::GroupMutation,
+    chat::ChatMutation,
 );
 
 #[derive(MergedSubscription, Default)]
-pub struct Subscription(notifications::NotificationSubscription);
+pub struct Subscription(
+    notifications::NotificationSubscription,
+    chat::ChatSubscription,
+);
 
 pub type KithSchema = Schema<Query, Mutation, Subscription>;
 
@@ -80,6 +86,14 @@ pub fn build_schema(state: AppState) -> KithSchema {
     ))
     .data(loader(
         loaders::GroupRoleLoader::new(state.groups.clone()),
+        delay,
+    ))
+    .data(loader(
+        loaders::ParticipantsLoader::new(state.chat.clone(), chat::PARTICIPANTS_SHOWN),
+        delay,
+    ))
+    .data(loader(
+        loaders::LastMessageLoader::new(state.chat.clone()),
         delay,
     ))
     .data(state)

@@ -8,6 +8,7 @@ use crate::{
     graphql::{
         ContextExt,
         accounts::Session,
+        chat::{Conversation, Message, find_conversation},
         groups::{Group, GroupInvitation, GroupJoinRequest, find_group},
         ids::{self, NodeKind},
         pagination::MAX_PAGE,
@@ -25,6 +26,8 @@ pub enum Node {
     Group(Group),
     GroupInvitation(GroupInvitation),
     GroupJoinRequest(GroupJoinRequest),
+    Conversation(Conversation),
+    Message(Message),
 }
 
 #[derive(Default)]
@@ -87,6 +90,25 @@ async fn resolve(ctx: &Context<'_>, id: &ID) -> async_graphql::Result<Option<Nod
                 .map(|request| Node::GroupJoinRequest(GroupJoinRequest(request))),
             None => None,
         },
+        NodeKind::Conversation => find_conversation(ctx, key).await?.map(Node::Conversation),
+        // A message is its conversation's participants' alone.
+        NodeKind::Message => {
+            let Some(viewer) = ctx.viewer().await? else {
+                return Ok(None);
+            };
+            let chat = &ctx.state().chat;
+            match chat.messages_by_id(&[key]).await?.pop() {
+                Some(message)
+                    if chat
+                        .membership(viewer.user_id, message.conversation_id)
+                        .await?
+                        .is_some() =>
+                {
+                    Some(Node::Message(Message(message)))
+                }
+                _ => None,
+            }
+        }
         NodeKind::Session => {
             // Sessions are their owner's alone.
             let Some(viewer) = ctx.viewer().await? else {

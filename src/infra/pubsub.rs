@@ -1,5 +1,5 @@
 //! Publish/subscribe between the code that changes things and the subscriptions
-//! that report them. Topics are strings (`user:<id>`, `group:<id>`); each has a bounded broadcast
+//! that report them. Topics are strings (`user:<id>`, `group:<id>`, `conversation:<id>`); each has a bounded broadcast
 //! channel, so a slow subscriber never slows the publisher: it falls behind, is told
 //! it lagged, and its subscription ends. The in-process hub serves one replica; the
 //! trait is what a Redis-backed hub implements for many.
@@ -15,6 +15,7 @@ use tokio::sync::broadcast;
 use uuid::Uuid;
 
 use crate::domain::{
+    chat::Message,
     groups::{Invitation, JoinRequest},
     social::FriendRequest,
 };
@@ -48,6 +49,8 @@ pub enum Event {
     GroupMembershipEnded { group_id: Uuid, user_id: Uuid },
     /// Published to the group.
     GroupDeleted { group_id: Uuid },
+    /// Published to the conversation.
+    MessageAdded { message: Message },
 }
 
 /// A subscriber missed events because it read too slowly.
@@ -60,6 +63,10 @@ pub fn user_topic(user_id: Uuid) -> String {
 
 pub fn group_topic(group_id: Uuid) -> String {
     format!("group:{group_id}")
+}
+
+pub fn conversation_topic(conversation_id: Uuid) -> String {
+    format!("conversation:{conversation_id}")
 }
 
 pub trait PubSub: Send + Sync + 'static {

@@ -1,0 +1,683 @@
+//! Conversations and messages. Owns the `conversations`,
+//! `conversation_participants` and `messages` tables, and the one policy of who
+//! may message whom ([`DirectPolicy`]).
+//!
+//! - A DIRECT conversation exists once per pair and is opened by
+//!   [`Chat::direct_conversation`] between users the policy allows, never across
+//!   a block; the policy and blocks are checked again on every send.
+//! - A GROUP conversation is opened with its group, and its participants follow
+//!   the group's members: the groups domain calls [`open_group_conversation`],
+//!   [`join_group_conversation`] and [`leave_group_conversation`] inside its own
+//!   membership transactions.
+//! - Sending bumps the conversation's `last_seq` first, which row-locks the
+//!   conversation until commit: concurrent senders queue there, and each message
+//!   takes the next number, so numbers are gapless. A retry with the same
+//!   `clientMessageId` returns the first message and announces nothing.
+//! - Events are published after commit, to the conversation's topic.
+
+use std::{collections::HashMap, sync::Arc};
+
+use chrono::{DateTime, Utc};
+use entity::{conversation, conversation_participant as participant, message};
+use sea_orm::{
+    ActiveValue::Set,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
+    FromQueryResult, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Statement,
+    TransactionTrait,
+    sea_query::{Expr, ExprTrait},
+};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::{
+    domain::social,
+    error::{AppError, AppResult, is_unique_violation},
+    infra::pubsub::{Event, PubSub, conversation_topic},
+};
+
+pub const MAX_BODY_CHARS: usize = 4000;
+const MAX_CLIENT_MESSAGE_ID_CHARS: usize = 64;
+
+/// Who may open a direct conversation with whom (never across a block).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DirectPolicy {
+    /// Friends only: the default.
+    #[default]
+    Friends,
+    /// Any two users.
+    Everyone,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Direct,
+    Group,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Direct => "DIRECT",
+            Self::Group => "GROUP",
+        }
+    }
+
+    pub fn of(conversation: &conversation::Model) -> Self {
+        if conversation.kind == "GROUP" {
+            Self::Group
+        } else {
+            Self::Direct
+        }
+    }
+}
+
+/// A message as subscribers receive it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    pub id: Uuid,
+    pub conversation_id: Uuid,
+    pub seq: i64,
+    pub sender_id: Option<Uuid>,
+    pub body: String,
+    pub reply_to_id: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub edited_at: Option<DateTime<Utc>>,
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+impl From<message::Model> for Message {
+    fn from(row: message::Model) -> Self {
+        Self {
+            id: row.id,
+            conversation_id: row.conversation_id,
+            seq: row.seq,
+            sender_id: row.sender_id,
+            body: row.body,
+            reply_to_id: row.reply_to_id,
+            created_at: row.created_at,
+            edited_at: row.edited_at,
+            deleted_at: row.deleted_at,
+        }
+    }
+}
+
+/// A message to send, as the client gave it.
+pub struct Outgoing {
+    pub conversation_id: Uuid,
+    pub body: String,
+    pub client_message_id: String,
+    pub reply_to_id: Option<Uuid>,
+}
+
+/// Which messages of a conversation, by seq.
+#[derive(Clone, Copy, Debug)]
+pub enum Window {
+    /// The first `limit` after `seq` (0 for the start), oldest first.
+    After { seq: i64, limit: u64 },
+    /// The last `limit` before `seq` (`None` for the end), returned oldest first.
+    Before { seq: Option<i64>, limit: u64 },
+}
+
+/// A conversation and the viewer's place in it.
+#[derive(Clone, Debug)]
+pub struct Membership {
+    pub conversation: conversation::Model,
+    pub participant: participant::Model,
+}
+
+impl Membership {
+    /// Messages after the read pointer; the viewer's own messages move the
+    /// pointer as they send, so they are never unread.
+    pub fn unread(&self) -> i64 {
+        Ord::max(
+            self.conversation.last_seq - self.participant.last_read_seq,
+            0,
+        )
+    }
+}
+
+#[derive(Clone)]
+pub struct Chat {
+    db: DatabaseConnection,
+    pubsub: Arc<dyn PubSub>,
+    policy: DirectPolicy,
+}
+
+impl Chat {
+    pub fn new(db: DatabaseConnection, pubsub: Arc<dyn PubSub>, policy: DirectPolicy) -> Self {
+        Self { db, pubsub, policy }
+    }
+
+    /// The direct conversation between the viewer and `other`, opened if it is
+    /// not yet: `FORBIDDEN` when the policy does not let them message.
+    pub async fn direct_conversation(&self, viewer: Uuid, other: Uuid) -> AppResult<Membership> {
+        if viewer == other {
+            return Err(AppError::bad_input("userId", "you cannot message yourself"));
+        }
+        self.check_may_message(&self.db, viewer, other).await?;
+        let (low, high) = if viewer < other {
+            (viewer, other)
+        } else {
+            (other, viewer)
+        };
+        if let Some(found) = self.find_direct(low, high).await? {
+            return self
+                .membership(viewer, found.id)
+                .await?
+                .ok_or_else(not_found);
+        }
+        let now = Utc::now();
+        let txn = self.db.begin().await?;
+        let id = Uuid::now_v7();
+        let inserted = conversation::Entity::insert(conversation::ActiveModel {
+            id: Set(id),
+            kind: Set(Kind::Direct.as_str().to_owned()),
+            group_id: Set(None),
+            direct_low: Set(Some(low)),
+            direct_high: Set(Some(high)),
+            last_seq: Set(0),
+            last_activity_at: Set(now),
+            created_at: Set(now),
+        })
+        .exec_without_returning(&txn)
+        .await;
+        match inserted {
+            Ok(_) => {
+                for user in [low, high] {
+                    add_participant(&txn, id, user, 0, now).await?;
+                }
+                txn.commit().await?;
+            }
+            // Both opened it at once: the other one stands.
+            Err(err) if is_unique_violation(&err) => drop(txn),
+            Err(err) => return Err(err.into()),
+        }
+        let found = self.find_direct(low, high).await?.ok_or_else(not_found)?;
+        self.membership(viewer, found.id)
+            .await?
+            .ok_or_else(not_found)
+    }
+
+    /// The conversation, if the viewer takes part in it.
+    pub async fn membership(
+        &self,
+        viewer: Uuid,
+        conversation_id: Uuid,
+    ) -> AppResult<Option<Membership>> {
+        let found = participant::Entity::find_by_id((conversation_id, viewer))
+            .find_also_related(conversation::Entity)
+            .one(&self.db)
+            .await?;
+        Ok(found.and_then(|(participant, conversation)| {
+            conversation.map(|conversation| Membership {
+                conversation,
+                participant,
+            })
+        }))
+    }
+
+    /// The group's conversation, if the viewer takes part in it.
+    pub async fn group_membership(
+        &self,
+        viewer: Uuid,
+        group_id: Uuid,
+    ) -> AppResult<Option<Membership>> {
+        let Some(conversation) = conversation::Entity::find()
+            .filter(conversation::Column::GroupId.eq(group_id))
+            .one(&self.db)
+            .await?
+        else {
+            return Ok(None);
+        };
+        self.membership(viewer, conversation.id).await
+    }
+
+    /// The viewer's conversations, most recent activity first. `after` is the
+    /// last (activity, id) seen.
+    pub async fn conversations(
+        &self,
+        viewer: Uuid,
+        after: Option<(DateTime<Utc>, Uuid)>,
+        limit: u64,
+    ) -> AppResult<Vec<Membership>> {
+        let mut select = participant::Entity::find()
+            .filter(participant::Column::UserId.eq(viewer))
+            .find_also_related(conversation::Entity);
+        if let Some((at, id)) = after {
+            select = select.filter(
+                Condition::any()
+                    .add(participant::Column::LastActivityAt.lt(at))
+                    .add(
+                        participant::Column::LastActivityAt
+                            .eq(at)
+                            .and(participant::Column::ConversationId.lt(id)),
+                    ),
+            );
+        }
+        Ok(select
+            .order_by_desc(participant::Column::LastActivityAt)
+            .order_by_desc(participant::Column::ConversationId)
+            .limit(limit)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .filter_map(|(participant, conversation)| {
+                conversation.map(|conversation| Membership {
+                    conversation,
+                    participant,
+                })
+            })
+            .collect())
+    }
+
+    /// The other participants' ids, for each conversation: one query.
+    pub async fn participants(
+        &self,
+        conversations: &[Uuid],
+        limit_each: usize,
+    ) -> Result<HashMap<Uuid, Vec<Uuid>>, sea_orm::DbErr> {
+        let rows = participant::Entity::find()
+            .filter(participant::Column::ConversationId.is_in(conversations.iter().copied()))
+            .order_by_asc(participant::Column::JoinedAt)
+            .all(&self.db)
+            .await?;
+        let mut found: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
+        for row in rows {
+            let list = found.entry(row.conversation_id).or_default();
+            if list.len() < limit_each {
+                list.push(row.user_id);
+            }
+        }
+        Ok(found)
+    }
+
+    /// The latest message of each conversation that has one: one query.
+    pub async fn last_messages(
+        &self,
+        conversations: &[(Uuid, i64)],
+    ) -> Result<HashMap<Uuid, Message>, sea_orm::DbErr> {
+        // Keyed by conversation: a seq asked for twice (it moved on meanwhile)
+        // answers with the one found.
+        let mut condition = Condition::any();
+        let mut any = false;
+        for &(id, seq) in conversations {
+            if seq > 0 {
+                any = true;
+                condition = condition.add(
+                    message::Column::ConversationId
+                        .eq(id)
+                        .and(message::Column::Seq.eq(seq)),
+                );
+            }
+        }
+        if !any {
+            return Ok(HashMap::new());
+        }
+        Ok(message::Entity::find()
+            .filter(condition)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|m| (m.conversation_id, Message::from(m)))
+            .collect())
+    }
+
+    /// Sends a message. A retry with the same `clientMessageId` returns the
+    /// first message, whatever the body, and announces nothing.
+    pub async fn send(&self, sender: Uuid, outgoing: Outgoing) -> AppResult<Message> {
+        let body = parse_body(&outgoing.body)?;
+        let client_message_id = outgoing.client_message_id.trim().to_owned();
+        if client_message_id.is_empty()
+            || client_message_id.chars().count() > MAX_CLIENT_MESSAGE_ID_CHARS
+        {
+            return Err(AppError::bad_input(
+                "clientMessageId",
+                format!("clientMessageId must be 1 to {MAX_CLIENT_MESSAGE_ID_CHARS} characters"),
+            ));
+        }
+        if let Some(first) = self.sent_before(sender, &client_message_id).await? {
+            return Ok(first);
+        }
+        let membership = self
+            .membership(sender, outgoing.conversation_id)
+            .await?
+            .ok_or_else(not_found)?;
+        let conversation = &membership.conversation;
+        if Kind::of(conversation) == Kind::Direct {
+            let other = [conversation.direct_low, conversation.direct_high]
+                .into_iter()
+                .flatten()
+                .find(|id| *id != sender)
+                .ok_or_else(not_found)?;
+            self.check_may_message(&self.db, sender, other).await?;
+        }
+        if let Some(reply_to) = outgoing.reply_to_id {
+            let in_conversation = message::Entity::find_by_id(reply_to)
+                .one(&self.db)
+                .await?
+                .is_some_and(|m| m.conversation_id == conversation.id);
+            if !in_conversation {
+                return Err(AppError::bad_input(
+                    "replyToId",
+                    "replyToId is not a message of this conversation",
+                ));
+            }
+        }
+
+        let now = Utc::now();
+        let txn = self.db.begin().await?;
+        // Takes the conversation's row lock: senders queue here until commit.
+        let seq = bump_seq(&txn, conversation.id, now).await?;
+        let row = message::Model {
+            id: Uuid::now_v7(),
+            conversation_id: conversation.id,
+            seq,
+            sender_id: Some(sender),
+            body,
+            client_message_id: client_message_id.clone(),
+            reply_to_id: outgoing.reply_to_id,
+            created_at: now,
+            edited_at: None,
+            deleted_at: None,
+        };
+        let inserted = message::Entity::insert(row.clone().into_active_model())
+            .exec_without_returning(&txn)
+            .await;
+        if let Err(err) = inserted {
+            if is_unique_violation(&err) {
+                // The same send raced itself; the first one stands.
+                drop(txn);
+                return self
+                    .sent_before(sender, &client_message_id)
+                    .await?
+                    .ok_or_else(|| AppError::Internal(anyhow::anyhow!("lost a raced send")));
+            }
+            return Err(err.into());
+        }
+        participant::Entity::update_many()
+            .col_expr(participant::Column::LastActivityAt, Expr::value(now))
+            .filter(participant::Column::ConversationId.eq(conversation.id))
+            .exec(&txn)
+            .await?;
+        // Your own message is read.
+        participant::Entity::update_many()
+            .col_expr(participant::Column::LastReadSeq, Expr::value(seq))
+            .filter(participant::Column::ConversationId.eq(conversation.id))
+            .filter(participant::Column::UserId.eq(sender))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        let message = Message::from(row);
+        self.pubsub.publish(
+            &conversation_topic(conversation.id),
+            Event::MessageAdded {
+                message: message.clone(),
+            },
+        );
+        Ok(message)
+    }
+
+    /// A window of the conversation's messages, oldest first. Callers check the
+    /// viewer takes part.
+    pub async fn messages(&self, conversation_id: Uuid, window: Window) -> AppResult<Vec<Message>> {
+        let select =
+            message::Entity::find().filter(message::Column::ConversationId.eq(conversation_id));
+        let mut rows = match window {
+            Window::After { seq, limit } => {
+                select
+                    .filter(message::Column::Seq.gt(seq))
+                    .order_by_asc(message::Column::Seq)
+                    .limit(limit)
+                    .all(&self.db)
+                    .await?
+            }
+            Window::Before { seq, limit } => {
+                let select = match seq {
+                    Some(seq) => select.filter(message::Column::Seq.lt(seq)),
+                    None => select,
+                };
+                let mut rows = select
+                    .order_by_desc(message::Column::Seq)
+                    .limit(limit)
+                    .all(&self.db)
+                    .await?;
+                rows.reverse();
+                rows
+            }
+        };
+        Ok(rows.drain(..).map(Message::from).collect())
+    }
+
+    /// Messages by id, whatever their conversation: callers check the viewer
+    /// may see them (a reply's original is in the reply's conversation).
+    pub async fn messages_by_id(&self, ids: &[Uuid]) -> AppResult<Vec<Message>> {
+        Ok(message::Entity::find()
+            .filter(message::Column::Id.is_in(ids.iter().copied()))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(Message::from)
+            .collect())
+    }
+
+    /// Moves the viewer's read pointer forward to `up_to_seq` (never back, never
+    /// past the last message).
+    pub async fn mark_read(
+        &self,
+        viewer: Uuid,
+        conversation_id: Uuid,
+        up_to_seq: i64,
+    ) -> AppResult<Membership> {
+        if up_to_seq < 0 {
+            return Err(AppError::bad_input(
+                "upToSeq",
+                "upToSeq must not be negative",
+            ));
+        }
+        let membership = self
+            .membership(viewer, conversation_id)
+            .await?
+            .ok_or_else(not_found)?;
+        let target = Ord::min(up_to_seq, membership.conversation.last_seq);
+        participant::Entity::update_many()
+            .col_expr(participant::Column::LastReadSeq, Expr::value(target))
+            .filter(participant::Column::ConversationId.eq(conversation_id))
+            .filter(participant::Column::UserId.eq(viewer))
+            .filter(participant::Column::LastReadSeq.lt(target))
+            .exec(&self.db)
+            .await?;
+        self.membership(viewer, conversation_id)
+            .await?
+            .ok_or_else(not_found)
+    }
+
+    /// The message the sender already sent under this client id.
+    async fn sent_before(
+        &self,
+        sender: Uuid,
+        client_message_id: &str,
+    ) -> AppResult<Option<Message>> {
+        Ok(message::Entity::find()
+            .filter(message::Column::SenderId.eq(sender))
+            .filter(message::Column::ClientMessageId.eq(client_message_id))
+            .one(&self.db)
+            .await?
+            .map(Message::from))
+    }
+
+    async fn find_direct(&self, low: Uuid, high: Uuid) -> AppResult<Option<conversation::Model>> {
+        Ok(conversation::Entity::find()
+            .filter(conversation::Column::DirectLow.eq(low))
+            .filter(conversation::Column::DirectHigh.eq(high))
+            .one(&self.db)
+            .await?)
+    }
+
+    /// The direct-message policy: never across a block (whoever blocked is
+    /// `NOT_FOUND` to the other, as everywhere), and friends only unless the
+    /// policy says everyone.
+    async fn check_may_message(
+        &self,
+        db: &impl ConnectionTrait,
+        viewer: Uuid,
+        other: Uuid,
+    ) -> AppResult<()> {
+        social::check_reachable(db, viewer, other, social::OwnBlock::Refuse).await?;
+        if self.policy == DirectPolicy::Friends && !social::are_friends(db, viewer, other).await? {
+            return Err(AppError::forbidden("you can message your friends only"));
+        }
+        Ok(())
+    }
+}
+
+/// A message body: trimmed, 1 to 4000 characters.
+pub fn parse_body(raw: &str) -> AppResult<String> {
+    let body = raw.trim();
+    if body.is_empty() || body.chars().count() > MAX_BODY_CHARS {
+        return Err(AppError::bad_input(
+            "body",
+            format!("body must be 1 to {MAX_BODY_CHARS} characters"),
+        ));
+    }
+    Ok(body.to_owned())
+}
+
+fn not_found() -> AppError {
+    AppError::not_found("conversation not found")
+}
+
+/// `last_seq + 1`, taken under the conversation's row lock, and the activity time.
+async fn bump_seq(
+    db: &impl ConnectionTrait,
+    conversation_id: Uuid,
+    now: DateTime<Utc>,
+) -> AppResult<i64> {
+    #[derive(FromQueryResult)]
+    struct Bumped {
+        last_seq: i64,
+    }
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => {
+            "UPDATE conversations SET last_seq = last_seq + 1, last_activity_at = $1 \
+             WHERE id = $2 RETURNING last_seq"
+        }
+        _ => {
+            "UPDATE conversations SET last_seq = last_seq + 1, last_activity_at = ? \
+             WHERE id = ? RETURNING last_seq"
+        }
+    };
+    let bumped = Bumped::find_by_statement(Statement::from_sql_and_values(
+        backend,
+        sql,
+        [now.into(), conversation_id.into()],
+    ))
+    .one(db)
+    .await?
+    .ok_or_else(not_found)?;
+    Ok(bumped.last_seq)
+}
+
+async fn add_participant(
+    db: &impl ConnectionTrait,
+    conversation_id: Uuid,
+    user_id: Uuid,
+    last_read_seq: i64,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    participant::Entity::insert(participant::ActiveModel {
+        conversation_id: Set(conversation_id),
+        user_id: Set(user_id),
+        last_read_seq: Set(last_read_seq),
+        last_activity_at: Set(now),
+        joined_at: Set(now),
+    })
+    .on_conflict_do_nothing()
+    .exec_without_returning(db)
+    .await?;
+    Ok(())
+}
+
+/// Opens a new group's conversation with its owner in it; in the group's
+/// creating transaction.
+pub async fn open_group_conversation(
+    db: &impl ConnectionTrait,
+    group_id: Uuid,
+    owner: Uuid,
+) -> AppResult<()> {
+    let now = Utc::now();
+    let id = Uuid::now_v7();
+    conversation::Entity::insert(conversation::ActiveModel {
+        id: Set(id),
+        kind: Set(Kind::Group.as_str().to_owned()),
+        group_id: Set(Some(group_id)),
+        direct_low: Set(None),
+        direct_high: Set(None),
+        last_seq: Set(0),
+        last_activity_at: Set(now),
+        created_at: Set(now),
+    })
+    .exec_without_returning(db)
+    .await?;
+    add_participant(db, id, owner, 0, now).await
+}
+
+/// A new member joins the group's conversation, with everything before their
+/// arrival counted as read; in the membership transaction.
+pub async fn join_group_conversation(
+    db: &impl ConnectionTrait,
+    group_id: Uuid,
+    user_id: Uuid,
+) -> AppResult<()> {
+    let Some(conversation) = conversation::Entity::find()
+        .filter(conversation::Column::GroupId.eq(group_id))
+        .one(db)
+        .await?
+    else {
+        return Ok(());
+    };
+    add_participant(
+        db,
+        conversation.id,
+        user_id,
+        conversation.last_seq,
+        Utc::now(),
+    )
+    .await
+}
+
+/// A member leaves the group's conversation; in the membership transaction.
+pub async fn leave_group_conversation(
+    db: &impl ConnectionTrait,
+    group_id: Uuid,
+    user_id: Uuid,
+) -> AppResult<()> {
+    participant::Entity::delete_many()
+        .filter(
+            participant::Column::ConversationId.in_subquery(
+                sea_orm::sea_query::Query::select()
+                    .column(conversation::Column::Id)
+                    .from(conversation::Entity)
+                    .and_where(conversation::Column::GroupId.eq(group_id))
+                    .to_owned(),
+            ),
+        )
+        .filter(participant::Column::UserId.eq(user_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_are_trimmed_and_bounded() {
+        assert_eq!(parse_body("  hi  ").unwrap(), "hi");
+        assert!(parse_body(" \n ").is_err());
+        assert!(parse_body(&"x".repeat(MAX_BODY_CHARS + 1)).is_err());
+        assert!(parse_body(&"é".repeat(MAX_BODY_CHARS)).is_ok());
+    }
+}

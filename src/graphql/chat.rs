@@ -1,0 +1,643 @@
+//! Conversations and messages in GraphQL: the `Conversation` and `Message` types,
+//! `conversations`, `conversation`, `directConversation`, `sendMessage`,
+//! `markConversationRead`, and the `messageAdded` subscription.
+
+use std::{collections::VecDeque, sync::Arc};
+
+use async_graphql::{
+    Context, Enum, ID, InputObject, Object, Subscription,
+    connection::{Connection, Edge, EmptyFields},
+    dataloader::DataLoader,
+};
+use chrono::{DateTime, Utc};
+use futures_util::{Stream, StreamExt, stream::BoxStream};
+use uuid::Uuid;
+
+use crate::{
+    domain::chat::{Chat, Kind, Membership, Message as ChatMessage, Outgoing, Window},
+    error::{AppError, AppResult},
+    graphql::{
+        ContextExt,
+        groups::{Group, load_group},
+        ids::{self, NodeKind},
+        live,
+        loaders::{LastMessageLoader, ParticipantsLoader},
+        pagination::{DEFAULT_PAGE, MAX_PAGE, Page, encode_cursor, not_a_cursor},
+        users::{User, load_user},
+    },
+    infra::pubsub::{Event, Lagged, PubSub, conversation_topic, group_topic, user_topic},
+};
+
+/// How many participants `Conversation.participants` lists.
+pub const PARTICIPANTS_SHOWN: usize = 20;
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum ConversationKind {
+    Direct,
+    Group,
+}
+
+/// A conversation as its participant sees it.
+pub struct Conversation(pub Membership);
+
+#[Object]
+impl Conversation {
+    pub async fn id(&self) -> ID {
+        ids::encode(NodeKind::Conversation, self.0.conversation.id)
+    }
+
+    async fn kind(&self) -> ConversationKind {
+        match Kind::of(&self.0.conversation) {
+            Kind::Direct => ConversationKind::Direct,
+            Kind::Group => ConversationKind::Group,
+        }
+    }
+
+    /// The first 20 participants, in the order they joined (a direct
+    /// conversation's two; a group's members, as `Group.members` pages them all).
+    async fn participants(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<User>> {
+        let ids = ctx
+            .data_unchecked::<DataLoader<ParticipantsLoader>>()
+            .load_one(self.0.conversation.id)
+            .await
+            .map_err(|err| AppError::Internal(anyhow::anyhow!("loading participants: {err}")))?
+            .unwrap_or_default();
+        let mut users = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(user) = load_user(ctx, id).await? {
+                users.push(user);
+            }
+        }
+        Ok(users)
+    }
+
+    /// The group, for a GROUP conversation.
+    async fn group(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Group>> {
+        match self.0.conversation.group_id {
+            Some(group_id) => load_group(ctx, group_id).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn last_message(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Message>> {
+        let conversation = &self.0.conversation;
+        if conversation.last_seq == 0 {
+            return Ok(None);
+        }
+        Ok(ctx
+            .data_unchecked::<DataLoader<LastMessageLoader>>()
+            .load_one((conversation.id, conversation.last_seq))
+            .await
+            .map_err(|err| AppError::Internal(anyhow::anyhow!("loading a message: {err}")))?
+            .map(Message))
+    }
+
+    /// Messages after the viewer's read pointer; their own never count.
+    async fn unread_count(&self) -> i64 {
+        self.0.unread()
+    }
+
+    /// The seq of the latest message; 0 before the first.
+    async fn last_seq(&self) -> i64 {
+        self.0.conversation.last_seq
+    }
+
+    /// The highest seq the viewer has read.
+    async fn viewer_last_read_seq(&self) -> i64 {
+        self.0.participant.last_read_seq
+    }
+
+    /// Messages in seq order. `first`/`after` pages forward from the start (or
+    /// from a cursor); `last`/`before` pages back from the end (or a cursor).
+    /// With neither, the latest 20. Cursors are seqs.
+    async fn messages(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<MessageConnection> {
+        let forward = first.is_some() || after.is_some();
+        if forward && (last.is_some() || before.is_some()) {
+            return Err(AppError::bad_input(
+                "first",
+                "page forward (first/after) or back (last/before), not both",
+            )
+            .into());
+        }
+        let chat = &ctx.state().chat;
+        let conversation = self.0.conversation.id;
+        let (mut rows, has_previous, has_next);
+        if forward {
+            let page = Page::forward(first, after)?;
+            let after_seq = page
+                .after
+                .as_deref()
+                .map(parse_seq)
+                .transpose()?
+                .unwrap_or(0);
+            rows = chat
+                .messages(
+                    conversation,
+                    Window::After {
+                        seq: after_seq,
+                        limit: page.fetch_limit(),
+                    },
+                )
+                .await?;
+            has_next = rows.len() > page.first;
+            rows.truncate(page.first);
+            has_previous = after_seq > 0;
+        } else {
+            let count = page_size(last, "last")?;
+            let before_seq = before.as_deref().map(decode_seq_cursor).transpose()?;
+            rows = chat
+                .messages(
+                    conversation,
+                    Window::Before {
+                        seq: before_seq,
+                        limit: count as u64 + 1,
+                    },
+                )
+                .await?;
+            has_previous = rows.len() > count;
+            if has_previous {
+                rows.remove(0);
+            }
+            has_next = before_seq.is_some();
+        }
+        let mut connection = Connection::new(has_previous, has_next);
+        connection.edges.extend(
+            rows.into_iter()
+                .map(|m| Edge::new(encode_cursor(&m.seq.to_string()), Message(m))),
+        );
+        Ok(connection)
+    }
+
+    async fn last_activity_at(&self) -> DateTime<Utc> {
+        self.0.conversation.last_activity_at
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.conversation.created_at
+    }
+}
+
+pub type MessageConnection = Connection<String, Message, EmptyFields, EmptyFields>;
+pub type ConversationConnection = Connection<String, Conversation, EmptyFields, EmptyFields>;
+
+fn page_size(value: Option<i32>, field: &'static str) -> AppResult<usize> {
+    match value {
+        None => Ok(DEFAULT_PAGE),
+        Some(n) if (0..=MAX_PAGE as i32).contains(&n) => Ok(n as usize),
+        Some(_) => Err(AppError::bad_input(
+            field,
+            format!("{field} must be between 0 and {MAX_PAGE}"),
+        )),
+    }
+}
+
+fn parse_seq(text: &str) -> AppResult<i64> {
+    text.parse::<i64>().map_err(|_| not_a_cursor())
+}
+
+fn decode_seq_cursor(cursor: &str) -> AppResult<i64> {
+    let page = Page::forward(Some(0), Some(cursor.to_owned()))
+        .map_err(|_| AppError::bad_input("before", "before is not a cursor from this list"))?;
+    page.after
+        .as_deref()
+        .map(parse_seq)
+        .transpose()
+        .map_err(|_| AppError::bad_input("before", "before is not a cursor from this list"))?
+        .ok_or_else(|| AppError::bad_input("before", "before is not a cursor from this list"))
+}
+
+pub struct Message(pub ChatMessage);
+
+#[Object]
+impl Message {
+    pub async fn id(&self) -> ID {
+        ids::encode(NodeKind::Message, self.0.id)
+    }
+
+    /// 1, 2, 3… within the conversation, with no gaps.
+    async fn seq(&self) -> i64 {
+        self.0.seq
+    }
+
+    async fn conversation(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Conversation>> {
+        let viewer = ctx.require_viewer().await?;
+        Ok(ctx
+            .state()
+            .chat
+            .membership(viewer.user_id, self.0.conversation_id)
+            .await?
+            .map(Conversation))
+    }
+
+    /// Null once the sender's account is deleted.
+    async fn sender(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
+        match self.0.sender_id {
+            Some(id) => Ok(load_user(ctx, id).await?),
+            None => Ok(None),
+        }
+    }
+
+    /// Null once the message is deleted (a tombstone keeps its place).
+    async fn body(&self) -> Option<&str> {
+        self.0.deleted_at.is_none().then_some(self.0.body.as_str())
+    }
+
+    async fn reply_to(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Message>> {
+        let Some(reply_to) = self.0.reply_to_id else {
+            return Ok(None);
+        };
+        let replied = ctx
+            .state()
+            .chat
+            .messages_by_id(&[reply_to])
+            .await?
+            .into_iter()
+            .next();
+        Ok(replied.map(Message))
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    async fn edited_at(&self) -> Option<DateTime<Utc>> {
+        self.0.edited_at
+    }
+
+    async fn deleted_at(&self) -> Option<DateTime<Utc>> {
+        self.0.deleted_at
+    }
+}
+
+#[derive(Default)]
+pub struct ChatQuery;
+
+#[Object]
+impl ChatQuery {
+    /// The viewer's conversations, most recent activity first.
+    async fn conversations(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<ConversationConnection> {
+        let viewer = ctx.require_viewer().await?;
+        let page = Page::forward(first, after)?;
+        // The cursor is `activity-in-micros:id`.
+        let after = page
+            .after
+            .as_deref()
+            .map(|cursor| {
+                let (micros, id) = cursor.split_once(':').ok_or_else(not_a_cursor)?;
+                let micros = micros.parse::<i64>().map_err(|_| not_a_cursor())?;
+                let at = DateTime::from_timestamp_micros(micros).ok_or_else(not_a_cursor)?;
+                Ok::<_, AppError>((at, Uuid::try_parse(id).map_err(|_| not_a_cursor())?))
+            })
+            .transpose()?;
+        let mut found = ctx
+            .state()
+            .chat
+            .conversations(viewer.user_id, after, page.fetch_limit())
+            .await?;
+        let has_next = found.len() > page.first;
+        found.truncate(page.first);
+        let mut connection = Connection::new(page.after.is_some(), has_next);
+        connection.edges.extend(found.into_iter().map(|membership| {
+            let cursor = format!(
+                "{}:{}",
+                membership.participant.last_activity_at.timestamp_micros(),
+                membership.conversation.id
+            );
+            Edge::new(encode_cursor(&cursor), Conversation(membership))
+        }));
+        Ok(connection)
+    }
+
+    /// Null unless the viewer takes part in it.
+    async fn conversation(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<Option<Conversation>> {
+        let Some(key) = ids::decode_as(&id, NodeKind::Conversation) else {
+            return Ok(None);
+        };
+        find_conversation(ctx, key).await
+    }
+}
+
+/// A conversation the viewer takes part in; null for anyone else.
+pub async fn find_conversation(
+    ctx: &Context<'_>,
+    id: Uuid,
+) -> async_graphql::Result<Option<Conversation>> {
+    let Some(viewer) = ctx.viewer().await? else {
+        return Ok(None);
+    };
+    Ok(ctx
+        .state()
+        .chat
+        .membership(viewer.user_id, id)
+        .await?
+        .map(Conversation))
+}
+
+#[derive(InputObject)]
+pub struct SendMessageInput {
+    pub conversation_id: ID,
+    /// 1 to 4000 characters.
+    pub body: String,
+    /// Your own id for this message (1 to 64 characters): sending again with
+    /// the same one returns the first message and notifies nobody twice.
+    pub client_message_id: String,
+    pub reply_to_id: Option<ID>,
+}
+
+#[derive(InputObject)]
+pub struct MarkConversationReadInput {
+    pub conversation_id: ID,
+    /// Everything up to this seq is read (never moves back).
+    pub up_to_seq: i64,
+}
+
+#[derive(Default)]
+pub struct ChatMutation;
+
+#[Object]
+impl ChatMutation {
+    /// The conversation between you and a user you may message (friends, by
+    /// default; never across a block), opened on first use.
+    async fn direct_conversation(
+        &self,
+        ctx: &Context<'_>,
+        user_id: ID,
+    ) -> async_graphql::Result<Conversation> {
+        let viewer = ctx.require_viewer().await?;
+        let other = ids::expect(&user_id, NodeKind::User)?;
+        Ok(Conversation(
+            ctx.state()
+                .chat
+                .direct_conversation(viewer.user_id, other)
+                .await?,
+        ))
+    }
+
+    async fn send_message(
+        &self,
+        ctx: &Context<'_>,
+        input: SendMessageInput,
+    ) -> async_graphql::Result<Message> {
+        let viewer = ctx.require_viewer().await?;
+        let conversation_id = ids::expect(&input.conversation_id, NodeKind::Conversation)?;
+        let reply_to_id = input
+            .reply_to_id
+            .as_ref()
+            .map(|id| {
+                ids::decode_as(id, NodeKind::Message).ok_or_else(|| {
+                    AppError::bad_input(
+                        "replyToId",
+                        "replyToId is not a message of this conversation",
+                    )
+                })
+            })
+            .transpose()?;
+        let message = ctx
+            .state()
+            .chat
+            .send(
+                viewer.user_id,
+                Outgoing {
+                    conversation_id,
+                    body: input.body,
+                    client_message_id: input.client_message_id,
+                    reply_to_id,
+                },
+            )
+            .await?;
+        Ok(Message(message))
+    }
+
+    async fn mark_conversation_read(
+        &self,
+        ctx: &Context<'_>,
+        input: MarkConversationReadInput,
+    ) -> async_graphql::Result<Conversation> {
+        let viewer = ctx.require_viewer().await?;
+        let conversation_id = ids::expect(&input.conversation_id, NodeKind::Conversation)?;
+        Ok(Conversation(
+            ctx.state()
+                .chat
+                .mark_read(viewer.user_id, conversation_id, input.up_to_seq)
+                .await?,
+        ))
+    }
+}
+
+#[derive(Default)]
+pub struct ChatSubscription;
+
+#[Subscription]
+impl ChatSubscription {
+    /// New messages of one conversation, the viewer's own included (their other
+    /// devices). With `sinceSeq`, first every stored message after it, then live
+    /// ones: in seq order, with no gap and no duplicate. Ends when the viewer
+    /// leaves the conversation (removed from the group, or a block).
+    async fn message_added(
+        &self,
+        ctx: &Context<'_>,
+        conversation_id: ID,
+        since_seq: Option<i64>,
+    ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<Message>> + use<>> {
+        let viewer = ctx.require_viewer().await?;
+        let key = ids::expect(&conversation_id, NodeKind::Conversation)?;
+        if since_seq.is_some_and(|seq| seq < 0) {
+            return Err(AppError::bad_input("sinceSeq", "sinceSeq must not be negative").into());
+        }
+        let state = ctx.state().clone();
+        // Listen first, then read where the conversation stands: nothing sent
+        // in between is missed.
+        let live = listen(&state.pubsub, key, viewer.user_id, None);
+        let membership = state
+            .chat
+            .membership(viewer.user_id, key)
+            .await?
+            .ok_or_else(|| AppError::not_found("conversation not found"))?;
+        let conversation = membership.conversation;
+        // A group's topic carries no messages, only its end: joining it now is
+        // early enough.
+        let live = match conversation.group_id {
+            Some(group_id) => {
+                futures_util::stream::select(live, state.pubsub.subscribe(&group_topic(group_id)))
+                    .boxed()
+            }
+            None => live,
+        };
+        let feed = Feed {
+            chat: state.chat.clone(),
+            pubsub: state.pubsub.clone(),
+            viewer: viewer.user_id,
+            last: since_seq.unwrap_or(conversation.last_seq),
+            catching_up: since_seq.is_some(),
+            conversation,
+            live,
+            queue: VecDeque::new(),
+            ended: false,
+        };
+        let messages = futures_util::stream::unfold(feed, Feed::next).map(|m| m.map(Message));
+        Ok(live::while_session_lives(&state.pubsub, &state.accounts, viewer, messages).await?)
+    }
+}
+
+/// The topics a conversation's subscriber listens on: the conversation's own, the
+/// viewer's (blocks, removals) and, for a group's, the group's (its deletion).
+fn listen(
+    pubsub: &Arc<dyn PubSub>,
+    conversation: Uuid,
+    viewer: Uuid,
+    group: Option<Uuid>,
+) -> BoxStream<'static, Result<Arc<Event>, Lagged>> {
+    let mut topics = vec![
+        pubsub.subscribe(&conversation_topic(conversation)),
+        pubsub.subscribe(&user_topic(viewer)),
+    ];
+    if let Some(group) = group {
+        topics.push(pubsub.subscribe(&group_topic(group)));
+    }
+    futures_util::stream::select_all(topics).boxed()
+}
+
+/// A conversation's messages for one subscriber, in seq order: stored ones
+/// first when catching up, then live ones; a live message that arrives ahead of
+/// one not yet seen (publishes of concurrent senders can overtake each other)
+/// fetches the ones in between from the database, and a lag re-subscribes and
+/// catches up the same way, so the subscriber never sees a gap or a duplicate.
+struct Feed {
+    chat: Chat,
+    pubsub: Arc<dyn PubSub>,
+    conversation: entity::conversation::Model,
+    viewer: Uuid,
+    /// The seq of the last message handed out.
+    last: i64,
+    catching_up: bool,
+    live: BoxStream<'static, Result<Arc<Event>, Lagged>>,
+    queue: VecDeque<ChatMessage>,
+    ended: bool,
+}
+
+const CATCH_UP_PAGE: u64 = 100;
+
+impl Feed {
+    async fn next(mut self) -> Option<(async_graphql::Result<ChatMessage>, Self)> {
+        loop {
+            if let Some(message) = self.queue.pop_front() {
+                return Some((Ok(message), self));
+            }
+            if self.ended {
+                return None;
+            }
+            if self.catching_up {
+                match self.fetch_after(self.last, CATCH_UP_PAGE).await {
+                    Ok(0) => self.catching_up = false,
+                    Ok(_) => {}
+                    Err(err) => return self.fail(err),
+                }
+                continue;
+            }
+            match self.live.next().await {
+                None => return None,
+                Some(Err(Lagged(_))) => {
+                    // Fell behind the live channel: listen afresh, then catch up
+                    // from the database where this subscriber stands.
+                    self.live = listen(
+                        &self.pubsub,
+                        self.conversation.id,
+                        self.viewer,
+                        self.conversation.group_id,
+                    );
+                    self.catching_up = true;
+                }
+                Some(Ok(event)) => {
+                    if let Err(err) = self.on_event(&event).await {
+                        return self.fail(err);
+                    }
+                }
+            }
+        }
+    }
+
+    async fn on_event(&mut self, event: &Event) -> AppResult<()> {
+        match event {
+            Event::MessageAdded { message } if message.conversation_id == self.conversation.id => {
+                if message.seq <= self.last {
+                    return Ok(());
+                }
+                if message.seq > self.last + 1 {
+                    let missing = (message.seq - self.last - 1) as u64;
+                    self.fetch_after(self.last, missing).await?;
+                }
+                if message.seq == self.last + 1 {
+                    self.last = message.seq;
+                    self.queue.push_back(message.clone());
+                }
+            }
+            Event::GroupMembershipEnded { group_id, user_id }
+                if Some(*group_id) == self.conversation.group_id && *user_id == self.viewer =>
+            {
+                self.ended = true;
+            }
+            Event::GroupDeleted { group_id } if Some(*group_id) == self.conversation.group_id => {
+                self.ended = true;
+            }
+            Event::Blocked { blocker, blocked } if Kind::of(&self.conversation) == Kind::Direct => {
+                let pair = [self.conversation.direct_low, self.conversation.direct_high];
+                if pair.contains(&Some(*blocker)) && pair.contains(&Some(*blocked)) {
+                    self.ended = true;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Queues up to `limit` stored messages after `seq`; returns how many.
+    async fn fetch_after(&mut self, seq: i64, limit: u64) -> AppResult<usize> {
+        let page = self
+            .chat
+            .messages(self.conversation.id, Window::After { seq, limit })
+            .await?;
+        let count = page.len();
+        if let Some(last) = page.last() {
+            self.last = last.seq;
+        }
+        self.queue.extend(page);
+        Ok(count)
+    }
+
+    fn fail(mut self, err: AppError) -> Option<(async_graphql::Result<ChatMessage>, Self)> {
+        self.ended = true;
+        Some((Err(err.into()), self))
+    }
+}
+
+/// The GROUP conversation of a group, for `Group.conversation`.
+pub async fn group_conversation(
+    ctx: &Context<'_>,
+    group_id: Uuid,
+) -> async_graphql::Result<Option<Conversation>> {
+    let Some(viewer) = ctx.viewer().await? else {
+        return Ok(None);
+    };
+    Ok(ctx
+        .state()
+        .chat
+        .group_membership(viewer.user_id, group_id)
+        .await?
+        .map(Conversation))
+}
