@@ -1,0 +1,479 @@
+//! Conversations and messages through the real server: who may message whom,
+//! gapless seqs under concurrent senders, idempotent retries, read pointers,
+//! paging, and `messageAdded` with `sinceSeq` replay.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Session, Socket, TestApp, error_code, error_field, spawn_app};
+use futures_util::future::join_all;
+use serde_json::{Value, json};
+
+const DIRECT: &str = "mutation($u: ID!) { directConversation(userId: $u) { id kind unreadCount
+    participants { username } } }";
+const SEND: &str = "mutation($c: ID!, $b: String!, $k: String!) {
+    sendMessage(input: { conversationId: $c, body: $b, clientMessageId: $k }) {
+        id seq body sender { username } } }";
+
+async fn befriend(app: &TestApp, a: &Session, b: &Session) {
+    let request = app
+        .data(
+            "mutation($to: ID!) { sendFriendRequest(input: { userId: $to }) { id } }",
+            json!({ "to": b.user_id }),
+            a.token(),
+        )
+        .await;
+    app.data(
+        "mutation($id: ID!) { acceptFriendRequest(id: $id) { id } }",
+        json!({ "id": request["sendFriendRequest"]["id"] }),
+        b.token(),
+    )
+    .await;
+}
+
+/// Two friends and their direct conversation's id.
+async fn friends_chatting(app: &TestApp) -> (Session, Session, Value) {
+    let (ann, bob) = (app.register("ann").await, app.register("bob").await);
+    befriend(app, &ann, &bob).await;
+    let conversation = app
+        .data(DIRECT, json!({ "u": bob.user_id }), ann.token())
+        .await["directConversation"]["id"]
+        .clone();
+    (ann, bob, conversation)
+}
+
+async fn send(app: &TestApp, from: &Session, conversation: &Value, body: &str, key: &str) -> Value {
+    app.data(
+        SEND,
+        json!({ "c": conversation, "b": body, "k": key }),
+        from.token(),
+    )
+    .await["sendMessage"]
+        .clone()
+}
+
+async fn subscribe(
+    app: &TestApp,
+    viewer: &Session,
+    conversation: &Value,
+    since: Option<i64>,
+) -> Socket {
+    let mut socket = app.websocket("/graphql", "graphql-transport-ws").await;
+    socket
+        .send(json!({ "type": "connection_init",
+            "payload": { "authorization": format!("Bearer {}", viewer.access_token) } }))
+        .await;
+    assert_eq!(socket.receive().await["type"], "connection_ack");
+    socket
+        .send(json!({ "id": "m", "type": "subscribe", "payload": {
+            "query": "subscription($c: ID!, $s: Int) { messageAdded(conversationId: $c, sinceSeq: $s) {
+                seq body sender { username } } }",
+            "variables": { "c": conversation, "s": since } } }))
+        .await;
+    socket
+}
+
+/// The seq of the next `next` message on the socket.
+async fn next_seq(socket: &mut Socket) -> i64 {
+    let message = socket.receive().await;
+    assert_eq!(message["type"], "next", "{message}");
+    message["payload"]["data"]["messageAdded"]["seq"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("a message: {message}"))
+}
+
+#[tokio::test]
+async fn friends_open_one_direct_conversation_and_strangers_none() {
+    let app = spawn_app().await;
+    let (ann, bob, conversation) = friends_chatting(&app).await;
+    let from_bob = app
+        .data(DIRECT, json!({ "u": ann.user_id }), bob.token())
+        .await["directConversation"]
+        .clone();
+    assert_eq!(from_bob["id"], conversation, "one conversation per pair");
+    assert_eq!(from_bob["kind"], "DIRECT");
+    let mut names: Vec<&str> = from_bob["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["username"].as_str().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["ann", "bob"]);
+
+    let cat = app.register("cat").await;
+    let stranger = app
+        .graphql(DIRECT, json!({ "u": cat.user_id }), ann.token())
+        .await;
+    assert_eq!(error_code(&stranger), "FORBIDDEN");
+    let myself = app
+        .graphql(DIRECT, json!({ "u": ann.user_id }), ann.token())
+        .await;
+    assert_eq!(error_code(&myself), "BAD_USER_INPUT");
+    // A stranger cannot read or write the conversation.
+    let peek = app
+        .data(
+            "query($c: ID!) { conversation(id: $c) { id } }",
+            json!({ "c": conversation }),
+            cat.token(),
+        )
+        .await;
+    assert_eq!(peek["conversation"], Value::Null);
+    let intrude = app
+        .graphql(
+            SEND,
+            json!({ "c": conversation, "b": "hi", "k": "x" }),
+            cat.token(),
+        )
+        .await;
+    assert_eq!(error_code(&intrude), "NOT_FOUND");
+}
+
+#[tokio::test]
+async fn messages_are_numbered_and_a_retry_is_the_same_message() {
+    let app = spawn_app().await;
+    let (ann, bob, conversation) = friends_chatting(&app).await;
+    let first = send(&app, &ann, &conversation, "  hello  ", "k1").await;
+    assert_eq!(first["seq"], 1);
+    assert_eq!(first["body"], "hello");
+    assert_eq!(first["sender"]["username"], "ann");
+    let retry = send(&app, &ann, &conversation, "hello (again)", "k1").await;
+    assert_eq!(retry, first, "the same clientMessageId is the same message");
+    let second = send(&app, &bob, &conversation, "hi ann", "k1").await;
+    assert_eq!(second["seq"], 2, "client ids are per sender");
+
+    for (body, key, field) in [
+        ("   ", "k9", "body"),
+        (&"x".repeat(4001) as &str, "k9", "body"),
+        ("ok", "", "clientMessageId"),
+    ] {
+        let refused = app
+            .graphql(
+                SEND,
+                json!({ "c": conversation, "b": body, "k": key }),
+                ann.token(),
+            )
+            .await;
+        assert_eq!(error_code(&refused), "BAD_USER_INPUT");
+        assert_eq!(error_field(&refused), Some(field));
+    }
+    let page = app
+        .data(
+            "query($c: ID!) { conversation(id: $c) { lastSeq messages { edges { node { seq body } } } } }",
+            json!({ "c": conversation }),
+            ann.token(),
+        )
+        .await;
+    assert_eq!(
+        page["conversation"]["lastSeq"], 2,
+        "refused sends took no number"
+    );
+    assert_eq!(
+        page["conversation"]["messages"]["edges"],
+        json!([{ "node": { "seq": 1, "body": "hello" } }, { "node": { "seq": 2, "body": "hi ann" } }])
+    );
+}
+
+#[tokio::test]
+async fn concurrent_senders_get_gapless_seqs() {
+    let app = spawn_app().await;
+    let owner = app.register("owner").await;
+    let group = app
+        .data(
+            "mutation { createGroup(input: { name: \"busy\", visibility: PUBLIC, joinPolicy: OPEN }) {
+                id conversation { id } } }",
+            json!({}),
+            owner.token(),
+        )
+        .await["createGroup"]
+        .clone();
+    let conversation = group["conversation"]["id"].clone();
+    let mut senders = vec![owner];
+    for i in 0..3 {
+        let member = app.register(&format!("member{i}")).await;
+        app.data(
+            "mutation($g: ID!) { requestToJoinGroup(groupId: $g) { joined } }",
+            json!({ "g": group["id"] }),
+            member.token(),
+        )
+        .await;
+        senders.push(member);
+    }
+    const EACH: usize = 10;
+    let (app, conversation) = (&app, &conversation);
+    let jobs: Vec<(&Session, String)> = senders
+        .iter()
+        .flat_map(|sender| (0..EACH).map(move |i| (sender, format!("{}-{i}", sender.username))))
+        .collect();
+    let sends = jobs.iter().map(|(sender, key)| async move {
+        app.data(
+            SEND,
+            json!({ "c": conversation, "b": format!("message {key}"), "k": key }),
+            sender.token(),
+        )
+        .await["sendMessage"]["seq"]
+            .as_i64()
+            .unwrap()
+    });
+    let mut seqs = join_all(sends).await;
+    seqs.sort_unstable();
+    let expected: Vec<i64> = (1..=(senders.len() * EACH) as i64).collect();
+    assert_eq!(seqs, expected);
+}
+
+#[tokio::test]
+async fn conversations_are_listed_by_activity_with_unread_counts() {
+    let app = spawn_app().await;
+    let (ann, bob, with_bob) = friends_chatting(&app).await;
+    let cat = app.register("cat").await;
+    befriend(&app, &ann, &cat).await;
+    let with_cat = app
+        .data(DIRECT, json!({ "u": cat.user_id }), ann.token())
+        .await["directConversation"]["id"]
+        .clone();
+    send(&app, &bob, &with_bob, "one", "b1").await;
+    send(&app, &bob, &with_bob, "two", "b2").await;
+    send(&app, &cat, &with_cat, "meow", "c1").await;
+    send(&app, &ann, &with_cat, "hi cat", "a1").await;
+
+    let list = "{ conversations { edges { node { id unreadCount lastMessage { body seq } } } } }";
+    let seen = app.data(list, json!({}), ann.token()).await;
+    assert_eq!(
+        seen["conversations"]["edges"],
+        json!([
+            { "node": { "id": with_cat, "unreadCount": 0, "lastMessage": { "body": "hi cat", "seq": 2 } } },
+            { "node": { "id": with_bob, "unreadCount": 2, "lastMessage": { "body": "two", "seq": 2 } } },
+        ]),
+        "most recent first; your own message reads what came before it"
+    );
+    let read = app
+        .data(
+            "mutation($c: ID!) { markConversationRead(input: { conversationId: $c, upToSeq: 1 }) { unreadCount } }",
+            json!({ "c": with_bob }),
+            ann.token(),
+        )
+        .await;
+    assert_eq!(read["markConversationRead"]["unreadCount"], 1);
+    let back = app
+        .data(
+            "mutation($c: ID!) { markConversationRead(input: { conversationId: $c, upToSeq: 0 }) { unreadCount } }",
+            json!({ "c": with_bob }),
+            ann.token(),
+        )
+        .await;
+    assert_eq!(
+        back["markConversationRead"]["unreadCount"], 1,
+        "a read pointer never moves back"
+    );
+}
+
+#[tokio::test]
+async fn messages_page_forward_and_back_by_seq() {
+    let app = spawn_app().await;
+    let (ann, _bob, conversation) = friends_chatting(&app).await;
+    for i in 1..=7 {
+        send(
+            &app,
+            &ann,
+            &conversation,
+            &format!("m{i}"),
+            &format!("k{i}"),
+        )
+        .await;
+    }
+    let query = "query($c: ID!, $first: Int, $after: String, $last: Int, $before: String) {
+        conversation(id: $c) { messages(first: $first, after: $after, last: $last, before: $before) {
+            edges { node { seq } } pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } } }";
+    let seqs = |page: &Value| -> Vec<i64> {
+        page["conversation"]["messages"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["node"]["seq"].as_i64().unwrap())
+            .collect()
+    };
+    let mut forward = Vec::new();
+    let mut after = Value::Null;
+    loop {
+        let page = app
+            .data(
+                query,
+                json!({ "c": conversation, "first": 3, "after": after }),
+                ann.token(),
+            )
+            .await;
+        forward.extend(seqs(&page));
+        let info = &page["conversation"]["messages"]["pageInfo"];
+        if info["hasNextPage"] == false {
+            break;
+        }
+        after = info["endCursor"].clone();
+    }
+    assert_eq!(forward, (1..=7).collect::<Vec<_>>());
+
+    let latest = app
+        .data(query, json!({ "c": conversation, "last": 3 }), ann.token())
+        .await;
+    assert_eq!(seqs(&latest), [5, 6, 7]);
+    let info = &latest["conversation"]["messages"]["pageInfo"];
+    assert_eq!(info["hasPreviousPage"], true);
+    let earlier = app
+        .data(
+            query,
+            json!({ "c": conversation, "last": 3, "before": info["startCursor"] }),
+            ann.token(),
+        )
+        .await;
+    assert_eq!(seqs(&earlier), [2, 3, 4]);
+    let both = app
+        .graphql(
+            query,
+            json!({ "c": conversation, "first": 1, "last": 1 }),
+            ann.token(),
+        )
+        .await;
+    assert_eq!(error_code(&both), "BAD_USER_INPUT");
+}
+
+#[tokio::test]
+async fn message_added_delivers_live_messages_to_every_participant() {
+    let app = spawn_app().await;
+    let (ann, bob, conversation) = friends_chatting(&app).await;
+    let mut ann_socket = subscribe(&app, &ann, &conversation, None).await;
+    let mut bob_socket = subscribe(&app, &bob, &conversation, None).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    send(&app, &ann, &conversation, "hello", "k1").await;
+    for socket in [&mut ann_socket, &mut bob_socket] {
+        let message = socket.receive().await;
+        assert_eq!(
+            message["payload"]["data"]["messageAdded"],
+            json!({ "seq": 1, "body": "hello", "sender": { "username": "ann" } })
+        );
+    }
+    // A retry notifies nobody.
+    send(&app, &ann, &conversation, "hello", "k1").await;
+    assert!(bob_socket.stays_quiet(Duration::from_millis(300)).await);
+
+    let cat = app.register("cat").await;
+    let mut intruder = subscribe(&app, &cat, &conversation, None).await;
+    let refused = intruder.receive().await;
+    assert_eq!(
+        refused["payload"]["errors"][0]["extensions"]["code"], "NOT_FOUND",
+        "{refused}"
+    );
+    assert_eq!(intruder.receive().await["type"], "complete");
+}
+
+#[tokio::test]
+async fn since_seq_replays_then_goes_live_with_no_gap_or_duplicate() {
+    let app = spawn_app().await;
+    let (ann, bob, conversation) = friends_chatting(&app).await;
+    for i in 1..=30 {
+        send(
+            &app,
+            &ann,
+            &conversation,
+            &format!("m{i}"),
+            &format!("a{i}"),
+        )
+        .await;
+    }
+    // Resume from seq 10 while both keep sending.
+    let mut socket = subscribe(&app, &bob, &conversation, Some(10)).await;
+    let sending = {
+        let (app, ann, bob, conversation) = (&app, &ann, &bob, conversation.clone());
+        async move {
+            let ann_sends = async {
+                for i in 31..=50 {
+                    send(app, ann, &conversation, &format!("m{i}"), &format!("a{i}")).await;
+                }
+            };
+            let bob_sends = async {
+                for i in 0..20 {
+                    send(app, bob, &conversation, &format!("b{i}"), &format!("b{i}")).await;
+                }
+            };
+            tokio::join!(ann_sends, bob_sends);
+        }
+    };
+    let receiving = async {
+        let mut seqs = Vec::new();
+        while seqs.len() < 60 {
+            seqs.push(next_seq(&mut socket).await);
+        }
+        seqs
+    };
+    let ((), seqs) = tokio::join!(sending, receiving);
+    assert_eq!(seqs, (11..=70).collect::<Vec<_>>());
+    assert!(socket.stays_quiet(Duration::from_millis(300)).await);
+}
+
+#[tokio::test]
+async fn leaving_a_group_or_a_block_ends_the_conversation() {
+    let app = spawn_app().await;
+    let (ann, bob, conversation) = friends_chatting(&app).await;
+    let mut bob_socket = subscribe(&app, &bob, &conversation, None).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    app.data(
+        "mutation($u: ID!) { blockUser(userId: $u) { id } }",
+        json!({ "u": bob.user_id }),
+        ann.token(),
+    )
+    .await;
+    assert_eq!(bob_socket.receive().await["type"], "complete");
+    let after_block = app
+        .graphql(
+            SEND,
+            json!({ "c": conversation, "b": "hey?", "k": "k" }),
+            bob.token(),
+        )
+        .await;
+    assert_eq!(
+        error_code(&after_block),
+        "NOT_FOUND",
+        "ann blocked bob: she is gone to him"
+    );
+
+    let group = app
+        .data(
+            "mutation { createGroup(input: { name: \"club\", visibility: PUBLIC, joinPolicy: OPEN }) {
+                id conversation { id } } }",
+            json!({}),
+            ann.token(),
+        )
+        .await["createGroup"]
+        .clone();
+    let cat = app.register("cat").await;
+    let joined = app
+        .data(
+            "mutation($g: ID!) { requestToJoinGroup(groupId: $g) { group { conversation { id } } } }",
+            json!({ "g": group["id"] }),
+            cat.token(),
+        )
+        .await;
+    let group_conversation = group["conversation"]["id"].clone();
+    assert_eq!(
+        joined["requestToJoinGroup"]["group"]["conversation"]["id"],
+        group_conversation
+    );
+    let mut cat_socket = subscribe(&app, &cat, &group_conversation, None).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    send(&app, &ann, &group_conversation, "welcome", "w").await;
+    assert_eq!(next_seq(&mut cat_socket).await, 1);
+    app.data(
+        "mutation($g: ID!, $u: ID!) { removeGroupMember(input: { groupId: $g, userId: $u }) { id } }",
+        json!({ "g": group["id"], "u": cat.user_id }),
+        ann.token(),
+    )
+    .await;
+    assert_eq!(cat_socket.receive().await["type"], "complete");
+    let removed = app
+        .graphql(
+            SEND,
+            json!({ "c": group_conversation, "b": "wait", "k": "c" }),
+            cat.token(),
+        )
+        .await;
+    assert_eq!(error_code(&removed), "NOT_FOUND");
+}
