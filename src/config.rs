@@ -63,6 +63,8 @@ pub struct Settings {
     pub rate_register_per_ip: Rate,
     /// `KITH_RATE_REFRESH_PER_IP`.
     pub rate_refresh_per_ip: Rate,
+    /// `KITH_RATE_TYPING_PER_USER`: `setTyping` calls per user.
+    pub rate_typing_per_user: Rate,
     /// `KITH_GROUP_MEMBER_CAP`: most members a group may have, its owner included.
     pub group_member_cap: u32,
     /// `KITH_DIRECT_MESSAGES`: who may open a direct conversation: `friends` or
@@ -109,6 +111,7 @@ impl Default for Settings {
             rate_login_per_identifier: Rate::per_minute(10),
             rate_register_per_ip: Rate::per_hour(20),
             rate_refresh_per_ip: Rate::per_minute(60),
+            rate_typing_per_user: Rate::per_minute(60),
             group_member_cap: 10_000,
             direct_messages: DirectPolicy::Friends,
         }

@@ -142,6 +142,24 @@ async fn messages_are_numbered_and_a_retry_is_the_same_message() {
     assert_eq!(retry, first, "the same clientMessageId is the same message");
     let second = send(&app, &bob, &conversation, "hi ann", "k1").await;
     assert_eq!(second["seq"], 2, "client ids are per sender");
+    let cat = app.register("cat").await;
+    befriend(&app, &ann, &cat).await;
+    let with_cat = app
+        .data(DIRECT, json!({ "u": cat.user_id }), ann.token())
+        .await["directConversation"]["id"]
+        .clone();
+    let elsewhere = app
+        .graphql(
+            SEND,
+            json!({ "c": with_cat, "b": "hi cat", "k": "k1" }),
+            ann.token(),
+        )
+        .await;
+    assert_eq!(
+        error_code(&elsewhere),
+        "CONFLICT",
+        "a client id names one message"
+    );
 
     for (body, key, field) in [
         ("   ", "k9", "body"),
@@ -476,4 +494,66 @@ async fn leaving_a_group_or_a_block_ends_the_conversation() {
         )
         .await;
     assert_eq!(error_code(&removed), "NOT_FOUND");
+}
+
+#[tokio::test]
+async fn subscriptions_refuse_blocked_users_and_impossible_resume_points() {
+    let app = spawn_app().await;
+    let (ann, bob, conversation) = friends_chatting(&app).await;
+    send(&app, &ann, &conversation, "one", "k1").await;
+    let mut ahead = subscribe(&app, &bob, &conversation, Some(5)).await;
+    let refused = ahead.receive().await;
+    assert_eq!(
+        refused["payload"]["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{refused}"
+    );
+
+    app.data(
+        "mutation($u: ID!) { blockUser(userId: $u) { id } }",
+        json!({ "u": ann.user_id }),
+        bob.token(),
+    )
+    .await;
+    for viewer in [&ann, &bob] {
+        let mut socket = subscribe(&app, viewer, &conversation, Some(0)).await;
+        let refused = socket.receive().await;
+        assert_eq!(
+            refused["payload"]["errors"][0]["extensions"]["code"], "NOT_FOUND",
+            "{refused}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_deleted_account_leaves_the_other_side_its_conversation() {
+    let app = spawn_app().await;
+    let (ann, bob, conversation) = friends_chatting(&app).await;
+    send(&app, &ann, &conversation, "bye", "k1").await;
+    app.data(
+        "mutation($p: String!) { deleteAccount(input: { password: $p }) }",
+        json!({ "p": common::PASSWORD }),
+        ann.token(),
+    )
+    .await;
+    let kept = app
+        .data(
+            "query($c: ID!) { conversation(id: $c) { participants { username }
+                messages { edges { node { body sender { username } } } } } }",
+            json!({ "c": conversation }),
+            bob.token(),
+        )
+        .await;
+    assert_eq!(
+        kept["conversation"],
+        json!({ "participants": [{ "username": "bob" }],
+                "messages": { "edges": [{ "node": { "body": "bye", "sender": null } }] } })
+    );
+    let to_nobody = app
+        .graphql(
+            SEND,
+            json!({ "c": conversation, "b": "hello?", "k": "b1" }),
+            bob.token(),
+        )
+        .await;
+    assert_eq!(error_code(&to_nobody), "NOT_FOUND");
 }

@@ -11,8 +11,6 @@ pub struct Model {
     pub user_id: Uuid,
     /// The highest seq this participant has read.
     pub last_read_seq: i64,
-    /// The conversation's last activity, copied here for the participant's list.
-    pub last_activity_at: DateTimeUtc,
     pub joined_at: DateTimeUtc,
 }
 

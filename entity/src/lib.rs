@@ -11,6 +11,7 @@ pub mod group_invitation;
 pub mod group_join_request;
 pub mod group_member;
 pub mod message;
+pub mod message_reaction;
 pub mod refresh_token;
 pub mod server_secret;
 pub mod session;

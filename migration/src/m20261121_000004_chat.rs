@@ -10,7 +10,8 @@
 //! the sending transaction (which row-locks the conversation), and the message
 //! takes the new number, so numbers are gapless and unique (the unique key on
 //! `(conversation_id, seq)` is the last line of defence). `(sender_id,
-//! client_message_id)` is unique: a retried send finds the first one.
+//! client_message_id)` is unique: a retried send finds the first one. Each user
+//! has at most one reaction on a message.
 
 use sea_orm_migration::{prelude::*, schema::*};
 
@@ -38,11 +39,9 @@ impl MigrationTrait for Migration {
                             .to(Groups::Table, Groups::Id)
                             .on_delete(ForeignKeyAction::Cascade),
                     )
-                    .foreign_key(&mut user_fk(Conversations::Table, Conversations::DirectLow))
-                    .foreign_key(&mut user_fk(
-                        Conversations::Table,
-                        Conversations::DirectHigh,
-                    ))
+                    // A deleted account leaves the other side its conversation.
+                    .foreign_key(&mut pair_fk(Conversations::DirectLow))
+                    .foreign_key(&mut pair_fk(Conversations::DirectHigh))
                     .to_owned(),
             )
             .await?;
@@ -75,11 +74,6 @@ impl MigrationTrait for Migration {
                     .col(uuid(ConversationParticipants::UserId))
                     // The highest seq the participant has read.
                     .col(big_integer(ConversationParticipants::LastReadSeq).default(0))
-                    // Copied from the conversation on every message, so "my
-                    // conversations, most recent first" is one index range.
-                    .col(timestamp_with_time_zone(
-                        ConversationParticipants::LastActivityAt,
-                    ))
                     .col(timestamp_with_time_zone(ConversationParticipants::JoinedAt))
                     .primary_key(
                         Index::create()
@@ -102,13 +96,13 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
+        // A user's conversations.
         manager
             .create_index(
                 Index::create()
-                    .name("idx_participants_user_activity")
+                    .name("idx_participants_user")
                     .table(ConversationParticipants::Table)
                     .col(ConversationParticipants::UserId)
-                    .col(ConversationParticipants::LastActivityAt)
                     .col(ConversationParticipants::ConversationId)
                     .to_owned(),
             )
@@ -167,6 +161,40 @@ impl MigrationTrait for Migration {
             )
             .await?;
 
+        // One reaction per user and message; a new emoji replaces the old.
+        manager
+            .create_table(
+                Table::create()
+                    .table(MessageReactions::Table)
+                    .col(uuid(MessageReactions::MessageId))
+                    .col(uuid(MessageReactions::UserId))
+                    .col(string_len(MessageReactions::Emoji, 32))
+                    .col(timestamp_with_time_zone(MessageReactions::CreatedAt))
+                    .primary_key(
+                        Index::create()
+                            .col(MessageReactions::MessageId)
+                            .col(MessageReactions::UserId),
+                    )
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from(MessageReactions::Table, MessageReactions::MessageId)
+                            .to(Messages::Table, Messages::Id)
+                            .on_delete(ForeignKeyAction::Cascade),
+                    )
+                    .foreign_key(&mut user_fk(MessageReactions::Table, MessageReactions::UserId))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_message_reactions_user")
+                    .table(MessageReactions::Table)
+                    .col(MessageReactions::UserId)
+                    .to_owned(),
+            )
+            .await?;
+
         // Groups made before this migration get their conversation now.
         let db = manager.get_connection();
         db.execute_unprepared(
@@ -176,9 +204,8 @@ impl MigrationTrait for Migration {
         .await?;
         db.execute_unprepared(
             "INSERT INTO conversation_participants \
-             (conversation_id, user_id, last_read_seq, last_activity_at, joined_at) \
-             SELECT m.group_id, m.user_id, 0, g.created_at, m.joined_at \
-             FROM group_members m JOIN groups g ON g.id = m.group_id",
+             (conversation_id, user_id, last_read_seq, joined_at) \
+             SELECT group_id, user_id, 0, joined_at FROM group_members",
         )
         .await?;
         Ok(())
@@ -186,6 +213,7 @@ impl MigrationTrait for Migration {
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         for table in [
+            MessageReactions::Table.into_iden(),
             Messages::Table.into_iden(),
             ConversationParticipants::Table.into_iden(),
             Conversations::Table.into_iden(),
@@ -196,6 +224,14 @@ impl MigrationTrait for Migration {
         }
         Ok(())
     }
+}
+
+fn pair_fk(column: Conversations) -> ForeignKeyCreateStatement {
+    ForeignKey::create()
+        .from(Conversations::Table, column)
+        .to(Users::Table, Users::Id)
+        .on_delete(ForeignKeyAction::SetNull)
+        .to_owned()
 }
 
 fn user_fk(table: impl IntoIden, column: impl IntoIden) -> ForeignKeyCreateStatement {
@@ -237,7 +273,6 @@ enum ConversationParticipants {
     ConversationId,
     UserId,
     LastReadSeq,
-    LastActivityAt,
     JoinedAt,
 }
 
@@ -254,4 +289,13 @@ enum Messages {
     CreatedAt,
     EditedAt,
     DeletedAt,
+}
+
+#[derive(DeriveIden)]
+enum MessageReactions {
+    Table,
+    MessageId,
+    UserId,
+    Emoji,
+    CreatedAt,
 }

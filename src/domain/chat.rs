@@ -17,7 +17,7 @@
 
 use std::{collections::HashMap, sync::Arc};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use entity::{conversation, conversation_participant as participant, message};
 use sea_orm::{
     ActiveValue::Set,
@@ -167,7 +167,7 @@ impl Chat {
                 .await?
                 .ok_or_else(not_found);
         }
-        let now = Utc::now();
+        let now = now();
         let txn = self.db.begin().await?;
         let id = Uuid::now_v7();
         let inserted = conversation::Entity::insert(conversation::ActiveModel {
@@ -217,6 +217,39 @@ impl Chat {
         }))
     }
 
+    /// The conversation, if the viewer may receive its messages now: a
+    /// participant, and for a direct one, no block between the two.
+    pub async fn readable(
+        &self,
+        viewer: Uuid,
+        conversation_id: Uuid,
+    ) -> AppResult<Option<Membership>> {
+        let Some(membership) = self.membership(viewer, conversation_id).await? else {
+            return Ok(None);
+        };
+        let conversation = &membership.conversation;
+        if Kind::of(conversation) == Kind::Direct {
+            let other = [conversation.direct_low, conversation.direct_high]
+                .into_iter()
+                .flatten()
+                .find(|id| *id != viewer);
+            if let Some(other) = other
+                && social::any_block_between(&self.db, viewer, other).await?
+            {
+                return Ok(None);
+            }
+        }
+        Ok(Some(membership))
+    }
+
+    /// A conversation by id, whoever asks: for subscriptions, which listen
+    /// before they check the viewer may read it.
+    pub async fn find(&self, conversation_id: Uuid) -> AppResult<Option<conversation::Model>> {
+        Ok(conversation::Entity::find_by_id(conversation_id)
+            .one(&self.db)
+            .await?)
+    }
+
     /// The group's conversation, if the viewer takes part in it.
     pub async fn group_membership(
         &self,
@@ -247,17 +280,20 @@ impl Chat {
         if let Some((at, id)) = after {
             select = select.filter(
                 Condition::any()
-                    .add(participant::Column::LastActivityAt.lt(at))
+                    .add(conversation::Column::LastActivityAt.lt(at))
                     .add(
-                        participant::Column::LastActivityAt
+                        conversation::Column::LastActivityAt
                             .eq(at)
-                            .and(participant::Column::ConversationId.lt(id)),
+                            .and(conversation::Column::Id.lt(id)),
                     ),
             );
         }
+        // Sorted per request over the viewer's conversations: keeping a sorted
+        // copy per participant would cost a group of 10,000 that many row
+        // updates on every message.
         Ok(select
-            .order_by_desc(participant::Column::LastActivityAt)
-            .order_by_desc(participant::Column::ConversationId)
+            .order_by_desc(conversation::Column::LastActivityAt)
+            .order_by_desc(conversation::Column::Id)
             .limit(limit)
             .all(&self.db)
             .await?
@@ -336,22 +372,34 @@ impl Chat {
                 format!("clientMessageId must be 1 to {MAX_CLIENT_MESSAGE_ID_CHARS} characters"),
             ));
         }
+        let idempotent = |first: Message| {
+            if first.conversation_id == outgoing.conversation_id {
+                Ok(first)
+            } else {
+                Err(AppError::conflict(
+                    "clientMessageId",
+                    "you already used this clientMessageId in another conversation",
+                ))
+            }
+        };
         if let Some(first) = self.sent_before(sender, &client_message_id).await? {
-            return Ok(first);
+            return idempotent(first);
         }
-        let membership = self
-            .membership(sender, outgoing.conversation_id)
+        let conversation = conversation::Entity::find_by_id(outgoing.conversation_id)
+            .one(&self.db)
             .await?
             .ok_or_else(not_found)?;
-        let conversation = &membership.conversation;
-        if Kind::of(conversation) == Kind::Direct {
-            let other = [conversation.direct_low, conversation.direct_high]
-                .into_iter()
-                .flatten()
-                .find(|id| *id != sender)
-                .ok_or_else(not_found)?;
-            self.check_may_message(&self.db, sender, other).await?;
-        }
+        // Whom a direct message goes to; gone when their account is.
+        let recipient = match Kind::of(&conversation) {
+            Kind::Direct => Some(
+                [conversation.direct_low, conversation.direct_high]
+                    .into_iter()
+                    .flatten()
+                    .find(|id| *id != sender)
+                    .ok_or_else(not_found)?,
+            ),
+            Kind::Group => None,
+        };
         if let Some(reply_to) = outgoing.reply_to_id {
             let in_conversation = message::Entity::find_by_id(reply_to)
                 .one(&self.db)
@@ -365,10 +413,23 @@ impl Chat {
             }
         }
 
-        let now = Utc::now();
         let txn = self.db.begin().await?;
+        // Lock order: users, then the conversation. A direct message locks both
+        // users, as a block or unfriending does, so neither can land between the
+        // checks below and the commit.
+        if let Some(recipient) = recipient {
+            social::lock_pair(&txn, sender, recipient).await?;
+        }
         // Takes the conversation's row lock: senders queue here until commit.
+        let now = now();
         let seq = bump_seq(&txn, conversation.id, now).await?;
+        // Checked under the locks: a removal or block that committed first wins.
+        if !is_participant(&txn, conversation.id, sender).await? {
+            return Err(not_found());
+        }
+        if let Some(recipient) = recipient {
+            self.check_may_message(&txn, sender, recipient).await?;
+        }
         let row = message::Model {
             id: Uuid::now_v7(),
             conversation_id: conversation.id,
@@ -387,20 +448,16 @@ impl Chat {
         if let Err(err) = inserted {
             if is_unique_violation(&err) {
                 // The same send raced itself; the first one stands.
-                drop(txn);
-                return self
+                txn.rollback().await?;
+                let first = self
                     .sent_before(sender, &client_message_id)
                     .await?
-                    .ok_or_else(|| AppError::Internal(anyhow::anyhow!("lost a raced send")));
+                    .ok_or_else(|| AppError::Internal(anyhow::anyhow!("lost a raced send")))?;
+                return idempotent(first);
             }
             return Err(err.into());
         }
-        participant::Entity::update_many()
-            .col_expr(participant::Column::LastActivityAt, Expr::value(now))
-            .filter(participant::Column::ConversationId.eq(conversation.id))
-            .exec(&txn)
-            .await?;
-        // Your own message is read.
+        // Sending reads the conversation up to your own message.
         participant::Entity::update_many()
             .col_expr(participant::Column::LastReadSeq, Expr::value(seq))
             .filter(participant::Column::ConversationId.eq(conversation.id))
@@ -543,6 +600,27 @@ pub fn parse_body(raw: &str) -> AppResult<String> {
     Ok(body.to_owned())
 }
 
+/// The current time to the microsecond: what PostgreSQL stores, so activity
+/// times (and the cursors made of them) compare alike on both databases.
+fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+/// Whether the user takes part, read on `db` inside a send: on PostgreSQL the
+/// row is share-locked, so a removal committing meanwhile waits for the send
+/// (or the send sees the removal).
+async fn is_participant(
+    db: &impl ConnectionTrait,
+    conversation_id: Uuid,
+    user_id: Uuid,
+) -> AppResult<bool> {
+    Ok(participant::Entity::find_by_id((conversation_id, user_id))
+        .lock_shared()
+        .one(db)
+        .await?
+        .is_some())
+}
+
 fn not_found() -> AppError {
     AppError::not_found("conversation not found")
 }
@@ -590,7 +668,6 @@ async fn add_participant(
         conversation_id: Set(conversation_id),
         user_id: Set(user_id),
         last_read_seq: Set(last_read_seq),
-        last_activity_at: Set(now),
         joined_at: Set(now),
     })
     .on_conflict_do_nothing()
@@ -606,7 +683,7 @@ pub async fn open_group_conversation(
     group_id: Uuid,
     owner: Uuid,
 ) -> AppResult<()> {
-    let now = Utc::now();
+    let now = now();
     let id = Uuid::now_v7();
     conversation::Entity::insert(conversation::ActiveModel {
         id: Set(id),
@@ -637,36 +714,29 @@ pub async fn join_group_conversation(
     else {
         return Ok(());
     };
-    add_participant(
-        db,
-        conversation.id,
-        user_id,
-        conversation.last_seq,
-        Utc::now(),
-    )
-    .await
+    add_participant(db, conversation.id, user_id, conversation.last_seq, now()).await
 }
 
 /// A member leaves the group's conversation; in the membership transaction.
+/// Returns the conversation, whose subscribers the caller tells after commit.
 pub async fn leave_group_conversation(
     db: &impl ConnectionTrait,
     group_id: Uuid,
     user_id: Uuid,
-) -> AppResult<()> {
-    participant::Entity::delete_many()
-        .filter(
-            participant::Column::ConversationId.in_subquery(
-                sea_orm::sea_query::Query::select()
-                    .column(conversation::Column::Id)
-                    .from(conversation::Entity)
-                    .and_where(conversation::Column::GroupId.eq(group_id))
-                    .to_owned(),
-            ),
-        )
-        .filter(participant::Column::UserId.eq(user_id))
+) -> AppResult<Option<Uuid>> {
+    let Some(conversation) = conversation::Entity::find()
+        .filter(conversation::Column::GroupId.eq(group_id))
+        .one(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    // Deleting the row waits for a send that holds it (see `is_participant`),
+    // so a removal and a send are ordered.
+    participant::Entity::delete_by_id((conversation.id, user_id))
         .exec(db)
         .await?;
-    Ok(())
+    Ok(Some(conversation.id))
 }
 
 #[cfg(test)]

@@ -41,7 +41,7 @@ use crate::{
         social::{self, OwnBlock},
     },
     error::{AppError, AppResult, is_unique_violation},
-    infra::pubsub::{Event, PubSub, group_topic, user_topic},
+    infra::pubsub::{Event, PubSub, conversation_topic, group_topic, user_topic},
 };
 
 const MAX_NAME_CHARS: usize = 64;
@@ -528,10 +528,10 @@ impl Groups {
             }
             Some(_) => {}
         }
-        remove_member(&txn, group_id, actor).await?;
+        let conversation = remove_member(&txn, group_id, actor).await?;
         let group = reread(&txn, group_id).await?;
         txn.commit().await?;
-        self.announce_removed(group_id, actor);
+        self.announce_removed(group_id, actor, conversation);
         Ok(group)
     }
 
@@ -586,10 +586,10 @@ impl Groups {
                 "admins may remove members only; the owner may remove admins",
             ));
         }
-        remove_member(&txn, group_id, user_id).await?;
+        let conversation = remove_member(&txn, group_id, user_id).await?;
         let group = reread(&txn, group_id).await?;
         txn.commit().await?;
-        self.announce_removed(group_id, user_id);
+        self.announce_removed(group_id, user_id, conversation);
         Ok(group)
     }
 
@@ -1105,9 +1105,14 @@ impl Groups {
         );
     }
 
-    /// Whatever the member received live from the group must stop.
-    fn announce_removed(&self, group_id: Uuid, user_id: Uuid) {
+    /// Whatever the member received live from the group must stop. Told on the
+    /// conversation's topic too, where it queues behind the messages before it.
+    fn announce_removed(&self, group_id: Uuid, user_id: Uuid, conversation: Option<Uuid>) {
         let event = Event::GroupMembershipEnded { group_id, user_id };
+        if let Some(conversation) = conversation {
+            self.pubsub
+                .publish(&conversation_topic(conversation), event.clone());
+        }
         self.pubsub.publish(&group_topic(group_id), event.clone());
         self.pubsub.publish(&user_topic(user_id), event);
     }
@@ -1290,17 +1295,23 @@ async fn insert_member(
     Ok(())
 }
 
-async fn remove_member(db: &impl ConnectionTrait, group_id: Uuid, user_id: Uuid) -> AppResult<()> {
+/// Removes a membership and its place in the group's conversation; returns
+/// the conversation it left, to announce after commit.
+async fn remove_member(
+    db: &impl ConnectionTrait,
+    group_id: Uuid,
+    user_id: Uuid,
+) -> AppResult<Option<Uuid>> {
     let deleted = group_member::Entity::delete_many()
         .filter(group_member::Column::GroupId.eq(group_id))
         .filter(group_member::Column::UserId.eq(user_id))
         .exec(db)
         .await?;
-    if deleted.rows_affected > 0 {
-        adjust_member_count(db, group_id, -1).await?;
-        chat::leave_group_conversation(db, group_id, user_id).await?;
+    if deleted.rows_affected == 0 {
+        return Ok(None);
     }
-    Ok(())
+    adjust_member_count(db, group_id, -1).await?;
+    chat::leave_group_conversation(db, group_id, user_id).await
 }
 
 async fn set_member_role(

@@ -698,7 +698,8 @@ fn request_not_found() -> AppError {
 
 /// Serialises changes to one pair (see the module docs). A no-op write on both
 /// users' rows: it row-locks them on PostgreSQL and takes SQLite's write lock.
-async fn lock_pair(db: &impl ConnectionTrait, a: Uuid, b: Uuid) -> AppResult<()> {
+/// A direct message takes it too, so a block and a send are ordered.
+pub async fn lock_pair(db: &impl ConnectionTrait, a: Uuid, b: Uuid) -> AppResult<()> {
     user::Entity::update_many()
         .col_expr(user::Column::UpdatedAt, Expr::col(user::Column::UpdatedAt))
         .filter(user::Column::Id.is_in([a, b]))

@@ -312,7 +312,7 @@ impl ChatQuery {
         connection.edges.extend(found.into_iter().map(|membership| {
             let cursor = format!(
                 "{}:{}",
-                membership.participant.last_activity_at.timestamp_micros(),
+                membership.conversation.last_activity_at.timestamp_micros(),
                 membership.conversation.id
             );
             Edge::new(encode_cursor(&cursor), Conversation(membership))
@@ -461,24 +461,27 @@ impl ChatSubscription {
             return Err(AppError::bad_input("sinceSeq", "sinceSeq must not be negative").into());
         }
         let state = ctx.state().clone();
-        // Listen first, then read where the conversation stands: nothing sent
-        // in between is missed.
-        let live = listen(&state.pubsub, key, viewer.user_id, None);
+        let not_found = || AppError::not_found("conversation not found");
+        let conversation = state.chat.find(key).await?.ok_or_else(not_found)?;
+        // Listen first, then check access and read where the conversation
+        // stands: nothing sent or revoked in between is missed.
+        let live = listen(&state.pubsub, key, viewer.user_id, conversation.group_id);
         let membership = state
             .chat
-            .membership(viewer.user_id, key)
+            .readable(viewer.user_id, key)
             .await?
-            .ok_or_else(|| AppError::not_found("conversation not found"))?;
+            .ok_or_else(not_found)?;
         let conversation = membership.conversation;
-        // A group's topic carries no messages, only its end: joining it now is
-        // early enough.
-        let live = match conversation.group_id {
-            Some(group_id) => {
-                futures_util::stream::select(live, state.pubsub.subscribe(&group_topic(group_id)))
-                    .boxed()
-            }
-            None => live,
-        };
+        if since_seq.is_some_and(|seq| seq > conversation.last_seq) {
+            return Err(AppError::bad_input(
+                "sinceSeq",
+                format!(
+                    "sinceSeq is past the conversation's last message ({})",
+                    conversation.last_seq
+                ),
+            )
+            .into());
+        }
         let feed = Feed {
             chat: state.chat.clone(),
             pubsub: state.pubsub.clone(),
@@ -553,7 +556,8 @@ impl Feed {
             match self.live.next().await {
                 None => return None,
                 Some(Err(Lagged(_))) => {
-                    // Fell behind the live channel: listen afresh, then catch up
+                    // Fell behind the live channel, maybe past the end of its
+                    // access: listen afresh, check access again, then catch up
                     // from the database where this subscriber stands.
                     self.live = listen(
                         &self.pubsub,
@@ -561,7 +565,11 @@ impl Feed {
                         self.viewer,
                         self.conversation.group_id,
                     );
-                    self.catching_up = true;
+                    match self.chat.readable(self.viewer, self.conversation.id).await {
+                        Ok(Some(_)) => self.catching_up = true,
+                        Ok(None) => return None,
+                        Err(err) => return self.fail(err),
+                    }
                 }
                 Some(Ok(event)) => {
                     if let Err(err) = self.on_event(&event).await {
@@ -585,6 +593,10 @@ impl Feed {
                 if message.seq == self.last + 1 {
                     self.last = message.seq;
                     self.queue.push_back(message.clone());
+                } else if message.seq > self.last {
+                    // The database did not (yet) show what came between: read
+                    // on from there rather than skip.
+                    self.catching_up = true;
                 }
             }
             Event::GroupMembershipEnded { group_id, user_id }

@@ -110,9 +110,10 @@ pub enum Action {
     LoginPerIdentifier,
     RegisterPerIp,
     RefreshPerIp,
+    TypingPerUser,
 }
 
-const ACTIONS: usize = 4;
+const ACTIONS: usize = 5;
 
 /// Keyed limiters for every [`Action`], or none at all when limits are off.
 #[derive(Clone)]
@@ -132,6 +133,7 @@ impl RateLimiter {
                 keyed(settings.rate_login_per_identifier),
                 keyed(settings.rate_register_per_ip),
                 keyed(settings.rate_refresh_per_ip),
+                keyed(settings.rate_typing_per_user),
             ])),
         }
     }
