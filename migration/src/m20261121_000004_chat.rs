@@ -181,7 +181,10 @@ impl MigrationTrait for Migration {
                             .to(Messages::Table, Messages::Id)
                             .on_delete(ForeignKeyAction::Cascade),
                     )
-                    .foreign_key(&mut user_fk(MessageReactions::Table, MessageReactions::UserId))
+                    .foreign_key(&mut user_fk(
+                        MessageReactions::Table,
+                        MessageReactions::UserId,
+                    ))
                     .to_owned(),
             )
             .await?;

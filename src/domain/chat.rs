@@ -18,7 +18,7 @@
 use std::{collections::HashMap, sync::Arc};
 
 use chrono::{DateTime, SubsecRound, Utc};
-use entity::{conversation, conversation_participant as participant, message};
+use entity::{conversation, conversation_participant as participant, message, message_reaction};
 use sea_orm::{
     ActiveValue::Set,
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
@@ -30,13 +30,27 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::{
-    domain::social,
+    domain::{groups, social},
     error::{AppError, AppResult, is_unique_violation},
     infra::pubsub::{Event, PubSub, conversation_topic},
 };
 
 pub const MAX_BODY_CHARS: usize = 4000;
 const MAX_CLIENT_MESSAGE_ID_CHARS: usize = 64;
+/// An emoji may be a sequence (flags, skin tones, families), but not a sentence.
+const MAX_EMOJI_CHARS: usize = 10;
+/// Different emoji on one message.
+const MAX_DISTINCT_REACTIONS: usize = 20;
+/// How long a typing indicator holds unless renewed.
+pub const TYPING_TTL_SECS: i64 = 6;
+
+/// One emoji on a message: how many reacted with it, and whether the viewer did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reaction {
+    pub emoji: String,
+    pub count: i64,
+    pub viewer_reacted: bool,
+}
 
 /// Who may open a direct conversation with whom (never across a block).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -537,16 +551,300 @@ impl Chat {
             .await?
             .ok_or_else(not_found)?;
         let target = Ord::min(up_to_seq, membership.conversation.last_seq);
-        participant::Entity::update_many()
+        let moved = participant::Entity::update_many()
             .col_expr(participant::Column::LastReadSeq, Expr::value(target))
             .filter(participant::Column::ConversationId.eq(conversation_id))
             .filter(participant::Column::UserId.eq(viewer))
             .filter(participant::Column::LastReadSeq.lt(target))
             .exec(&self.db)
             .await?;
+        if moved.rows_affected > 0 {
+            self.pubsub.publish(
+                &conversation_topic(conversation_id),
+                Event::ReadReceipt {
+                    conversation_id,
+                    user_id: viewer,
+                    up_to_seq: target,
+                },
+            );
+        }
         self.membership(viewer, conversation_id)
             .await?
             .ok_or_else(not_found)
+    }
+
+    /// Changes a message's body: its sender only, until it is deleted. The
+    /// same body again changes nothing.
+    pub async fn edit(&self, editor: Uuid, message_id: Uuid, body: &str) -> AppResult<Message> {
+        let body = parse_body(body)?;
+        let (message, _) = self.message_for(editor, message_id).await?;
+        if message.sender_id != Some(editor) {
+            return Err(AppError::forbidden("only its sender may edit a message"));
+        }
+        if message.deleted_at.is_some() {
+            return Err(AppError::conflict("messageId", "the message was deleted"));
+        }
+        if message.body == body {
+            return Ok(message);
+        }
+        // Only a live message: a delete that won the race keeps its tombstone.
+        let updated = message::Entity::update_many()
+            .col_expr(message::Column::Body, Expr::value(body))
+            .col_expr(message::Column::EditedAt, Expr::value(now()))
+            .filter(message::Column::Id.eq(message_id))
+            .filter(message::Column::DeletedAt.is_null())
+            .exec(&self.db)
+            .await?;
+        if updated.rows_affected == 0 {
+            return Err(AppError::conflict("messageId", "the message was deleted"));
+        }
+        let edited = message::Entity::find_by_id(message_id)
+            .one(&self.db)
+            .await?
+            .ok_or_else(message_not_found)?;
+        let message = Message::from(edited);
+        self.publish(
+            message.conversation_id,
+            Event::MessageEdited {
+                message: message.clone(),
+            },
+        );
+        Ok(message)
+    }
+
+    /// Turns a message into a tombstone (its place and seq stay, its body and
+    /// reactions go): its sender, or an owner or admin of the group. Deleting
+    /// again changes nothing.
+    pub async fn delete(&self, actor: Uuid, message_id: Uuid) -> AppResult<Message> {
+        let (message, membership) = self.message_for(actor, message_id).await?;
+        if message.sender_id != Some(actor) {
+            let moderates = match membership.conversation.group_id {
+                Some(group_id) => groups::role_of(&self.db, group_id, actor)
+                    .await?
+                    .is_some_and(groups::Role::manages),
+                None => false,
+            };
+            if !moderates {
+                return Err(AppError::forbidden(
+                    "only its sender, or a group's owner or admins, may delete a message",
+                ));
+            }
+        }
+        if message.deleted_at.is_some() {
+            return Ok(message);
+        }
+        let txn = self.db.begin().await?;
+        let deleted = message::Entity::update(message::ActiveModel {
+            id: Set(message_id),
+            body: Set(String::new()),
+            deleted_at: Set(Some(now())),
+            ..Default::default()
+        })
+        .exec(&txn)
+        .await?;
+        message_reaction::Entity::delete_many()
+            .filter(message_reaction::Column::MessageId.eq(message_id))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        let message = Message::from(deleted);
+        self.publish(
+            message.conversation_id,
+            Event::MessageDeleted {
+                message: message.clone(),
+            },
+        );
+        Ok(message)
+    }
+
+    /// Reacts to a message; a user has one reaction per message, so a new emoji
+    /// replaces theirs. Reacting with the one you have changes nothing.
+    pub async fn react(&self, user: Uuid, message_id: Uuid, emoji: &str) -> AppResult<Message> {
+        let emoji = parse_emoji(emoji)?;
+        let (message, _) = self.message_for(user, message_id).await?;
+        if message.deleted_at.is_some() {
+            return Err(AppError::conflict("messageId", "the message was deleted"));
+        }
+        let mine = message_reaction::Entity::find_by_id((message_id, user))
+            .one(&self.db)
+            .await?;
+        if mine.as_ref().is_some_and(|r| r.emoji == emoji) {
+            return Ok(message);
+        }
+        let distinct: Vec<String> = message_reaction::Entity::find()
+            .select_only()
+            .column(message_reaction::Column::Emoji)
+            .distinct()
+            .filter(message_reaction::Column::MessageId.eq(message_id))
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        if !distinct.contains(&emoji) && distinct.len() >= MAX_DISTINCT_REACTIONS {
+            return Err(AppError::conflict(
+                "emoji",
+                format!("a message holds at most {MAX_DISTINCT_REACTIONS} different reactions"),
+            ));
+        }
+        message_reaction::Entity::insert(message_reaction::ActiveModel {
+            message_id: Set(message_id),
+            user_id: Set(user),
+            emoji: Set(emoji.clone()),
+            created_at: Set(now()),
+        })
+        .on_conflict(
+            sea_orm::sea_query::OnConflict::columns([
+                message_reaction::Column::MessageId,
+                message_reaction::Column::UserId,
+            ])
+            .update_columns([
+                message_reaction::Column::Emoji,
+                message_reaction::Column::CreatedAt,
+            ])
+            .to_owned(),
+        )
+        .exec_without_returning(&self.db)
+        .await?;
+        self.publish(
+            message.conversation_id,
+            Event::ReactionChanged {
+                conversation_id: message.conversation_id,
+                message_id,
+                user_id: user,
+                emoji: Some(emoji),
+            },
+        );
+        Ok(message)
+    }
+
+    /// Takes back the user's reaction if it is `emoji`; otherwise changes nothing.
+    pub async fn unreact(&self, user: Uuid, message_id: Uuid, emoji: &str) -> AppResult<Message> {
+        let emoji = parse_emoji(emoji)?;
+        let (message, _) = self.message_for(user, message_id).await?;
+        let removed = message_reaction::Entity::delete_many()
+            .filter(message_reaction::Column::MessageId.eq(message_id))
+            .filter(message_reaction::Column::UserId.eq(user))
+            .filter(message_reaction::Column::Emoji.eq(emoji))
+            .exec(&self.db)
+            .await?;
+        if removed.rows_affected > 0 {
+            self.publish(
+                message.conversation_id,
+                Event::ReactionChanged {
+                    conversation_id: message.conversation_id,
+                    message_id,
+                    user_id: user,
+                    emoji: None,
+                },
+            );
+        }
+        Ok(message)
+    }
+
+    /// Each message's reactions as `viewer` sees them, most used first: one query.
+    pub async fn reactions(
+        &self,
+        viewer: Uuid,
+        messages: &[Uuid],
+    ) -> Result<HashMap<Uuid, Vec<Reaction>>, sea_orm::DbErr> {
+        let rows = message_reaction::Entity::find()
+            .filter(message_reaction::Column::MessageId.is_in(messages.iter().copied()))
+            .order_by_asc(message_reaction::Column::CreatedAt)
+            .all(&self.db)
+            .await?;
+        let mut found: HashMap<Uuid, Vec<Reaction>> = HashMap::new();
+        for row in rows {
+            let list = found.entry(row.message_id).or_default();
+            let mine = row.user_id == viewer;
+            match list.iter_mut().find(|r| r.emoji == row.emoji) {
+                Some(reaction) => {
+                    reaction.count += 1;
+                    reaction.viewer_reacted |= mine;
+                }
+                None => list.push(Reaction {
+                    emoji: row.emoji,
+                    count: 1,
+                    viewer_reacted: mine,
+                }),
+            }
+        }
+        // Most used first; among equals, the one used first (a stable sort of
+        // the rows' order).
+        for list in found.values_mut() {
+            list.sort_by_key(|r| std::cmp::Reverse(r.count));
+        }
+        Ok(found)
+    }
+
+    /// Who has read up to each (conversation, seq), oldest participants first:
+    /// one query for all of them.
+    pub async fn readers(
+        &self,
+        keys: &[(Uuid, i64)],
+    ) -> Result<HashMap<(Uuid, i64), Vec<Uuid>>, sea_orm::DbErr> {
+        let conversations: Vec<Uuid> = keys.iter().map(|(c, _)| *c).collect();
+        let rows = participant::Entity::find()
+            .filter(participant::Column::ConversationId.is_in(conversations))
+            .order_by_asc(participant::Column::JoinedAt)
+            .all(&self.db)
+            .await?;
+        Ok(keys
+            .iter()
+            .map(|&(conversation, seq)| {
+                let readers = rows
+                    .iter()
+                    .filter(|p| p.conversation_id == conversation && p.last_read_seq >= seq)
+                    .map(|p| p.user_id)
+                    .collect();
+                ((conversation, seq), readers)
+            })
+            .collect())
+    }
+
+    /// Tells the conversation the user is typing (or stopped); nothing is kept,
+    /// and clients forget it after the returned time unless renewed.
+    pub async fn set_typing(
+        &self,
+        user: Uuid,
+        conversation_id: Uuid,
+        typing: bool,
+    ) -> AppResult<DateTime<Utc>> {
+        self.readable(user, conversation_id)
+            .await?
+            .ok_or_else(not_found)?;
+        let expires_at = now() + chrono::Duration::seconds(TYPING_TTL_SECS);
+        self.publish(
+            conversation_id,
+            Event::Typing {
+                conversation_id,
+                user_id: user,
+                typing,
+                expires_at,
+            },
+        );
+        Ok(expires_at)
+    }
+
+    /// A message the viewer may see (they may read its conversation), with
+    /// their place in it; `NOT_FOUND` otherwise.
+    async fn message_for(
+        &self,
+        viewer: Uuid,
+        message_id: Uuid,
+    ) -> AppResult<(Message, Membership)> {
+        let message = message::Entity::find_by_id(message_id)
+            .one(&self.db)
+            .await?
+            .ok_or_else(message_not_found)?;
+        let membership = self
+            .readable(viewer, message.conversation_id)
+            .await?
+            .ok_or_else(message_not_found)?;
+        Ok((Message::from(message), membership))
+    }
+
+    fn publish(&self, conversation_id: Uuid, event: Event) {
+        self.pubsub
+            .publish(&conversation_topic(conversation_id), event);
     }
 
     /// The message the sender already sent under this client id.
@@ -623,6 +921,27 @@ async fn is_participant(
 
 fn not_found() -> AppError {
     AppError::not_found("conversation not found")
+}
+
+fn message_not_found() -> AppError {
+    AppError::not_found("message not found")
+}
+
+/// A reaction: one emoji (a short sequence at most), no letters or spaces.
+pub fn parse_emoji(raw: &str) -> AppResult<String> {
+    let emoji = raw.trim();
+    let plausible = !emoji.is_empty()
+        && emoji.chars().count() <= MAX_EMOJI_CHARS
+        && emoji
+            .chars()
+            .all(|c| !c.is_alphanumeric() && !c.is_whitespace() && !c.is_control());
+    if !plausible {
+        return Err(AppError::bad_input(
+            "emoji",
+            format!("emoji must be one emoji (at most {MAX_EMOJI_CHARS} characters)"),
+        ));
+    }
+    Ok(emoji.to_owned())
 }
 
 /// `last_seq + 1`, taken under the conversation's row lock, and the activity time.
@@ -749,5 +1068,15 @@ mod tests {
         assert!(parse_body(" \n ").is_err());
         assert!(parse_body(&"x".repeat(MAX_BODY_CHARS + 1)).is_err());
         assert!(parse_body(&"é".repeat(MAX_BODY_CHARS)).is_ok());
+    }
+
+    #[test]
+    fn reactions_are_emoji_not_words() {
+        for ok in ["👍", "❤️", "👨‍👩‍👧‍👦", "🇵🇹", " 🎉 "] {
+            assert!(parse_emoji(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "ok", "👍 👍", "a👍", &"🎉".repeat(11)] {
+            assert!(parse_emoji(bad).is_err(), "{bad}");
+        }
     }
 }

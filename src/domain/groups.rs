@@ -1220,7 +1220,9 @@ async fn member_row(
         .await?)
 }
 
-async fn role_of(
+/// The user's role in the group, read on `db` (a transaction, say): what the
+/// chat domain asks before a moderator deletes someone else's message.
+pub async fn role_of(
     db: &impl ConnectionTrait,
     group_id: Uuid,
     user_id: Uuid,

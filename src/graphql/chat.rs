@@ -5,7 +5,7 @@
 use std::{collections::VecDeque, sync::Arc};
 
 use async_graphql::{
-    Context, Enum, ID, InputObject, Object, Subscription,
+    Context, Enum, ID, InputObject, Object, SimpleObject, Subscription, Union,
     connection::{Connection, Edge, EmptyFields},
     dataloader::DataLoader,
 };
@@ -21,11 +21,14 @@ use crate::{
         groups::{Group, load_group},
         ids::{self, NodeKind},
         live,
-        loaders::{LastMessageLoader, ParticipantsLoader},
+        loaders::{LastMessageLoader, ParticipantsLoader, ReactionsLoader, ReadersLoader},
         pagination::{DEFAULT_PAGE, MAX_PAGE, Page, encode_cursor, not_a_cursor},
         users::{User, load_user},
     },
-    infra::pubsub::{Event, Lagged, PubSub, conversation_topic, group_topic, user_topic},
+    infra::{
+        pubsub::{Event, Lagged, PubSub, conversation_topic, group_topic, user_topic},
+        ratelimit::Action,
+    },
 };
 
 /// How many participants `Conversation.participants` lists.
@@ -263,6 +266,48 @@ impl Message {
         Ok(replied.map(Message))
     }
 
+    /// Each emoji with its count, most used first.
+    async fn reactions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Reaction>> {
+        let viewer = ctx.require_viewer().await?;
+        Ok(ctx
+            .data_unchecked::<DataLoader<ReactionsLoader>>()
+            .load_one((viewer.user_id, self.0.id))
+            .await
+            .map_err(|err| AppError::Internal(anyhow::anyhow!("loading reactions: {err}")))?
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| Reaction {
+                emoji: r.emoji,
+                count: r.count,
+                viewer_reacted: r.viewer_reacted,
+            })
+            .collect())
+    }
+
+    /// Participants other than the sender who have read this far: the first
+    /// 20, in the order they joined.
+    async fn read_by(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<User>> {
+        let readers = ctx
+            .data_unchecked::<DataLoader<ReadersLoader>>()
+            .load_one((self.0.conversation_id, self.0.seq))
+            .await
+            .map_err(|err| AppError::Internal(anyhow::anyhow!("loading readers: {err}")))?
+            .unwrap_or_default();
+        let mut users = Vec::new();
+        for id in readers
+            .into_iter()
+            .filter(|id| Some(*id) != self.0.sender_id)
+        {
+            if users.len() == PARTICIPANTS_SHOWN {
+                break;
+            }
+            if let Some(user) = load_user(ctx, id).await? {
+                users.push(user);
+            }
+        }
+        Ok(users)
+    }
+
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
@@ -274,6 +319,14 @@ impl Message {
     async fn deleted_at(&self) -> Option<DateTime<Utc>> {
         self.0.deleted_at
     }
+}
+
+/// One emoji on a message.
+#[derive(SimpleObject)]
+pub struct Reaction {
+    pub emoji: String,
+    pub count: i64,
+    pub viewer_reacted: bool,
 }
 
 #[derive(Default)]
@@ -361,6 +414,26 @@ pub struct SendMessageInput {
 }
 
 #[derive(InputObject)]
+pub struct EditMessageInput {
+    pub message_id: ID,
+    /// 1 to 4000 characters.
+    pub body: String,
+}
+
+#[derive(InputObject)]
+pub struct ReactionInput {
+    pub message_id: ID,
+    /// One emoji; you have one reaction per message, so a new one replaces yours.
+    pub emoji: String,
+}
+
+#[derive(InputObject)]
+pub struct SetTypingInput {
+    pub conversation_id: ID,
+    pub typing: bool,
+}
+
+#[derive(InputObject)]
 pub struct MarkConversationReadInput {
     pub conversation_id: ID,
     /// Everything up to this seq is read (never moves back).
@@ -422,6 +495,84 @@ impl ChatMutation {
             )
             .await?;
         Ok(Message(message))
+    }
+
+    /// Changes your message's body.
+    async fn edit_message(
+        &self,
+        ctx: &Context<'_>,
+        input: EditMessageInput,
+    ) -> async_graphql::Result<Message> {
+        let viewer = ctx.require_viewer().await?;
+        let id = ids::expect(&input.message_id, NodeKind::Message)?;
+        Ok(Message(
+            ctx.state()
+                .chat
+                .edit(viewer.user_id, id, &input.body)
+                .await?,
+        ))
+    }
+
+    /// Leaves a tombstone in the message's place: its sender, or an owner or
+    /// admin of the group.
+    async fn delete_message(
+        &self,
+        ctx: &Context<'_>,
+        message_id: ID,
+    ) -> async_graphql::Result<Message> {
+        let viewer = ctx.require_viewer().await?;
+        let id = ids::expect(&message_id, NodeKind::Message)?;
+        Ok(Message(ctx.state().chat.delete(viewer.user_id, id).await?))
+    }
+
+    async fn add_reaction(
+        &self,
+        ctx: &Context<'_>,
+        input: ReactionInput,
+    ) -> async_graphql::Result<Message> {
+        let viewer = ctx.require_viewer().await?;
+        let id = ids::expect(&input.message_id, NodeKind::Message)?;
+        Ok(Message(
+            ctx.state()
+                .chat
+                .react(viewer.user_id, id, &input.emoji)
+                .await?,
+        ))
+    }
+
+    async fn remove_reaction(
+        &self,
+        ctx: &Context<'_>,
+        input: ReactionInput,
+    ) -> async_graphql::Result<Message> {
+        let viewer = ctx.require_viewer().await?;
+        let id = ids::expect(&input.message_id, NodeKind::Message)?;
+        Ok(Message(
+            ctx.state()
+                .chat
+                .unreact(viewer.user_id, id, &input.emoji)
+                .await?,
+        ))
+    }
+
+    /// Tells the conversation you are typing (or stopped). Nothing is stored;
+    /// the indicator expires by itself after a few seconds unless renewed.
+    async fn set_typing(
+        &self,
+        ctx: &Context<'_>,
+        input: SetTypingInput,
+    ) -> async_graphql::Result<bool> {
+        let viewer = ctx.require_viewer().await?;
+        let id = ids::expect(&input.conversation_id, NodeKind::Conversation)?;
+        let state = ctx.state();
+        state
+            .limiter
+            .check(Action::TypingPerUser, &viewer.user_id.to_string())?;
+        state
+            .chat
+            .set_typing(viewer.user_id, id, input.typing)
+            .await?;
+        Ok(true)
     }
 
     async fn mark_conversation_read(
@@ -495,6 +646,217 @@ impl ChatSubscription {
         };
         let messages = futures_util::stream::unfold(feed, Feed::next).map(|m| m.map(Message));
         Ok(live::while_session_lives(&state.pubsub, &state.accounts, viewer, messages).await?)
+    }
+
+    /// Everything that happens in one conversation: messages added, edited and
+    /// deleted, reactions, read receipts and others typing. Live only (a client
+    /// refetches on resubscribing); ends like `messageAdded`, and after falling
+    /// behind, with an error saying so.
+    async fn conversation_events(
+        &self,
+        ctx: &Context<'_>,
+        conversation_id: ID,
+    ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<ConversationEvent>> + use<>>
+    {
+        let viewer = ctx.require_viewer().await?;
+        let key = ids::expect(&conversation_id, NodeKind::Conversation)?;
+        let state = ctx.state().clone();
+        let not_found = || AppError::not_found("conversation not found");
+        let conversation = state.chat.find(key).await?.ok_or_else(not_found)?;
+        let live = live::stop_on_lag(listen(
+            &state.pubsub,
+            key,
+            viewer.user_id,
+            conversation.group_id,
+        ));
+        let membership = state
+            .chat
+            .readable(viewer.user_id, key)
+            .await?
+            .ok_or_else(not_found)?;
+        let context = Arc::new(EventContext {
+            db: state.db.clone(),
+            social: state.social.clone(),
+            conversation: membership.conversation,
+            viewer: viewer.user_id,
+        });
+        let events = live
+            .then(move |event| {
+                let context = context.clone();
+                async move {
+                    match event {
+                        Ok(event) => context.see(&event).await,
+                        Err(lagged) => Seen::Deliver(Box::new(Err(lagged))),
+                    }
+                }
+            })
+            .take_while(|seen| futures_util::future::ready(!matches!(seen, Seen::End)))
+            .filter_map(|seen| {
+                futures_util::future::ready(match seen {
+                    Seen::Deliver(event) => Some(*event),
+                    _ => None,
+                })
+            });
+        Ok(live::while_session_lives(&state.pubsub, &state.accounts, viewer, events).await?)
+    }
+}
+
+/// A new message.
+#[derive(SimpleObject)]
+pub struct MessageAddedEvent {
+    pub message: Message,
+}
+
+/// A message's body changed.
+#[derive(SimpleObject)]
+pub struct MessageEditedEvent {
+    pub message: Message,
+}
+
+/// A message became a tombstone.
+#[derive(SimpleObject)]
+pub struct MessageDeletedEvent {
+    pub message: Message,
+}
+
+/// Someone reacted to a message, changed their reaction, or took it back.
+#[derive(SimpleObject)]
+pub struct ReactionChangedEvent {
+    pub message_id: ID,
+    pub user: Option<User>,
+    /// Their reaction now; null when they took it back.
+    pub emoji: Option<String>,
+}
+
+/// Someone read the conversation up to `upToSeq`.
+#[derive(SimpleObject)]
+pub struct ReadReceiptEvent {
+    pub user: Option<User>,
+    pub up_to_seq: i64,
+}
+
+/// Someone started or stopped typing; forget it after `expiresAt`.
+#[derive(SimpleObject)]
+pub struct TypingEvent {
+    pub user: Option<User>,
+    pub typing: bool,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Union)]
+pub enum ConversationEvent {
+    MessageAdded(MessageAddedEvent),
+    MessageEdited(MessageEditedEvent),
+    MessageDeleted(MessageDeletedEvent),
+    ReactionChanged(ReactionChangedEvent),
+    ReadReceipt(ReadReceiptEvent),
+    Typing(TypingEvent),
+}
+
+/// What a conversation's subscriber makes of an event: something to deliver,
+/// the end of their access, or nothing.
+enum Seen {
+    Deliver(Box<async_graphql::Result<ConversationEvent>>),
+    End,
+    Ignore,
+}
+
+/// Whether `event` ends `viewer`'s access to `conversation`.
+fn ends_access(event: &Event, conversation: &entity::conversation::Model, viewer: Uuid) -> bool {
+    match event {
+        Event::GroupMembershipEnded { group_id, user_id } => {
+            Some(*group_id) == conversation.group_id && *user_id == viewer
+        }
+        Event::GroupDeleted { group_id } => Some(*group_id) == conversation.group_id,
+        Event::Blocked { blocker, blocked } => {
+            let pair = [conversation.direct_low, conversation.direct_high];
+            Kind::of(conversation) == Kind::Direct
+                && pair.contains(&Some(*blocker))
+                && pair.contains(&Some(*blocked))
+        }
+        _ => false,
+    }
+}
+
+/// The user an event names, as the viewer may see them (a user who blocked the
+/// viewer shows as null).
+async fn event_user(context: &EventContext, id: Uuid) -> Option<User> {
+    if id != context.viewer && context.social.hides_from(id, context.viewer).await.ok()? {
+        return None;
+    }
+    crate::domain::users::find(&context.db, id)
+        .await
+        .ok()
+        .flatten()
+        .map(User::new)
+}
+
+/// What turning events into `ConversationEvent`s needs, owned by the stream.
+struct EventContext {
+    db: sea_orm::DatabaseConnection,
+    social: crate::domain::social::Social,
+    conversation: entity::conversation::Model,
+    viewer: Uuid,
+}
+
+impl EventContext {
+    async fn see(&self, event: &Event) -> Seen {
+        if ends_access(event, &self.conversation, self.viewer) {
+            return Seen::End;
+        }
+        let ours = |id: &Uuid| *id == self.conversation.id;
+        let delivered = match event {
+            Event::MessageAdded { message } if ours(&message.conversation_id) => {
+                ConversationEvent::MessageAdded(MessageAddedEvent {
+                    message: Message(message.clone()),
+                })
+            }
+            Event::MessageEdited { message } if ours(&message.conversation_id) => {
+                ConversationEvent::MessageEdited(MessageEditedEvent {
+                    message: Message(message.clone()),
+                })
+            }
+            Event::MessageDeleted { message } if ours(&message.conversation_id) => {
+                ConversationEvent::MessageDeleted(MessageDeletedEvent {
+                    message: Message(message.clone()),
+                })
+            }
+            Event::ReactionChanged {
+                conversation_id,
+                message_id,
+                user_id,
+                emoji,
+            } if ours(conversation_id) => {
+                ConversationEvent::ReactionChanged(ReactionChangedEvent {
+                    message_id: ids::encode(NodeKind::Message, *message_id),
+                    user: event_user(self, *user_id).await,
+                    emoji: emoji.clone(),
+                })
+            }
+            Event::ReadReceipt {
+                conversation_id,
+                user_id,
+                up_to_seq,
+            } if ours(conversation_id) => ConversationEvent::ReadReceipt(ReadReceiptEvent {
+                user: event_user(self, *user_id).await,
+                up_to_seq: *up_to_seq,
+            }),
+            // Your own typing is no news to you.
+            Event::Typing {
+                conversation_id,
+                user_id,
+                typing,
+                expires_at,
+            } if ours(conversation_id) && *user_id != self.viewer => {
+                ConversationEvent::Typing(TypingEvent {
+                    user: event_user(self, *user_id).await,
+                    typing: *typing,
+                    expires_at: *expires_at,
+                })
+            }
+            _ => return Seen::Ignore,
+        };
+        Seen::Deliver(Box::new(Ok(delivered)))
     }
 }
 

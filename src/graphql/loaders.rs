@@ -8,7 +8,7 @@ use sea_orm::{DatabaseConnection, DbErr};
 use uuid::Uuid;
 
 use crate::domain::{
-    chat::{Chat, Message},
+    chat::{Chat, Message, Reaction},
     groups::{Groups, Role},
     social::{Relationship, Social},
     users,
@@ -210,5 +210,64 @@ impl Loader<(Uuid, i64)> for LastMessageLoader {
             .into_values()
             .map(|m| ((m.conversation_id, m.seq), m))
             .collect())
+    }
+}
+
+/// A message's reactions as a viewer sees them, keyed `(viewer, message)`.
+pub struct ReactionsLoader {
+    chat: Chat,
+}
+
+impl ReactionsLoader {
+    pub fn new(chat: Chat) -> Self {
+        Self { chat }
+    }
+}
+
+impl Loader<(Uuid, Uuid)> for ReactionsLoader {
+    type Value = Vec<Reaction>;
+    type Error = Arc<DbErr>;
+
+    async fn load(
+        &self,
+        keys: &[(Uuid, Uuid)],
+    ) -> Result<HashMap<(Uuid, Uuid), Vec<Reaction>>, Self::Error> {
+        let mut found = HashMap::new();
+        for (viewer, messages) in by_viewer(keys) {
+            let reactions = self
+                .chat
+                .reactions(viewer, &messages)
+                .await
+                .map_err(Arc::new)?;
+            found.extend(
+                reactions
+                    .into_iter()
+                    .map(|(message, list)| ((viewer, message), list)),
+            );
+        }
+        Ok(found)
+    }
+}
+
+/// Who has read up to a message, keyed `(conversation, seq)`.
+pub struct ReadersLoader {
+    chat: Chat,
+}
+
+impl ReadersLoader {
+    pub fn new(chat: Chat) -> Self {
+        Self { chat }
+    }
+}
+
+impl Loader<(Uuid, i64)> for ReadersLoader {
+    type Value = Vec<Uuid>;
+    type Error = Arc<DbErr>;
+
+    async fn load(
+        &self,
+        keys: &[(Uuid, i64)],
+    ) -> Result<HashMap<(Uuid, i64), Vec<Uuid>>, Self::Error> {
+        self.chat.readers(keys).await.map_err(Arc::new)
     }
 }

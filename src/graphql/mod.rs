@@ -96,6 +96,14 @@ pub fn build_schema(state: AppState) -> KithSchema {
         loaders::LastMessageLoader::new(state.chat.clone()),
         delay,
     ))
+    .data(loader(
+        loaders::ReactionsLoader::new(state.chat.clone()),
+        delay,
+    ))
+    .data(loader(
+        loaders::ReadersLoader::new(state.chat.clone()),
+        delay,
+    ))
     .data(state)
     .finish()
 }

@@ -51,6 +51,31 @@ pub enum Event {
     GroupDeleted { group_id: Uuid },
     /// Published to the conversation.
     MessageAdded { message: Message },
+    /// Published to the conversation.
+    MessageEdited { message: Message },
+    /// Published to the conversation: the message is a tombstone now.
+    MessageDeleted { message: Message },
+    /// Published to the conversation: `user_id` reacted with `emoji`, or took
+    /// their reaction back (`None`).
+    ReactionChanged {
+        conversation_id: Uuid,
+        message_id: Uuid,
+        user_id: Uuid,
+        emoji: Option<String>,
+    },
+    /// Published to the conversation: `user_id` has read up to `up_to_seq`.
+    ReadReceipt {
+        conversation_id: Uuid,
+        user_id: Uuid,
+        up_to_seq: i64,
+    },
+    /// Published to the conversation; a client forgets it after `expires_at`.
+    Typing {
+        conversation_id: Uuid,
+        user_id: Uuid,
+        typing: bool,
+        expires_at: chrono::DateTime<chrono::Utc>,
+    },
 }
 
 /// A subscriber missed events because it read too slowly.
