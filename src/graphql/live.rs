@@ -39,7 +39,32 @@ pub async fn while_session_lives<T: Send + 'static>(
             _ = tokio::time::sleep(expiry) => {}
         }
     };
-    Ok(items.take_until(session_ends).boxed())
+    let active = ActiveSubscription::count();
+    Ok(items
+        .take_until(session_ends)
+        // The guard lives as long as the stream, however it ends: completed,
+        // cancelled by the client, or dropped with its socket.
+        .map(move |item| {
+            let _ = &active;
+            item
+        })
+        .boxed())
+}
+
+/// Keeps `kith_subscriptions_active` right: one per live subscription stream.
+struct ActiveSubscription;
+
+impl ActiveSubscription {
+    fn count() -> Self {
+        metrics::gauge!("kith_subscriptions_active").increment(1.0);
+        Self
+    }
+}
+
+impl Drop for ActiveSubscription {
+    fn drop(&mut self) {
+        metrics::gauge!("kith_subscriptions_active").decrement(1.0);
+    }
 }
 
 fn ends_session(event: &Result<Arc<Event>, Lagged>, viewer: &Viewer) -> bool {

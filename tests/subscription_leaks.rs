@@ -1,0 +1,126 @@
+//! A socket closed mid-stream leaves no subscription behind: the
+//! `kith_subscriptions_active` gauge returns to zero. Alone in its own test
+//! binary, because metrics are process-wide and `cargo test` runs a binary's
+//! tests side by side.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Session, Socket, TestApp, spawn_app};
+use serde_json::json;
+
+async fn active_subscriptions(app: &TestApp) -> f64 {
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix("kith_subscriptions_active "))
+        .map_or(0.0, |value| value.trim().parse().unwrap())
+}
+
+async fn subscribe(
+    app: &TestApp,
+    viewer: &Session,
+    query: &str,
+    variables: serde_json::Value,
+) -> Socket {
+    let mut socket = app.websocket("/graphql", "graphql-transport-ws").await;
+    socket
+        .send(json!({ "type": "connection_init",
+            "payload": { "authorization": format!("Bearer {}", viewer.access_token) } }))
+        .await;
+    assert_eq!(socket.receive().await["type"], "connection_ack");
+    socket
+        .send(json!({ "id": "s", "type": "subscribe",
+            "payload": { "query": query, "variables": variables } }))
+        .await;
+    socket
+}
+
+async fn wait_for(app: &TestApp, want: f64) {
+    for _ in 0..50 {
+        if active_subscriptions(app).await == want {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "kith_subscriptions_active stayed at {} instead of {want}",
+        active_subscriptions(app).await
+    );
+}
+
+#[tokio::test]
+async fn closed_sockets_leave_no_subscription_behind() {
+    let app = spawn_app().await;
+    let (ann, bob) = (app.register("ann").await, app.register("bob").await);
+    let request = app
+        .data(
+            "mutation($to: ID!) { sendFriendRequest(input: { userId: $to }) { id } }",
+            json!({ "to": bob.user_id }),
+            ann.token(),
+        )
+        .await;
+    app.data(
+        "mutation($id: ID!) { acceptFriendRequest(id: $id) { id } }",
+        json!({ "id": request["sendFriendRequest"]["id"] }),
+        bob.token(),
+    )
+    .await;
+    let conversation = app
+        .data(
+            "mutation($u: ID!) { directConversation(userId: $u) { id } }",
+            json!({ "u": bob.user_id }),
+            ann.token(),
+        )
+        .await["directConversation"]["id"]
+        .clone();
+    assert_eq!(active_subscriptions(&app).await, 0.0);
+
+    let variables = json!({ "c": conversation });
+    let mut messages = subscribe(
+        &app,
+        &bob,
+        "subscription($c: ID!) { messageAdded(conversationId: $c) { seq } }",
+        variables.clone(),
+    )
+    .await;
+    let events = subscribe(
+        &app,
+        &bob,
+        "subscription($c: ID!) { conversationEvents(conversationId: $c) { __typename } }",
+        variables,
+    )
+    .await;
+    let mut notifications = subscribe(
+        &app,
+        &ann,
+        "subscription { notifications { __typename } }",
+        json!({}),
+    )
+    .await;
+    wait_for(&app, 3.0).await;
+
+    // Mid-stream: a message is on its way when the sockets go.
+    app.data(
+        "mutation($c: ID!) { sendMessage(input: { conversationId: $c, body: \"hi\", clientMessageId: \"1\" }) { seq } }",
+        json!({ "c": conversation }),
+        ann.token(),
+    )
+    .await;
+    assert_eq!(messages.receive().await["type"], "next");
+    drop(messages);
+    drop(events);
+    // One ends politely instead.
+    notifications
+        .send(json!({ "id": "s", "type": "complete" }))
+        .await;
+    wait_for(&app, 0.0).await;
+}
