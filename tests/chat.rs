@@ -74,6 +74,13 @@ async fn subscribe(
     socket
 }
 
+/// The next `messageAdded` payload on the socket.
+async fn added(socket: &mut Socket) -> Value {
+    let message = socket.receive().await;
+    assert_eq!(message["type"], "next", "{message}");
+    message["payload"]["data"]["messageAdded"].clone()
+}
+
 /// The seq of the next `next` message on the socket.
 async fn next_seq(socket: &mut Socket) -> i64 {
     let message = socket.receive().await;
@@ -556,4 +563,77 @@ async fn a_deleted_account_leaves_the_other_side_its_conversation() {
         )
         .await;
     assert_eq!(error_code(&to_nobody), "NOT_FOUND");
+}
+
+#[tokio::test]
+async fn message_added_without_a_conversation_follows_all_of_them_and_new_ones() {
+    let app = spawn_app().await;
+    let (ann, bob, direct) = friends_chatting(&app).await;
+    let mut socket = app.websocket("/graphql", "graphql-transport-ws").await;
+    socket
+        .send(json!({ "type": "connection_init",
+            "payload": { "authorization": format!("Bearer {}", bob.access_token) } }))
+        .await;
+    assert_eq!(socket.receive().await["type"], "connection_ack");
+    socket
+        .send(json!({ "id": "all", "type": "subscribe", "payload": {
+            "query": "subscription { messageAdded { seq body conversation { kind } } }" } }))
+        .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    send(&app, &ann, &direct, "direct one", "a1").await;
+    assert_eq!(
+        added(&mut socket).await,
+        json!({ "seq": 1, "body": "direct one", "conversation": { "kind": "DIRECT" } })
+    );
+
+    // A group joined after subscribing is followed from the join on.
+    let group = app
+        .data(
+            "mutation { createGroup(input: { name: \"later\", visibility: PUBLIC, joinPolicy: OPEN }) {
+                id conversation { id } } }",
+            json!({}),
+            ann.token(),
+        )
+        .await["createGroup"]
+        .clone();
+    let group_conversation = group["conversation"]["id"].clone();
+    send(&app, &ann, &group_conversation, "before bob", "g1").await;
+    app.data(
+        "mutation($g: ID!) { requestToJoinGroup(groupId: $g) { joined } }",
+        json!({ "g": group["id"] }),
+        bob.token(),
+    )
+    .await;
+    send(&app, &ann, &group_conversation, "welcome bob", "g2").await;
+    assert_eq!(
+        added(&mut socket).await,
+        json!({ "seq": 2, "body": "welcome bob", "conversation": { "kind": "GROUP" } })
+    );
+
+    // Removed from the group: its messages stop, the rest go on.
+    app.data(
+        "mutation($g: ID!, $u: ID!) { removeGroupMember(input: { groupId: $g, userId: $u }) { id } }",
+        json!({ "g": group["id"], "u": bob.user_id }),
+        ann.token(),
+    )
+    .await;
+    send(&app, &ann, &group_conversation, "without bob", "g3").await;
+    send(&app, &ann, &direct, "direct two", "a2").await;
+    assert_eq!(added(&mut socket).await["body"], "direct two");
+
+    let mut resume_all = app.websocket("/graphql", "graphql-transport-ws").await;
+    resume_all
+        .send(json!({ "type": "connection_init",
+            "payload": { "authorization": format!("Bearer {}", bob.access_token) } }))
+        .await;
+    assert_eq!(resume_all.receive().await["type"], "connection_ack");
+    resume_all
+        .send(json!({ "id": "r", "type": "subscribe", "payload": {
+            "query": "subscription { messageAdded(sinceSeq: 1) { seq } }" } }))
+        .await;
+    let refused = resume_all.receive().await;
+    assert_eq!(
+        refused["payload"]["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{refused}"
+    );
 }

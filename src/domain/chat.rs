@@ -32,7 +32,7 @@ use uuid::Uuid;
 use crate::{
     domain::{groups, social},
     error::{AppError, AppResult, is_unique_violation},
-    infra::pubsub::{Event, PubSub, conversation_topic},
+    infra::pubsub::{Event, PubSub, conversation_topic, user_topic},
 };
 
 pub const MAX_BODY_CHARS: usize = 4000;
@@ -202,6 +202,13 @@ impl Chat {
                     add_participant(&txn, id, user, 0, now).await?;
                 }
                 txn.commit().await?;
+                for user in [low, high] {
+                    let joined = Joined {
+                        conversation_id: id,
+                        from_seq: 0,
+                    };
+                    self.pubsub.publish(&user_topic(user), joined.event(user));
+                }
             }
             // Both opened it at once: the other one stands.
             Err(err) if is_unique_violation(&err) => drop(txn),
@@ -995,13 +1002,31 @@ async fn add_participant(
     Ok(())
 }
 
+/// A user's arrival in a conversation: announced after commit, so their
+/// feeds of all their conversations start following it from `from_seq`.
+#[derive(Clone, Copy, Debug)]
+pub struct Joined {
+    pub conversation_id: Uuid,
+    pub from_seq: i64,
+}
+
+impl Joined {
+    pub fn event(self, user_id: Uuid) -> Event {
+        Event::ConversationJoined {
+            conversation_id: self.conversation_id,
+            user_id,
+            from_seq: self.from_seq,
+        }
+    }
+}
+
 /// Opens a new group's conversation with its owner in it; in the group's
 /// creating transaction.
 pub async fn open_group_conversation(
     db: &impl ConnectionTrait,
     group_id: Uuid,
     owner: Uuid,
-) -> AppResult<()> {
+) -> AppResult<Joined> {
     let now = now();
     let id = Uuid::now_v7();
     conversation::Entity::insert(conversation::ActiveModel {
@@ -1016,7 +1041,11 @@ pub async fn open_group_conversation(
     })
     .exec_without_returning(db)
     .await?;
-    add_participant(db, id, owner, 0, now).await
+    add_participant(db, id, owner, 0, now).await?;
+    Ok(Joined {
+        conversation_id: id,
+        from_seq: 0,
+    })
 }
 
 /// A new member joins the group's conversation, with everything before their
@@ -1025,15 +1054,19 @@ pub async fn join_group_conversation(
     db: &impl ConnectionTrait,
     group_id: Uuid,
     user_id: Uuid,
-) -> AppResult<()> {
+) -> AppResult<Option<Joined>> {
     let Some(conversation) = conversation::Entity::find()
         .filter(conversation::Column::GroupId.eq(group_id))
         .one(db)
         .await?
     else {
-        return Ok(());
+        return Ok(None);
     };
-    add_participant(db, conversation.id, user_id, conversation.last_seq, now()).await
+    add_participant(db, conversation.id, user_id, conversation.last_seq, now()).await?;
+    Ok(Some(Joined {
+        conversation_id: conversation.id,
+        from_seq: conversation.last_seq,
+    }))
 }
 
 /// A member leaves the group's conversation; in the membership transaction.

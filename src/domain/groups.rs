@@ -309,8 +309,9 @@ impl Groups {
         .exec_with_returning(&txn)
         .await?;
         insert_member(&txn, created.id, owner, Role::Owner).await?;
-        chat::open_group_conversation(&txn, created.id, owner).await?;
+        let joined = chat::open_group_conversation(&txn, created.id, owner).await?;
         txn.commit().await?;
+        self.announce_joined(owner, Some(joined));
         Ok(created)
     }
 
@@ -554,7 +555,11 @@ impl Groups {
                     "you can add your friends only; invite anyone else",
                 ));
             }
-            self.admit(&txn, &locked.group, user_id).await?;
+            let joined = self.admit(&txn, &locked.group, user_id).await?;
+            let group = reread(&txn, group_id).await?;
+            txn.commit().await?;
+            self.announce_joined(user_id, joined);
+            return Ok(group);
         }
         let group = reread(&txn, group_id).await?;
         txn.commit().await?;
@@ -702,8 +707,9 @@ impl Groups {
         };
         if let Some(request) = join_request_row(&txn, group_id, user_id).await? {
             // They asked first: the invitation is the yes.
-            self.admit(&txn, &locked.group, user_id).await?;
+            let joined = self.admit(&txn, &locked.group, user_id).await?;
             txn.commit().await?;
+            self.announce_joined(user_id, joined);
             self.announce_approved(JoinRequest::from_row(request, JoinRequestStatus::Approved));
             return Ok(Invitation::from_row(row, InvitationStatus::Accepted));
         }
@@ -741,8 +747,9 @@ impl Groups {
                 "this invitation no longer holds: you and its sender blocked one another",
             ));
         }
-        self.admit(&txn, &group, actor).await?;
+        let joined = self.admit(&txn, &group, actor).await?;
         txn.commit().await?;
+        self.announce_joined(actor, joined);
         Ok(Invitation::from_row(invitation, InvitationStatus::Accepted))
     }
 
@@ -793,8 +800,9 @@ impl Groups {
         };
         let policy = JoinPolicy::from_stored(&locked.group.join_policy);
         if invited || policy == JoinPolicy::Open {
-            self.admit(&txn, &locked.group, actor).await?;
+            let joined = self.admit(&txn, &locked.group, actor).await?;
             txn.commit().await?;
+            self.announce_joined(actor, joined);
             return Ok(JoinOutcome::Joined);
         }
         if policy == JoinPolicy::InviteOnly {
@@ -844,8 +852,9 @@ impl Groups {
             .await?
             .ok_or_else(join_request_not_found)?;
         require_still_manages(&txn, group.id, actor, join_request_not_found).await?;
-        self.admit(&txn, &group, request.user_id).await?;
+        let joined = self.admit(&txn, &group, request.user_id).await?;
         txn.commit().await?;
+        self.announce_joined(request.user_id, joined);
         let approved = JoinRequest::from_row(request, JoinRequestStatus::Approved);
         self.announce_approved(approved.clone());
         Ok(approved)
@@ -983,7 +992,7 @@ impl Groups {
         txn: &DatabaseTransaction,
         group: &group::Model,
         user_id: Uuid,
-    ) -> AppResult<()> {
+    ) -> AppResult<Option<chat::Joined>> {
         self.check_may_join(txn, group.id, user_id).await?;
         // `group` was read under the lock, so its count is current.
         if group.member_count >= self.member_cap {
@@ -994,7 +1003,7 @@ impl Groups {
         }
         insert_member(txn, group.id, user_id, Role::Member).await?;
         adjust_member_count(txn, group.id, 1).await?;
-        chat::join_group_conversation(txn, group.id, user_id).await?;
+        let joined = chat::join_group_conversation(txn, group.id, user_id).await?;
         group_invitation::Entity::delete_many()
             .filter(group_invitation::Column::GroupId.eq(group.id))
             .filter(group_invitation::Column::InviteeId.eq(user_id))
@@ -1005,7 +1014,7 @@ impl Groups {
             .filter(group_join_request::Column::UserId.eq(user_id))
             .exec(txn)
             .await?;
-        Ok(())
+        Ok(joined)
     }
 
     /// Nobody joins the group of an owner they block or who blocks them.
@@ -1096,6 +1105,14 @@ impl Groups {
         }
         txn.commit().await?;
         Ok(JoinRequest::from_row(request, status))
+    }
+
+    /// The new member's live message feeds start following the conversation.
+    fn announce_joined(&self, user_id: Uuid, joined: Option<chat::Joined>) {
+        if let Some(joined) = joined {
+            self.pubsub
+                .publish(&user_topic(user_id), joined.event(user_id));
+        }
     }
 
     fn announce_approved(&self, request: JoinRequest) {

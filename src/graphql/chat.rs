@@ -2,7 +2,7 @@
 //! `conversations`, `conversation`, `directConversation`, `sendMessage`,
 //! `markConversationRead`, and the `messageAdded` subscription.
 
-use std::{collections::VecDeque, sync::Arc};
+use std::sync::Arc;
 
 use async_graphql::{
     Context, Enum, ID, InputObject, Object, SimpleObject, Subscription, Union,
@@ -10,11 +10,11 @@ use async_graphql::{
     dataloader::DataLoader,
 };
 use chrono::{DateTime, Utc};
-use futures_util::{Stream, StreamExt, stream::BoxStream};
+use futures_util::{Stream, StreamExt};
 use uuid::Uuid;
 
 use crate::{
-    domain::chat::{Chat, Kind, Membership, Message as ChatMessage, Outgoing, Window},
+    domain::chat::{Kind, Membership, Message as ChatMessage, Outgoing, Window},
     error::{AppError, AppResult},
     graphql::{
         ContextExt,
@@ -22,13 +22,11 @@ use crate::{
         ids::{self, NodeKind},
         live,
         loaders::{LastMessageLoader, ParticipantsLoader, ReactionsLoader, ReadersLoader},
+        message_feed::{Feed, ends_access, listen},
         pagination::{DEFAULT_PAGE, MAX_PAGE, Page, encode_cursor, not_a_cursor},
         users::{User, load_user},
     },
-    infra::{
-        pubsub::{Event, Lagged, PubSub, conversation_topic, group_topic, user_topic},
-        ratelimit::Action,
-    },
+    infra::{pubsub::Event, ratelimit::Action},
 };
 
 /// How many participants `Conversation.participants` lists.
@@ -596,53 +594,69 @@ pub struct ChatSubscription;
 
 #[Subscription]
 impl ChatSubscription {
-    /// New messages of one conversation, the viewer's own included (their other
-    /// devices). With `sinceSeq`, first every stored message after it, then live
-    /// ones: in seq order, with no gap and no duplicate. Ends when the viewer
-    /// leaves the conversation (removed from the group, or a block).
+    /// New messages, the viewer's own included (their other devices), of one
+    /// conversation, or of all the viewer's when `conversationId` is left out
+    /// (the most recent 1,000, and any they join meanwhile). With `sinceSeq`
+    /// (one conversation only), first every stored message after it, then live
+    /// ones: in seq order, with no gap and no duplicate. A conversation's feed
+    /// ends when the viewer leaves it (removed from the group, or a block).
     async fn message_added(
         &self,
         ctx: &Context<'_>,
-        conversation_id: ID,
+        conversation_id: Option<ID>,
         since_seq: Option<i64>,
     ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<Message>> + use<>> {
         let viewer = ctx.require_viewer().await?;
-        let key = ids::expect(&conversation_id, NodeKind::Conversation)?;
         if since_seq.is_some_and(|seq| seq < 0) {
             return Err(AppError::bad_input("sinceSeq", "sinceSeq must not be negative").into());
         }
         let state = ctx.state().clone();
-        let not_found = || AppError::not_found("conversation not found");
-        let conversation = state.chat.find(key).await?.ok_or_else(not_found)?;
-        // Listen first, then check access and read where the conversation
-        // stands: nothing sent or revoked in between is missed.
-        let live = listen(&state.pubsub, key, viewer.user_id, conversation.group_id);
-        let membership = state
-            .chat
-            .readable(viewer.user_id, key)
-            .await?
-            .ok_or_else(not_found)?;
-        let conversation = membership.conversation;
-        if since_seq.is_some_and(|seq| seq > conversation.last_seq) {
-            return Err(AppError::bad_input(
-                "sinceSeq",
-                format!(
-                    "sinceSeq is past the conversation's last message ({})",
-                    conversation.last_seq
-                ),
-            )
-            .into());
-        }
-        let feed = Feed {
-            chat: state.chat.clone(),
-            pubsub: state.pubsub.clone(),
-            viewer: viewer.user_id,
-            last: since_seq.unwrap_or(conversation.last_seq),
-            catching_up: since_seq.is_some(),
-            conversation,
-            live,
-            queue: VecDeque::new(),
-            ended: false,
+        let feed = match conversation_id {
+            None if since_seq.is_some() => {
+                return Err(AppError::bad_input(
+                    "sinceSeq",
+                    "sinceSeq needs a conversationId: seqs count within one conversation",
+                )
+                .into());
+            }
+            None => {
+                Feed::everything(state.chat.clone(), state.pubsub.clone(), viewer.user_id).await?
+            }
+            Some(id) => {
+                let key = ids::expect(&id, NodeKind::Conversation)?;
+                let not_found = || AppError::not_found("conversation not found");
+                let conversation = state.chat.find(key).await?.ok_or_else(not_found)?;
+                // Listen first, then check access and read where the
+                // conversation stands: nothing sent or revoked in between is
+                // missed.
+                let live = listen(&state.pubsub, key, viewer.user_id, conversation.group_id);
+                let membership = state
+                    .chat
+                    .readable(viewer.user_id, key)
+                    .await?
+                    .ok_or_else(not_found)?;
+                let conversation = membership.conversation;
+                if since_seq.is_some_and(|seq| seq > conversation.last_seq) {
+                    return Err(AppError::bad_input(
+                        "sinceSeq",
+                        format!(
+                            "sinceSeq is past the conversation's last message ({})",
+                            conversation.last_seq
+                        ),
+                    )
+                    .into());
+                }
+                let last = since_seq.unwrap_or(conversation.last_seq);
+                Feed::one(
+                    state.chat.clone(),
+                    state.pubsub.clone(),
+                    viewer.user_id,
+                    conversation,
+                    live,
+                    last,
+                    since_seq.is_some(),
+                )
+            }
         };
         let messages = futures_util::stream::unfold(feed, Feed::next).map(|m| m.map(Message));
         Ok(live::while_session_lives(&state.pubsub, &state.accounts, viewer, messages).await?)
@@ -761,23 +775,6 @@ enum Seen {
     Ignore,
 }
 
-/// Whether `event` ends `viewer`'s access to `conversation`.
-fn ends_access(event: &Event, conversation: &entity::conversation::Model, viewer: Uuid) -> bool {
-    match event {
-        Event::GroupMembershipEnded { group_id, user_id } => {
-            Some(*group_id) == conversation.group_id && *user_id == viewer
-        }
-        Event::GroupDeleted { group_id } => Some(*group_id) == conversation.group_id,
-        Event::Blocked { blocker, blocked } => {
-            let pair = [conversation.direct_low, conversation.direct_high];
-            Kind::of(conversation) == Kind::Direct
-                && pair.contains(&Some(*blocker))
-                && pair.contains(&Some(*blocked))
-        }
-        _ => false,
-    }
-}
-
 /// The user an event names, as the viewer may see them (a user who blocked the
 /// viewer shows as null).
 async fn event_user(context: &EventContext, id: Uuid) -> Option<User> {
@@ -857,146 +854,6 @@ impl EventContext {
             _ => return Seen::Ignore,
         };
         Seen::Deliver(Box::new(Ok(delivered)))
-    }
-}
-
-/// The topics a conversation's subscriber listens on: the conversation's own, the
-/// viewer's (blocks, removals) and, for a group's, the group's (its deletion).
-fn listen(
-    pubsub: &Arc<dyn PubSub>,
-    conversation: Uuid,
-    viewer: Uuid,
-    group: Option<Uuid>,
-) -> BoxStream<'static, Result<Arc<Event>, Lagged>> {
-    let mut topics = vec![
-        pubsub.subscribe(&conversation_topic(conversation)),
-        pubsub.subscribe(&user_topic(viewer)),
-    ];
-    if let Some(group) = group {
-        topics.push(pubsub.subscribe(&group_topic(group)));
-    }
-    futures_util::stream::select_all(topics).boxed()
-}
-
-/// A conversation's messages for one subscriber, in seq order: stored ones
-/// first when catching up, then live ones; a live message that arrives ahead of
-/// one not yet seen (publishes of concurrent senders can overtake each other)
-/// fetches the ones in between from the database, and a lag re-subscribes and
-/// catches up the same way, so the subscriber never sees a gap or a duplicate.
-struct Feed {
-    chat: Chat,
-    pubsub: Arc<dyn PubSub>,
-    conversation: entity::conversation::Model,
-    viewer: Uuid,
-    /// The seq of the last message handed out.
-    last: i64,
-    catching_up: bool,
-    live: BoxStream<'static, Result<Arc<Event>, Lagged>>,
-    queue: VecDeque<ChatMessage>,
-    ended: bool,
-}
-
-const CATCH_UP_PAGE: u64 = 100;
-
-impl Feed {
-    async fn next(mut self) -> Option<(async_graphql::Result<ChatMessage>, Self)> {
-        loop {
-            if let Some(message) = self.queue.pop_front() {
-                return Some((Ok(message), self));
-            }
-            if self.ended {
-                return None;
-            }
-            if self.catching_up {
-                match self.fetch_after(self.last, CATCH_UP_PAGE).await {
-                    Ok(0) => self.catching_up = false,
-                    Ok(_) => {}
-                    Err(err) => return self.fail(err),
-                }
-                continue;
-            }
-            match self.live.next().await {
-                None => return None,
-                Some(Err(Lagged(_))) => {
-                    // Fell behind the live channel, maybe past the end of its
-                    // access: listen afresh, check access again, then catch up
-                    // from the database where this subscriber stands.
-                    self.live = listen(
-                        &self.pubsub,
-                        self.conversation.id,
-                        self.viewer,
-                        self.conversation.group_id,
-                    );
-                    match self.chat.readable(self.viewer, self.conversation.id).await {
-                        Ok(Some(_)) => self.catching_up = true,
-                        Ok(None) => return None,
-                        Err(err) => return self.fail(err),
-                    }
-                }
-                Some(Ok(event)) => {
-                    if let Err(err) = self.on_event(&event).await {
-                        return self.fail(err);
-                    }
-                }
-            }
-        }
-    }
-
-    async fn on_event(&mut self, event: &Event) -> AppResult<()> {
-        match event {
-            Event::MessageAdded { message } if message.conversation_id == self.conversation.id => {
-                if message.seq <= self.last {
-                    return Ok(());
-                }
-                if message.seq > self.last + 1 {
-                    let missing = (message.seq - self.last - 1) as u64;
-                    self.fetch_after(self.last, missing).await?;
-                }
-                if message.seq == self.last + 1 {
-                    self.last = message.seq;
-                    self.queue.push_back(message.clone());
-                } else if message.seq > self.last {
-                    // The database did not (yet) show what came between: read
-                    // on from there rather than skip.
-                    self.catching_up = true;
-                }
-            }
-            Event::GroupMembershipEnded { group_id, user_id }
-                if Some(*group_id) == self.conversation.group_id && *user_id == self.viewer =>
-            {
-                self.ended = true;
-            }
-            Event::GroupDeleted { group_id } if Some(*group_id) == self.conversation.group_id => {
-                self.ended = true;
-            }
-            Event::Blocked { blocker, blocked } if Kind::of(&self.conversation) == Kind::Direct => {
-                let pair = [self.conversation.direct_low, self.conversation.direct_high];
-                if pair.contains(&Some(*blocker)) && pair.contains(&Some(*blocked)) {
-                    self.ended = true;
-                }
-            }
-            _ => {}
-        }
-        Ok(())
-    }
-
-    /// Queues up to `limit` stored messages after `seq`; returns how many.
-    async fn fetch_after(&mut self, seq: i64, limit: u64) -> AppResult<usize> {
-        let page = self
-            .chat
-            .messages(self.conversation.id, Window::After { seq, limit })
-            .await?;
-        let count = page.len();
-        if let Some(last) = page.last() {
-            self.last = last.seq;
-        }
-        self.queue.extend(page);
-        Ok(count)
-    }
-
-    fn fail(mut self, err: AppError) -> Option<(async_graphql::Result<ChatMessage>, Self)> {
-        self.ended = true;
-        Some((Err(err.into()), self))
     }
 }
 

@@ -8,6 +8,7 @@ pub mod groups;
 pub mod ids;
 pub mod live;
 pub mod loaders;
+pub mod message_feed;
 pub mod node;
 pub mod notifications;
 pub mod observability;

@@ -49,6 +49,13 @@ pub enum Event {
     GroupMembershipEnded { group_id: Uuid, user_id: Uuid },
     /// Published to the group.
     GroupDeleted { group_id: Uuid },
+    /// Published to the user: they take part in a conversation now, from
+    /// (after) `from_seq`.
+    ConversationJoined {
+        conversation_id: Uuid,
+        user_id: Uuid,
+        from_seq: i64,
+    },
     /// Published to the conversation.
     MessageAdded { message: Message },
     /// Published to the conversation.
