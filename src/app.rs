@@ -20,7 +20,8 @@ use crate::{
     auth::{PasswordHasher, TokenIssuer, signing_key},
     config::Settings,
     domain::{
-        accounts::Accounts, chat::Chat, groups::Groups, social::Social, usernames::UsernameFilter,
+        accounts::Accounts, chat::Chat, groups::Groups, presence::Presence, social::Social,
+        usernames::UsernameFilter,
     },
     graphql::{self, KithSchema},
     http,
@@ -40,6 +41,7 @@ pub struct AppState {
     pub social: Social,
     pub groups: Groups,
     pub chat: Chat,
+    pub presence: Presence,
     pub limiter: RateLimiter,
     pub pubsub: Arc<dyn PubSub>,
 }
@@ -101,6 +103,11 @@ impl Application {
         let social = Social::new(db.clone(), pubsub.clone());
         let groups = Groups::new(db.clone(), pubsub.clone(), settings.group_member_cap);
         let chat = Chat::new(db.clone(), pubsub.clone(), settings.direct_messages);
+        let presence = Presence::new(
+            db.clone(),
+            pubsub.clone(),
+            std::time::Duration::from_millis(settings.presence_grace_millis),
+        );
         let state = AppState {
             limiter: RateLimiter::from_settings(&settings),
             settings: settings.clone(),
@@ -110,6 +117,7 @@ impl Application {
             social,
             groups,
             chat,
+            presence,
             pubsub,
         };
         let limiter = state.limiter.clone();

@@ -67,6 +67,9 @@ pub struct Settings {
     pub rate_typing_per_user: Rate,
     /// `KITH_GROUP_MEMBER_CAP`: most members a group may have, its owner included.
     pub group_member_cap: u32,
+    /// `KITH_PRESENCE_GRACE_MILLIS`: how long after their last socket closes a
+    /// user still shows online.
+    pub presence_grace_millis: u64,
     /// `KITH_DIRECT_MESSAGES`: who may open a direct conversation: `friends` or
     /// `everyone` (never across a block).
     pub direct_messages: DirectPolicy,
@@ -113,6 +116,7 @@ impl Default for Settings {
             rate_refresh_per_ip: Rate::per_minute(60),
             rate_typing_per_user: Rate::per_minute(60),
             group_member_cap: 10_000,
+            presence_grace_millis: 10_000,
             direct_messages: DirectPolicy::Friends,
         }
     }

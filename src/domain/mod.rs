@@ -4,6 +4,7 @@ pub mod accounts;
 pub mod chat;
 pub mod groups;
 pub mod identity;
+pub mod presence;
 pub mod social;
 pub mod usernames;
 pub mod users;

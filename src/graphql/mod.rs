@@ -13,6 +13,7 @@ pub mod node;
 pub mod notifications;
 pub mod observability;
 pub mod pagination;
+pub mod presence;
 pub mod scalars;
 pub mod social;
 pub mod users;
@@ -48,12 +49,14 @@ pub struct Mutation(
     social::SocialMutation,
     groups::GroupMutation,
     chat::ChatMutation,
+    presence::PresenceMutation,
 );
 
 #[derive(MergedSubscription, Default)]
 pub struct Subscription(
     notifications::NotificationSubscription,
     chat::ChatSubscription,
+    presence::PresenceSubscription,
 );
 
 pub type KithSchema = Schema<Query, Mutation, Subscription>;

@@ -22,6 +22,7 @@ use crate::{
         ids::{self, NodeKind},
         loaders::UserLoader,
         pagination::{Page, encode_cursor},
+        presence::{self, PresenceStatus},
         scalars::Date,
         social::{
             self, FriendListVisibility, FriendRequestConnection, Relationship, UserConnection,
@@ -139,6 +140,14 @@ impl User {
         serde_json::from_value(self.0.interests.clone()).unwrap_or_default()
     }
 
+    /// ONLINE while they have an open connection, OFFLINE a short while after
+    /// the last one closes; AWAY or INVISIBLE (OFFLINE to others) by choice.
+    async fn presence(&self, ctx: &Context<'_>) -> async_graphql::Result<PresenceStatus> {
+        presence::presence_of(ctx, self.0.id).await
+    }
+
+    /// When they were last online (kept when they go offline; not while
+    /// invisible).
     async fn last_seen_at(&self) -> Option<DateTime<Utc>> {
         self.0.last_seen_at
     }

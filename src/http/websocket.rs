@@ -49,13 +49,19 @@ pub async fn upgrade(
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| async move {
             let accounts = state.app.accounts.clone();
+            let presence = state.app.presence.clone();
             let _open = OpenSocket::count();
             GraphQLWebSocket::new(socket, state.schema.clone(), protocol)
                 .on_connection_init(move |payload| async move {
                     let auth = RequestAuth::for_socket(init_token(&payload));
                     // Checked now, so a bad token refuses the socket outright.
-                    auth.viewer(&accounts).await?;
+                    let viewer = auth.viewer(&accounts).await?;
                     let mut data = Data::default();
+                    // A signed-in socket keeps its user online while the
+                    // connection's data lives, that is, as long as the socket.
+                    if let Some(viewer) = viewer {
+                        data.insert(presence.connect(viewer.user_id));
+                    }
                     data.insert(Arc::new(auth));
                     data.insert(client);
                     Ok(data)

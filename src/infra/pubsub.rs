@@ -1,5 +1,5 @@
 //! Publish/subscribe between the code that changes things and the subscriptions
-//! that report them. Topics are strings (`user:<id>`, `group:<id>`, `conversation:<id>`); each has a bounded broadcast
+//! that report them. Topics are strings (`user:<id>`, `presence:<id>`, `group:<id>`, `conversation:<id>`); each has a bounded broadcast
 //! channel, so a slow subscriber never slows the publisher: it falls behind, is told
 //! it lagged, and its subscription ends. The in-process hub serves one replica; the
 //! trait is what a Redis-backed hub implements for many.
@@ -56,6 +56,13 @@ pub enum Event {
         user_id: Uuid,
         from_seq: i64,
     },
+    /// Published to the user's presence topic, with what everyone else sees
+    /// (INVISIBLE shows as OFFLINE); `last_seen_at` when they went offline.
+    PresenceChanged {
+        user_id: Uuid,
+        status: crate::domain::presence::Status,
+        last_seen_at: Option<chrono::DateTime<chrono::Utc>>,
+    },
     /// Published to the conversation.
     MessageAdded { message: Message },
     /// Published to the conversation.
@@ -95,6 +102,10 @@ pub fn user_topic(user_id: Uuid) -> String {
 
 pub fn group_topic(group_id: Uuid) -> String {
     format!("group:{group_id}")
+}
+
+pub fn presence_topic(user_id: Uuid) -> String {
+    format!("presence:{user_id}")
 }
 
 pub fn conversation_topic(conversation_id: Uuid) -> String {

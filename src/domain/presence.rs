@@ -1,0 +1,218 @@
+//! Presence: who is online. A user is online while they have an open, signed-in
+//! socket, and goes offline a grace period after their last one closes (a page
+//! reload or a train tunnel is not a goodbye). `setPresence` chooses what others
+//! see: AWAY, INVISIBLE (shown as OFFLINE to everyone else) or OFFLINE (until
+//! the next socket), and ONLINE again. Changes are published on the user's
+//! presence topic, which their friends' `presenceChanged` feeds listen to.
+//!
+//! The registry lives in this process: with several replicas each knows its
+//! own sockets (the scale-out issue moves it to Redis with TTLs).
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use chrono::{DateTime, SubsecRound, Utc};
+use entity::user;
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, sea_query::Expr};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::infra::pubsub::{Event, PubSub, presence_topic};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Status {
+    Online,
+    Away,
+    /// Online, but shown as OFFLINE to everyone else.
+    Invisible,
+    Offline,
+}
+
+#[derive(Default)]
+struct Entry {
+    /// Open signed-in sockets.
+    sockets: usize,
+    /// The last socket closed and the grace period is running: still online.
+    lingering: bool,
+    /// What the user chose with `setPresence`, if anything.
+    chosen: Option<Status>,
+    /// Bumped on every connect, so a pending "offline after grace" that a new
+    /// socket overtook knows to do nothing.
+    generation: u64,
+}
+
+#[derive(Clone)]
+pub struct Presence {
+    entries: Arc<Mutex<HashMap<Uuid, Entry>>>,
+    pubsub: Arc<dyn PubSub>,
+    db: DatabaseConnection,
+    grace: Duration,
+}
+
+impl Presence {
+    pub fn new(db: DatabaseConnection, pubsub: Arc<dyn PubSub>, grace: Duration) -> Self {
+        Self {
+            entries: Arc::default(),
+            pubsub,
+            db,
+            grace,
+        }
+    }
+
+    /// A signed-in socket opened; the guard marks it closed when dropped.
+    pub fn connect(&self, user_id: Uuid) -> SocketPresence {
+        let changed = self.update(user_id, |entry| {
+            entry.sockets += 1;
+            entry.lingering = false;
+            entry.generation += 1;
+            // A new socket ends a chosen OFFLINE.
+            if entry.chosen == Some(Status::Offline) {
+                entry.chosen = None;
+            }
+        });
+        self.announce(user_id, changed);
+        SocketPresence {
+            presence: self.clone(),
+            user_id,
+        }
+    }
+
+    /// What the user chose; returns the status as they now see it themselves.
+    pub fn set(&self, user_id: Uuid, status: Status) -> Status {
+        let changed = self.update(user_id, |entry| {
+            entry.chosen = (status != Status::Online).then_some(status);
+        });
+        self.announce(user_id, changed);
+        self.status(user_id, Some(user_id))
+    }
+
+    /// The user's status as `viewer` sees it: INVISIBLE only to themselves.
+    pub fn status(&self, user_id: Uuid, viewer: Option<Uuid>) -> Status {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let status = entries.get(&user_id).map_or(Status::Offline, effective);
+        if status == Status::Invisible && viewer != Some(user_id) {
+            Status::Offline
+        } else {
+            status
+        }
+    }
+
+    fn disconnect(&self, user_id: Uuid) {
+        let generation = {
+            let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+            let Some(entry) = entries.get_mut(&user_id) else {
+                return;
+            };
+            entry.sockets = entry.sockets.saturating_sub(1);
+            if entry.sockets > 0 {
+                return;
+            }
+            entry.lingering = true;
+            entry.generation
+        };
+        let presence = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(presence.grace).await;
+            presence.go_offline(user_id, generation).await;
+        });
+    }
+
+    /// After the grace period: offline, unless a socket came back meanwhile.
+    async fn go_offline(&self, user_id: Uuid, generation: u64) {
+        let before = {
+            let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+            let Some(entry) = entries.get_mut(&user_id) else {
+                return;
+            };
+            if entry.sockets > 0 || entry.generation != generation {
+                return;
+            }
+            let before = public(effective(entry));
+            // Forget them, keeping only a lasting choice (INVISIBLE, AWAY).
+            entry.lingering = false;
+            if entry.chosen.is_none_or(|s| s == Status::Offline) {
+                entries.remove(&user_id);
+            }
+            before
+        };
+        if before == Status::Offline {
+            // Already offline to others (invisible, or chose OFFLINE): nothing to
+            // say, and lastSeenAt must not give them away.
+            return;
+        }
+        let seen = Utc::now().trunc_subsecs(6);
+        if let Err(err) = user::Entity::update_many()
+            .col_expr(user::Column::LastSeenAt, Expr::value(seen))
+            .filter(user::Column::Id.eq(user_id))
+            .exec(&self.db)
+            .await
+        {
+            tracing::warn!(error = %err, "recording last seen");
+        }
+        self.publish(user_id, Status::Offline, Some(seen));
+    }
+
+    /// Applies `change`; returns the public status before and after when it moved.
+    fn update(&self, user_id: Uuid, change: impl FnOnce(&mut Entry)) -> Option<(Status, Status)> {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = entries.entry(user_id).or_default();
+        let before = public(effective(entry));
+        change(entry);
+        let after = public(effective(entry));
+        (before != after).then_some((before, after))
+    }
+
+    fn announce(&self, user_id: Uuid, changed: Option<(Status, Status)>) {
+        if let Some((_, after)) = changed {
+            self.publish(user_id, after, None);
+        }
+    }
+
+    fn publish(&self, user_id: Uuid, status: Status, last_seen_at: Option<DateTime<Utc>>) {
+        self.pubsub.publish(
+            &presence_topic(user_id),
+            Event::PresenceChanged {
+                user_id,
+                status,
+                last_seen_at,
+            },
+        );
+    }
+}
+
+/// What the entry amounts to, before hiding INVISIBLE from others: a chosen
+/// OFFLINE, or no socket (and no grace period running), is offline; otherwise
+/// the choice, or ONLINE.
+fn effective(entry: &Entry) -> Status {
+    let connected = entry.sockets > 0 || entry.lingering;
+    match entry.chosen {
+        Some(Status::Offline) => Status::Offline,
+        _ if !connected => Status::Offline,
+        Some(chosen) => chosen,
+        None => Status::Online,
+    }
+}
+
+/// What everyone else sees.
+fn public(status: Status) -> Status {
+    if status == Status::Invisible {
+        Status::Offline
+    } else {
+        status
+    }
+}
+
+/// Held for the life of a signed-in socket.
+pub struct SocketPresence {
+    presence: Presence,
+    user_id: Uuid,
+}
+
+impl Drop for SocketPresence {
+    fn drop(&mut self) {
+        self.presence.disconnect(self.user_id);
+    }
+}

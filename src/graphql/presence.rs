@@ -1,0 +1,141 @@
+//! Presence in GraphQL: `User.presence`, `setPresence` and the `presenceChanged`
+//! subscription, which reports the viewer's friends coming and going.
+
+use async_graphql::{Context, Enum, Object, SimpleObject, Subscription};
+use chrono::{DateTime, Utc};
+use futures_util::{Stream, StreamExt};
+use uuid::Uuid;
+
+use crate::{
+    domain::presence::Status,
+    graphql::{ContextExt, live, users::User},
+    infra::pubsub::{Event, presence_topic},
+};
+
+/// The most friends one `presenceChanged` follows.
+const MAX_FOLLOWED: u64 = 1000;
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum PresenceStatus {
+    Online,
+    Away,
+    /// Online, but shown as OFFLINE to everyone else.
+    Invisible,
+    Offline,
+}
+
+impl From<Status> for PresenceStatus {
+    fn from(status: Status) -> Self {
+        match status {
+            Status::Online => Self::Online,
+            Status::Away => Self::Away,
+            Status::Invisible => Self::Invisible,
+            Status::Offline => Self::Offline,
+        }
+    }
+}
+
+impl From<PresenceStatus> for Status {
+    fn from(status: PresenceStatus) -> Self {
+        match status {
+            PresenceStatus::Online => Self::Online,
+            PresenceStatus::Away => Self::Away,
+            PresenceStatus::Invisible => Self::Invisible,
+            PresenceStatus::Offline => Self::Offline,
+        }
+    }
+}
+
+/// `User.presence`: as the viewer sees it.
+pub async fn presence_of(
+    ctx: &Context<'_>,
+    user_id: Uuid,
+) -> async_graphql::Result<PresenceStatus> {
+    let viewer = ctx.viewer().await?.map(|v| v.user_id);
+    Ok(ctx.state().presence.status(user_id, viewer).into())
+}
+
+/// A friend's presence changed.
+#[derive(SimpleObject)]
+pub struct PresenceChangedEvent {
+    pub user: User,
+    pub presence: PresenceStatus,
+    /// When they went offline; null otherwise.
+    pub last_seen_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Default)]
+pub struct PresenceMutation;
+
+#[Object]
+impl PresenceMutation {
+    /// What others see of you while you are connected: AWAY, INVISIBLE (shown
+    /// as OFFLINE to others), OFFLINE (until your next connection), or ONLINE
+    /// again. Returns your status as you see it.
+    async fn set_presence(
+        &self,
+        ctx: &Context<'_>,
+        status: PresenceStatus,
+    ) -> async_graphql::Result<PresenceStatus> {
+        let viewer = ctx.require_viewer().await?;
+        Ok(ctx
+            .state()
+            .presence
+            .set(viewer.user_id, status.into())
+            .into())
+    }
+}
+
+#[derive(Default)]
+pub struct PresenceSubscription;
+
+#[Subscription]
+impl PresenceSubscription {
+    /// Presence changes of the viewer's friends (up to 1,000 of them, as they
+    /// stood when the subscription started).
+    async fn presence_changed(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<
+        impl Stream<Item = async_graphql::Result<PresenceChangedEvent>> + use<>,
+    > {
+        let viewer = ctx.require_viewer().await?;
+        let state = ctx.state().clone();
+        let friends = state
+            .social
+            .friends(viewer.user_id, Some(viewer.user_id), None, MAX_FOLLOWED)
+            .await?;
+        let mut topics: Vec<_> = friends
+            .iter()
+            .map(|friend| state.pubsub.subscribe(&presence_topic(*friend)))
+            .collect();
+        // With no friends (yet) the feed still stays open, like any other.
+        topics.push(futures_util::stream::pending().boxed());
+        let db = state.db.clone();
+        let events =
+            live::stop_on_lag(futures_util::stream::select_all(topics)).filter_map(move |event| {
+                let db = db.clone();
+                async move {
+                    let event = match event {
+                        Ok(event) => event,
+                        Err(lagged) => return Some(Err(lagged)),
+                    };
+                    let Event::PresenceChanged {
+                        user_id,
+                        status,
+                        last_seen_at,
+                    } = &*event
+                    else {
+                        return None;
+                    };
+                    let user = crate::domain::users::find(&db, *user_id).await.ok()??;
+                    Some(Ok(PresenceChangedEvent {
+                        user: User::new(user),
+                        presence: (*status).into(),
+                        last_seen_at: *last_seen_at,
+                    }))
+                }
+            });
+        Ok(live::while_session_lives(&state.pubsub, &state.accounts, viewer, events).await?)
+    }
+}

@@ -1,0 +1,166 @@
+//! Presence through the real server: a socket makes a user online, its close
+//! makes them offline after the grace period, `setPresence` chooses AWAY or
+//! INVISIBLE, and friends hear about it on `presenceChanged`.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Session, Socket, TestApp, spawn_app_with};
+use serde_json::{Value, json};
+
+const GRACE_MS: u64 = 300;
+
+async fn app() -> TestApp {
+    spawn_app_with(|settings| settings.presence_grace_millis = GRACE_MS).await
+}
+
+async fn befriend(app: &TestApp, a: &Session, b: &Session) {
+    let request = app
+        .data(
+            "mutation($to: ID!) { sendFriendRequest(input: { userId: $to }) { id } }",
+            json!({ "to": b.user_id }),
+            a.token(),
+        )
+        .await;
+    app.data(
+        "mutation($id: ID!) { acceptFriendRequest(id: $id) { id } }",
+        json!({ "id": request["sendFriendRequest"]["id"] }),
+        b.token(),
+    )
+    .await;
+}
+
+/// A signed-in socket: the user is online while it is open.
+async fn connect(app: &TestApp, user: &Session) -> Socket {
+    let mut socket = app.websocket("/graphql", "graphql-transport-ws").await;
+    socket
+        .send(json!({ "type": "connection_init",
+            "payload": { "authorization": format!("Bearer {}", user.access_token) } }))
+        .await;
+    assert_eq!(socket.receive().await["type"], "connection_ack");
+    socket
+}
+
+async fn watch_friends(app: &TestApp, user: &Session) -> Socket {
+    let mut socket = connect(app, user).await;
+    socket
+        .send(json!({ "id": "p", "type": "subscribe", "payload": {
+            "query": "subscription { presenceChanged { presence lastSeenAt user { username } } }" } }))
+        .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    socket
+}
+
+async fn next_change(socket: &mut Socket) -> Value {
+    let message = socket.receive().await;
+    assert_eq!(message["type"], "next", "{message}");
+    message["payload"]["data"]["presenceChanged"].clone()
+}
+
+async fn presence(app: &TestApp, viewer: &Session, of: &Session) -> Value {
+    app.data(
+        "query($id: ID!) { user(id: $id) { presence lastSeenAt } }",
+        json!({ "id": of.user_id }),
+        viewer.token(),
+    )
+    .await["user"]
+        .clone()
+}
+
+async fn set(app: &TestApp, user: &Session, status: &str) -> Value {
+    app.data(
+        "mutation($s: PresenceStatus!) { setPresence(status: $s) }",
+        json!({ "s": status }),
+        user.token(),
+    )
+    .await["setPresence"]
+        .clone()
+}
+
+#[tokio::test]
+async fn friends_see_each_other_come_and_go() {
+    let app = app().await;
+    let (ann, bob, cat) = (
+        app.register("ann").await,
+        app.register("bob").await,
+        app.register("cat").await,
+    );
+    befriend(&app, &ann, &bob).await;
+    let mut bob_watch = watch_friends(&app, &bob).await;
+    let mut cat_watch = watch_friends(&app, &cat).await;
+    assert_eq!(presence(&app, &bob, &ann).await["presence"], "OFFLINE");
+
+    let ann_socket = connect(&app, &ann).await;
+    let online = next_change(&mut bob_watch).await;
+    assert_eq!(
+        online,
+        json!({ "presence": "ONLINE", "lastSeenAt": null, "user": { "username": "ann" } })
+    );
+    assert_eq!(presence(&app, &bob, &ann).await["presence"], "ONLINE");
+
+    assert_eq!(set(&app, &ann, "AWAY").await, "AWAY");
+    assert_eq!(next_change(&mut bob_watch).await["presence"], "AWAY");
+    assert_eq!(set(&app, &ann, "ONLINE").await, "ONLINE");
+    assert_eq!(next_change(&mut bob_watch).await["presence"], "ONLINE");
+
+    drop(ann_socket);
+    let offline = next_change(&mut bob_watch).await;
+    assert_eq!(offline["presence"], "OFFLINE");
+    assert!(offline["lastSeenAt"].is_string(), "{offline}");
+    let seen = presence(&app, &bob, &ann).await;
+    assert_eq!(seen["presence"], "OFFLINE");
+    assert_eq!(seen["lastSeenAt"], offline["lastSeenAt"]);
+
+    assert!(
+        cat_watch.stays_quiet(Duration::from_millis(200)).await,
+        "not cat's friend"
+    );
+}
+
+#[tokio::test]
+async fn a_quick_reconnect_is_not_a_goodbye() {
+    let app = app().await;
+    let (ann, bob) = (app.register("ann").await, app.register("bob").await);
+    befriend(&app, &ann, &bob).await;
+    let mut bob_watch = watch_friends(&app, &bob).await;
+    let first = connect(&app, &ann).await;
+    assert_eq!(next_change(&mut bob_watch).await["presence"], "ONLINE");
+    drop(first);
+    let _second = connect(&app, &ann).await;
+    assert!(
+        bob_watch
+            .stays_quiet(Duration::from_millis(GRACE_MS * 3))
+            .await,
+        "back within the grace period: no change"
+    );
+    assert_eq!(presence(&app, &bob, &ann).await["presence"], "ONLINE");
+}
+
+#[tokio::test]
+async fn invisible_looks_offline_to_others_and_leaves_no_last_seen() {
+    let app = app().await;
+    let (ann, bob) = (app.register("ann").await, app.register("bob").await);
+    befriend(&app, &ann, &bob).await;
+    let mut bob_watch = watch_friends(&app, &bob).await;
+    let ann_socket = connect(&app, &ann).await;
+    assert_eq!(next_change(&mut bob_watch).await["presence"], "ONLINE");
+
+    assert_eq!(set(&app, &ann, "INVISIBLE").await, "INVISIBLE");
+    assert_eq!(next_change(&mut bob_watch).await["presence"], "OFFLINE");
+    assert_eq!(presence(&app, &bob, &ann).await["presence"], "OFFLINE");
+    assert_eq!(presence(&app, &ann, &ann).await["presence"], "INVISIBLE");
+
+    drop(ann_socket);
+    assert!(
+        bob_watch
+            .stays_quiet(Duration::from_millis(GRACE_MS * 3))
+            .await
+    );
+    assert_eq!(presence(&app, &bob, &ann).await["lastSeenAt"], Value::Null);
+
+    // Still invisible on the next connection: the choice lasts.
+    let _again = connect(&app, &ann).await;
+    assert!(bob_watch.stays_quiet(Duration::from_millis(300)).await);
+    assert_eq!(presence(&app, &ann, &ann).await["presence"], "INVISIBLE");
+}
