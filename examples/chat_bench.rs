@@ -1,0 +1,610 @@
+//! The messaging benchmark: kith runs as its own process (the release binary
+//! beside this example), and this program is its clients.
+//!
+//!   cargo build --release --bin kith --example chat_bench
+//!   target/release/examples/chat_bench --database-url postgres://postgres@127.0.0.1:5432/kith_chat \
+//!       --scenario fanout --members 1000
+//!
+//! Scenarios:
+//! - `fanout`: one group of `--members` members, each with an open `messageAdded`
+//!   socket; the owner sends `--messages` messages, one after another. Reports
+//!   how many deliveries arrived and send-to-receive latency (from just before
+//!   the `sendMessage` request to the moment each socket reads the message).
+//! - `sockets`: `--sockets` signed-in sockets, each with an idle `messageAdded`
+//!   subscription, opened `--connect-concurrency` at a time. Reports the server's
+//!   resident memory growth per socket and the kernel's SYN retransmissions and
+//!   listen-queue overflows during the burst.
+//! - `send`: `--senders` users each sending into their own direct conversation
+//!   as fast as answers come back, for `--duration` seconds. Reports messages/s
+//!   and `sendMessage` latency.
+//!
+//! Users, groups, conversations and sessions are written straight into the
+//! database (tokens are signed with the secret this program gives kith), so
+//! setting up 10,000 members takes seconds, not 10,000 password hashes.
+
+use std::{
+    collections::HashMap,
+    path::PathBuf,
+    process::Stdio,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, bail};
+use chrono::Utc;
+use clap::{Parser, ValueEnum};
+use entity::{
+    conversation, conversation_participant, friendship, group, group_member, session, user,
+};
+use futures_util::{SinkExt, StreamExt, future::join_all};
+use kith::{
+    auth::TokenIssuer,
+    graphql::ids::{self, NodeKind},
+};
+use sea_orm::{ActiveValue::Set, ConnectionTrait, Database, DatabaseConnection, EntityTrait};
+use serde_json::{Value, json};
+use tokio::{process::Command, sync::Semaphore};
+use tokio_tungstenite::tungstenite::{
+    Message as WsMessage, client::IntoClientRequest, http::HeaderValue,
+};
+use uuid::Uuid;
+
+const SECRET: &str = "chat-bench-secret-chat-bench-secret-0123";
+const ROWS_PER_INSERT: usize = 1000;
+
+#[derive(Parser)]
+struct Args {
+    #[arg(long, value_enum)]
+    scenario: Scenario,
+    /// The database kith serves from (it migrates it); it must exist.
+    #[arg(long)]
+    database_url: String,
+    #[arg(long, default_value_t = 1000)]
+    members: usize,
+    #[arg(long, default_value_t = 100)]
+    messages: usize,
+    #[arg(long, default_value_t = 10_000)]
+    sockets: usize,
+    #[arg(long, default_value_t = 1000)]
+    connect_concurrency: usize,
+    #[arg(long, default_value_t = 32)]
+    senders: usize,
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// kith's database pool size.
+    #[arg(long, default_value_t = 32)]
+    db_connections: u32,
+    #[arg(long, default_value_t = 18_950)]
+    port: u16,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Scenario {
+    Fanout,
+    Sockets,
+    Send,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let kith = Kith::start(&args).await?;
+    let db = Database::connect(&args.database_url).await?;
+    let result = match args.scenario {
+        Scenario::Fanout => fanout(&args, &kith, &db).await,
+        Scenario::Sockets => sockets(&args, &kith, &db).await,
+        Scenario::Send => send(&args, &kith, &db).await,
+    };
+    kith.stop().await;
+    result
+}
+
+/// The kith server under test, as a child process.
+struct Kith {
+    child: tokio::process::Child,
+    http: String,
+    ws: String,
+}
+
+impl Kith {
+    async fn start(args: &Args) -> anyhow::Result<Self> {
+        let binary: PathBuf = std::env::current_exe()?
+            .parent()
+            .and_then(|examples| examples.parent())
+            .context("locating the target directory")?
+            .join("kith");
+        if !binary.exists() {
+            bail!(
+                "{} is missing: cargo build --release --bin kith",
+                binary.display()
+            );
+        }
+        let child = Command::new(&binary)
+            .arg("serve")
+            .env("DATABASE_URL", &args.database_url)
+            .env("KITH_LISTEN", format!("127.0.0.1:{}", args.port))
+            .env("KITH_JWT_SECRET", SECRET)
+            .env("KITH_RATE_LIMITS", "off")
+            .env("KITH_GROUP_MEMBER_CAP", "1000000")
+            .env("KITH_DB_MAX_CONNECTIONS", args.db_connections.to_string())
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting kith")?;
+        let kith = Self {
+            child,
+            http: format!("http://127.0.0.1:{}/graphql", args.port),
+            ws: format!("ws://127.0.0.1:{}/graphql", args.port),
+        };
+        let ready = format!("http://127.0.0.1:{}/readyz", args.port);
+        for _ in 0..200 {
+            if reqwest::get(&ready)
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
+                return Ok(kith);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        bail!("kith did not become ready")
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id().unwrap_or_default()
+    }
+
+    async fn stop(mut self) {
+        let _ = self.child.kill().await;
+    }
+}
+
+/// Signed-in users written straight to the database.
+struct Users {
+    ids: Vec<Uuid>,
+    tokens: Vec<String>,
+}
+
+async fn create_users(db: &DatabaseConnection, count: usize) -> anyhow::Result<Users> {
+    let run = Uuid::now_v7().simple().to_string();
+    let now = Utc::now();
+    let issuer = TokenIssuer::new(SECRET.as_bytes(), Duration::from_secs(3600));
+    let ids: Vec<Uuid> = (0..count).map(|_| Uuid::now_v7()).collect();
+    let sessions: Vec<Uuid> = (0..count).map(|_| Uuid::now_v7()).collect();
+    for (chunk, offset) in ids
+        .chunks(ROWS_PER_INSERT)
+        .zip((0..).step_by(ROWS_PER_INSERT))
+    {
+        user::Entity::insert_many(chunk.iter().enumerate().map(|(i, id)| user::ActiveModel {
+            id: Set(*id),
+            username: Set(format!("b{}_{}", &run[20..], offset + i)),
+            email: Set(None),
+            phone: Set(None),
+            password_hash: Set(None),
+            display_name: Set(None),
+            bio: Set(None),
+            birthdate: Set(None),
+            gender: Set(None),
+            interests: Set(json!([])),
+            latitude: Set(None),
+            longitude: Set(None),
+            last_seen_at: Set(None),
+            friend_list_visibility: Set("FRIENDS".into()),
+            friend_count: Set(0),
+            created_at: Set(now),
+            updated_at: Set(now),
+        }))
+        .exec_without_returning(db)
+        .await?;
+    }
+    for (users, sessions) in ids
+        .chunks(ROWS_PER_INSERT)
+        .zip(sessions.chunks(ROWS_PER_INSERT))
+    {
+        session::Entity::insert_many(users.iter().zip(sessions).map(|(user, id)| {
+            session::ActiveModel {
+                id: Set(*id),
+                user_id: Set(*user),
+                user_agent: Set(Some("chat_bench".into())),
+                ip: Set(None),
+                created_at: Set(now),
+                last_used_at: Set(now),
+                expires_at: Set(now + chrono::Duration::days(1)),
+                revoked_at: Set(None),
+            }
+        }))
+        .exec_without_returning(db)
+        .await?;
+    }
+    let tokens = ids
+        .iter()
+        .zip(&sessions)
+        .map(|(user, session)| issuer.issue(*user, *session).map(|(token, _)| token))
+        .collect::<anyhow::Result<_>>()?;
+    Ok(Users { ids, tokens })
+}
+
+/// A conversation with `members` in it: a group's when `group` is set, else
+/// direct (two members, made friends).
+async fn create_conversation(
+    db: &DatabaseConnection,
+    members: &[Uuid],
+    as_group: bool,
+) -> anyhow::Result<Uuid> {
+    let now = Utc::now();
+    let conversation_id = Uuid::now_v7();
+    let group_id = as_group.then(Uuid::now_v7);
+    if let Some(group_id) = group_id {
+        group::Entity::insert(group::ActiveModel {
+            id: Set(group_id),
+            name: Set("bench".into()),
+            name_key: Set("bench".into()),
+            description: Set(None),
+            visibility: Set("PUBLIC".into()),
+            join_policy: Set("OPEN".into()),
+            member_count: Set(members.len() as i64),
+            created_at: Set(now),
+            updated_at: Set(now),
+        })
+        .exec_without_returning(db)
+        .await?;
+        for (chunk, offset) in members
+            .chunks(ROWS_PER_INSERT)
+            .zip((0..).step_by(ROWS_PER_INSERT))
+        {
+            group_member::Entity::insert_many(chunk.iter().enumerate().map(|(i, user)| {
+                group_member::ActiveModel {
+                    id: Set(Uuid::now_v7()),
+                    group_id: Set(group_id),
+                    user_id: Set(*user),
+                    role: Set(if offset + i == 0 { "OWNER" } else { "MEMBER" }.into()),
+                    joined_at: Set(now),
+                }
+            }))
+            .exec_without_returning(db)
+            .await?;
+        }
+    } else {
+        friendship::Entity::insert_many([(0, 1), (1, 0)].map(|(a, b)| friendship::ActiveModel {
+            user_id: Set(members[a]),
+            friend_id: Set(members[b]),
+            created_at: Set(now),
+        }))
+        .exec_without_returning(db)
+        .await?;
+    }
+    let (low, high) = if as_group {
+        (None, None)
+    } else {
+        (
+            Some(members[0].min(members[1])),
+            Some(members[0].max(members[1])),
+        )
+    };
+    conversation::Entity::insert(conversation::ActiveModel {
+        id: Set(conversation_id),
+        kind: Set(if as_group { "GROUP" } else { "DIRECT" }.into()),
+        group_id: Set(group_id),
+        direct_low: Set(low),
+        direct_high: Set(high),
+        last_seq: Set(0),
+        last_activity_at: Set(now),
+        created_at: Set(now),
+    })
+    .exec_without_returning(db)
+    .await?;
+    for chunk in members.chunks(ROWS_PER_INSERT) {
+        conversation_participant::Entity::insert_many(chunk.iter().map(|user| {
+            conversation_participant::ActiveModel {
+                conversation_id: Set(conversation_id),
+                user_id: Set(*user),
+                last_read_seq: Set(0),
+                joined_at: Set(now),
+            }
+        }))
+        .exec_without_returning(db)
+        .await?;
+    }
+    if db.get_database_backend() == sea_orm::DbBackend::Postgres {
+        db.execute_unprepared("ANALYZE").await?;
+    }
+    Ok(conversation_id)
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A graphql-transport-ws socket signed in as `token`, subscribed to
+/// `messageAdded` of `conversation`.
+async fn subscribe(url: &str, token: &str, conversation: &str) -> anyhow::Result<Socket> {
+    let mut request = url.into_client_request()?;
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        HeaderValue::from_static("graphql-transport-ws"),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await?;
+    let init = json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {token}") } });
+    socket
+        .send(WsMessage::Text(init.to_string().into()))
+        .await?;
+    loop {
+        match socket.next().await {
+            Some(Ok(WsMessage::Text(text))) if text.contains("connection_ack") => break,
+            Some(Ok(WsMessage::Text(text))) => bail!("unexpected before ack: {text}"),
+            Some(Ok(_)) => continue,
+            other => bail!("socket ended before ack: {other:?}"),
+        }
+    }
+    let subscribe = json!({ "id": "1", "type": "subscribe", "payload": {
+        "query": "subscription($c: ID!) { messageAdded(conversationId: $c) { seq } }",
+        "variables": { "c": conversation } } });
+    socket
+        .send(WsMessage::Text(subscribe.to_string().into()))
+        .await?;
+    Ok(socket)
+}
+
+/// Opens `tokens.len()` subscribed sockets, `concurrency` at a time.
+async fn open_sockets(
+    url: &str,
+    tokens: &[String],
+    conversation: &str,
+    concurrency: usize,
+) -> anyhow::Result<Vec<Socket>> {
+    let gate = Arc::new(Semaphore::new(concurrency));
+    let opened = join_all(tokens.iter().map(|token| {
+        let gate = gate.clone();
+        async move {
+            let _permit = gate.acquire().await?;
+            subscribe(url, token, conversation).await
+        }
+    }))
+    .await;
+    opened.into_iter().collect()
+}
+
+async fn send_message(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    conversation: &str,
+    key: &str,
+) -> anyhow::Result<i64> {
+    let body: Value = client
+        .post(url)
+        .bearer_auth(token)
+        .json(&json!({
+            "query": "mutation($c: ID!, $k: String!) { sendMessage(input: { conversationId: $c, body: \"benchmark message\", clientMessageId: $k }) { seq } }",
+            "variables": { "c": conversation, "k": key },
+        }))
+        .send()
+        .await?
+        .json()
+        .await?;
+    body["data"]["sendMessage"]["seq"]
+        .as_i64()
+        .with_context(|| format!("sendMessage failed: {body}"))
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+fn report(name: &str, mut millis: Vec<f64>) {
+    millis.sort_by(f64::total_cmp);
+    println!(
+        "{name}: n={} p50={:.2} ms p99={:.2} ms max={:.2} ms",
+        millis.len(),
+        percentile(&millis, 50.0),
+        percentile(&millis, 99.0),
+        millis.last().copied().unwrap_or(f64::NAN)
+    );
+}
+
+async fn fanout(args: &Args, kith: &Kith, db: &DatabaseConnection) -> anyhow::Result<()> {
+    let setup = Instant::now();
+    let users = create_users(db, args.members).await?;
+    let conversation = create_conversation(db, &users.ids, true).await?;
+    let conversation_id = ids::encode(NodeKind::Conversation, conversation).to_string();
+    let sockets = open_sockets(
+        &kith.ws,
+        &users.tokens,
+        &conversation_id,
+        args.connect_concurrency,
+    )
+    .await?;
+    println!(
+        "fanout: {} members subscribed in {:.1} s",
+        sockets.len(),
+        setup.elapsed().as_secs_f64()
+    );
+    // Sends are timed from just before each request; receivers look it up by seq.
+    let sent_at: Arc<Mutex<HashMap<i64, Instant>>> = Arc::default();
+    let expected = args.messages as i64;
+    let receivers: Vec<_> = sockets
+        .into_iter()
+        .map(|mut socket| {
+            let sent_at = sent_at.clone();
+            tokio::spawn(async move {
+                let mut arrivals = Vec::new();
+                let mut seen = 0;
+                while seen < expected {
+                    let next = tokio::time::timeout(Duration::from_secs(30), socket.next()).await;
+                    let Ok(Some(Ok(WsMessage::Text(text)))) = next else {
+                        break;
+                    };
+                    let value: Value = serde_json::from_str(&text).unwrap_or_default();
+                    let Some(seq) = value["payload"]["data"]["messageAdded"]["seq"].as_i64() else {
+                        continue;
+                    };
+                    let now = Instant::now();
+                    seen += 1;
+                    arrivals.push((seq, now));
+                }
+                let sent_at = sent_at.lock().unwrap();
+                arrivals
+                    .into_iter()
+                    .filter_map(|(seq, at)| {
+                        Some(at.duration_since(*sent_at.get(&seq)?).as_secs_f64() * 1e3)
+                    })
+                    .collect::<Vec<f64>>()
+            })
+        })
+        .collect();
+    // Let every subscription start listening.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let client = reqwest::Client::new();
+    let owner = &users.tokens[0];
+    let started = Instant::now();
+    for i in 0..args.messages {
+        let seq = i as i64 + 1;
+        sent_at.lock().unwrap().insert(seq, Instant::now());
+        let got = send_message(
+            &client,
+            &kith.http,
+            owner,
+            &conversation_id,
+            &format!("m{i}"),
+        )
+        .await?;
+        anyhow::ensure!(got == seq, "expected seq {seq}, got {got}");
+        // A conversation's pace, not a flood: 20 messages a second.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let latencies: Vec<f64> = join_all(receivers)
+        .await
+        .into_iter()
+        .flat_map(|r| r.unwrap_or_default())
+        .collect();
+    println!(
+        "fanout: {} of {} deliveries arrived ({} members x {} messages, sent over {:.1} s)",
+        latencies.len(),
+        args.members * args.messages,
+        args.members,
+        args.messages,
+        started.elapsed().as_secs_f64()
+    );
+    report("fanout send-to-receive", latencies);
+    Ok(())
+}
+
+/// Resident memory of a process, in KiB.
+fn rss_kib(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+        .context("VmRSS")
+}
+
+/// The kernel's TCP counters that tell of refused or retried connects.
+fn tcp_counters() -> anyhow::Result<HashMap<String, u64>> {
+    let text = std::fs::read_to_string("/proc/net/netstat")?;
+    let lines: Vec<&str> = text.lines().collect();
+    let mut found = HashMap::new();
+    for pair in lines.chunks(2) {
+        let [names, values] = pair else { continue };
+        if !names.starts_with("TcpExt:") {
+            continue;
+        }
+        for (name, value) in names
+            .split_whitespace()
+            .zip(values.split_whitespace())
+            .skip(1)
+        {
+            if ["TCPSynRetrans", "ListenOverflows", "ListenDrops"].contains(&name) {
+                found.insert(name.to_owned(), value.parse().unwrap_or(0));
+            }
+        }
+    }
+    Ok(found)
+}
+
+async fn sockets(args: &Args, kith: &Kith, db: &DatabaseConnection) -> anyhow::Result<()> {
+    let users = create_users(db, args.sockets).await?;
+    let conversation = create_conversation(db, &users.ids, true).await?;
+    let conversation_id = ids::encode(NodeKind::Conversation, conversation).to_string();
+    // Warm the server up first (pool, schema caches) so the growth is sockets.
+    drop(subscribe(&kith.ws, &users.tokens[0], &conversation_id).await?);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let before = rss_kib(kith.pid())?;
+    let counters_before = tcp_counters()?;
+    let started = Instant::now();
+    let opened = open_sockets(
+        &kith.ws,
+        &users.tokens,
+        &conversation_id,
+        args.connect_concurrency,
+    )
+    .await?;
+    let took = started.elapsed();
+    // Let the subscriptions settle, then measure.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = rss_kib(kith.pid())?;
+    let counters_after = tcp_counters()?;
+    println!(
+        "sockets: {} opened in {:.1} s ({} at a time); server RSS {} MiB -> {} MiB: {:.1} KiB per socket",
+        opened.len(),
+        took.as_secs_f64(),
+        args.connect_concurrency,
+        before / 1024,
+        after / 1024,
+        (after.saturating_sub(before)) as f64 / opened.len() as f64
+    );
+    for name in ["TCPSynRetrans", "ListenOverflows", "ListenDrops"] {
+        let delta =
+            counters_after.get(name).unwrap_or(&0) - counters_before.get(name).unwrap_or(&0);
+        println!("sockets: {name} during the burst: {delta}");
+    }
+    drop(opened);
+    Ok(())
+}
+
+async fn send(args: &Args, kith: &Kith, db: &DatabaseConnection) -> anyhow::Result<()> {
+    let users = create_users(db, args.senders * 2).await?;
+    let mut conversations = Vec::new();
+    for pair in users.ids.chunks(2) {
+        let id = create_conversation(db, pair, false).await?;
+        conversations.push(ids::encode(NodeKind::Conversation, id).to_string());
+    }
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.senders)
+        .build()?;
+    let deadline = Instant::now() + Duration::from_secs_f64(args.duration);
+    let workers = (0..args.senders).map(|i| {
+        let (client, url) = (client.clone(), kith.http.clone());
+        let token = users.tokens[i * 2].clone();
+        let conversation = conversations[i].clone();
+        tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut n = 0;
+            while Instant::now() < deadline {
+                let started = Instant::now();
+                send_message(&client, &url, &token, &conversation, &format!("s{i}-{n}")).await?;
+                latencies.push(started.elapsed().as_secs_f64() * 1e3);
+                n += 1;
+            }
+            anyhow::Ok(latencies)
+        })
+    });
+    let started = Instant::now();
+    let mut latencies = Vec::new();
+    for result in join_all(workers).await {
+        latencies.extend(result??);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    println!(
+        "send: {} messages from {} senders in {:.1} s: {:.0} messages/s",
+        latencies.len(),
+        args.senders,
+        elapsed,
+        latencies.len() as f64 / elapsed
+    );
+    report("sendMessage", latencies);
+    Ok(())
+}
