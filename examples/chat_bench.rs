@@ -76,6 +76,10 @@ struct Args {
     db_connections: u32,
     #[arg(long, default_value_t = 18_950)]
     port: u16,
+    /// `sockets` only: sign the sockets in but subscribe to nothing, to tell
+    /// a socket's cost from its subscription's.
+    #[arg(long)]
+    no_subscription: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -316,7 +320,7 @@ type Socket =
 
 /// A graphql-transport-ws socket signed in as `token`, subscribed to
 /// `messageAdded` of `conversation`.
-async fn subscribe(url: &str, token: &str, conversation: &str) -> anyhow::Result<Socket> {
+async fn subscribe(url: &str, token: &str, conversation: Option<&str>) -> anyhow::Result<Socket> {
     let mut request = url.into_client_request()?;
     request.headers_mut().insert(
         "sec-websocket-protocol",
@@ -335,6 +339,9 @@ async fn subscribe(url: &str, token: &str, conversation: &str) -> anyhow::Result
             other => bail!("socket ended before ack: {other:?}"),
         }
     }
+    let Some(conversation) = conversation else {
+        return Ok(socket);
+    };
     let subscribe = json!({ "id": "1", "type": "subscribe", "payload": {
         "query": "subscription($c: ID!) { messageAdded(conversationId: $c) { seq } }",
         "variables": { "c": conversation } } });
@@ -348,7 +355,7 @@ async fn subscribe(url: &str, token: &str, conversation: &str) -> anyhow::Result
 async fn open_sockets(
     url: &str,
     tokens: &[String],
-    conversation: &str,
+    conversation: Option<&str>,
     concurrency: usize,
 ) -> anyhow::Result<Vec<Socket>> {
     let gate = Arc::new(Semaphore::new(concurrency));
@@ -413,7 +420,7 @@ async fn fanout(args: &Args, kith: &Kith, db: &DatabaseConnection) -> anyhow::Re
     let sockets = open_sockets(
         &kith.ws,
         &users.tokens,
-        &conversation_id,
+        Some(&conversation_id),
         args.connect_concurrency,
     )
     .await?;
@@ -530,7 +537,8 @@ async fn sockets(args: &Args, kith: &Kith, db: &DatabaseConnection) -> anyhow::R
     let conversation = create_conversation(db, &users.ids, true).await?;
     let conversation_id = ids::encode(NodeKind::Conversation, conversation).to_string();
     // Warm the server up first (pool, schema caches) so the growth is sockets.
-    drop(subscribe(&kith.ws, &users.tokens[0], &conversation_id).await?);
+    let subscription = (!args.no_subscription).then_some(conversation_id.as_str());
+    drop(subscribe(&kith.ws, &users.tokens[0], subscription).await?);
     tokio::time::sleep(Duration::from_secs(1)).await;
     let before = rss_kib(kith.pid())?;
     let counters_before = tcp_counters()?;
@@ -538,7 +546,7 @@ async fn sockets(args: &Args, kith: &Kith, db: &DatabaseConnection) -> anyhow::R
     let opened = open_sockets(
         &kith.ws,
         &users.tokens,
-        &conversation_id,
+        subscription,
         args.connect_concurrency,
     )
     .await?;

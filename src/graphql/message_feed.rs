@@ -164,7 +164,11 @@ impl Feed {
         }
     }
 
-    /// The next message, for `futures_util::stream::unfold`.
+    /// The next message, for `futures_util::stream::unfold`, which keeps this
+    /// future inline while the subscriber idles: everything that reads the
+    /// database is boxed, so the idle state stays a few hundred bytes instead
+    /// of the tens of KiB a database call's future takes (measured per socket
+    /// with `examples/chat_bench --scenario sockets`).
     pub async fn next(mut self) -> Option<(async_graphql::Result<Message>, Self)> {
         loop {
             if let Some(message) = self.queue.pop_front() {
@@ -174,7 +178,7 @@ impl Feed {
                 return None;
             }
             if let Some(&id) = self.catch_up.front() {
-                match self.fetch_after(id, CATCH_UP_PAGE).await {
+                match Box::pin(self.fetch_after(id, CATCH_UP_PAGE)).await {
                     Ok(0) => {
                         self.catch_up.pop_front();
                     }
@@ -186,12 +190,12 @@ impl Feed {
             match self.live.next().await {
                 None => return None,
                 Some(Err(Lagged(missed))) => {
-                    if let Err(err) = self.recover(missed).await {
+                    if let Err(err) = Box::pin(self.recover(missed)).await {
                         return self.fail(err);
                     }
                 }
                 Some(Ok(event)) => {
-                    if let Err(err) = self.on_event(&event).await {
+                    if let Err(err) = Box::pin(self.on_event(&event)).await {
                         return self.fail(err.into());
                     }
                 }
