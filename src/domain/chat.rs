@@ -23,7 +23,7 @@ use sea_orm::{
     ActiveValue::Set,
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
     FromQueryResult, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Statement,
-    TransactionTrait,
+    TransactionTrait, TryInsertResult,
     sea_query::{Expr, ExprTrait},
 };
 use serde::{Deserialize, Serialize};
@@ -403,9 +403,6 @@ impl Chat {
                 ))
             }
         };
-        if let Some(first) = self.sent_before(sender, &client_message_id).await? {
-            return idempotent(first);
-        }
         let conversation = conversation::Entity::find_by_id(outgoing.conversation_id)
             .one(&self.db)
             .await?
@@ -435,22 +432,15 @@ impl Chat {
         }
 
         let txn = self.db.begin().await?;
-        // Lock order: users, then the conversation. A direct message locks both
-        // users, as a block or unfriending does, so neither can land between the
-        // checks below and the commit.
+        // Lock order: users, then the conversation. A direct message share-locks
+        // both users, which a block, an unfriending or an account deletion
+        // (each writing those rows) waits for, and which waits for them.
         if let Some(recipient) = recipient {
-            social::lock_pair(&txn, sender, recipient).await?;
+            share_lock_users(&txn, sender, recipient).await?;
         }
         // Takes the conversation's row lock: senders queue here until commit.
         let now = now();
         let seq = bump_seq(&txn, conversation.id, now).await?;
-        // Checked under the locks: a removal or block that committed first wins.
-        if !is_participant(&txn, conversation.id, sender).await? {
-            return Err(not_found());
-        }
-        if let Some(recipient) = recipient {
-            self.check_may_message(&txn, sender, recipient).await?;
-        }
         let row = message::Model {
             id: Uuid::now_v7(),
             conversation_id: conversation.id,
@@ -463,28 +453,39 @@ impl Chat {
             edited_at: None,
             deleted_at: None,
         };
+        // A retry finds its first send here, before any check that might have
+        // changed since: the first answer stands.
         let inserted = message::Entity::insert(row.clone().into_active_model())
             .exec_without_returning(&txn)
             .await;
         if let Err(err) = inserted {
-            if is_unique_violation(&err) {
-                // The same send raced itself; the first one stands.
-                txn.rollback().await?;
-                let first = self
-                    .sent_before(sender, &client_message_id)
-                    .await?
-                    .ok_or_else(|| AppError::Internal(anyhow::anyhow!("lost a raced send")))?;
-                return idempotent(first);
+            if !is_unique_violation(&err) {
+                return Err(err.into());
             }
-            return Err(err.into());
+            // (sender, clientMessageId) is taken: this is a retry.
+            txn.rollback().await?;
+            let first = self
+                .sent_before(sender, &client_message_id)
+                .await?
+                .ok_or_else(|| AppError::Internal(anyhow::anyhow!("lost a raced send")))?;
+            return idempotent(first);
         }
-        // Sending reads the conversation up to your own message.
-        participant::Entity::update_many()
+        // Checked under the locks, so a removal or block that committed first
+        // wins. Moving the sender's read pointer (your own message is read) is
+        // also the participation check: no row, no participant. It row-locks
+        // the participant, so a removal waits for this send, or wins before it.
+        let participating = participant::Entity::update_many()
             .col_expr(participant::Column::LastReadSeq, Expr::value(seq))
             .filter(participant::Column::ConversationId.eq(conversation.id))
             .filter(participant::Column::UserId.eq(sender))
             .exec(&txn)
             .await?;
+        if participating.rows_affected == 0 {
+            return Err(not_found());
+        }
+        if let Some(recipient) = recipient {
+            self.check_pair_may_message(&txn, sender, recipient).await?;
+        }
         txn.commit().await?;
         let message = Message::from(row);
         self.pubsub.publish(
@@ -876,6 +877,65 @@ impl Chat {
             .await?)
     }
 
+    /// [`Self::check_may_message`] in one statement, for the send path: the
+    /// recipient's existence is already known (a deleted account leaves no id
+    /// on the conversation).
+    async fn check_pair_may_message(
+        &self,
+        db: &impl ConnectionTrait,
+        sender: Uuid,
+        recipient: Uuid,
+    ) -> AppResult<()> {
+        #[derive(FromQueryResult)]
+        struct Standing {
+            sender_blocked: bool,
+            recipient_blocked: bool,
+            friends: bool,
+        }
+        let backend = db.get_database_backend();
+        let (sql, values): (&str, Vec<sea_orm::Value>) = match backend {
+            DbBackend::Postgres => (
+                "SELECT \
+                 EXISTS(SELECT 1 FROM blocks WHERE blocker_id = $1 AND blocked_id = $2) AS sender_blocked, \
+                 EXISTS(SELECT 1 FROM blocks WHERE blocker_id = $2 AND blocked_id = $1) AS recipient_blocked, \
+                 EXISTS(SELECT 1 FROM friendships WHERE user_id = $1 AND friend_id = $2) AS friends",
+                vec![sender.into(), recipient.into()],
+            ),
+            _ => (
+                "SELECT \
+                 EXISTS(SELECT 1 FROM blocks WHERE blocker_id = ? AND blocked_id = ?) AS sender_blocked, \
+                 EXISTS(SELECT 1 FROM blocks WHERE blocker_id = ? AND blocked_id = ?) AS recipient_blocked, \
+                 EXISTS(SELECT 1 FROM friendships WHERE user_id = ? AND friend_id = ?) AS friends",
+                vec![
+                    sender.into(),
+                    recipient.into(),
+                    recipient.into(),
+                    sender.into(),
+                    sender.into(),
+                    recipient.into(),
+                ],
+            ),
+        };
+        let standing =
+            Standing::find_by_statement(Statement::from_sql_and_values(backend, sql, values))
+                .one(db)
+                .await?
+                .ok_or_else(not_found)?;
+        // As everywhere: whoever blocked the sender is gone to them.
+        if standing.recipient_blocked {
+            return Err(AppError::not_found("user not found"));
+        }
+        if standing.sender_blocked {
+            return Err(AppError::forbidden(
+                "you blocked this user; unblock them first",
+            ));
+        }
+        if self.policy == DirectPolicy::Friends && !standing.friends {
+            return Err(AppError::forbidden("you can message your friends only"));
+        }
+        Ok(())
+    }
+
     /// The direct-message policy: never across a block (whoever blocked is
     /// `NOT_FOUND` to the other, as everywhere), and friends only unless the
     /// policy says everyone.
@@ -911,19 +971,22 @@ fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
 }
 
-/// Whether the user takes part, read on `db` inside a send: on PostgreSQL the
-/// row is share-locked, so a removal committing meanwhile waits for the send
-/// (or the send sees the removal).
-async fn is_participant(
-    db: &impl ConnectionTrait,
-    conversation_id: Uuid,
-    user_id: Uuid,
-) -> AppResult<bool> {
-    Ok(participant::Entity::find_by_id((conversation_id, user_id))
-        .lock_shared()
-        .one(db)
-        .await?
-        .is_some())
+/// Share-locks both users' rows on PostgreSQL, where a block, unfriending or
+/// account deletion writes them: it waits for this transaction, or this one for
+/// it. SQLite needs nothing: its writers run one at a time, and a send's first
+/// write (the seq bump) comes before any of its checks.
+async fn share_lock_users(db: &impl ConnectionTrait, a: Uuid, b: Uuid) -> AppResult<()> {
+    if db.get_database_backend() == DbBackend::Postgres {
+        entity::user::Entity::find()
+            .select_only()
+            .column(entity::user::Column::Id)
+            .filter(entity::user::Column::Id.is_in([a, b]))
+            .lock_shared()
+            .into_tuple::<Uuid>()
+            .all(db)
+            .await?;
+    }
+    Ok(())
 }
 
 fn not_found() -> AppError {

@@ -698,7 +698,7 @@ fn request_not_found() -> AppError {
 
 /// Serialises changes to one pair (see the module docs). A no-op write on both
 /// users' rows: it row-locks them on PostgreSQL and takes SQLite's write lock.
-/// A direct message takes it too, so a block and a send are ordered.
+/// A direct message share-locks the same rows, so a block and a send are ordered.
 pub async fn lock_pair(db: &impl ConnectionTrait, a: Uuid, b: Uuid) -> AppResult<()> {
     user::Entity::update_many()
         .col_expr(user::Column::UpdatedAt, Expr::col(user::Column::UpdatedAt))
