@@ -47,6 +47,11 @@ pub struct Settings {
     pub loader_delay_micros: u64,
     /// `KITH_WS_MAX_MESSAGE_BYTES`: largest accepted WebSocket message.
     pub ws_max_message_bytes: usize,
+    /// `KITH_WS_INIT_TIMEOUT_MILLIS`: a socket that has not sent `connection_init`
+    /// by then is closed.
+    pub ws_init_timeout_millis: u64,
+    /// `KITH_WS_MAX_SOCKETS_PER_USER`: signed-in sockets one user may hold open.
+    pub ws_max_sockets_per_user: usize,
     /// `KITH_PASSWORD_HASH_CONCURRENCY`: password hashes computed at once (each
     /// takes 19 MiB and a core for tens of milliseconds). 0 means one per core.
     pub password_hash_concurrency: usize,
@@ -107,6 +112,8 @@ impl Default for Settings {
             batch_limit: 10,
             loader_delay_micros: 1_000,
             ws_max_message_bytes: 64 * 1024,
+            ws_init_timeout_millis: 10_000,
+            ws_max_sockets_per_user: 20,
             password_hash_concurrency: 0,
             trust_forwarded_for: false,
             rate_limits: Switch::On,

@@ -290,3 +290,50 @@ async fn a_socket_stops_serving_operations_once_its_session_is_revoked() {
         "UNAUTHENTICATED"
     );
 }
+
+#[tokio::test]
+async fn a_socket_that_never_says_hello_is_dropped() {
+    let app = common::spawn_app_with(|settings| settings.ws_init_timeout_millis = 300).await;
+    let mut silent = app.websocket("/graphql", "graphql-transport-ws").await;
+    let started = std::time::Instant::now();
+    match silent.receive_within(Duration::from_secs(5)).await {
+        Received::Closed(_) => assert!(started.elapsed() < Duration::from_secs(3)),
+        Received::Json(message) => panic!("expected the socket to be dropped, got {message}"),
+    }
+    // One that does say hello in time stays.
+    let session = app.register("polite").await;
+    let mut polite = app.websocket("/graphql", "graphql-transport-ws").await;
+    polite
+        .send(json!({ "type": "connection_init",
+            "payload": { "authorization": format!("Bearer {}", session.access_token) } }))
+        .await;
+    assert_eq!(polite.receive().await["type"], "connection_ack");
+    assert!(polite.stays_quiet(Duration::from_millis(800)).await);
+}
+
+#[tokio::test]
+async fn one_user_may_hold_only_so_many_sockets() {
+    let app = common::spawn_app_with(|settings| settings.ws_max_sockets_per_user = 2).await;
+    let session = app.register("hoarder").await;
+    let init = json!({ "type": "connection_init",
+        "payload": { "authorization": format!("Bearer {}", session.access_token) } });
+    let mut open_sockets = Vec::new();
+    for _ in 0..2 {
+        let mut socket = app.websocket("/graphql", "graphql-transport-ws").await;
+        socket.send(init.clone()).await;
+        assert_eq!(socket.receive().await["type"], "connection_ack");
+        open_sockets.push(socket);
+    }
+    let mut third = app.websocket("/graphql", "graphql-transport-ws").await;
+    third.send(init.clone()).await;
+    match third.receive_within(Duration::from_secs(5)).await {
+        Received::Closed(code) => assert_ne!(code, Some(1000), "refused, not a normal close"),
+        Received::Json(message) => panic!("expected a refusal, got {message}"),
+    }
+    // Closing one makes room.
+    drop(open_sockets.pop());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut again = app.websocket("/graphql", "graphql-transport-ws").await;
+    again.send(init).await;
+    assert_eq!(again.receive().await["type"], "connection_ack");
+}

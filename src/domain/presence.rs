@@ -80,6 +80,12 @@ impl Presence {
         }
     }
 
+    /// The user's open signed-in sockets in this process.
+    pub fn sockets(&self, user_id: Uuid) -> usize {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries.get(&user_id).map_or(0, |entry| entry.sockets)
+    }
+
     /// What the user chose; returns the status as they now see it themselves.
     pub fn set(&self, user_id: Uuid, status: Status) -> Status {
         let changed = self.update(user_id, |entry| {

@@ -1,9 +1,11 @@
 //! GraphQL subscriptions over WebSocket, in both the `graphql-transport-ws` and the
 //! legacy `graphql-ws` protocols. The token comes in `connection_init`; a bad one
-//! refuses the connection. Sockets read into small buffers: tungstenite's default
-//! 128 KiB per socket would dominate memory with many idle subscribers.
+//! refuses the connection, as does one over the per-user socket cap, and a socket
+//! that sends no `connection_init` in time is dropped. Sockets read into small
+//! buffers: tungstenite's default 128 KiB per socket would dominate memory with
+//! many idle subscribers.
 
-use std::{net::SocketAddr, sync::Arc};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use async_graphql::{Data, http::ALL_WEBSOCKET_PROTOCOLS};
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
@@ -12,6 +14,8 @@ use axum::{
     http::request::Parts,
     response::{IntoResponse, Response},
 };
+
+use tokio::sync::Notify;
 
 use crate::{app::HttpState, auth::RequestAuth, http};
 
@@ -50,24 +54,52 @@ pub async fn upgrade(
         .on_upgrade(move |socket| async move {
             let accounts = state.app.accounts.clone();
             let presence = state.app.presence.clone();
+            let settings = state.settings();
+            let max_sockets = settings.ws_max_sockets_per_user;
+            let init_timeout = Duration::from_millis(settings.ws_init_timeout_millis);
+            let initialised = Arc::new(Notify::new());
             let _open = OpenSocket::count();
-            GraphQLWebSocket::new(socket, state.schema.clone(), protocol)
-                .on_connection_init(move |payload| async move {
-                    let auth = RequestAuth::for_socket(init_token(&payload));
-                    // Checked now, so a bad token refuses the socket outright.
-                    let viewer = auth.viewer(&accounts).await?;
-                    let mut data = Data::default();
-                    // A signed-in socket keeps its user online while the
-                    // connection's data lives, that is, as long as the socket.
-                    if let Some(viewer) = viewer {
-                        data.insert(presence.connect(viewer.user_id));
+            let serve = GraphQLWebSocket::new(socket, state.schema.clone(), protocol)
+                .on_connection_init({
+                    let initialised = initialised.clone();
+                    move |payload| async move {
+                        let auth = RequestAuth::for_socket(init_token(&payload));
+                        // Checked now, so a bad token refuses the socket outright.
+                        let viewer = auth.viewer(&accounts).await?;
+                        let mut data = Data::default();
+                        if let Some(viewer) = viewer {
+                            if presence.sockets(viewer.user_id) >= max_sockets {
+                                return Err(async_graphql::Error::new(format!(
+                                    "too many open connections (at most {max_sockets} per user)"
+                                )));
+                            }
+                            // A signed-in socket keeps its user online while the
+                            // connection's data lives, that is, as long as the socket.
+                            data.insert(presence.connect(viewer.user_id));
+                        }
+                        data.insert(Arc::new(auth));
+                        data.insert(client);
+                        initialised.notify_one();
+                        Ok(data)
                     }
-                    data.insert(Arc::new(auth));
-                    data.insert(client);
-                    Ok(data)
                 })
-                .serve()
-                .await;
+                .serve();
+            // A socket that never says hello is dropped, rather than holding a
+            // connection slot (and its memory) forever.
+            let hello_or_timeout = async {
+                if tokio::time::timeout(init_timeout, initialised.notified())
+                    .await
+                    .is_ok()
+                {
+                    std::future::pending::<()>().await;
+                }
+            };
+            tokio::select! {
+                () = serve => {}
+                () = hello_or_timeout => {
+                    tracing::debug!("closed a socket that sent no connection_init in time");
+                }
+            }
         })
 }
 
