@@ -16,26 +16,10 @@ const SEND: &str = "mutation($c: ID!, $b: String!, $k: String!) {
     sendMessage(input: { conversationId: $c, body: $b, clientMessageId: $k }) {
         id seq body sender { username } } }";
 
-async fn befriend(app: &TestApp, a: &Session, b: &Session) {
-    let request = app
-        .data(
-            "mutation($to: ID!) { sendFriendRequest(input: { userId: $to }) { id } }",
-            json!({ "to": b.user_id }),
-            a.token(),
-        )
-        .await;
-    app.data(
-        "mutation($id: ID!) { acceptFriendRequest(id: $id) { id } }",
-        json!({ "id": request["sendFriendRequest"]["id"] }),
-        b.token(),
-    )
-    .await;
-}
-
 /// Two friends and their direct conversation's id.
 async fn friends_chatting(app: &TestApp) -> (Session, Session, Value) {
     let (ann, bob) = (app.register("ann").await, app.register("bob").await);
-    befriend(app, &ann, &bob).await;
+    app.befriend(&ann, &bob).await;
     let conversation = app
         .data(DIRECT, json!({ "u": bob.user_id }), ann.token())
         .await["directConversation"]["id"]
@@ -150,7 +134,7 @@ async fn messages_are_numbered_and_a_retry_is_the_same_message() {
     let second = send(&app, &bob, &conversation, "hi ann", "k1").await;
     assert_eq!(second["seq"], 2, "client ids are per sender");
     let cat = app.register("cat").await;
-    befriend(&app, &ann, &cat).await;
+    app.befriend(&ann, &cat).await;
     let with_cat = app
         .data(DIRECT, json!({ "u": cat.user_id }), ann.token())
         .await["directConversation"]["id"]
@@ -252,7 +236,7 @@ async fn conversations_are_listed_by_activity_with_unread_counts() {
     let app = spawn_app().await;
     let (ann, bob, with_bob) = friends_chatting(&app).await;
     let cat = app.register("cat").await;
-    befriend(&app, &ann, &cat).await;
+    app.befriend(&ann, &cat).await;
     let with_cat = app
         .data(DIRECT, json!({ "u": cat.user_id }), ann.token())
         .await["directConversation"]["id"]

@@ -24,25 +24,9 @@ const UNREACT: &str =
 const TYPING: &str =
     "mutation($c: ID!, $t: Boolean!) { setTyping(input: { conversationId: $c, typing: $t }) }";
 
-async fn befriend(app: &TestApp, a: &Session, b: &Session) {
-    let request = app
-        .data(
-            "mutation($to: ID!) { sendFriendRequest(input: { userId: $to }) { id } }",
-            json!({ "to": b.user_id }),
-            a.token(),
-        )
-        .await;
-    app.data(
-        "mutation($id: ID!) { acceptFriendRequest(id: $id) { id } }",
-        json!({ "id": request["sendFriendRequest"]["id"] }),
-        b.token(),
-    )
-    .await;
-}
-
 async fn friends_chatting(app: &TestApp) -> (Session, Session, Value) {
     let (ann, bob) = (app.register("ann").await, app.register("bob").await);
-    befriend(app, &ann, &bob).await;
+    app.befriend(&ann, &bob).await;
     let conversation = app
         .data(
             "mutation($u: ID!) { directConversation(userId: $u) { id } }",

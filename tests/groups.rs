@@ -45,22 +45,6 @@ async fn create_group(
         .clone()
 }
 
-async fn befriend(app: &TestApp, a: &Session, b: &Session) {
-    let request = app
-        .data(
-            "mutation($to: ID!) { sendFriendRequest(input: { userId: $to }) { id } }",
-            json!({ "to": b.user_id }),
-            a.token(),
-        )
-        .await;
-    app.data(
-        "mutation($id: ID!) { acceptFriendRequest(id: $id) { id } }",
-        json!({ "id": request["sendFriendRequest"]["id"] }),
-        b.token(),
-    )
-    .await;
-}
-
 async fn block(app: &TestApp, blocker: &Session, blocked: &Session) {
     app.data(
         "mutation($id: ID!) { blockUser(userId: $id) { id } }",
@@ -571,7 +555,7 @@ async fn private_groups_are_invisible_to_outsiders() {
     );
     let private = create_group(&app, &ann, "Secret Garden", "PRIVATE", "APPROVAL").await;
     let public = create_group(&app, &ann, "Garden Party", "PUBLIC", "OPEN").await;
-    befriend(&app, &ann, &bob).await;
+    app.befriend(&ann, &bob).await;
     app.data(
         ADD,
         json!({ "group": private["id"], "user": bob.user_id }),
@@ -720,7 +704,7 @@ async fn blocks_keep_users_out_of_each_others_groups() {
         )
         .await;
     assert_eq!(error_code(&stranger), "FORBIDDEN");
-    befriend(&app, &ann, &eve).await;
+    app.befriend(&ann, &eve).await;
     let added = app
         .data(
             ADD,
@@ -732,7 +716,7 @@ async fn blocks_keep_users_out_of_each_others_groups() {
 
     // An admin cannot add their friend past the owner's block.
     let fay = app.register("fay").await;
-    befriend(&app, &cat, &fay).await;
+    app.befriend(&cat, &fay).await;
     block(&app, &fay, &ann).await;
     let past_block = app
         .graphql(

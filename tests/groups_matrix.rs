@@ -63,7 +63,7 @@ impl Cast {
             (&cast.owner, &cast.target),
             (&cast.admin, &cast.target),
         ] {
-            befriend(app, a, b).await;
+            app.befriend(a, b).await;
         }
         app.data(
             "mutation($id: ID!) { blockUser(userId: $id) { id } }",
@@ -83,22 +83,6 @@ impl Cast {
             Caller::Blocked => &self.blocked,
         }
     }
-}
-
-async fn befriend(app: &TestApp, a: &Session, b: &Session) {
-    let request = app
-        .data(
-            "mutation($to: ID!) { sendFriendRequest(input: { userId: $to }) { id } }",
-            json!({ "to": b.user_id }),
-            a.token(),
-        )
-        .await;
-    app.data(
-        "mutation($id: ID!) { acceptFriendRequest(id: $id) { id } }",
-        json!({ "id": request["sendFriendRequest"]["id"] }),
-        b.token(),
-    )
-    .await;
 }
 
 /// A group as the matrix needs it, and the ids the mutations act on.

@@ -15,22 +15,6 @@ async fn app() -> TestApp {
     spawn_app_with(|settings| settings.presence_grace_millis = GRACE_MS).await
 }
 
-async fn befriend(app: &TestApp, a: &Session, b: &Session) {
-    let request = app
-        .data(
-            "mutation($to: ID!) { sendFriendRequest(input: { userId: $to }) { id } }",
-            json!({ "to": b.user_id }),
-            a.token(),
-        )
-        .await;
-    app.data(
-        "mutation($id: ID!) { acceptFriendRequest(id: $id) { id } }",
-        json!({ "id": request["sendFriendRequest"]["id"] }),
-        b.token(),
-    )
-    .await;
-}
-
 /// A signed-in socket: the user is online while it is open.
 async fn connect(app: &TestApp, user: &Session) -> Socket {
     let mut socket = app.websocket("/graphql", "graphql-transport-ws").await;
@@ -86,7 +70,7 @@ async fn friends_see_each_other_come_and_go() {
         app.register("bob").await,
         app.register("cat").await,
     );
-    befriend(&app, &ann, &bob).await;
+    app.befriend(&ann, &bob).await;
     let mut bob_watch = watch_friends(&app, &bob).await;
     let mut cat_watch = watch_friends(&app, &cat).await;
     assert_eq!(presence(&app, &bob, &ann).await["presence"], "OFFLINE");
@@ -122,7 +106,7 @@ async fn friends_see_each_other_come_and_go() {
 async fn a_quick_reconnect_is_not_a_goodbye() {
     let app = app().await;
     let (ann, bob) = (app.register("ann").await, app.register("bob").await);
-    befriend(&app, &ann, &bob).await;
+    app.befriend(&ann, &bob).await;
     let mut bob_watch = watch_friends(&app, &bob).await;
     let first = connect(&app, &ann).await;
     assert_eq!(next_change(&mut bob_watch).await["presence"], "ONLINE");
@@ -141,7 +125,7 @@ async fn a_quick_reconnect_is_not_a_goodbye() {
 async fn invisible_looks_offline_to_others_and_leaves_no_last_seen() {
     let app = app().await;
     let (ann, bob) = (app.register("ann").await, app.register("bob").await);
-    befriend(&app, &ann, &bob).await;
+    app.befriend(&ann, &bob).await;
     let mut bob_watch = watch_friends(&app, &bob).await;
     let ann_socket = connect(&app, &ann).await;
     assert_eq!(next_change(&mut bob_watch).await["presence"], "ONLINE");

@@ -20,12 +20,6 @@ async fn send(app: &TestApp, from: &Session, to: &Session) -> Value {
         .clone()
 }
 
-async fn befriend(app: &TestApp, a: &Session, b: &Session) {
-    let request = send(app, a, b).await;
-    app.data(ACCEPT, json!({ "id": request["id"] }), b.token())
-        .await;
-}
-
 async fn relationship(app: &TestApp, viewer: &Session, other: &Session) -> Value {
     app.data(RELATIONSHIP, json!({ "id": other.user_id }), viewer.token())
         .await["user"]["viewerRelationship"]
@@ -269,8 +263,8 @@ async fn a_block_ends_everything_and_hides_the_blocker() {
         app.register("bob").await,
         app.register("cat").await,
     );
-    befriend(&app, &ann, &bob).await;
-    befriend(&app, &bob, &cat).await;
+    app.befriend(&ann, &bob).await;
+    app.befriend(&bob, &cat).await;
     send(&app, &cat, &ann).await;
     let block = "mutation($id: ID!) { blockUser(userId: $id) { id } }";
     app.data(block, json!({ "id": bob.user_id }), ann.token())
@@ -370,7 +364,7 @@ async fn the_friend_list_setting_decides_who_sees_it() {
         app.register("bob").await,
         app.register("eve").await,
     );
-    befriend(&app, &ann, &bob).await;
+    app.befriend(&ann, &bob).await;
     let query = "query($id: ID!) { user(id: $id) { friendsCount friends { totalCount } } }";
     let set = "mutation($v: FriendListVisibility!) { updateProfile(input: { friendListVisibility: $v }) { friendListVisibility } }";
     let sees = |viewer: Option<String>| {
@@ -419,15 +413,15 @@ async fn mutual_friends_and_suggestions_rank_friends_of_friends() {
         unreachable!()
     };
     for friend in [f1, f2, f3] {
-        befriend(&app, me, friend).await;
+        app.befriend(me, friend).await;
     }
-    befriend(&app, f1, two).await;
-    befriend(&app, f2, two).await;
-    befriend(&app, f3, one).await;
+    app.befriend(f1, two).await;
+    app.befriend(f2, two).await;
+    app.befriend(f3, one).await;
     for candidate in [requested, blocked] {
-        befriend(&app, f1, candidate).await;
-        befriend(&app, f2, candidate).await;
-        befriend(&app, f3, candidate).await;
+        app.befriend(f1, candidate).await;
+        app.befriend(f2, candidate).await;
+        app.befriend(f3, candidate).await;
     }
     send(&app, requested, me).await;
     app.data(
@@ -486,7 +480,7 @@ async fn friend_lists_page_without_repeats() {
     let me = app.register("pager").await;
     for index in 0..5 {
         let friend = app.register(&format!("friend_{index}")).await;
-        befriend(&app, &me, &friend).await;
+        app.befriend(&me, &friend).await;
     }
     let query = "query($after: String) { me { friends(first: 2, after: $after) {
         edges { node { username } } pageInfo { hasNextPage endCursor } } } }";
@@ -533,11 +527,11 @@ async fn a_friend_list_costs_the_same_statements_for_5_or_50_friends() {
     let mut friends = Vec::new();
     for index in 0..50 {
         let friend = app.register(&format!("pal_{index:02}")).await;
-        befriend(&app, &me, &friend).await;
+        app.befriend(&me, &friend).await;
         friends.push(friend);
     }
     // Some friends know each other, so mutual counts are not all zero.
-    befriend(&app, &friends[0], &friends[1]).await;
+    app.befriend(&friends[0], &friends[1]).await;
 
     let small = statements_for_friends_page(&app, &me, 5).await;
     let large = statements_for_friends_page(&app, &me, 50).await;
@@ -552,7 +546,7 @@ async fn a_friend_list_costs_the_same_statements_for_5_or_50_friends() {
 async fn a_deleted_account_leaves_its_friends_counts_right() {
     let app = spawn_app().await;
     let (ann, bob) = (app.register("ann").await, app.register("bob").await);
-    befriend(&app, &ann, &bob).await;
+    app.befriend(&ann, &bob).await;
     app.data(
         "mutation { deleteAccount(input: { password: \"correct horse battery\" }) }",
         json!({}),
@@ -601,8 +595,8 @@ async fn mutual_friends_can_be_read_as_nodes_too() {
         app.register("bob").await,
         app.register("cat").await,
     );
-    befriend(&app, &ann, &cat).await;
-    befriend(&app, &bob, &cat).await;
+    app.befriend(&ann, &cat).await;
+    app.befriend(&bob, &cat).await;
     let data = app
         .data(
             "query($id: ID!) { user(id: $id) { mutualFriends { nodes { username } pageInfo { hasNextPage } } } }",

@@ -182,6 +182,23 @@ impl TestApp {
         Session::from_payload(&data["register"])
     }
 
+    /// Makes `a` and `b` friends: `a` asks, `b` accepts.
+    pub async fn befriend(&self, a: &Session, b: &Session) {
+        let request = self
+            .data(
+                "mutation($to: ID!) { sendFriendRequest(input: { userId: $to }) { id } }",
+                json!({ "to": b.user_id }),
+                a.token(),
+            )
+            .await;
+        self.data(
+            "mutation($id: ID!) { acceptFriendRequest(id: $id) { id } }",
+            json!({ "id": request["sendFriendRequest"]["id"] }),
+            b.token(),
+        )
+        .await;
+    }
+
     pub async fn login(&self, identifier: &str, password: &str) -> Value {
         self.graphql(
             "mutation($input: LoginInput!) { login(input: $input) {
