@@ -11,7 +11,8 @@
 //!   membership transactions.
 //! - Sending bumps the conversation's `last_seq` first, which row-locks the
 //!   conversation until commit: concurrent senders queue there, and each message
-//!   takes the next number, so numbers are gapless. A retry with the same
+//!   takes the next number, so numbers are gapless (the writing half, one
+//!   statement on PostgreSQL, is `chat_send`). A retry with the same
 //!   `clientMessageId` returns the first message and announces nothing.
 //! - Events are published after commit, to the conversation's topic.
 
@@ -22,15 +23,14 @@ use entity::{conversation, conversation_participant as participant, message, mes
 use sea_orm::{
     ActiveValue::Set,
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
-    FromQueryResult, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Statement,
-    TransactionTrait,
+    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
     sea_query::{Expr, ExprTrait},
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::{
-    domain::{groups, social},
+    domain::{chat_send, groups, social},
     error::{AppError, AppResult, is_unique_violation},
     infra::pubsub::{Event, PubSub, conversation_topic, user_topic},
 };
@@ -438,56 +438,54 @@ impl Chat {
         if let Some(recipient) = recipient {
             share_lock_users(&txn, sender, recipient).await?;
         }
-        // Takes the conversation's row lock: senders queue here until commit.
-        let now = now();
-        let seq = bump_seq(&txn, conversation.id, now).await?;
-        let row = message::Model {
+        let draft = chat_send::Draft {
             id: Uuid::now_v7(),
             conversation_id: conversation.id,
-            seq,
-            sender_id: Some(sender),
-            body,
-            client_message_id: client_message_id.clone(),
+            sender,
+            body: &body,
+            client_message_id: &client_message_id,
             reply_to_id: outgoing.reply_to_id,
-            created_at: now,
+            at: now(),
+            recipient,
+        };
+        // Numbers, inserts and moves the sender's read pointer under the
+        // conversation's row lock (senders queue there until commit), and reads
+        // how the pair stands, all under the locks taken above.
+        let written = match chat_send::write(&txn, &draft).await {
+            Ok(written) => written,
+            Err(err) if is_unique_violation(&err) => {
+                // (sender, clientMessageId) is taken: a retry. The first answer
+                // stands, whatever changed since.
+                txn.rollback().await?;
+                let first = self
+                    .sent_before(sender, &client_message_id)
+                    .await?
+                    .ok_or_else(|| AppError::Internal(anyhow::anyhow!("lost a raced send")))?;
+                return idempotent(first);
+            }
+            Err(sea_orm::DbErr::RecordNotFound(_)) => return Err(not_found()),
+            Err(err) => return Err(err.into()),
+        };
+        // No participant row: a removal committed first.
+        if !written.participating {
+            return Err(not_found());
+        }
+        if let Some(standing) = written.standing {
+            self.judge(standing)?;
+        }
+        let row = Message {
+            id: draft.id,
+            conversation_id: conversation.id,
+            seq: written.seq,
+            sender_id: Some(sender),
+            body: body.clone(),
+            reply_to_id: outgoing.reply_to_id,
+            created_at: draft.at,
             edited_at: None,
             deleted_at: None,
         };
-        // A retry finds its first send here, before any check that might have
-        // changed since: the first answer stands.
-        let inserted = message::Entity::insert(row.clone().into_active_model())
-            .exec_without_returning(&txn)
-            .await;
-        if let Err(err) = inserted {
-            if !is_unique_violation(&err) {
-                return Err(err.into());
-            }
-            // (sender, clientMessageId) is taken: this is a retry.
-            txn.rollback().await?;
-            let first = self
-                .sent_before(sender, &client_message_id)
-                .await?
-                .ok_or_else(|| AppError::Internal(anyhow::anyhow!("lost a raced send")))?;
-            return idempotent(first);
-        }
-        // Checked under the locks, so a removal or block that committed first
-        // wins. Moving the sender's read pointer (your own message is read) is
-        // also the participation check: no row, no participant. It row-locks
-        // the participant, so a removal waits for this send, or wins before it.
-        let participating = participant::Entity::update_many()
-            .col_expr(participant::Column::LastReadSeq, Expr::value(seq))
-            .filter(participant::Column::ConversationId.eq(conversation.id))
-            .filter(participant::Column::UserId.eq(sender))
-            .exec(&txn)
-            .await?;
-        if participating.rows_affected == 0 {
-            return Err(not_found());
-        }
-        if let Some(recipient) = recipient {
-            self.check_pair_may_message(&txn, sender, recipient).await?;
-        }
         txn.commit().await?;
-        let message = Message::from(row);
+        let message = row;
         self.pubsub.publish(
             &conversation_topic(conversation.id),
             Event::MessageAdded {
@@ -877,50 +875,9 @@ impl Chat {
             .await?)
     }
 
-    /// [`Self::check_may_message`] in one statement, for the send path: the
-    /// recipient's existence is already known (a deleted account leaves no id
-    /// on the conversation).
-    async fn check_pair_may_message(
-        &self,
-        db: &impl ConnectionTrait,
-        sender: Uuid,
-        recipient: Uuid,
-    ) -> AppResult<()> {
-        #[derive(FromQueryResult)]
-        struct Standing {
-            sender_blocked: bool,
-            recipient_blocked: bool,
-            friends: bool,
-        }
-        let backend = db.get_database_backend();
-        let (sql, values): (&str, Vec<sea_orm::Value>) = match backend {
-            DbBackend::Postgres => (
-                "SELECT \
-                 EXISTS(SELECT 1 FROM blocks WHERE blocker_id = $1 AND blocked_id = $2) AS sender_blocked, \
-                 EXISTS(SELECT 1 FROM blocks WHERE blocker_id = $2 AND blocked_id = $1) AS recipient_blocked, \
-                 EXISTS(SELECT 1 FROM friendships WHERE user_id = $1 AND friend_id = $2) AS friends",
-                vec![sender.into(), recipient.into()],
-            ),
-            _ => (
-                "SELECT \
-                 EXISTS(SELECT 1 FROM blocks WHERE blocker_id = ? AND blocked_id = ?) AS sender_blocked, \
-                 EXISTS(SELECT 1 FROM blocks WHERE blocker_id = ? AND blocked_id = ?) AS recipient_blocked, \
-                 EXISTS(SELECT 1 FROM friendships WHERE user_id = ? AND friend_id = ?) AS friends",
-                vec![
-                    sender.into(),
-                    recipient.into(),
-                    recipient.into(),
-                    sender.into(),
-                    sender.into(),
-                    recipient.into(),
-                ],
-            ),
-        };
-        let standing =
-            Standing::find_by_statement(Statement::from_sql_and_values(backend, sql, values))
-                .one(db)
-                .await?
-                .ok_or_else(not_found)?;
+    /// The direct-message policy applied to how a pair stands (read by the
+    /// send under its locks): as [`Self::check_may_message`].
+    fn judge(&self, standing: chat_send::Standing) -> AppResult<()> {
         // As everywhere: whoever blocked the sender is gone to them.
         if standing.recipient_blocked {
             return Err(AppError::not_found("user not found"));
@@ -1012,38 +969,6 @@ pub fn parse_emoji(raw: &str) -> AppResult<String> {
         ));
     }
     Ok(emoji.to_owned())
-}
-
-/// `last_seq + 1`, taken under the conversation's row lock, and the activity time.
-async fn bump_seq(
-    db: &impl ConnectionTrait,
-    conversation_id: Uuid,
-    now: DateTime<Utc>,
-) -> AppResult<i64> {
-    #[derive(FromQueryResult)]
-    struct Bumped {
-        last_seq: i64,
-    }
-    let backend = db.get_database_backend();
-    let sql = match backend {
-        DbBackend::Postgres => {
-            "UPDATE conversations SET last_seq = last_seq + 1, last_activity_at = $1 \
-             WHERE id = $2 RETURNING last_seq"
-        }
-        _ => {
-            "UPDATE conversations SET last_seq = last_seq + 1, last_activity_at = ? \
-             WHERE id = ? RETURNING last_seq"
-        }
-    };
-    let bumped = Bumped::find_by_statement(Statement::from_sql_and_values(
-        backend,
-        sql,
-        [now.into(), conversation_id.into()],
-    ))
-    .one(db)
-    .await?
-    .ok_or_else(not_found)?;
-    Ok(bumped.last_seq)
 }
 
 async fn add_participant(

@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod chat;
+pub mod chat_send;
 pub mod groups;
 pub mod identity;
 pub mod presence;
