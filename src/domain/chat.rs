@@ -878,15 +878,11 @@ impl Chat {
     /// The direct-message policy applied to how a pair stands (read by the
     /// send under its locks): as [`Self::check_may_message`].
     fn judge(&self, standing: chat_send::Standing) -> AppResult<()> {
-        // As everywhere: whoever blocked the sender is gone to them.
-        if standing.recipient_blocked {
-            return Err(AppError::not_found("user not found"));
-        }
-        if standing.sender_blocked {
-            return Err(AppError::forbidden(
-                "you blocked this user; unblock them first",
-            ));
-        }
+        social::judge_blocks(
+            standing.recipient_blocked,
+            standing.sender_blocked,
+            social::OwnBlock::Refuse,
+        )?;
         if self.policy == DirectPolicy::Friends && !standing.friends {
             return Err(AppError::forbidden("you can message your friends only"));
         }

@@ -1,7 +1,7 @@
 //! Groups: membership, roles, invitations and join requests. Owns the `groups`,
 //! `group_members`, `group_invitations` and `group_join_requests` tables, and
 //! answers the one question the chat domain asks of a group: the role a user has
-//! in it ([`Groups::role_of`]).
+//! in it ([`role_of`]).
 //!
 //! Rules:
 //! - Every group has exactly one `OWNER`. The owner cannot leave without first
@@ -492,12 +492,6 @@ impl Groups {
             .into_iter()
             .map(Member::from)
             .collect())
-    }
-
-    /// The role `user` has in the group, `None` for a non-member: what the chat
-    /// domain asks before letting someone read or write a group's conversation.
-    pub async fn role_of(&self, group_id: Uuid, user_id: Uuid) -> AppResult<Option<Role>> {
-        role_of(&self.db, group_id, user_id).await
     }
 
     /// The viewer's role in each of `groups` where they have one: one query.

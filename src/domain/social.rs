@@ -646,10 +646,26 @@ pub async fn check_reachable(
         .filter(blocks_between(viewer, other))
         .all(db)
         .await?;
-    if blocks.iter().any(|b| b.blocker_id == other) {
+    judge_blocks(
+        blocks.iter().any(|b| b.blocker_id == other),
+        blocks.iter().any(|b| b.blocker_id == viewer),
+        own_block,
+    )
+}
+
+/// The block rule itself, from the two directions of a pair's blocks: a user
+/// who blocked the viewer is `NOT_FOUND` (as if they did not exist), and the
+/// viewer's own block is `FORBIDDEN` where it stands in the way. Domains that
+/// read the blocks in their own statement judge them here.
+pub fn judge_blocks(
+    they_blocked_viewer: bool,
+    viewer_blocked_them: bool,
+    own_block: OwnBlock,
+) -> AppResult<()> {
+    if they_blocked_viewer {
         return Err(AppError::not_found("user not found"));
     }
-    if !blocks.is_empty() && own_block == OwnBlock::Refuse {
+    if viewer_blocked_them && own_block == OwnBlock::Refuse {
         return Err(AppError::forbidden(
             "you blocked this user; unblock them first",
         ));
