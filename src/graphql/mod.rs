@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod chat;
+pub mod conversation_events;
 pub mod error_codes;
 pub mod groups;
 pub mod ids;
@@ -56,6 +57,7 @@ pub struct Mutation(
 pub struct Subscription(
     notifications::NotificationSubscription,
     chat::ChatSubscription,
+    conversation_events::ConversationEventsSubscription,
     presence::PresenceSubscription,
 );
 
