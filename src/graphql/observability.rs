@@ -1,16 +1,23 @@
 //! One tracing span per GraphQL operation, named by the operation, and the
-//! request count and latency metrics labelled the same way.
+//! request count and latency metrics labelled the same way. A subscription's
+//! events are not operations: they pass through untimed (one message to 1,000
+//! subscribers would otherwise be 1,000 spans and metric updates on the hot
+//! path); `kith_subscriptions_active` counts subscriptions.
 
 use std::{
     collections::HashSet,
-    sync::{Arc, Mutex, OnceLock},
+    sync::{
+        Arc, Mutex, OnceLock,
+        atomic::{AtomicBool, Ordering},
+    },
     time::Instant,
 };
 
 use async_graphql::{
     Response,
-    extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute},
+    extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute, NextSubscribe},
 };
+use futures_util::stream::BoxStream;
 use tracing::Instrument;
 
 /// Distinct operation names labelled before the rest count as `other`: names come
@@ -21,20 +28,41 @@ pub struct Observability;
 
 impl ExtensionFactory for Observability {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(ObservabilityExtension)
+        Arc::new(ObservabilityExtension::default())
     }
 }
 
-struct ObservabilityExtension;
+/// One per request (or WebSocket operation).
+#[derive(Default)]
+struct ObservabilityExtension {
+    /// Set when the operation is served as a stream: over a WebSocket, where a
+    /// subscription executes once per event.
+    streaming: AtomicBool,
+}
 
 #[async_graphql::async_trait::async_trait]
 impl Extension for ObservabilityExtension {
+    /// Called once, when an operation is turned into a stream, before any of
+    /// its events executes.
+    fn subscribe<'s>(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        stream: BoxStream<'s, Response>,
+        next: NextSubscribe<'_>,
+    ) -> BoxStream<'s, Response> {
+        self.streaming.store(true, Ordering::Relaxed);
+        next.run(ctx, stream)
+    }
+
     async fn execute(
         &self,
         ctx: &ExtensionContext<'_>,
         operation_name: Option<&str>,
         next: NextExecute<'_>,
     ) -> Response {
+        if self.streaming.load(Ordering::Relaxed) {
+            return next.run(ctx, operation_name).await;
+        }
         let label = operation_label(operation_name);
         let span = tracing::info_span!("graphql", operation = %label);
         let started = Instant::now();
