@@ -20,8 +20,21 @@ use crate::domain::{
     social::FriendRequest,
 };
 
-/// Messages a topic's subscribers may fall behind by before they are cut off.
+/// Messages a topic's subscribers may fall behind by before they are cut off:
+/// a conversation's or group's topic carries a chat's pace; a user's or their
+/// presence's, a few events a minute. The buffer is allocated whole per topic
+/// (about 48 bytes a slot), and every signed-in subscriber has a user topic of
+/// their own, so a small one there saves most of a socket's memory.
 const TOPIC_BUFFER: usize = 256;
+const PERSONAL_TOPIC_BUFFER: usize = 32;
+
+fn buffer_for(topic: &str) -> usize {
+    if topic.starts_with("user:") || topic.starts_with("presence:") {
+        PERSONAL_TOPIC_BUFFER
+    } else {
+        TOPIC_BUFFER
+    }
+}
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Event {
@@ -137,7 +150,7 @@ impl PubSub for LocalPubSub {
             let mut topics = self.topics.lock().unwrap_or_else(|p| p.into_inner());
             topics
                 .entry(topic.to_owned())
-                .or_insert_with(|| broadcast::channel(TOPIC_BUFFER).0)
+                .or_insert_with(|| broadcast::channel(buffer_for(topic)).0)
                 .subscribe()
         };
         let guard = TopicReceiver {
