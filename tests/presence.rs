@@ -148,3 +148,22 @@ async fn invisible_looks_offline_to_others_and_leaves_no_last_seen() {
     assert!(bob_watch.stays_quiet(Duration::from_millis(300)).await);
     assert_eq!(presence(&app, &ann, &ann).await["presence"], "INVISIBLE");
 }
+
+#[tokio::test]
+async fn an_unfriended_user_stops_hearing() {
+    let app = app().await;
+    let (ann, bob) = (app.register("ann").await, app.register("bob").await);
+    app.befriend(&ann, &bob).await;
+    let mut bob_watch = watch_friends(&app, &bob).await;
+    app.data(
+        "mutation($u: ID!) { removeFriend(userId: $u) { id } }",
+        json!({ "u": bob.user_id }),
+        ann.token(),
+    )
+    .await;
+    let _ann_socket = connect(&app, &ann).await;
+    assert!(
+        bob_watch.stays_quiet(Duration::from_millis(400)).await,
+        "no longer friends: no presence"
+    );
+}

@@ -328,6 +328,20 @@ impl Chat {
             .collect())
     }
 
+    /// Where each conversation stands (its last seq), by id: one query.
+    pub async fn last_seqs(&self, ids: &[Uuid]) -> AppResult<HashMap<Uuid, i64>> {
+        Ok(conversation::Entity::find()
+            .select_only()
+            .column(conversation::Column::Id)
+            .column(conversation::Column::LastSeq)
+            .filter(conversation::Column::Id.is_in(ids.iter().copied()))
+            .into_tuple::<(Uuid, i64)>()
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .collect())
+    }
+
     /// The other participants' ids, for each conversation: one query.
     pub async fn participants(
         &self,

@@ -62,9 +62,15 @@ impl Presence {
         }
     }
 
-    /// A signed-in socket opened; the guard marks it closed when dropped.
-    pub fn connect(&self, user_id: Uuid) -> SocketPresence {
-        let changed = self.update(user_id, |entry| {
+    /// A signed-in socket opened, unless the user already holds `max` of them
+    /// (checked and counted in one step); the guard marks it closed when dropped.
+    pub fn try_connect(&self, user_id: Uuid, max: usize) -> Option<SocketPresence> {
+        let mut admitted = false;
+        self.update(user_id, |entry| {
+            if entry.sockets >= max {
+                return;
+            }
+            admitted = true;
             entry.sockets += 1;
             entry.lingering = false;
             entry.generation += 1;
@@ -73,25 +79,17 @@ impl Presence {
                 entry.chosen = None;
             }
         });
-        self.announce(user_id, changed);
-        SocketPresence {
+        admitted.then(|| SocketPresence {
             presence: self.clone(),
             user_id,
-        }
-    }
-
-    /// The user's open signed-in sockets in this process.
-    pub fn sockets(&self, user_id: Uuid) -> usize {
-        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        entries.get(&user_id).map_or(0, |entry| entry.sockets)
+        })
     }
 
     /// What the user chose; returns the status as they now see it themselves.
     pub fn set(&self, user_id: Uuid, status: Status) -> Status {
-        let changed = self.update(user_id, |entry| {
+        self.update(user_id, |entry| {
             entry.chosen = (status != Status::Online).then_some(status);
         });
-        self.announce(user_id, changed);
         self.status(user_id, Some(user_id))
     }
 
@@ -128,26 +126,15 @@ impl Presence {
 
     /// After the grace period: offline, unless a socket came back meanwhile.
     async fn go_offline(&self, user_id: Uuid, generation: u64) {
-        let before = {
-            let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-            let Some(entry) = entries.get_mut(&user_id) else {
-                return;
-            };
-            if entry.sockets > 0 || entry.generation != generation {
+        // Visible to others as they go? Only then is there a lastSeenAt to keep
+        // (an invisible user's must not give them away).
+        match self.still_leaving(user_id, generation) {
+            None => return,
+            Some(Status::Offline) => {
+                self.finish_leaving(user_id, generation, None);
                 return;
             }
-            let before = public(effective(entry));
-            // Forget them, keeping only a lasting choice (INVISIBLE, AWAY).
-            entry.lingering = false;
-            if entry.chosen.is_none_or(|s| s == Status::Offline) {
-                entries.remove(&user_id);
-            }
-            before
-        };
-        if before == Status::Offline {
-            // Already offline to others (invisible, or chose OFFLINE): nothing to
-            // say, and lastSeenAt must not give them away.
-            return;
+            Some(_) => {}
         }
         let seen = Utc::now().trunc_subsecs(6);
         if let Err(err) = user::Entity::update_many()
@@ -158,21 +145,48 @@ impl Presence {
         {
             tracing::warn!(error = %err, "recording last seen");
         }
-        self.publish(user_id, Status::Offline, Some(seen));
+        self.finish_leaving(user_id, generation, Some(seen));
     }
 
-    /// Applies `change`; returns the public status before and after when it moved.
-    fn update(&self, user_id: Uuid, change: impl FnOnce(&mut Entry)) -> Option<(Status, Status)> {
+    /// What others see of a user whose grace period ran out, unless a socket
+    /// came back since.
+    fn still_leaving(&self, user_id: Uuid, generation: u64) -> Option<Status> {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = entries.get(&user_id)?;
+        (entry.sockets == 0 && entry.generation == generation).then(|| public(effective(entry)))
+    }
+
+    /// Marks the user offline (keeping only a lasting choice: INVISIBLE, AWAY)
+    /// and announces it, under the lock, so a reconnect's ONLINE comes after;
+    /// nothing if a socket came back meanwhile.
+    fn finish_leaving(&self, user_id: Uuid, generation: u64, seen: Option<DateTime<Utc>>) {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(entry) = entries.get_mut(&user_id) else {
+            return;
+        };
+        if entry.sockets > 0 || entry.generation != generation {
+            return;
+        }
+        let before = public(effective(entry));
+        entry.lingering = false;
+        if entry.chosen.is_none_or(|s| s == Status::Offline) {
+            entries.remove(&user_id);
+        }
+        if before != Status::Offline {
+            self.publish(user_id, Status::Offline, seen);
+        }
+    }
+
+    /// Applies `change`, and announces what others now see if it moved. The
+    /// announcement is made under the lock, so announcements of one user's
+    /// changes go out in the order the changes were made.
+    fn update(&self, user_id: Uuid, change: impl FnOnce(&mut Entry)) {
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         let entry = entries.entry(user_id).or_default();
         let before = public(effective(entry));
         change(entry);
         let after = public(effective(entry));
-        (before != after).then_some((before, after))
-    }
-
-    fn announce(&self, user_id: Uuid, changed: Option<(Status, Status)>) {
-        if let Some((_, after)) = changed {
+        if before != after {
             self.publish(user_id, after, None);
         }
     }

@@ -125,21 +125,19 @@ impl Feed {
         let mut feed = Self::empty(chat.clone(), pubsub.clone(), viewer, true);
         // Joins announced from now on reach the feed.
         feed.live.push(pubsub.subscribe(&user_topic(viewer)));
-        let ids: Vec<Uuid> = chat
-            .conversations(viewer, None, MAX_FOLLOWED)
-            .await?
-            .iter()
-            .map(|m| m.conversation.id)
-            .collect();
-        for id in &ids {
-            feed.live.push(pubsub.subscribe(&conversation_topic(*id)));
+        let memberships = chat.conversations(viewer, None, MAX_FOLLOWED).await?;
+        for membership in &memberships {
+            let id = membership.conversation.id;
+            feed.live.push(pubsub.subscribe(&conversation_topic(id)));
         }
         // Read where each stands only now that its topic is heard.
-        for membership in chat.conversations(viewer, None, MAX_FOLLOWED).await? {
-            if ids.contains(&membership.conversation.id) {
-                let last = membership.conversation.last_seq;
+        let ids: Vec<Uuid> = memberships.iter().map(|m| m.conversation.id).collect();
+        let last_seqs = chat.last_seqs(&ids).await?;
+        for membership in memberships {
+            let id = membership.conversation.id;
+            if let Some(&last) = last_seqs.get(&id) {
                 feed.tracks.insert(
-                    membership.conversation.id,
+                    id,
                     Track {
                         conversation: membership.conversation,
                         last,

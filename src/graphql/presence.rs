@@ -91,8 +91,8 @@ pub struct PresenceSubscription;
 
 #[Subscription]
 impl PresenceSubscription {
-    /// Presence changes of the viewer's friends (up to 1,000 of them, as they
-    /// stood when the subscription started).
+    /// Presence changes of the viewer's friends (up to 1,000 of those they had
+    /// when the subscription started, while they stay friends).
     async fn presence_changed(
         &self,
         ctx: &Context<'_>,
@@ -112,9 +112,11 @@ impl PresenceSubscription {
         // With no friends (yet) the feed still stays open, like any other.
         topics.push(futures_util::stream::pending().boxed());
         let db = state.db.clone();
+        let social = state.social.clone();
+        let viewer_id = viewer.user_id;
         let events =
             live::stop_on_lag(futures_util::stream::select_all(topics)).filter_map(move |event| {
-                let db = db.clone();
+                let (db, social) = (db.clone(), social.clone());
                 async move {
                     let event = match event {
                         Ok(event) => event,
@@ -128,6 +130,11 @@ impl PresenceSubscription {
                     else {
                         return None;
                     };
+                    // Friends when it started, but maybe not now: an unfriending
+                    // or a block ends what they share.
+                    if !social.are_friends(viewer_id, *user_id).await.ok()? {
+                        return None;
+                    }
                     let user = crate::domain::users::find(&db, *user_id).await.ok()??;
                     Some(Ok(PresenceChangedEvent {
                         user: User::new(user),

@@ -68,14 +68,15 @@ pub async fn upgrade(
                         let viewer = auth.viewer(&accounts).await?;
                         let mut data = Data::default();
                         if let Some(viewer) = viewer {
-                            if presence.sockets(viewer.user_id) >= max_sockets {
+                            // A signed-in socket keeps its user online while the
+                            // connection's data lives, that is, as long as the socket.
+                            let Some(online) = presence.try_connect(viewer.user_id, max_sockets)
+                            else {
                                 return Err(async_graphql::Error::new(format!(
                                     "too many open connections (at most {max_sockets} per user)"
                                 )));
-                            }
-                            // A signed-in socket keeps its user online while the
-                            // connection's data lives, that is, as long as the socket.
-                            data.insert(presence.connect(viewer.user_id));
+                            };
+                            data.insert(online);
                         }
                         data.insert(Arc::new(auth));
                         data.insert(client);
