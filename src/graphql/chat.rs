@@ -22,7 +22,7 @@ use crate::{
         live,
         loaders::{LastMessageLoader, ParticipantsLoader, ReactionsLoader, ReadersLoader},
         message_feed::{Feed, listen},
-        pagination::{DEFAULT_PAGE, MAX_PAGE, Page, encode_cursor, not_a_cursor},
+        pagination::{Page, decode_cursor, encode_cursor, not_a_cursor, page_size},
         users::{User, load_user},
     },
     infra::ratelimit::Action,
@@ -187,30 +187,15 @@ impl Conversation {
 pub type MessageConnection = Connection<String, Message, EmptyFields, EmptyFields>;
 pub type ConversationConnection = Connection<String, Conversation, EmptyFields, EmptyFields>;
 
-fn page_size(value: Option<i32>, field: &'static str) -> AppResult<usize> {
-    match value {
-        None => Ok(DEFAULT_PAGE),
-        Some(n) if (0..=MAX_PAGE as i32).contains(&n) => Ok(n as usize),
-        Some(_) => Err(AppError::bad_input(
-            field,
-            format!("{field} must be between 0 and {MAX_PAGE}"),
-        )),
-    }
-}
-
 fn parse_seq(text: &str) -> AppResult<i64> {
     text.parse::<i64>().map_err(|_| not_a_cursor())
 }
 
+/// The seq inside a `before` cursor.
 fn decode_seq_cursor(cursor: &str) -> AppResult<i64> {
-    let page = Page::forward(Some(0), Some(cursor.to_owned()))
-        .map_err(|_| AppError::bad_input("before", "before is not a cursor from this list"))?;
-    page.after
-        .as_deref()
-        .map(parse_seq)
-        .transpose()
-        .map_err(|_| AppError::bad_input("before", "before is not a cursor from this list"))?
-        .ok_or_else(|| AppError::bad_input("before", "before is not a cursor from this list"))
+    decode_cursor(cursor, "before")?
+        .parse::<i64>()
+        .map_err(|_| AppError::bad_input("before", "before is not a cursor from this list"))
 }
 
 pub struct Message(pub ChatMessage);

@@ -18,17 +18,10 @@ pub struct Page {
 
 impl Page {
     pub fn forward(first: Option<i32>, after: Option<String>) -> AppResult<Self> {
-        let first = match first {
-            None => DEFAULT_PAGE,
-            Some(n) if (0..=MAX_PAGE as i32).contains(&n) => n as usize,
-            Some(_) => {
-                return Err(AppError::bad_input(
-                    "first",
-                    format!("first must be between 0 and {MAX_PAGE}"),
-                ));
-            }
-        };
-        let after = after.map(|cursor| decode_cursor(&cursor)).transpose()?;
+        let first = page_size(first, "first")?;
+        let after = after
+            .map(|cursor| decode_cursor(&cursor, "after"))
+            .transpose()?;
         Ok(Self { first, after })
     }
 
@@ -50,12 +43,28 @@ pub fn encode_cursor(key: &str) -> String {
     URL_SAFE_NO_PAD.encode(key)
 }
 
-fn decode_cursor(cursor: &str) -> AppResult<String> {
+/// A page size argument (`first`, or `last` for lists that page back): default
+/// 20, at most 100.
+pub fn page_size(value: Option<i32>, field: &'static str) -> AppResult<usize> {
+    match value {
+        None => Ok(DEFAULT_PAGE),
+        Some(n) if (0..=MAX_PAGE as i32).contains(&n) => Ok(n as usize),
+        Some(_) => Err(AppError::bad_input(
+            field,
+            format!("{field} must be between 0 and {MAX_PAGE}"),
+        )),
+    }
+}
+
+/// The key inside a cursor given as `field` (`after`, or `before`).
+pub fn decode_cursor(cursor: &str, field: &'static str) -> AppResult<String> {
     URL_SAFE_NO_PAD
         .decode(cursor)
         .ok()
         .and_then(|bytes| String::from_utf8(bytes).ok())
-        .ok_or_else(not_a_cursor)
+        .ok_or_else(|| {
+            AppError::bad_input(field, format!("{field} is not a cursor from this list"))
+        })
 }
 
 pub fn not_a_cursor() -> AppError {
