@@ -39,6 +39,7 @@ use entity::{
 use futures_util::{SinkExt, StreamExt, future::join_all};
 use kith::{
     auth::TokenIssuer,
+    domain::discovery,
     graphql::ids::{self, NodeKind},
 };
 use sea_orm::{ActiveValue::Set, ConnectionTrait, Database, DatabaseConnection, EntityTrait};
@@ -197,6 +198,7 @@ async fn create_users(db: &DatabaseConnection, count: usize) -> anyhow::Result<U
             friend_count: Set(0),
             created_at: Set(now),
             updated_at: Set(now),
+            ..discovery::new_account_defaults(None, now.date_naive())
         }))
         .exec_without_returning(db)
         .await?;

@@ -20,7 +20,8 @@ use crate::{
     auth::{PasswordHasher, TokenIssuer, signing_key},
     config::Settings,
     domain::{
-        accounts::Accounts, chat::Chat, groups::Groups, presence::Presence, social::Social,
+        accounts::Accounts, chat::Chat, compatibility::AffinityKey, discovery::Discovery,
+        groups::Groups, presence::Presence, recommendations::Recommendations, social::Social,
         usernames::UsernameFilter,
     },
     graphql::{self, KithSchema},
@@ -42,6 +43,8 @@ pub struct AppState {
     pub groups: Groups,
     pub chat: Chat,
     pub presence: Presence,
+    pub discovery: Discovery,
+    pub recommendations: Recommendations,
     pub limiter: RateLimiter,
     pub pubsub: Arc<dyn PubSub>,
 }
@@ -108,6 +111,19 @@ impl Application {
             pubsub.clone(),
             std::time::Duration::from_millis(settings.presence_grace_millis),
         );
+        let discovery = Discovery::new(
+            db.clone(),
+            pubsub.clone(),
+            chat.clone(),
+            settings.super_likes_per_day,
+        );
+        let recommendations = Recommendations::new(
+            db.clone(),
+            presence.clone(),
+            AffinityKey::derive(&secret),
+            u64::from(settings.recommendation_pool),
+            Duration::from_secs(settings.pass_cooldown_secs),
+        );
         let state = AppState {
             limiter: RateLimiter::from_settings(&settings),
             settings: settings.clone(),
@@ -118,6 +134,8 @@ impl Application {
             groups,
             chat,
             presence,
+            discovery,
+            recommendations,
             pubsub,
         };
         let limiter = state.limiter.clone();

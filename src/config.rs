@@ -78,6 +78,14 @@ pub struct Settings {
     /// `KITH_DIRECT_MESSAGES`: who may open a direct conversation: `friends` or
     /// `everyone` (never across a block).
     pub direct_messages: DirectPolicy,
+    /// `KITH_PASS_COOLDOWN_SECS`: how long a passed user stays out of
+    /// recommendations.
+    pub pass_cooldown_secs: u64,
+    /// `KITH_SUPER_LIKES_PER_DAY`: super likes per user in any 24 hours.
+    pub super_likes_per_day: u32,
+    /// `KITH_RECOMMENDATION_POOL`: most candidates one recommendation deck
+    /// weighs (the most recently active, when more are in range).
+    pub recommendation_pool: u32,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -125,6 +133,9 @@ impl Default for Settings {
             group_member_cap: 10_000,
             presence_grace_millis: 10_000,
             direct_messages: DirectPolicy::Friends,
+            pass_cooldown_secs: 7 * 24 * 3600,
+            super_likes_per_day: 5,
+            recommendation_pool: 1_000,
         }
     }
 }

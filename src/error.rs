@@ -25,6 +25,8 @@ pub enum AppError {
     },
     RateLimited {
         retry_after_secs: u64,
+        /// What ran out, for a quota the user should understand (super likes).
+        reason: Option<String>,
     },
     Internal(anyhow::Error),
 }
@@ -99,8 +101,14 @@ impl From<AppError> for async_graphql::Error {
             AppError::BadUserInput { field, message } | AppError::Conflict { field, message } => {
                 (message, field, None)
             }
-            AppError::RateLimited { retry_after_secs } => (
-                format!("too many requests; retry after {retry_after_secs} s"),
+            AppError::RateLimited {
+                retry_after_secs,
+                reason,
+            } => (
+                format!(
+                    "{}; retry after {retry_after_secs} s",
+                    reason.as_deref().unwrap_or("too many requests")
+                ),
                 None,
                 Some(retry_after_secs),
             ),

@@ -1,5 +1,5 @@
-//! `kith seed`: realistic demo data, fast. Users with names, interests, birthdates
-//! and locations around a few cities, and a power-law friend graph grown by
+//! `kith seed`: realistic demo data, fast. Users with names, interests, birthdates,
+//! locations around a few cities and discovery preferences, and a power-law friend graph grown by
 //! preferential attachment (each newcomer befriends existing users with a chance
 //! proportional to how many friends they have: a few hubs, a long tail).
 //!
@@ -20,7 +20,14 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::{auth::PasswordHasher, domain::social::FriendListVisibility};
+use crate::{
+    auth::PasswordHasher,
+    domain::{
+        discovery::{self, GenderSet},
+        social::FriendListVisibility,
+        users::Gender,
+    },
+};
 
 pub const DEMO_PASSWORD: &str = "kith-demo-password";
 
@@ -249,6 +256,32 @@ fn demo_user(id: Uuid, number: usize, password_hash: &str, rng: &mut StdRng) -> 
         friend_count: Set(0),
         created_at: Set(created_at),
         updated_at: Set(created_at),
+        ..discovery_preferences(gender, age_days / 365, rng)
+    }
+}
+
+/// What a seeded user wants: mostly one gender (the other binary one, now and
+/// then anyone), an age range around their own, 20 to 100 km; nearly all
+/// discoverable.
+fn discovery_preferences(gender: &str, age: i64, rng: &mut StdRng) -> user::ActiveModel {
+    let genders = match (gender, rng.random_range(0..100)) {
+        (_, 0..10) => GenderSet::ALL,
+        ("FEMALE", 10..20) => GenderSet::of(&[Gender::Female]),
+        ("FEMALE", _) => GenderSet::of(&[Gender::Male]),
+        ("MALE", 10..20) => GenderSet::of(&[Gender::Male]),
+        ("MALE", _) => GenderSet::of(&[Gender::Female]),
+        _ => GenderSet::of(&[Gender::Female, Gender::Nonbinary]),
+    };
+    let age = age as i32;
+    let (min_age, max_age) = discovery::default_age_range(age);
+    user::ActiveModel {
+        discoverable: Set(rng.random_bool(0.95)),
+        discovery_min_age: Set((min_age + rng.random_range(0..=4)).min(age)),
+        discovery_max_age: Set((max_age - rng.random_range(0..=4)).max(age)),
+        discovery_genders: Set(genders.bits()),
+        discovery_max_distance_km: Set(*[20, 30, 50, 50, 80, 100].choose(rng).expect("distances")),
+        discovery_updated_at: Set(Some(Utc::now())),
+        ..Default::default()
     }
 }
 

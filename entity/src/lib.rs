@@ -15,4 +15,6 @@ pub mod message_reaction;
 pub mod refresh_token;
 pub mod server_secret;
 pub mod session;
+pub mod swipe;
 pub mod user;
+pub mod user_match;

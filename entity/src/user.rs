@@ -32,6 +32,16 @@ pub struct Model {
     pub friend_list_visibility: String,
     /// How many friends; kept with the `friendships` rows in one transaction.
     pub friend_count: i64,
+    /// Shown in others' recommendations.
+    pub discoverable: bool,
+    /// The ages, genders (a bit set: FEMALE 1, MALE 2, NONBINARY 4) and
+    /// distance the user wants recommended, and accepts recommending them to.
+    pub discovery_min_age: i32,
+    pub discovery_max_age: i32,
+    pub discovery_genders: i32,
+    pub discovery_max_distance_km: i32,
+    /// Null until the user set their preferences themselves.
+    pub discovery_updated_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -7,6 +7,7 @@ mod m20261121_000001_accounts;
 mod m20261121_000002_social;
 mod m20261121_000003_groups;
 mod m20261121_000004_chat;
+mod m20261121_000005_discovery;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000002_social::Migration),
             Box::new(m20261121_000003_groups::Migration),
             Box::new(m20261121_000004_chat::Migration),
+            Box::new(m20261121_000005_discovery::Migration),
         ]
     }
 }

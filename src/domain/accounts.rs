@@ -20,7 +20,7 @@ use crate::{
         tokens::{new_refresh_token, refresh_token_digest},
     },
     domain::{
-        groups,
+        discovery, groups,
         identity::{Email, Identifier, Password, Phone, Username},
         social::{self, FriendListVisibility},
         usernames::UsernameFilter,
@@ -130,6 +130,7 @@ impl Accounts {
             friend_count: Set(0),
             created_at: Set(now),
             updated_at: Set(now),
+            ..discovery::new_account_defaults(input.birthdate, now.date_naive())
         };
         let txn = self.db.begin().await?;
         let user = user::Entity::insert(new_user)

@@ -56,7 +56,7 @@ pub struct Reaction {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DirectPolicy {
-    /// Friends only: the default.
+    /// Friends, and matched users (discovery): the default.
     #[default]
     Friends,
     /// Any two users.
@@ -890,22 +890,28 @@ impl Chat {
     }
 
     /// The direct-message policy applied to how a pair stands (read by the
-    /// send under its locks): as [`Self::check_may_message`].
+    /// send under its locks): never across a block (whoever blocked is
+    /// `NOT_FOUND` to the other, as everywhere), never after their match ended
+    /// (unless they are friends), and friends or matches only unless the
+    /// policy says everyone.
     fn judge(&self, standing: chat_send::Standing) -> AppResult<()> {
         social::judge_blocks(
             standing.recipient_blocked,
             standing.sender_blocked,
             social::OwnBlock::Refuse,
         )?;
-        if self.policy == DirectPolicy::Friends && !standing.friends {
-            return Err(AppError::forbidden("you can message your friends only"));
+        if standing.unmatched && !standing.friends {
+            return Err(AppError::forbidden("your match with this user has ended"));
+        }
+        if self.policy == DirectPolicy::Friends && !standing.friends && !standing.matched {
+            return Err(AppError::forbidden(
+                "you can message your friends and matches only",
+            ));
         }
         Ok(())
     }
 
-    /// The direct-message policy: never across a block (whoever blocked is
-    /// `NOT_FOUND` to the other, as everywhere), and friends only unless the
-    /// policy says everyone.
+    /// The policy of [`Self::judge`], read now, for opening a conversation.
     async fn check_may_message(
         &self,
         db: &impl ConnectionTrait,
@@ -913,10 +919,7 @@ impl Chat {
         other: Uuid,
     ) -> AppResult<()> {
         social::check_reachable(db, viewer, other, social::OwnBlock::Refuse).await?;
-        if self.policy == DirectPolicy::Friends && !social::are_friends(db, viewer, other).await? {
-            return Err(AppError::forbidden("you can message your friends only"));
-        }
-        Ok(())
+        self.judge(chat_send::read_standing(db, viewer, other).await?)
     }
 }
 

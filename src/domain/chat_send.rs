@@ -21,6 +21,8 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use crate::infra::sql;
+
 /// How the sender stands to a direct message's recipient.
 #[derive(Clone, Copy, Debug, Default, FromQueryResult)]
 pub struct Standing {
@@ -29,6 +31,10 @@ pub struct Standing {
     /// The recipient blocked the sender.
     pub recipient_blocked: bool,
     pub friends: bool,
+    /// They have a match (discovery) that has not ended.
+    pub matched: bool,
+    /// They had a match and it ended: no messages unless they are friends.
+    pub unmatched: bool,
 }
 
 /// What writing found.
@@ -76,7 +82,11 @@ SELECT (SELECT seq FROM inserted) AS seq,
        EXISTS(SELECT 1 FROM reading) AS participating,
        EXISTS(SELECT 1 FROM blocks WHERE blocker_id = $4 AND blocked_id = $8) AS sender_blocked,
        EXISTS(SELECT 1 FROM blocks WHERE blocker_id = $8 AND blocked_id = $4) AS recipient_blocked,
-       EXISTS(SELECT 1 FROM friendships WHERE user_id = $4 AND friend_id = $8) AS friends";
+       EXISTS(SELECT 1 FROM friendships WHERE user_id = $4 AND friend_id = $8) AS friends,
+       EXISTS(SELECT 1 FROM matches WHERE user_low = $9 AND user_high = $10
+              AND unmatched_at IS NULL) AS matched,
+       EXISTS(SELECT 1 FROM matches WHERE user_low = $9 AND user_high = $10
+              AND unmatched_at IS NOT NULL) AS unmatched";
 
 async fn write_in_one(db: &impl ConnectionTrait, draft: &Draft<'_>) -> Result<Written, DbErr> {
     #[derive(FromQueryResult)]
@@ -86,7 +96,14 @@ async fn write_in_one(db: &impl ConnectionTrait, draft: &Draft<'_>) -> Result<Wr
         sender_blocked: bool,
         recipient_blocked: bool,
         friends: bool,
+        matched: bool,
+        unmatched: bool,
     }
+    // A group message has no pair; nothing matches the nil id.
+    let (low, high) = draft
+        .recipient
+        .map(|recipient| ordered(draft.sender, recipient))
+        .unwrap_or_default();
     let values: Vec<sea_orm::Value> = vec![
         draft.at.into(),
         draft.conversation_id.into(),
@@ -96,6 +113,8 @@ async fn write_in_one(db: &impl ConnectionTrait, draft: &Draft<'_>) -> Result<Wr
         draft.client_message_id.into(),
         draft.reply_to_id.into(),
         draft.recipient.into(),
+        low.into(),
+        high.into(),
     ];
     let row = Row::find_by_statement(Statement::from_sql_and_values(
         DbBackend::Postgres,
@@ -115,6 +134,8 @@ async fn write_in_one(db: &impl ConnectionTrait, draft: &Draft<'_>) -> Result<Wr
             sender_blocked: row.sender_blocked,
             recipient_blocked: row.recipient_blocked,
             friends: row.friends,
+            matched: row.matched,
+            unmatched: row.unmatched,
         }),
     })
 }
@@ -158,26 +179,7 @@ async fn write_stepwise(db: &impl ConnectionTrait, draft: &Draft<'_>) -> Result<
         .exec(db)
         .await?;
     let standing = match draft.recipient {
-        Some(recipient) => Some(
-            Standing::find_by_statement(Statement::from_sql_and_values(
-                DbBackend::Sqlite,
-                "SELECT \
-                 EXISTS(SELECT 1 FROM blocks WHERE blocker_id = ? AND blocked_id = ?) AS sender_blocked, \
-                 EXISTS(SELECT 1 FROM blocks WHERE blocker_id = ? AND blocked_id = ?) AS recipient_blocked, \
-                 EXISTS(SELECT 1 FROM friendships WHERE user_id = ? AND friend_id = ?) AS friends",
-                [
-                    draft.sender.into(),
-                    recipient.into(),
-                    recipient.into(),
-                    draft.sender.into(),
-                    draft.sender.into(),
-                    recipient.into(),
-                ],
-            ))
-            .one(db)
-            .await?
-            .unwrap_or_default(),
-        ),
+        Some(recipient) => Some(read_standing(db, draft.sender, recipient).await?),
         None => None,
     };
     Ok(Written {
@@ -185,4 +187,44 @@ async fn write_stepwise(db: &impl ConnectionTrait, draft: &Draft<'_>) -> Result<
         participating: reading.rows_affected > 0,
         standing,
     })
+}
+
+/// How `sender` stands to `recipient`, read on `db` (the send's transaction, or
+/// the connection when a conversation is opened).
+pub async fn read_standing(
+    db: &impl ConnectionTrait,
+    sender: Uuid,
+    recipient: Uuid,
+) -> Result<Standing, DbErr> {
+    const STANDING: &str = "SELECT \
+        EXISTS(SELECT 1 FROM blocks WHERE blocker_id = ? AND blocked_id = ?) AS sender_blocked, \
+        EXISTS(SELECT 1 FROM blocks WHERE blocker_id = ? AND blocked_id = ?) AS recipient_blocked, \
+        EXISTS(SELECT 1 FROM friendships WHERE user_id = ? AND friend_id = ?) AS friends, \
+        EXISTS(SELECT 1 FROM matches WHERE user_low = ? AND user_high = ? \
+               AND unmatched_at IS NULL) AS matched, \
+        EXISTS(SELECT 1 FROM matches WHERE user_low = ? AND user_high = ? \
+               AND unmatched_at IS NOT NULL) AS unmatched";
+    let (low, high) = ordered(sender, recipient);
+    let values: Vec<sea_orm::Value> = vec![
+        sender.into(),
+        recipient.into(),
+        recipient.into(),
+        sender.into(),
+        sender.into(),
+        recipient.into(),
+        low.into(),
+        high.into(),
+        low.into(),
+        high.into(),
+    ];
+    Ok(
+        Standing::find_by_statement(sql::statement(db.get_database_backend(), STANDING, values))
+            .one(db)
+            .await?
+            .unwrap_or_default(),
+    )
+}
+
+fn ordered(a: Uuid, b: Uuid) -> (Uuid, Uuid) {
+    if a < b { (a, b) } else { (b, a) }
 }

@@ -3,9 +3,12 @@
 pub mod accounts;
 pub mod chat;
 pub mod chat_send;
+pub mod compatibility;
+pub mod discovery;
 pub mod groups;
 pub mod identity;
 pub mod presence;
+pub mod recommendations;
 pub mod social;
 pub mod usernames;
 pub mod users;

@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::{
+    domain::discovery,
     error::{AppError, AppResult, is_unique_violation},
     infra::pubsub::{Event, PubSub, user_topic},
 };
@@ -249,6 +250,8 @@ impl Social {
             .filter(friend_request::Column::PairHigh.eq(high))
             .exec(&txn)
             .await?;
+        // A block ends a match for good, as unmatching does.
+        discovery::end_matches_between(&txn, viewer, other).await?;
         block::Entity::insert(block::ActiveModel {
             blocker_id: Set(viewer),
             blocked_id: Set(other),

@@ -13,7 +13,10 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::{
-    domain::social::{self, FriendListVisibility},
+    domain::{
+        discovery,
+        social::{self, FriendListVisibility},
+    },
     error::{AppError, AppResult},
 };
 
@@ -271,6 +274,9 @@ pub async fn update_profile(
         .as_deref()
         .map(normalize_interests)
         .transpose()?;
+    if let Some(Some(birthdate)) = changes.birthdate {
+        discovery::follow_birthdate(db, user_id, birthdate, Utc::now().date_naive()).await?;
+    }
     let update = user::ActiveModel {
         id: Set(user_id),
         display_name: set_if(changes.display_name),

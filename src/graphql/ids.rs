@@ -17,6 +17,7 @@ pub enum NodeKind {
     GroupJoinRequest,
     Conversation,
     Message,
+    Match,
 }
 
 impl NodeKind {
@@ -30,6 +31,7 @@ impl NodeKind {
             Self::GroupJoinRequest => "GroupJoinRequest",
             Self::Conversation => "Conversation",
             Self::Message => "Message",
+            Self::Match => "Match",
         }
     }
 
@@ -43,6 +45,7 @@ impl NodeKind {
             "GroupJoinRequest" => Some(Self::GroupJoinRequest),
             "Conversation" => Some(Self::Conversation),
             "Message" => Some(Self::Message),
+            "Match" => Some(Self::Match),
             _ => None,
         }
     }

@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod chat;
 pub mod conversation_events;
+pub mod discovery;
 pub mod error_codes;
 pub mod groups;
 pub mod ids;
@@ -40,6 +41,7 @@ pub struct Query(
     social::SocialQuery,
     groups::GroupQuery,
     chat::ChatQuery,
+    discovery::DiscoveryQuery,
     node::NodeQuery,
 );
 
@@ -50,6 +52,7 @@ pub struct Mutation(
     social::SocialMutation,
     groups::GroupMutation,
     chat::ChatMutation,
+    discovery::DiscoveryMutation,
     presence::PresenceMutation,
 );
 

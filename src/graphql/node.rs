@@ -9,6 +9,7 @@ use crate::{
         ContextExt,
         accounts::Session,
         chat::{Conversation, Message, find_conversation},
+        discovery::{Match, find_match},
         groups::{Group, GroupInvitation, GroupJoinRequest, find_group},
         ids::{self, NodeKind},
         pagination::MAX_PAGE,
@@ -28,6 +29,7 @@ pub enum Node {
     GroupJoinRequest(GroupJoinRequest),
     Conversation(Conversation),
     Message(Message),
+    Match(Match),
 }
 
 #[derive(Default)]
@@ -91,6 +93,8 @@ async fn resolve(ctx: &Context<'_>, id: &ID) -> async_graphql::Result<Option<Nod
             None => None,
         },
         NodeKind::Conversation => find_conversation(ctx, key).await?.map(Node::Conversation),
+        // A match is its two users' alone.
+        NodeKind::Match => find_match(ctx, key).await?.map(Node::Match),
         // A message is its conversation's participants' alone.
         NodeKind::Message => {
             let Some(viewer) = ctx.viewer().await? else {

@@ -1,9 +1,9 @@
 //! The `notifications` subscription: things that happened to the viewer's account:
 //! a sign-in on another device, a friend request received or accepted, a group
-//! invitation, a join request to a group the viewer runs, a join request approved.
-//! The discovery domain adds its events to the `Notification` union.
+//! invitation, a join request to a group the viewer runs, a join request approved,
+//! a new match and a match that ended.
 
-use async_graphql::{Context, SimpleObject, Subscription, Union};
+use async_graphql::{Context, ID, SimpleObject, Subscription, Union};
 use chrono::{DateTime, Utc};
 use futures_util::{Stream, StreamExt};
 
@@ -11,7 +11,9 @@ use crate::{
     graphql::{
         ContextExt,
         accounts::Session,
+        discovery::Match,
         groups::{GroupInvitation, GroupJoinRequest},
+        ids::{self, NodeKind},
         live,
         social::FriendRequest,
     },
@@ -55,6 +57,19 @@ pub struct GroupJoinRequestApprovedNotification {
     pub request: GroupJoinRequest,
 }
 
+/// The viewer and someone liked each other.
+#[derive(SimpleObject)]
+pub struct MatchNotification {
+    #[graphql(name = "match")]
+    pub matched: Match,
+}
+
+/// One of the viewer's matches ended (either of them unmatched, or blocked).
+#[derive(SimpleObject)]
+pub struct MatchEndedNotification {
+    pub match_id: ID,
+}
+
 #[derive(Union)]
 pub enum Notification {
     NewSignIn(NewSignInNotification),
@@ -63,6 +78,8 @@ pub enum Notification {
     GroupInvitation(GroupInvitationNotification),
     GroupJoinRequest(GroupJoinRequestNotification),
     GroupJoinRequestApproved(GroupJoinRequestApprovedNotification),
+    Match(MatchNotification),
+    MatchEnded(MatchEndedNotification),
 }
 
 #[derive(Default)]
@@ -128,6 +145,16 @@ impl NotificationSubscription {
                                 request: GroupJoinRequest(request.clone()),
                             },
                         )))
+                    }
+                    Event::MatchCreated { matched } => {
+                        Some(Ok(Notification::Match(MatchNotification {
+                            matched: Match::new(matched.clone(), viewer.user_id),
+                        })))
+                    }
+                    Event::MatchEnded { match_id, .. } => {
+                        Some(Ok(Notification::MatchEnded(MatchEndedNotification {
+                            match_id: ids::encode(NodeKind::Match, *match_id),
+                        })))
                     }
                     _ => None,
                 }

@@ -18,6 +18,7 @@ use crate::{
     graphql::{
         ContextExt,
         accounts::Session,
+        discovery,
         groups::{self, GroupConnection, GroupInvitationConnection},
         ids::{self, NodeKind},
         loaders::UserLoader,
@@ -181,6 +182,17 @@ impl User {
             .await?
             .then_some(self.0.birthdate.map(Date))
             .flatten())
+    }
+
+    /// Owner only.
+    async fn discovery_preferences(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<discovery::DiscoveryPreferences>> {
+        Ok(self
+            .viewer_is_owner(ctx)
+            .await?
+            .then(|| discovery::preferences_of(&self.0)))
     }
 
     /// Owner only.

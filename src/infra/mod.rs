@@ -2,3 +2,4 @@
 
 pub mod pubsub;
 pub mod ratelimit;
+pub mod sql;

@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 use crate::domain::{
     chat::Message,
+    discovery::Match,
     groups::{Invitation, JoinRequest},
     social::FriendRequest,
 };
@@ -62,6 +63,10 @@ pub enum Event {
     GroupMembershipEnded { group_id: Uuid, user_id: Uuid },
     /// Published to the group.
     GroupDeleted { group_id: Uuid },
+    /// Published to both users of a new match.
+    MatchCreated { matched: Match },
+    /// Published to both users of a match that ended.
+    MatchEnded { match_id: Uuid, user_id: Uuid },
     /// Published to the user: they take part in a conversation now, from
     /// (after) `from_seq`.
     ConversationJoined {

@@ -150,6 +150,7 @@ impl RateLimiter {
                 let wait = not_until.wait_time_from(DefaultClock::default().now());
                 AppError::RateLimited {
                     retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
+                    reason: None,
                 }
             })
     }
@@ -191,7 +192,9 @@ mod tests {
         limiter.check(Action::LoginPerIp, "1.2.3.4").unwrap();
         limiter.check(Action::LoginPerIp, "1.2.3.4").unwrap();
         match limiter.check(Action::LoginPerIp, "1.2.3.4") {
-            Err(AppError::RateLimited { retry_after_secs }) => {
+            Err(AppError::RateLimited {
+                retry_after_secs, ..
+            }) => {
                 assert!((1..=30).contains(&retry_after_secs))
             }
             other => panic!("expected RATE_LIMITED, got {other:?}"),

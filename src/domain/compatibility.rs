@@ -1,0 +1,254 @@
+//! How well a candidate suits a viewer, and what of it is shown: the parts of a
+//! recommendation's `compatibility`, its score, and the rounded distance. Pure
+//! functions, so the rules are tested on their own.
+//!
+//! The score weighs five parts, each 0–1. Four are shown. The fifth, affinity,
+//! is 1 when the candidate already liked the viewer, which is never revealed as
+//! such: for everyone else it is a keyed chance that is also 1 about a third of
+//! the time, so no single score proves a like, while likers still rank higher
+//! on average. It also varies the order of otherwise equal candidates.
+
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+const EARTH_RADIUS_KM: f64 = 6371.0;
+/// Shown distances are measured to the candidate's cell of this many degrees
+/// (about a kilometre), so moving about cannot pin their exact spot down.
+const DISTANCE_GRID_DEGREES: f64 = 0.01;
+/// Recent activity halves every two days offline.
+const ACTIVITY_HALF_LIFE_HOURS: f64 = 48.0;
+
+const WEIGHT_INTERESTS: f64 = 0.30;
+const WEIGHT_DISTANCE: f64 = 0.25;
+const WEIGHT_ACTIVITY: f64 = 0.15;
+const WEIGHT_MUTUAL: f64 = 0.15;
+const WEIGHT_AFFINITY: f64 = 0.15;
+/// The share of non-likers whose affinity is also 1.
+const AFFINITY_FULL_SHARE: f64 = 0.3;
+
+/// The shown parts of a compatibility, each 0–1.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Parts {
+    pub shared_interests: f64,
+    pub distance: f64,
+    pub recent_activity: f64,
+    pub mutual_friends: f64,
+}
+
+/// The overall score, 0–1.
+pub fn score(parts: &Parts, affinity: f64) -> f64 {
+    let score = WEIGHT_INTERESTS * parts.shared_interests
+        + WEIGHT_DISTANCE * parts.distance
+        + WEIGHT_ACTIVITY * parts.recent_activity
+        + WEIGHT_MUTUAL * parts.mutual_friends
+        + WEIGHT_AFFINITY * affinity;
+    score.clamp(0.0, 1.0)
+}
+
+/// Great-circle distance between two (latitude, longitude) points.
+pub fn haversine_km(a: (f64, f64), b: (f64, f64)) -> f64 {
+    let (lat1, lon1) = (a.0.to_radians(), a.1.to_radians());
+    let (lat2, lon2) = (b.0.to_radians(), b.1.to_radians());
+    let h = ((lat2 - lat1) / 2.0).sin().powi(2)
+        + lat1.cos() * lat2.cos() * ((lon2 - lon1) / 2.0).sin().powi(2);
+    2.0 * EARTH_RADIUS_KM * h.sqrt().min(1.0).asin()
+}
+
+/// The distance shown to the viewer: to the centre of the candidate's grid
+/// cell, in whole kilometres, at least 1.
+pub fn shown_distance_km(viewer: (f64, f64), candidate: (f64, f64)) -> i32 {
+    let snap = |degrees: f64| (degrees / DISTANCE_GRID_DEGREES).round() * DISTANCE_GRID_DEGREES;
+    let cell = (snap(candidate.0), snap(candidate.1));
+    (haversine_km(viewer, cell).round() as i32).max(1)
+}
+
+/// Interests in common (in the candidate's order) and how much they overlap:
+/// twice the shared count over both counts (0 when either has none).
+pub fn shared_interests(viewer: &[String], candidate: &[String]) -> (f64, Vec<String>) {
+    let common: Vec<String> = candidate
+        .iter()
+        .filter(|tag| viewer.contains(tag))
+        .cloned()
+        .collect();
+    let total = viewer.len() + candidate.len();
+    let part = if total == 0 {
+        0.0
+    } else {
+        2.0 * common.len() as f64 / total as f64
+    };
+    (part, common)
+}
+
+/// Nearer is better: 1 next door, 0 at the edge of the range.
+pub fn distance_part(km: i32, limit_km: i32) -> f64 {
+    (1.0 - f64::from(km) / f64::from(limit_km.max(1))).clamp(0.0, 1.0)
+}
+
+/// 1 while online; halving every two days since they were last seen.
+pub fn activity_part(online: bool, last_seen_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> f64 {
+    if online {
+        return 1.0;
+    }
+    match last_seen_at {
+        Some(seen) => {
+            let hours = (now - seen).num_seconds().max(0) as f64 / 3600.0;
+            0.5f64.powf(hours / ACTIVITY_HALF_LIFE_HOURS)
+        }
+        None => 0.0,
+    }
+}
+
+/// Each mutual friend counts, with diminishing returns: 2 make a half.
+pub fn mutual_part(mutual_friends: i64) -> f64 {
+    1.0 - 0.5f64.powf(mutual_friends.max(0) as f64 / 2.0)
+}
+
+/// The key that makes affinity unpredictable to clients, derived from a server
+/// secret so every replica ranks alike.
+#[derive(Clone)]
+pub struct AffinityKey([u8; 32]);
+
+impl AffinityKey {
+    pub fn derive(secret: &[u8]) -> Self {
+        let mut hash = Sha256::new();
+        hash.update(b"kith discovery affinity\0");
+        hash.update(secret);
+        Self(hash.finalize().into())
+    }
+
+    /// 1 when the candidate liked the viewer; otherwise a stable chance for
+    /// the pair, 1 for about a third of pairs.
+    pub fn affinity(&self, viewer: Uuid, candidate: Uuid, liked_viewer: bool) -> f64 {
+        if liked_viewer {
+            return 1.0;
+        }
+        let digest = Sha256::new()
+            .chain_update(self.0)
+            .chain_update(viewer.as_bytes())
+            .chain_update(candidate.as_bytes())
+            .finalize();
+        let bits = u64::from_le_bytes(digest[..8].try_into().expect("8 bytes"));
+        let uniform = (bits >> 11) as f64 / (1u64 << 53) as f64;
+        (uniform / (1.0 - AFFINITY_FULL_SHARE)).min(1.0)
+    }
+}
+
+/// The latitude and longitude ranges that hold every point within `km` of a
+/// centre; `longitude` is `None` where the box would wrap the antimeridian or
+/// a pole (then the exact distance alone decides).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BoundingBox {
+    pub latitude: (f64, f64),
+    pub longitude: Option<(f64, f64)>,
+}
+
+impl BoundingBox {
+    pub fn around(latitude: f64, longitude: f64, km: f64) -> Self {
+        let degrees_latitude = km / 111.0;
+        let lat_min = latitude - degrees_latitude;
+        let lat_max = latitude + degrees_latitude;
+        let widest = lat_min.abs().max(lat_max.abs());
+        let longitude_range = if widest < 89.0 {
+            let degrees_longitude = km / (111.0 * widest.to_radians().cos());
+            let (lon_min, lon_max) = (longitude - degrees_longitude, longitude + degrees_longitude);
+            (lon_min >= -180.0 && lon_max <= 180.0).then_some((lon_min, lon_max))
+        } else {
+            None
+        };
+        Self {
+            latitude: (lat_min.max(-90.0), lat_max.min(90.0)),
+            longitude: longitude_range,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BERLIN: (f64, f64) = (52.520, 13.405);
+    const POTSDAM: (f64, f64) = (52.391, 13.065);
+
+    #[test]
+    fn distances_are_great_circles() {
+        let km = haversine_km(BERLIN, POTSDAM);
+        assert!((26.0..28.0).contains(&km), "{km}");
+        assert_eq!(haversine_km(BERLIN, BERLIN), 0.0);
+    }
+
+    #[test]
+    fn shown_distances_are_whole_coarse_and_at_least_one() {
+        assert_eq!(shown_distance_km(BERLIN, BERLIN), 1);
+        assert_eq!(shown_distance_km(BERLIN, (52.5201, 13.4051)), 1);
+        assert_eq!(shown_distance_km(BERLIN, POTSDAM), 27);
+        // Moving within a cell moves nothing.
+        assert_eq!(
+            shown_distance_km(BERLIN, (52.3910, 13.0650)),
+            shown_distance_km(BERLIN, (52.3931, 13.0669))
+        );
+    }
+
+    #[test]
+    fn every_point_within_range_is_inside_the_box() {
+        for (lat, lon) in [BERLIN, (-33.9, 151.2), (69.6, 18.9)] {
+            let bounds = BoundingBox::around(lat, lon, 50.0);
+            for bearing in 0..36 {
+                let angle = f64::from(bearing * 10).to_radians();
+                // A point about 49.9 km away in this direction.
+                let dlat = 49.9 / 111.2 * angle.cos();
+                let dlon = 49.9 / (111.2 * (lat + dlat).to_radians().cos()) * angle.sin();
+                let point = (lat + dlat, lon + dlon);
+                assert!(haversine_km((lat, lon), point) < 50.5);
+                assert!((bounds.latitude.0..=bounds.latitude.1).contains(&point.0));
+                let (lo, hi) = bounds.longitude.unwrap();
+                assert!((lo..=hi).contains(&point.1), "{point:?} outside {bounds:?}");
+            }
+        }
+        assert_eq!(BoundingBox::around(0.0, 179.9, 50.0).longitude, None);
+    }
+
+    #[test]
+    fn parts_stay_between_zero_and_one() {
+        let tags = |t: &[&str]| t.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let (part, common) = shared_interests(&tags(&["jazz", "chess"]), &tags(&["chess", "yoga"]));
+        assert_eq!(part, 0.5);
+        assert_eq!(common, ["chess"]);
+        assert_eq!(shared_interests(&[], &[]).0, 0.0);
+        assert_eq!(distance_part(1, 50), 0.98);
+        assert_eq!(distance_part(80, 50), 0.0);
+        let now = Utc::now();
+        assert_eq!(activity_part(true, None, now), 1.0);
+        let two_days = now - chrono::Duration::hours(48);
+        assert!((activity_part(false, Some(two_days), now) - 0.5).abs() < 1e-9);
+        assert_eq!(mutual_part(0), 0.0);
+        assert_eq!(mutual_part(2), 0.5);
+        let full = Parts {
+            shared_interests: 1.0,
+            distance: 1.0,
+            recent_activity: 1.0,
+            mutual_friends: 1.0,
+        };
+        assert!((score(&full, 1.0) - 1.0).abs() < 1e-9);
+        assert_eq!(score(&Parts::default(), 0.0), 0.0);
+    }
+
+    #[test]
+    fn affinity_hides_likes_among_chance() {
+        let key = AffinityKey::derive(b"secret");
+        let viewer = Uuid::now_v7();
+        assert_eq!(key.affinity(viewer, Uuid::now_v7(), true), 1.0);
+        let others: Vec<f64> = (0..2000)
+            .map(|_| key.affinity(viewer, Uuid::now_v7(), false))
+            .collect();
+        let full = others.iter().filter(|a| **a == 1.0).count();
+        assert!((450..750).contains(&full), "{full} of 2000 look like likes");
+        assert!(others.iter().all(|a| (0.0..=1.0).contains(a)));
+        let pair = (Uuid::now_v7(), Uuid::now_v7());
+        assert_eq!(
+            key.affinity(pair.0, pair.1, false),
+            key.affinity(pair.0, pair.1, false),
+            "stable for a pair"
+        );
+    }
+}

@@ -1,0 +1,564 @@
+//! Recommendations: whom discovery shows a viewer, best first, in pages that
+//! never repeat or skip anyone.
+//!
+//! A first page builds a deck. One SQL statement picks the candidates inside the
+//! viewer's limits (genders, a bounding box and birthdates, on the discovery
+//! index) who would also accept the viewer (the candidate's own age and gender
+//! ranges), leaving out the viewer, anyone the viewer swiped (a pass only during
+//! its cooldown; a match always follows the viewer's like), anyone blocked either
+//! way, and undiscoverable users. The same statement brings each candidate's
+//! mutual-friend count and their swipe on the viewer. Rust then measures exact
+//! distances, scores (`compatibility`) and sorts.
+//!
+//! The deck is kept in process (half an hour idle) and later pages are read from
+//! it, checked again for swipes and blocks since: scores that move meanwhile
+//! (someone comes online, someone likes the viewer) cannot reorder pages already
+//! seen. A cursor whose deck is gone (expired, or made on another replica) goes
+//! on after its (score, id) in a fresh deck.
+
+use std::{collections::HashSet, sync::Arc, time::Duration};
+
+use chrono::{DateTime, Months, NaiveDate, Utc};
+use moka::sync::Cache;
+use sea_orm::{DatabaseConnection, FromQueryResult, Value};
+use uuid::Uuid;
+
+use crate::{
+    domain::{
+        compatibility::{self, AffinityKey, BoundingBox, Parts},
+        discovery::{self, GenderSet, Preferences, Profile, SwipeKind},
+        presence::{Presence, Status},
+        users::{self, Gender},
+    },
+    error::{AppError, AppResult},
+    infra::sql,
+};
+
+/// Decks kept at once, by their approximate size in bytes.
+const DECK_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+const DECK_IDLE: Duration = Duration::from_secs(30 * 60);
+/// About what one card takes in memory.
+const CARD_BYTES: usize = 160;
+
+/// Narrows (or, without preferences, sets) the limits of one call.
+#[derive(Clone, Debug, Default)]
+pub struct Filter {
+    pub min_age: Option<i32>,
+    pub max_age: Option<i32>,
+    pub genders: Option<Vec<Gender>>,
+    pub max_distance_km: Option<i32>,
+    /// Only candidates sharing at least one of these.
+    pub interests: Option<Vec<String>>,
+}
+
+/// The limits one deck was built with; a cursor only goes on with the same.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Limits {
+    min_age: i32,
+    max_age: i32,
+    genders: GenderSet,
+    max_distance_km: i32,
+    interests: Vec<String>,
+}
+
+impl Limits {
+    /// The viewer's preferences (or the widest limits), with the filter's
+    /// fields in place of theirs.
+    fn resolve(
+        preferences: Preferences,
+        use_preferences: bool,
+        filter: &Filter,
+    ) -> AppResult<Self> {
+        let base = if use_preferences {
+            preferences
+        } else {
+            Preferences {
+                min_age: discovery::ADULT_AGE,
+                max_age: discovery::MAX_AGE,
+                genders: GenderSet::ALL,
+                max_distance_km: discovery::MAX_DISTANCE_KM,
+                discoverable: preferences.discoverable,
+            }
+        };
+        let min_age = filter.min_age.unwrap_or(base.min_age);
+        let max_age = filter.max_age.unwrap_or(base.max_age);
+        discovery::check_age_range(min_age, max_age)?;
+        let genders = match &filter.genders {
+            Some(genders) if genders.is_empty() => {
+                return Err(AppError::bad_input(
+                    "genders",
+                    "genders must name at least one gender",
+                ));
+            }
+            Some(genders) => GenderSet::of(genders),
+            None => base.genders,
+        };
+        let max_distance_km = filter.max_distance_km.unwrap_or(base.max_distance_km);
+        discovery::check_distance(max_distance_km)?;
+        let interests = filter
+            .interests
+            .as_deref()
+            .map(users::normalize_interests)
+            .transpose()?
+            .unwrap_or_default();
+        Ok(Self {
+            min_age,
+            max_age,
+            genders,
+            max_distance_km,
+            interests,
+        })
+    }
+}
+
+/// One recommended user and why.
+#[derive(Clone, Debug)]
+pub struct Card {
+    pub user_id: Uuid,
+    /// Rounded, to a coarse cell of the candidate's location.
+    pub distance_km: i32,
+    pub parts: Parts,
+    pub score: f64,
+    pub common_interests: Vec<String>,
+    pub mutual_friends: i64,
+    /// Super likes are meant to be seen; plain likes are not.
+    pub super_liked_viewer: bool,
+}
+
+impl Card {
+    /// Whether this card comes after the key (score, user) in deck order: best
+    /// score first, then by user id.
+    fn comes_after(&self, score: f64, user_id: Uuid) -> bool {
+        self.score < score || (self.score == score && self.user_id > user_id)
+    }
+}
+
+struct Deck {
+    id: Uuid,
+    viewer: Uuid,
+    limits: Limits,
+    cards: Vec<Card>,
+}
+
+/// Where a page ended: the deck, the position in it, and the card's key (for
+/// when the deck is gone).
+struct Cursor {
+    deck: Uuid,
+    position: usize,
+    score: f64,
+    user_id: Uuid,
+}
+
+impl Cursor {
+    fn encode(&self) -> String {
+        format!(
+            "{}:{}:{:016x}:{}",
+            self.deck.simple(),
+            self.position,
+            self.score.to_bits(),
+            self.user_id.simple()
+        )
+    }
+
+    fn parse(key: &str) -> AppResult<Self> {
+        let mut parts = key.split(':');
+        let mut next = || parts.next().ok_or_else(not_a_cursor);
+        let deck = Uuid::try_parse(next()?).map_err(|_| not_a_cursor())?;
+        let position = next()?.parse().map_err(|_| not_a_cursor())?;
+        let score = u64::from_str_radix(next()?, 16)
+            .map(f64::from_bits)
+            .map_err(|_| not_a_cursor())?;
+        let user_id = Uuid::try_parse(next()?).map_err(|_| not_a_cursor())?;
+        Ok(Self {
+            deck,
+            position,
+            score,
+            user_id,
+        })
+    }
+}
+
+fn not_a_cursor() -> AppError {
+    AppError::bad_input("after", "after is not a cursor from this list")
+}
+
+/// What one call asks for.
+pub struct Request {
+    pub use_preferences: bool,
+    pub filter: Filter,
+    pub first: usize,
+    /// The key inside the `after` cursor.
+    pub after: Option<String>,
+}
+
+/// A page of cards, each with its cursor.
+pub struct Page {
+    pub cards: Vec<(String, Card)>,
+    pub has_next: bool,
+}
+
+#[derive(Clone)]
+pub struct Recommendations {
+    db: DatabaseConnection,
+    presence: Presence,
+    decks: Cache<Uuid, Arc<Deck>>,
+    affinity: AffinityKey,
+    /// Most candidates one deck weighs.
+    pool: u64,
+    pass_cooldown: chrono::Duration,
+}
+
+impl Recommendations {
+    pub fn new(
+        db: DatabaseConnection,
+        presence: Presence,
+        affinity: AffinityKey,
+        pool: u64,
+        pass_cooldown: Duration,
+    ) -> Self {
+        let decks = Cache::builder()
+            .max_capacity(DECK_CACHE_BYTES)
+            .weigher(|_, deck: &Arc<Deck>| {
+                u32::try_from(deck.cards.len() * CARD_BYTES).unwrap_or(u32::MAX)
+            })
+            .time_to_idle(DECK_IDLE)
+            .build();
+        Self {
+            db,
+            presence,
+            decks,
+            affinity,
+            pool,
+            pass_cooldown: chrono::Duration::from_std(pass_cooldown)
+                .unwrap_or(chrono::Duration::MAX),
+        }
+    }
+
+    pub async fn page(&self, viewer: Uuid, request: Request) -> AppResult<Page> {
+        let now = Utc::now();
+        let viewer_row = users::find(&self.db, viewer)
+            .await?
+            .ok_or_else(|| AppError::not_found("account not found"))?;
+        let profile = Profile::of_viewer(&viewer_row, now.date_naive())?;
+        let limits = Limits::resolve(
+            Preferences::of(&viewer_row),
+            request.use_preferences,
+            &request.filter,
+        )?;
+        let viewer_interests = interests_of(&viewer_row.interests);
+        let cursor = request.after.as_deref().map(Cursor::parse).transpose()?;
+        let kept = cursor.as_ref().and_then(|c| self.decks.get(&c.deck));
+        let (deck, start, fresh) = match (cursor, kept) {
+            (None, _) => {
+                let deck = self
+                    .build_deck(viewer, &profile, &viewer_interests, limits, now)
+                    .await?;
+                (deck, 0, true)
+            }
+            (Some(cursor), Some(deck)) => {
+                if deck.viewer != viewer || deck.limits != limits {
+                    return Err(not_a_cursor());
+                }
+                (deck, cursor.position + 1, false)
+            }
+            (Some(cursor), None) => {
+                let deck = self
+                    .build_deck(viewer, &profile, &viewer_interests, limits, now)
+                    .await?;
+                let start = deck
+                    .cards
+                    .iter()
+                    .position(|card| card.comes_after(cursor.score, cursor.user_id))
+                    .unwrap_or(deck.cards.len());
+                (deck, start, true)
+            }
+        };
+        if fresh && !deck.cards.is_empty() {
+            self.decks.insert(deck.id, deck.clone());
+        }
+
+        // Enough cards still open for the page and one more (to know whether
+        // another page follows); a kept deck's are checked again, in chunks.
+        let first = request.first;
+        let mut shown: Vec<(usize, &Card)> = Vec::with_capacity(first + 1);
+        let mut position = start.min(deck.cards.len());
+        while shown.len() <= first && position < deck.cards.len() {
+            let end = (position + first + 1 - shown.len()).min(deck.cards.len());
+            let chunk = &deck.cards[position..end];
+            let open = if fresh {
+                None
+            } else {
+                let ids: Vec<Uuid> = chunk.iter().map(|card| card.user_id).collect();
+                Some(self.still_open(viewer, &ids, now).await?)
+            };
+            for (offset, card) in chunk.iter().enumerate() {
+                if open
+                    .as_ref()
+                    .is_none_or(|open| open.contains(&card.user_id))
+                {
+                    shown.push((position + offset, card));
+                }
+            }
+            position = end;
+        }
+        let has_next = shown.len() > first;
+        shown.truncate(first);
+        Ok(Page {
+            cards: shown
+                .into_iter()
+                .map(|(position, card)| {
+                    let cursor = Cursor {
+                        deck: deck.id,
+                        position,
+                        score: card.score,
+                        user_id: card.user_id,
+                    };
+                    (cursor.encode(), card.clone())
+                })
+                .collect(),
+            has_next,
+        })
+    }
+
+    async fn build_deck(
+        &self,
+        viewer: Uuid,
+        profile: &Profile,
+        viewer_interests: &[String],
+        limits: Limits,
+        now: DateTime<Utc>,
+    ) -> AppResult<Arc<Deck>> {
+        let rows = self.candidates(viewer, profile, &limits, now).await?;
+        let here = (profile.latitude, profile.longitude);
+        let mut cards: Vec<Card> = rows
+            .into_iter()
+            .filter_map(|row| {
+                let distance_km =
+                    compatibility::shown_distance_km(here, (row.latitude, row.longitude));
+                if distance_km > limits.max_distance_km {
+                    return None;
+                }
+                let interests = interests_of(&row.interests);
+                if !limits.interests.is_empty()
+                    && !interests.iter().any(|tag| limits.interests.contains(tag))
+                {
+                    return None;
+                }
+                let (shared, common_interests) =
+                    compatibility::shared_interests(viewer_interests, &interests);
+                let online = matches!(
+                    self.presence.status(row.id, Some(viewer)),
+                    Status::Online | Status::Away
+                );
+                let parts = Parts {
+                    shared_interests: shared,
+                    distance: compatibility::distance_part(distance_km, limits.max_distance_km),
+                    recent_activity: compatibility::activity_part(online, row.last_seen_at, now),
+                    mutual_friends: compatibility::mutual_part(row.mutual_friends),
+                };
+                let their_swipe = row.their_swipe.as_deref().map(SwipeKind::from_stored);
+                let liked_viewer = their_swipe.is_some_and(SwipeKind::likes);
+                let affinity = self.affinity.affinity(viewer, row.id, liked_viewer);
+                Some(Card {
+                    user_id: row.id,
+                    distance_km,
+                    score: compatibility::score(&parts, affinity),
+                    parts,
+                    common_interests,
+                    mutual_friends: row.mutual_friends,
+                    super_liked_viewer: their_swipe == Some(SwipeKind::SuperLike),
+                })
+            })
+            .collect();
+        cards.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then_with(|| a.user_id.cmp(&b.user_id))
+        });
+        Ok(Arc::new(Deck {
+            id: Uuid::now_v7(),
+            viewer,
+            limits,
+            cards,
+        }))
+    }
+
+    /// The candidate statement (see the module docs); the most recently active
+    /// first when there are more than the pool holds.
+    async fn candidates(
+        &self,
+        viewer: Uuid,
+        profile: &Profile,
+        limits: &Limits,
+        now: DateTime<Utc>,
+    ) -> AppResult<Vec<CandidateRow>> {
+        let today = now.date_naive();
+        let bounds = BoundingBox::around(
+            profile.latitude,
+            profile.longitude,
+            f64::from(limits.max_distance_km),
+        );
+        let genders: Vec<Gender> = limits.genders.genders();
+        let mut values: Vec<Value> = vec![viewer.into(), viewer.into()];
+        values.extend(genders.iter().map(|g| Value::from(g.as_str())));
+        values.extend([bounds.latitude.0.into(), bounds.latitude.1.into()]);
+        let longitude = match bounds.longitude {
+            Some((west, east)) => {
+                values.extend([west.into(), east.into()]);
+                "AND u.longitude BETWEEN ? AND ?"
+            }
+            None => "",
+        };
+        // Age in [min, max]: born after the day one turns max + 1, and on or
+        // before the day one turns min.
+        values.extend([
+            years_before(today, limits.max_age + 1).into(),
+            years_before(today, limits.min_age).into(),
+            profile.age.into(),
+            profile.age.into(),
+            GenderSet::bit(profile.gender).into(),
+        ]);
+        values.extend(self.still_open_values(viewer, now));
+        let sql = format!(
+            "WITH mutual AS (
+                SELECT f2.friend_id AS id, COUNT(*) AS n
+                FROM friendships f1 JOIN friendships f2 ON f2.user_id = f1.friend_id
+                WHERE f1.user_id = ?
+                GROUP BY f2.friend_id
+            )
+            SELECT u.id, u.latitude, u.longitude, u.interests, u.last_seen_at,
+                   COALESCE(m.n, 0) AS mutual_friends, s.kind AS their_swipe
+            FROM users u
+            LEFT JOIN mutual m ON m.id = u.id
+            LEFT JOIN swipes s ON s.swiper_id = u.id AND s.target_id = ?
+            WHERE u.gender IN ({genders})
+              AND u.latitude BETWEEN ? AND ? {longitude}
+              AND u.birthdate > ? AND u.birthdate <= ?
+              AND u.discovery_min_age <= ? AND u.discovery_max_age >= ?
+              AND (u.discovery_genders & ?) <> 0
+              AND {STILL_OPEN}
+            ORDER BY u.last_seen_at IS NULL, u.last_seen_at DESC, u.id
+            LIMIT {pool}",
+            genders = sql::placeholders(genders.len()),
+            pool = self.pool,
+        );
+        let backend = self.db.get_database_backend();
+        Ok(
+            CandidateRow::find_by_statement(sql::statement(backend, &sql, values))
+                .all(&self.db)
+                .await?,
+        )
+    }
+
+    /// Which of `ids` discovery may still show the viewer.
+    async fn still_open(
+        &self,
+        viewer: Uuid,
+        ids: &[Uuid],
+        now: DateTime<Utc>,
+    ) -> AppResult<HashSet<Uuid>> {
+        #[derive(FromQueryResult)]
+        struct Open {
+            id: Uuid,
+        }
+        if ids.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let mut values: Vec<Value> = ids.iter().map(|id| Value::from(*id)).collect();
+        values.extend(self.still_open_values(viewer, now));
+        let sql = format!(
+            "SELECT u.id FROM users u WHERE u.id IN ({}) AND {STILL_OPEN}",
+            sql::placeholders(ids.len())
+        );
+        let backend = self.db.get_database_backend();
+        Ok(
+            Open::find_by_statement(sql::statement(backend, &sql, values))
+                .all(&self.db)
+                .await?
+                .into_iter()
+                .map(|open| open.id)
+                .collect(),
+        )
+    }
+
+    /// The values of [`STILL_OPEN`], in order.
+    fn still_open_values(&self, viewer: Uuid, now: DateTime<Utc>) -> [Value; 5] {
+        let cooled_down = now.checked_sub_signed(self.pass_cooldown).unwrap_or(now);
+        [
+            viewer.into(),
+            viewer.into(),
+            cooled_down.into(),
+            viewer.into(),
+            viewer.into(),
+        ]
+    }
+}
+
+/// The user `u` may be shown to the viewer: discoverable, not the viewer, not
+/// swiped by them (a pass counts until its cooldown is over), and no block
+/// either way. Values: [`Recommendations::still_open_values`].
+const STILL_OPEN: &str = "u.discoverable AND u.id <> ?
+    AND NOT EXISTS (SELECT 1 FROM swipes v WHERE v.swiper_id = ? AND v.target_id = u.id
+                    AND (v.kind <> 'PASS' OR v.created_at > ?))
+    AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = ? AND b.blocked_id = u.id)
+    AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = u.id AND b.blocked_id = ?)";
+
+#[derive(FromQueryResult)]
+struct CandidateRow {
+    id: Uuid,
+    latitude: f64,
+    longitude: f64,
+    interests: serde_json::Value,
+    last_seen_at: Option<DateTime<Utc>>,
+    mutual_friends: i64,
+    their_swipe: Option<String>,
+}
+
+fn interests_of(value: &serde_json::Value) -> Vec<String> {
+    serde_json::from_value(value.clone()).unwrap_or_default()
+}
+
+/// The date `years` before `day` (29 February falls back to the 28th).
+fn years_before(day: NaiveDate, years: i32) -> NaiveDate {
+    let months = u32::try_from(years.max(0) * 12).unwrap_or(0);
+    day.checked_sub_months(Months::new(months)).unwrap_or(day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip() {
+        let cursor = Cursor {
+            deck: Uuid::now_v7(),
+            position: 41,
+            score: 0.734_512_3,
+            user_id: Uuid::now_v7(),
+        };
+        let parsed = Cursor::parse(&cursor.encode()).unwrap();
+        assert_eq!(parsed.deck, cursor.deck);
+        assert_eq!(parsed.position, 41);
+        assert_eq!(parsed.score, cursor.score);
+        assert_eq!(parsed.user_id, cursor.user_id);
+        assert!(Cursor::parse("nonsense").is_err());
+    }
+
+    #[test]
+    fn ages_map_to_birthdate_bounds() {
+        let today = NaiveDate::from_ymd_opt(2026, 11, 21).unwrap();
+        assert_eq!(
+            years_before(today, 18),
+            NaiveDate::from_ymd_opt(2008, 11, 21).unwrap()
+        );
+        let leap = NaiveDate::from_ymd_opt(2028, 2, 29).unwrap();
+        assert_eq!(
+            years_before(leap, 1),
+            NaiveDate::from_ymd_opt(2027, 2, 28).unwrap()
+        );
+        // Someone born exactly 18 years ago is 18 today, so inside [18, 30].
+        let born = years_before(today, 18);
+        assert_eq!(users::age_on(born, today), 18);
+        assert!(born > years_before(today, 31) && born <= years_before(today, 18));
+    }
+}

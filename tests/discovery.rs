@@ -1,0 +1,812 @@
+//! Discovery through the real server: preferences, every exclusion rule of
+//! `recommendations` (both sides' preferences), distance rounding, what an edge
+//! reveals, stable paging while others swipe, the pass cooldown, the super-like
+//! quota, matches (also under concurrent likes), unmatching, blocks, and the SQL
+//! cost of a page.
+
+mod common;
+
+use std::{collections::HashSet, time::Duration};
+
+use chrono::{Months, Utc};
+use common::{Session, TestApp, error_code, error_field, spawn_app, spawn_app_with};
+use serde_json::{Value, json};
+
+/// A grid point in Berlin: distances from here are easy to reason about.
+const HOME: (f64, f64) = (52.50, 13.40);
+
+const PROFILE: &str =
+    "mutation($input: UpdateProfileInput!) { updateProfile(input: $input) { id } }";
+const PREFERENCES: &str = "mutation($input: UpdateDiscoveryPreferencesInput!) {
+    updateDiscoveryPreferences(input: $input) {
+        minAge maxAge genders maxDistanceKm discoverable } }";
+const RECOMMENDATIONS: &str = "query($first: Int, $after: String, $use: Boolean! = true,
+        $filter: RecommendationFilter) {
+    recommendations(first: $first, after: $after, usePreferences: $use, filter: $filter) {
+        pageInfo { hasNextPage hasPreviousPage endCursor }
+        edges { cursor distanceKm commonInterests mutualFriendsCount superLikedViewer
+            compatibility { score sharedInterests distance recentActivity mutualFriends }
+            node { id username location { latitude } } } } }";
+const LIKE: &str = "mutation($id: ID!) { like(userId: $id) {
+    user { username } match { id user { username } conversation { id kind } } } }";
+const PASS: &str = "mutation($id: ID!) { pass(userId: $id) { match { id } } }";
+const SUPER_LIKE: &str = "mutation($id: ID!) { superLike(userId: $id) {
+    superLikesRemaining match { id } } }";
+const MATCHES: &str = "{ matches { edges { node { id createdAt user { username } } } } }";
+
+/// Someone on the dating side: `age` years old, of `gender`, at `at`.
+struct Dater<'a> {
+    name: &'a str,
+    age: u32,
+    gender: &'a str,
+    at: (f64, f64),
+    interests: &'a [&'a str],
+}
+
+impl<'a> Dater<'a> {
+    fn new(name: &'a str, age: u32, gender: &'a str) -> Self {
+        Self {
+            name,
+            age,
+            gender,
+            at: HOME,
+            interests: &[],
+        }
+    }
+
+    fn at(self, at: (f64, f64)) -> Self {
+        Self { at, ..self }
+    }
+
+    fn likes(self, interests: &'a [&'a str]) -> Self {
+        Self { interests, ..self }
+    }
+
+    async fn join(self, app: &TestApp) -> Session {
+        let session = app.register(self.name).await;
+        let birthdate = Utc::now()
+            .date_naive()
+            .checked_sub_months(Months::new(self.age * 12 + 1))
+            .unwrap();
+        app.data(
+            PROFILE,
+            json!({ "input": {
+                "birthdate": birthdate.to_string(),
+                "gender": self.gender,
+                "interests": self.interests,
+                "location": { "latitude": self.at.0, "longitude": self.at.1 },
+            } }),
+            session.token(),
+        )
+        .await;
+        session
+    }
+}
+
+async fn prefer(app: &TestApp, who: &Session, input: Value) -> Value {
+    app.data(PREFERENCES, json!({ "input": input }), who.token())
+        .await["updateDiscoveryPreferences"]
+        .clone()
+}
+
+async fn recommendations(app: &TestApp, viewer: &Session, variables: Value) -> Value {
+    app.data(RECOMMENDATIONS, variables, viewer.token()).await["recommendations"].clone()
+}
+
+fn usernames(connection: &Value) -> Vec<String> {
+    connection["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|edge| edge["node"]["username"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Every username recommended to `viewer`, page by page.
+async fn all_recommended(app: &TestApp, viewer: &Session, variables: Value) -> Vec<String> {
+    let mut variables = variables;
+    variables["first"] = json!(100);
+    usernames(&recommendations(app, viewer, variables).await)
+}
+
+async fn swipe(app: &TestApp, query: &str, who: &Session, on: &Session) -> Value {
+    let response = app
+        .graphql(query, json!({ "id": on.user_id }), who.token())
+        .await;
+    assert!(
+        response.get("errors").is_none(),
+        "unexpected errors: {response:#}"
+    );
+    response["data"]
+        .as_object()
+        .unwrap()
+        .values()
+        .next()
+        .unwrap()
+        .clone()
+}
+
+async fn block(app: &TestApp, blocker: &Session, blocked: &Session) {
+    app.data(
+        "mutation($id: ID!) { blockUser(userId: $id) { id } }",
+        json!({ "id": blocked.user_id }),
+        blocker.token(),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn preferences_start_around_the_users_age_and_are_validated() {
+    let app = spawn_app().await;
+    let ann = Dater::new("ann", 30, "FEMALE").join(&app).await;
+    let bob = app.register("bob").await;
+    let query = "query($id: ID!) { me { discoveryPreferences {
+            minAge maxAge genders maxDistanceKm discoverable } }
+        user(id: $id) { discoveryPreferences { minAge } } }";
+    let data = app
+        .data(query, json!({ "id": ann.user_id }), ann.token())
+        .await;
+    assert_eq!(
+        data["me"]["discoveryPreferences"],
+        json!({ "minAge": 20, "maxAge": 40, "genders": ["FEMALE", "MALE", "NONBINARY"],
+                "maxDistanceKm": 50, "discoverable": true })
+    );
+    let seen_by_bob = app
+        .data(query, json!({ "id": ann.user_id }), bob.token())
+        .await;
+    assert_eq!(
+        seen_by_bob["user"]["discoveryPreferences"],
+        Value::Null,
+        "preferences are their owner's alone"
+    );
+
+    let updated = prefer(
+        &app,
+        &ann,
+        json!({ "minAge": 28, "maxAge": 35, "genders": ["MALE"], "maxDistanceKm": 10 }),
+    )
+    .await;
+    assert_eq!(
+        updated,
+        json!({ "minAge": 28, "maxAge": 35, "genders": ["MALE"], "maxDistanceKm": 10,
+                "discoverable": true })
+    );
+    // A chosen range no longer follows the birthdate.
+    app.data(
+        PROFILE,
+        json!({ "input": { "birthdate": "1960-01-01" } }),
+        ann.token(),
+    )
+    .await;
+    let after = app
+        .data(query, json!({ "id": ann.user_id }), ann.token())
+        .await;
+    assert_eq!(after["me"]["discoveryPreferences"]["minAge"], 28);
+
+    for (input, field) in [
+        (json!({ "minAge": 17 }), "minAge"),
+        (json!({ "maxAge": 100 }), "maxAge"),
+        (json!({ "minAge": 40, "maxAge": 30 }), "maxAge"),
+        (json!({ "genders": [] }), "genders"),
+        (json!({ "maxDistanceKm": 0 }), "maxDistanceKm"),
+        (json!({ "maxDistanceKm": 301 }), "maxDistanceKm"),
+    ] {
+        let refused = app
+            .graphql(PREFERENCES, json!({ "input": input }), ann.token())
+            .await;
+        assert_eq!(error_code(&refused), "BAD_USER_INPUT", "{input}");
+        assert_eq!(error_field(&refused), Some(field), "{input}");
+    }
+    let unchanged = app
+        .data(query, json!({ "id": ann.user_id }), ann.token())
+        .await;
+    assert_eq!(unchanged["me"]["discoveryPreferences"], updated);
+    let anonymous = app
+        .graphql(PREFERENCES, json!({ "input": { "minAge": 20 } }), None)
+        .await;
+    assert_eq!(error_code(&anonymous), "UNAUTHENTICATED");
+}
+
+#[tokio::test]
+async fn discovery_needs_an_adult_with_a_complete_profile() {
+    let app = spawn_app().await;
+    let bare = app.register("bare").await;
+    let refused = app.graphql(RECOMMENDATIONS, json!({}), bare.token()).await;
+    assert_eq!(error_code(&refused), "FORBIDDEN");
+    let message = refused["errors"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("birthdate") && message.contains("gender") && message.contains("location"),
+        "{message}"
+    );
+    let teen = Dater::new("teen", 16, "MALE").join(&app).await;
+    let refused = app.graphql(RECOMMENDATIONS, json!({}), teen.token()).await;
+    assert_eq!(error_code(&refused), "FORBIDDEN");
+    let adult = Dater::new("adult", 30, "FEMALE").join(&app).await;
+    let refused = app
+        .graphql(LIKE, json!({ "id": adult.user_id }), teen.token())
+        .await;
+    assert_eq!(error_code(&refused), "FORBIDDEN", "minors cannot swipe");
+    let anonymous = app.graphql(RECOMMENDATIONS, json!({}), None).await;
+    assert_eq!(error_code(&anonymous), "UNAUTHENTICATED");
+}
+
+#[tokio::test]
+async fn recommendations_keep_every_exclusion_rule_on_both_sides() {
+    let app = spawn_app().await;
+    let viewer = Dater::new("viewer", 30, "FEMALE").join(&app).await;
+    prefer(
+        &app,
+        &viewer,
+        json!({ "genders": ["MALE"], "maxDistanceKm": 50 }),
+    )
+    .await;
+
+    let ok = Dater::new("okay", 31, "MALE").join(&app).await;
+    Dater::new("far", 31, "MALE")
+        .at((53.40, 13.40)) // 100 km north
+        .join(&app)
+        .await;
+    let old = Dater::new("old", 45, "MALE").join(&app).await;
+    prefer(&app, &old, json!({ "minAge": 18, "maxAge": 99 })).await;
+    Dater::new("woman", 30, "FEMALE").join(&app).await;
+    Dater::new("teen", 17, "MALE").join(&app).await;
+    app.register("nowhere").await; // no profile at all
+    let wants_men = Dater::new("wants.men", 31, "MALE").join(&app).await;
+    prefer(&app, &wants_men, json!({ "genders": ["MALE"] })).await;
+    let wants_young = Dater::new("wants.young", 31, "MALE").join(&app).await;
+    prefer(&app, &wants_young, json!({ "minAge": 18, "maxAge": 25 })).await;
+    let hidden = Dater::new("hidden", 31, "MALE").join(&app).await;
+    prefer(&app, &hidden, json!({ "discoverable": false })).await;
+    let blocked = Dater::new("blocked", 31, "MALE").join(&app).await;
+    block(&app, &viewer, &blocked).await;
+    let blocker = Dater::new("blocker", 31, "MALE").join(&app).await;
+    block(&app, &blocker, &viewer).await;
+    let liked = Dater::new("liked", 31, "MALE").join(&app).await;
+    let passed = Dater::new("passed", 31, "MALE").join(&app).await;
+    let matched = Dater::new("matched", 31, "MALE").join(&app).await;
+
+    let before = all_recommended(&app, &viewer, json!({})).await;
+    let mut expected = vec!["liked", "matched", "okay", "passed"];
+    let mut seen: Vec<&str> = before.iter().map(String::as_str).collect();
+    seen.sort();
+    assert_eq!(seen, expected, "only those inside both sides' limits");
+
+    swipe(&app, LIKE, &viewer, &liked).await;
+    swipe(&app, PASS, &viewer, &passed).await;
+    swipe(&app, LIKE, &matched, &viewer).await;
+    let made = swipe(&app, LIKE, &viewer, &matched).await;
+    assert!(made["match"]["id"].is_string());
+    expected.retain(|name| *name == "okay");
+    assert_eq!(all_recommended(&app, &viewer, json!({})).await, expected);
+    // The matched user no longer sees the viewer either.
+    assert!(
+        !all_recommended(&app, &matched, json!({}))
+            .await
+            .contains(&"viewer".to_owned())
+    );
+
+    // Without preferences the viewer's own limits widen; the candidates' stay.
+    let mut wide = all_recommended(&app, &viewer, json!({ "use": false })).await;
+    wide.sort();
+    assert_eq!(wide, ["far", "okay", "old", "woman"]);
+    // A filter narrows one call.
+    let near = all_recommended(
+        &app,
+        &viewer,
+        json!({ "use": false, "filter": { "maxDistanceKm": 20, "genders": ["FEMALE"] } }),
+    )
+    .await;
+    assert_eq!(near, ["woman"]);
+    let refused = app
+        .graphql(
+            RECOMMENDATIONS,
+            json!({ "filter": { "minAge": 16 } }),
+            viewer.token(),
+        )
+        .await;
+    assert_eq!(error_code(&refused), "BAD_USER_INPUT");
+    assert_eq!(error_field(&refused), Some("minAge"));
+    let _ = ok;
+}
+
+#[tokio::test]
+async fn edges_show_rounded_distances_and_the_parts_of_compatibility() {
+    let app = spawn_app().await;
+    let viewer = Dater::new("viewer", 30, "FEMALE")
+        .likes(&["jazz", "chess", "hiking"])
+        .join(&app)
+        .await;
+    let next_door = Dater::new("next.door", 31, "MALE")
+        .at((52.5003, 13.4004))
+        .likes(&["chess", "yoga"])
+        .join(&app)
+        .await;
+    let farther = Dater::new("farther", 31, "MALE")
+        .at((52.60, 13.40)) // 11.1 km north
+        .join(&app)
+        .await;
+    let friend = app.register("friend").await;
+    app.befriend(&viewer, &friend).await;
+    app.befriend(&next_door, &friend).await;
+
+    let page = recommendations(&app, &viewer, json!({})).await;
+    let edges = page["edges"].as_array().unwrap();
+    let edge = |name: &str| {
+        edges
+            .iter()
+            .find(|e| e["node"]["username"] == name)
+            .unwrap_or_else(|| panic!("{name} recommended: {page:#}"))
+    };
+    let near = edge("next.door");
+    assert_eq!(near["distanceKm"], 1, "never below 1 km");
+    assert_eq!(near["node"]["location"], Value::Null, "no exact location");
+    assert_eq!(near["commonInterests"], json!(["chess"]));
+    assert_eq!(near["mutualFriendsCount"], 1);
+    assert_eq!(near["superLikedViewer"], false);
+    let parts = &near["compatibility"];
+    assert!((parts["sharedInterests"].as_f64().unwrap() - 0.4).abs() < 1e-9);
+    assert!(parts["mutualFriends"].as_f64().unwrap() > 0.0);
+    assert_eq!(edge("farther")["distanceKm"], 11);
+    assert_eq!(edge("farther")["mutualFriendsCount"], 0);
+    for edge in edges {
+        let c = &edge["compatibility"];
+        for part in [
+            "score",
+            "sharedInterests",
+            "distance",
+            "recentActivity",
+            "mutualFriends",
+        ] {
+            let value = c[part].as_f64().unwrap();
+            assert!((0.0..=1.0).contains(&value), "{part} = {value}");
+        }
+    }
+    let _ = farther;
+}
+
+#[tokio::test]
+async fn a_like_raises_the_score_but_only_a_super_like_shows() {
+    let app = spawn_app().await;
+    let viewer = Dater::new("viewer", 30, "FEMALE").join(&app).await;
+    let fan = Dater::new("fan", 31, "MALE").join(&app).await;
+    let star = Dater::new("star", 31, "MALE").join(&app).await;
+    let score_of = |page: &Value, name: &str| {
+        page["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["node"]["username"] == name)
+            .map(|e| {
+                (
+                    e["compatibility"]["score"].as_f64().unwrap(),
+                    e["superLikedViewer"].clone(),
+                )
+            })
+            .unwrap()
+    };
+    let before = recommendations(&app, &viewer, json!({})).await;
+    swipe(&app, LIKE, &fan, &viewer).await;
+    swipe(&app, SUPER_LIKE, &star, &viewer).await;
+    let after = recommendations(&app, &viewer, json!({})).await;
+    let (fan_before, _) = score_of(&before, "fan");
+    let (fan_after, fan_shows) = score_of(&after, "fan");
+    assert!(fan_after >= fan_before, "{fan_before} -> {fan_after}");
+    assert_eq!(fan_shows, false, "a plain like stays secret");
+    let (star_after, star_shows) = score_of(&after, "star");
+    assert!(star_after >= score_of(&before, "star").0);
+    assert_eq!(star_shows, true);
+}
+
+#[tokio::test]
+async fn pages_never_repeat_or_skip_while_others_swipe() {
+    let app = spawn_app().await;
+    let viewer = Dater::new("viewer", 30, "FEMALE").join(&app).await;
+    let mut candidates = Vec::new();
+    for i in 0..23 {
+        let at = (52.50 + f64::from(i) * 0.01, 13.40);
+        candidates.push(
+            Dater::new(&format!("c{i:02}"), 28 + i % 5, "MALE")
+                .at(at)
+                .join(&app)
+                .await,
+        );
+    }
+    let first = recommendations(&app, &viewer, json!({ "first": 5 })).await;
+    assert_eq!(first["pageInfo"]["hasPreviousPage"], false);
+    let mut seen: Vec<String> = usernames(&first);
+    let mut cursor = first["pageInfo"]["endCursor"].clone();
+    let mut page_number = 0;
+    let mut passed_on = None;
+    while !cursor.is_null() {
+        // Meanwhile candidates like the viewer (which moves their scores),
+        // and the viewer passes on one not yet shown.
+        let liker = &candidates[(page_number * 7) % candidates.len()];
+        swipe(&app, LIKE, liker, &viewer).await;
+        if passed_on.is_none() {
+            let unseen = candidates
+                .iter()
+                .zip(0..)
+                .find(|(_, i)| !seen.contains(&format!("c{i:02}")))
+                .map(|(c, i)| (c.clone(), format!("c{i:02}")))
+                .unwrap();
+            swipe(&app, PASS, &viewer, &unseen.0).await;
+            passed_on = Some(unseen.1);
+        }
+        let page = recommendations(&app, &viewer, json!({ "first": 5, "after": cursor })).await;
+        assert_eq!(page["pageInfo"]["hasPreviousPage"], true);
+        seen.extend(usernames(&page));
+        cursor = if page["pageInfo"]["hasNextPage"] == true {
+            page["pageInfo"]["endCursor"].clone()
+        } else {
+            Value::Null
+        };
+        page_number += 1;
+    }
+    let unique: HashSet<&String> = seen.iter().collect();
+    assert_eq!(unique.len(), seen.len(), "no repeats: {seen:?}");
+    let passed_on = passed_on.unwrap();
+    assert!(
+        !seen.contains(&passed_on),
+        "a pass meanwhile leaves them out"
+    );
+    assert_eq!(seen.len(), candidates.len() - 1, "nobody skipped: {seen:?}");
+
+    // A cursor is the viewer's and this list's alone.
+    let someone = &candidates[0];
+    prefer(&app, someone, json!({ "genders": ["FEMALE"] })).await;
+    let foreign = app
+        .graphql(
+            RECOMMENDATIONS,
+            json!({ "first": 5, "after": first["pageInfo"]["endCursor"] }),
+            someone.token(),
+        )
+        .await;
+    assert_eq!(error_code(&foreign), "BAD_USER_INPUT");
+    let other_filter = app
+        .graphql(
+            RECOMMENDATIONS,
+            json!({ "first": 5, "after": first["pageInfo"]["endCursor"],
+                    "filter": { "maxDistanceKm": 5 } }),
+            viewer.token(),
+        )
+        .await;
+    assert_eq!(error_code(&other_filter), "BAD_USER_INPUT");
+    let garbage = app
+        .graphql(
+            RECOMMENDATIONS,
+            json!({ "after": "bm9wZQ" }),
+            viewer.token(),
+        )
+        .await;
+    assert_eq!(error_field(&garbage), Some("after"));
+}
+
+#[tokio::test]
+async fn a_passed_user_comes_back_after_the_cooldown() {
+    let app = spawn_app_with(|settings| settings.pass_cooldown_secs = 1).await;
+    let viewer = Dater::new("viewer", 30, "FEMALE").join(&app).await;
+    let maybe = Dater::new("maybe", 31, "MALE").join(&app).await;
+    swipe(&app, PASS, &viewer, &maybe).await;
+    assert!(all_recommended(&app, &viewer, json!({})).await.is_empty());
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    assert_eq!(all_recommended(&app, &viewer, json!({})).await, ["maybe"]);
+    // A pass can turn into a like.
+    let liked = swipe(&app, LIKE, &viewer, &maybe).await;
+    assert_eq!(liked["user"]["username"], "maybe");
+    assert!(all_recommended(&app, &viewer, json!({})).await.is_empty());
+}
+
+#[tokio::test]
+async fn super_likes_run_out_for_the_day() {
+    let app = spawn_app_with(|settings| settings.super_likes_per_day = 2).await;
+    let viewer = Dater::new("viewer", 30, "FEMALE").join(&app).await;
+    let [a, b, c] = [
+        Dater::new("amir", 31, "MALE").join(&app).await,
+        Dater::new("bert", 31, "MALE").join(&app).await,
+        Dater::new("carl", 31, "MALE").join(&app).await,
+    ];
+    assert_eq!(
+        swipe(&app, SUPER_LIKE, &viewer, &a).await["superLikesRemaining"],
+        1
+    );
+    // Again on the same person spends nothing.
+    assert_eq!(
+        swipe(&app, SUPER_LIKE, &viewer, &a).await["superLikesRemaining"],
+        Value::Null
+    );
+    assert_eq!(
+        swipe(&app, SUPER_LIKE, &viewer, &b).await["superLikesRemaining"],
+        0
+    );
+    let refused = app
+        .graphql(SUPER_LIKE, json!({ "id": c.user_id }), viewer.token())
+        .await;
+    assert_eq!(error_code(&refused), "RATE_LIMITED");
+    let retry_after = refused["errors"][0]["extensions"]["retryAfter"]
+        .as_u64()
+        .unwrap();
+    assert!((86_000..=86_400).contains(&retry_after), "{retry_after}");
+    assert!(
+        refused["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("super likes")
+    );
+    // A plain like is still fine, and the refused super like left nothing.
+    let liked = swipe(&app, LIKE, &viewer, &c).await;
+    assert_eq!(liked["match"], Value::Null);
+    swipe(&app, LIKE, &c, &viewer).await;
+    let matched = app.data(MATCHES, json!({}), c.token()).await;
+    assert_eq!(
+        matched["matches"]["edges"][0]["node"]["user"]["username"],
+        "viewer"
+    );
+}
+
+#[tokio::test]
+async fn swipes_refuse_what_discovery_would_not_show() {
+    let app = spawn_app().await;
+    let viewer = Dater::new("viewer", 30, "FEMALE").join(&app).await;
+    let hidden = Dater::new("hidden", 31, "MALE").join(&app).await;
+    prefer(&app, &hidden, json!({ "discoverable": false })).await;
+    let blocker = Dater::new("blocker", 31, "MALE").join(&app).await;
+    block(&app, &blocker, &viewer).await;
+    let blocked = Dater::new("blocked", 31, "MALE").join(&app).await;
+    block(&app, &viewer, &blocked).await;
+    let bare = app.register("bare").await;
+    let cases = [
+        (viewer.user_id.clone(), "BAD_USER_INPUT"),
+        (hidden.user_id.clone(), "FORBIDDEN"),
+        (blocker.user_id.clone(), "NOT_FOUND"),
+        (blocked.user_id.clone(), "FORBIDDEN"),
+        (bare.user_id.clone(), "FORBIDDEN"),
+        (
+            "VXNlcjowMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMA".into(),
+            "NOT_FOUND",
+        ),
+    ];
+    for (id, code) in cases {
+        for query in [LIKE, SUPER_LIKE] {
+            let refused = app
+                .graphql(query, json!({ "id": id }), viewer.token())
+                .await;
+            assert_eq!(error_code(&refused), code, "{id}");
+        }
+    }
+    // Someone hidden who liked the viewer earlier may still be liked back.
+    let shy = Dater::new("shy", 31, "MALE").join(&app).await;
+    swipe(&app, LIKE, &shy, &viewer).await;
+    prefer(&app, &shy, json!({ "discoverable": false })).await;
+    let matched = swipe(&app, LIKE, &viewer, &shy).await;
+    assert!(matched["match"]["id"].is_string());
+    let anonymous = app.graphql(LIKE, json!({ "id": shy.user_id }), None).await;
+    assert_eq!(error_code(&anonymous), "UNAUTHENTICATED");
+}
+
+#[tokio::test]
+async fn a_mutual_like_matches_opens_a_conversation_and_tells_both() {
+    let app = spawn_app().await;
+    let ann = Dater::new("ann", 30, "FEMALE").join(&app).await;
+    let bob = Dater::new("bob", 31, "MALE").join(&app).await;
+    let subscription = "subscription { notifications { __typename
+        ... on MatchNotification { match { id user { username } conversation { id } } }
+        ... on MatchEndedNotification { matchId } } }";
+    let mut sockets = Vec::new();
+    for who in [&ann, &bob] {
+        let mut socket = app.websocket("/graphql", "graphql-transport-ws").await;
+        socket
+            .send(json!({ "type": "connection_init",
+                "payload": { "authorization": format!("Bearer {}", who.access_token) } }))
+            .await;
+        assert_eq!(socket.receive().await["type"], "connection_ack");
+        socket
+            .send(json!({ "id": "1", "type": "subscribe", "payload": { "query": subscription } }))
+            .await;
+        sockets.push(socket);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let first = swipe(&app, LIKE, &ann, &bob).await;
+    assert_eq!(first["match"], Value::Null);
+    let second = swipe(&app, LIKE, &bob, &ann).await;
+    let matched = &second["match"];
+    assert_eq!(matched["user"]["username"], "ann");
+    assert_eq!(matched["conversation"]["kind"], "DIRECT");
+    let match_id = matched["id"].clone();
+    for (socket, other) in sockets.iter_mut().zip(["bob", "ann"]) {
+        let event = socket.receive().await;
+        let notification = &event["payload"]["data"]["notifications"];
+        assert_eq!(notification["__typename"], "MatchNotification");
+        assert_eq!(notification["match"]["id"], match_id);
+        assert_eq!(notification["match"]["user"]["username"], other);
+        assert_eq!(
+            notification["match"]["conversation"]["id"],
+            matched["conversation"]["id"]
+        );
+    }
+    for who in [&ann, &bob] {
+        let listed = app.data(MATCHES, json!({}), who.token()).await;
+        assert_eq!(listed["matches"]["edges"].as_array().unwrap().len(), 1);
+        assert_eq!(listed["matches"]["edges"][0]["node"]["id"], match_id);
+    }
+    // Liking again answers the same match; passing on it is a conflict.
+    let again = swipe(&app, LIKE, &ann, &bob).await;
+    assert_eq!(again["match"]["id"], match_id);
+    let refused = app
+        .graphql(PASS, json!({ "id": bob.user_id }), ann.token())
+        .await;
+    assert_eq!(error_code(&refused), "CONFLICT");
+
+    // Matched users may message though they are not friends.
+    let send = "mutation($c: ID!, $m: String!) { sendMessage(input: {
+        conversationId: $c, body: \"hi\", clientMessageId: $m }) { seq } }";
+    let conversation = matched["conversation"]["id"].clone();
+    let sent = app
+        .data(send, json!({ "c": conversation, "m": "1" }), ann.token())
+        .await;
+    assert_eq!(sent["sendMessage"]["seq"], 1);
+    let node = app
+        .data(
+            "query($id: ID!) { node(id: $id) { ... on Match { user { username } } } }",
+            json!({ "id": match_id }),
+            ann.token(),
+        )
+        .await;
+    assert_eq!(node["node"]["user"]["username"], "bob");
+    let stranger = app.register("stranger").await;
+    let hidden = app
+        .data(
+            "query($id: ID!) { node(id: $id) { id } }",
+            json!({ "id": match_id }),
+            stranger.token(),
+        )
+        .await;
+    assert_eq!(hidden["node"], Value::Null, "a match is its pair's alone");
+    let refused = app
+        .graphql(
+            "mutation($id: ID!) { unmatch(matchId: $id) }",
+            json!({ "id": match_id }),
+            stranger.token(),
+        )
+        .await;
+    assert_eq!(error_code(&refused), "NOT_FOUND");
+
+    // Unmatching ends it for both, for good.
+    let ended = app
+        .data(
+            "mutation($id: ID!) { unmatch(matchId: $id) }",
+            json!({ "id": match_id }),
+            bob.token(),
+        )
+        .await;
+    assert_eq!(ended["unmatch"], match_id);
+    for socket in &mut sockets {
+        let event = socket.receive().await;
+        let notification = &event["payload"]["data"]["notifications"];
+        assert_eq!(notification["__typename"], "MatchEndedNotification");
+        assert_eq!(notification["matchId"], match_id);
+    }
+    let closed = app
+        .graphql(send, json!({ "c": conversation, "m": "2" }), ann.token())
+        .await;
+    assert_eq!(error_code(&closed), "FORBIDDEN");
+    for who in [&ann, &bob] {
+        let listed = app.data(MATCHES, json!({}), who.token()).await;
+        assert_eq!(listed["matches"]["edges"], json!([]));
+    }
+    let relike = swipe(&app, LIKE, &ann, &bob).await;
+    assert_eq!(
+        relike["match"],
+        Value::Null,
+        "an unmatched pair never matches again"
+    );
+    let twice = app
+        .graphql(
+            "mutation($id: ID!) { unmatch(matchId: $id) }",
+            json!({ "id": match_id }),
+            ann.token(),
+        )
+        .await;
+    assert_eq!(error_code(&twice), "NOT_FOUND");
+}
+
+#[tokio::test]
+async fn a_block_ends_a_match() {
+    let app = spawn_app().await;
+    let ann = Dater::new("ann", 30, "FEMALE").join(&app).await;
+    let bob = Dater::new("bob", 31, "MALE").join(&app).await;
+    swipe(&app, LIKE, &ann, &bob).await;
+    let matched = swipe(&app, LIKE, &bob, &ann).await;
+    let conversation = matched["match"]["conversation"]["id"].clone();
+    block(&app, &ann, &bob).await;
+    app.data(
+        "mutation($id: ID!) { unblockUser(userId: $id) { id } }",
+        json!({ "id": bob.user_id }),
+        ann.token(),
+    )
+    .await;
+    for who in [&ann, &bob] {
+        let listed = app.data(MATCHES, json!({}), who.token()).await;
+        assert_eq!(listed["matches"]["edges"], json!([]));
+    }
+    let send = app
+        .graphql(
+            "mutation($c: ID!) { sendMessage(input: {
+                conversationId: $c, body: \"still there?\", clientMessageId: \"x\" }) { seq } }",
+            json!({ "c": conversation }),
+            bob.token(),
+        )
+        .await;
+    assert_eq!(error_code(&send), "FORBIDDEN");
+}
+
+#[tokio::test]
+async fn concurrent_mutual_likes_make_exactly_one_match() {
+    let app = spawn_app().await;
+    let mut pairs = Vec::new();
+    for i in 0..8 {
+        pairs.push((
+            Dater::new(&format!("fem{i}"), 30, "FEMALE").join(&app).await,
+            Dater::new(&format!("male{i}"), 31, "MALE").join(&app).await,
+        ));
+    }
+    let results =
+        futures_util::future::join_all(pairs.iter().map(|(f, m)| async {
+            tokio::join!(swipe(&app, LIKE, f, m), swipe(&app, LIKE, m, f))
+        }))
+        .await;
+    for ((f, m), (one, other)) in pairs.iter().zip(results) {
+        let ids: Vec<&Value> = [&one["match"]["id"], &other["match"]["id"]]
+            .into_iter()
+            .filter(|id| id.is_string())
+            .collect();
+        assert!(!ids.is_empty(), "the second like sees the first");
+        for who in [f, m] {
+            let listed = app.data(MATCHES, json!({}), who.token()).await;
+            let edges = listed["matches"]["edges"].as_array().unwrap();
+            assert_eq!(edges.len(), 1, "exactly one match");
+            assert_eq!(&edges[0]["node"]["id"], ids[0]);
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_page_costs_the_same_few_statements_whatever_its_size() {
+    let app = spawn_app().await;
+    let viewer = Dater::new("viewer", 30, "FEMALE").join(&app).await;
+    for i in 0..25 {
+        Dater::new(&format!("c{i:02}"), 31, "MALE")
+            .at((52.50 + f64::from(i) * 0.01, 13.40))
+            .join(&app)
+            .await;
+    }
+    let query =
+        "query($first: Int, $after: String) { recommendations(first: $first, after: $after) {
+        pageInfo { endCursor }
+        edges { distanceKm compatibility { score } node { username age interests
+            friendsCount viewerRelationship } } } }";
+    let mut costs = Vec::new();
+    for first in [5, 20] {
+        let before = app.statements.get();
+        let data = app
+            .data(query, json!({ "first": first }), viewer.token())
+            .await;
+        costs.push(app.statements.get() - before);
+        assert_eq!(
+            data["recommendations"]["edges"].as_array().unwrap().len(),
+            first
+        );
+        // A later page, from the kept deck.
+        let before = app.statements.get();
+        app.data(
+            query,
+            json!({ "first": first, "after": data["recommendations"]["pageInfo"]["endCursor"] }),
+            viewer.token(),
+        )
+        .await;
+        costs.push(app.statements.get() - before);
+    }
+    assert_eq!(costs[0], costs[2], "first pages of 5 and 20: {costs:?}");
+    assert_eq!(costs[1], costs[3], "later pages of 5 and 20: {costs:?}");
+    assert!(costs.iter().all(|c| *c <= 6), "a few statements: {costs:?}");
+}
