@@ -92,6 +92,9 @@ enum Which {
     Friends,
     /// Not in `all`; needs a seeded database: `friendSuggestions(first: 20)`.
     Suggestions,
+    /// Not in `all`; needs a seeded database: a first page of
+    /// `recommendations(first: 20)`, so every request ranks a fresh deck.
+    Recommendations,
 }
 
 /// One kind of request, sent over and over.
@@ -380,6 +383,8 @@ async fn spawn_bare() -> anyhow::Result<SocketAddr> {
 
 struct Kith {
     addr: SocketAddr,
+    /// The SQL statements kith has run so far.
+    statements: kith::app::StatementCounter,
     stop: oneshot::Sender<()>,
     served: tokio::task::JoinHandle<anyhow::Result<()>>,
     // Keeps the SQLite file until the end.
@@ -411,12 +416,14 @@ async fn spawn_kith(
         .await
         .context("building kith")?;
     let addr = app.local_addr()?;
+    let statements = app.statements();
     let (stop, stopped) = oneshot::channel::<()>();
     let served = tokio::spawn(app.run_until_stopped(async {
         let _ = stopped.await;
     }));
     Ok(Kith {
         addr,
+        statements,
         stop,
         served,
         _dir: dir,
@@ -601,28 +608,36 @@ async fn main() -> anyhow::Result<()> {
             Err(_) => eprintln!("kith did not stop within 10 s"),
         }
     }
-    if args.scenario == Which::Friends || args.scenario == Which::Suggestions {
+    let seeded = [Which::Friends, Which::Suggestions, Which::Recommendations];
+    if seeded.contains(&args.scenario) {
         if args.database_url.is_none() {
             bail!(
-                "--scenario friends/suggestions needs --database-url to a database `kith seed` filled"
+                "--scenario friends/suggestions/recommendations needs --database-url to a database `kith seed` filled"
             );
         }
         let kith = spawn_kith(args.database_url.as_deref(), args.db_connections).await?;
         let tokens = seeded_sessions(kith.addr, args.connections).await?;
-        let (name, query, expect) = if args.scenario == Which::Friends {
-            (
+        let (name, query, expect) = match args.scenario {
+            Which::Friends => (
                 "friends",
                 "{ me { friends(first: 20) { edges { node { username friendsCount viewerRelationship \
                  mutualFriends(first: 3) { totalCount } } } } } }",
                 "\"friendsCount\"",
-            )
-        } else {
-            (
+            ),
+            Which::Suggestions => (
                 "suggestions",
                 "{ friendSuggestions(first: 20) { mutualFriendsCount user { username } } }",
                 "\"friendSuggestions\"",
-            )
+            ),
+            _ => (
+                "recommendations",
+                "{ recommendations(first: 20) { edges { distanceKm \
+                 compatibility { score sharedInterests distance recentActivity mutualFriends } \
+                 commonInterests node { username age gender interests } } } }",
+                "\"recommendations\"",
+            ),
         };
+        statements_per_request(&kith, query, &tokens).await?;
         let target = Target {
             name,
             addr: kith.addr,
@@ -649,6 +664,36 @@ async fn main() -> anyhow::Result<()> {
 
 fn bearer(token: &str) -> anyhow::Result<HeaderValue> {
     Ok(HeaderValue::from_str(&format!("Bearer {token}"))?)
+}
+
+/// Runs the query once per token and prints the SQL statements each took (the
+/// sign-in check included): the figure should not move with the data.
+async fn statements_per_request(kith: &Kith, query: &str, tokens: &[String]) -> anyhow::Result<()> {
+    let client = reqwest::Client::new();
+    let mut counts = Vec::with_capacity(tokens.len());
+    for token in tokens {
+        let before = kith.statements.get();
+        let response: Value = client
+            .post(format!("http://{}/graphql", kith.addr))
+            .bearer_auth(token)
+            .json(&json!({ "query": query }))
+            .send()
+            .await?
+            .json()
+            .await?;
+        if response.get("errors").is_some() {
+            bail!("the query failed: {response}");
+        }
+        counts.push(kith.statements.get() - before);
+    }
+    counts.sort_unstable();
+    println!(
+        "SQL statements per request over {} users: min {}, max {}",
+        counts.len(),
+        counts[0],
+        counts[counts.len() - 1]
+    );
+    Ok(())
 }
 
 /// Signs in as `count` different seeded users, picked at random from the whole

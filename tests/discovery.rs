@@ -746,7 +746,9 @@ async fn concurrent_mutual_likes_make_exactly_one_match() {
     let mut pairs = Vec::new();
     for i in 0..8 {
         pairs.push((
-            Dater::new(&format!("fem{i}"), 30, "FEMALE").join(&app).await,
+            Dater::new(&format!("fem{i}"), 30, "FEMALE")
+                .join(&app)
+                .await,
             Dater::new(&format!("male{i}"), 31, "MALE").join(&app).await,
         ));
     }

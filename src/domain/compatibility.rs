@@ -22,7 +22,8 @@ const ACTIVITY_HALF_LIFE_HOURS: f64 = 48.0;
 const WEIGHT_INTERESTS: f64 = 0.30;
 const WEIGHT_DISTANCE: f64 = 0.25;
 const WEIGHT_ACTIVITY: f64 = 0.15;
-const WEIGHT_MUTUAL: f64 = 0.15;
+/// Also the most mutual friends can add to a score.
+pub const MUTUAL_FRIENDS_WEIGHT: f64 = 0.15;
 const WEIGHT_AFFINITY: f64 = 0.15;
 /// The share of non-likers whose affinity is also 1.
 const AFFINITY_FULL_SHARE: f64 = 0.3;
@@ -41,7 +42,7 @@ pub fn score(parts: &Parts, affinity: f64) -> f64 {
     let score = WEIGHT_INTERESTS * parts.shared_interests
         + WEIGHT_DISTANCE * parts.distance
         + WEIGHT_ACTIVITY * parts.recent_activity
-        + WEIGHT_MUTUAL * parts.mutual_friends
+        + MUTUAL_FRIENDS_WEIGHT * parts.mutual_friends
         + WEIGHT_AFFINITY * affinity;
     score.clamp(0.0, 1.0)
 }

@@ -6,9 +6,10 @@
 //! index) who would also accept the viewer (the candidate's own age and gender
 //! ranges), leaving out the viewer, anyone the viewer swiped (a pass only during
 //! its cooldown; a match always follows the viewer's like), anyone blocked either
-//! way, and undiscoverable users. The same statement brings each candidate's
-//! mutual-friend count and their swipe on the viewer. Rust then measures exact
-//! distances, scores (`compatibility`) and sorts.
+//! way, and undiscoverable users; it also brings each candidate's swipe on the
+//! viewer. Rust then measures exact distances, scores (`compatibility`) and
+//! sorts, counting mutual friends (a second statement) only for those who could
+//! still make the deck.
 //!
 //! The deck is kept in process (half an hour idle) and later pages are read from
 //! it, checked again for swipes and blocks since: scores that move meanwhile
@@ -16,7 +17,11 @@
 //! seen. A cursor whose deck is gone (expired, or made on another replica) goes
 //! on after its (score, id) in a fresh deck.
 
-use std::{collections::HashSet, sync::Arc, time::Duration};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+    time::Duration,
+};
 
 use chrono::{DateTime, Months, NaiveDate, Utc};
 use moka::sync::Cache;
@@ -37,6 +42,9 @@ use crate::{
 /// Decks kept at once, by their approximate size in bytes.
 const DECK_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 const DECK_IDLE: Duration = Duration::from_secs(30 * 60);
+/// The most cards one deck holds: the best of its pool. Paging past them ends
+/// the list; asking again deals a fresh deck without whoever was swiped.
+const DECK_SIZE: usize = 200;
 /// About what one card takes in memory.
 const CARD_BYTES: usize = 160;
 
@@ -320,6 +328,11 @@ impl Recommendations {
         })
     }
 
+    /// Ranks the pool in two steps, so mutual friends (the costly part) are
+    /// counted only for those who could make the deck: everyone is scored
+    /// without them first, and only candidates whose score plus the most mutual
+    /// friends can add reaches the deck's last place are counted. The deck is
+    /// then exactly the best [`DECK_SIZE`] of the pool.
     async fn build_deck(
         &self,
         viewer: Uuid,
@@ -330,7 +343,8 @@ impl Recommendations {
     ) -> AppResult<Arc<Deck>> {
         let rows = self.candidates(viewer, profile, &limits, now).await?;
         let here = (profile.latitude, profile.longitude);
-        let mut cards: Vec<Card> = rows
+        // (card scored without mutual friends, its affinity)
+        let mut weighed: Vec<(Card, f64)> = rows
             .into_iter()
             .filter_map(|row| {
                 let distance_km =
@@ -354,33 +368,84 @@ impl Recommendations {
                     shared_interests: shared,
                     distance: compatibility::distance_part(distance_km, limits.max_distance_km),
                     recent_activity: compatibility::activity_part(online, row.last_seen_at, now),
-                    mutual_friends: compatibility::mutual_part(row.mutual_friends),
+                    mutual_friends: 0.0,
                 };
                 let their_swipe = row.their_swipe.as_deref().map(SwipeKind::from_stored);
                 let liked_viewer = their_swipe.is_some_and(SwipeKind::likes);
                 let affinity = self.affinity.affinity(viewer, row.id, liked_viewer);
-                Some(Card {
+                let card = Card {
                     user_id: row.id,
                     distance_km,
                     score: compatibility::score(&parts, affinity),
                     parts,
                     common_interests,
-                    mutual_friends: row.mutual_friends,
+                    mutual_friends: 0,
                     super_liked_viewer: their_swipe == Some(SwipeKind::SuperLike),
-                })
+                };
+                Some((card, affinity))
             })
             .collect();
-        cards.sort_by(|a, b| {
-            b.score
-                .total_cmp(&a.score)
-                .then_with(|| a.user_id.cmp(&b.user_id))
-        });
+        sort_cards(&mut weighed, |(card, _)| card);
+        let last_place = weighed
+            .get(DECK_SIZE - 1)
+            .map_or(f64::NEG_INFINITY, |(card, _)| card.score);
+        let contenders = weighed
+            .iter()
+            .take_while(|(card, _)| card.score + compatibility::MUTUAL_FRIENDS_WEIGHT >= last_place)
+            .count();
+        weighed.truncate(contenders);
+        let ids: Vec<Uuid> = weighed.iter().map(|(card, _)| card.user_id).collect();
+        let mutual = self.mutual_friends(viewer, &ids).await?;
+        for (card, affinity) in &mut weighed {
+            card.mutual_friends = mutual.get(&card.user_id).copied().unwrap_or(0);
+            card.parts.mutual_friends = compatibility::mutual_part(card.mutual_friends);
+            card.score = compatibility::score(&card.parts, *affinity);
+        }
+        sort_cards(&mut weighed, |(card, _)| card);
+        weighed.truncate(DECK_SIZE);
         Ok(Arc::new(Deck {
             id: Uuid::now_v7(),
             viewer,
             limits,
-            cards,
+            cards: weighed.into_iter().map(|(card, _)| card).collect(),
         }))
+    }
+
+    /// How many friends each of `candidates` shares with the viewer, counted
+    /// from the candidates' side (each one's friends, looked up among the
+    /// viewer's): the cost follows the candidates, not the viewer's friend
+    /// count, which for a hub is thousands.
+    async fn mutual_friends(
+        &self,
+        viewer: Uuid,
+        candidates: &[Uuid],
+    ) -> AppResult<HashMap<Uuid, i64>> {
+        #[derive(FromQueryResult)]
+        struct Mutual {
+            id: Uuid,
+            n: i64,
+        }
+        if candidates.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let mut values: Vec<Value> = candidates.iter().map(|id| Value::from(*id)).collect();
+        values.push(viewer.into());
+        let sql = format!(
+            "SELECT f.user_id AS id, COUNT(*) AS n FROM friendships f
+             WHERE f.user_id IN ({})
+               AND f.friend_id IN (SELECT friend_id FROM friendships WHERE user_id = ?)
+             GROUP BY f.user_id",
+            sql::placeholders(candidates.len())
+        );
+        let backend = self.db.get_database_backend();
+        Ok(
+            Mutual::find_by_statement(sql::statement(backend, &sql, values))
+                .all(&self.db)
+                .await?
+                .into_iter()
+                .map(|m| (m.id, m.n))
+                .collect(),
+        )
     }
 
     /// The candidate statement (see the module docs); the most recently active
@@ -399,7 +464,7 @@ impl Recommendations {
             f64::from(limits.max_distance_km),
         );
         let genders: Vec<Gender> = limits.genders.genders();
-        let mut values: Vec<Value> = vec![viewer.into(), viewer.into()];
+        let mut values: Vec<Value> = vec![viewer.into()];
         values.extend(genders.iter().map(|g| Value::from(g.as_str())));
         values.extend([bounds.latitude.0.into(), bounds.latitude.1.into()]);
         let longitude = match bounds.longitude {
@@ -420,25 +485,18 @@ impl Recommendations {
         ]);
         values.extend(self.still_open_values(viewer, now));
         let sql = format!(
-            "WITH mutual AS (
-                SELECT f2.friend_id AS id, COUNT(*) AS n
-                FROM friendships f1 JOIN friendships f2 ON f2.user_id = f1.friend_id
-                WHERE f1.user_id = ?
-                GROUP BY f2.friend_id
-            )
-            SELECT u.id, u.latitude, u.longitude, u.interests, u.last_seen_at,
-                   COALESCE(m.n, 0) AS mutual_friends, s.kind AS their_swipe
-            FROM users u
-            LEFT JOIN mutual m ON m.id = u.id
-            LEFT JOIN swipes s ON s.swiper_id = u.id AND s.target_id = ?
-            WHERE u.gender IN ({genders})
-              AND u.latitude BETWEEN ? AND ? {longitude}
-              AND u.birthdate > ? AND u.birthdate <= ?
-              AND u.discovery_min_age <= ? AND u.discovery_max_age >= ?
-              AND (u.discovery_genders & ?) <> 0
-              AND {STILL_OPEN}
-            ORDER BY u.last_seen_at IS NULL, u.last_seen_at DESC, u.id
-            LIMIT {pool}",
+            "SELECT u.id, u.latitude, u.longitude, u.interests, u.last_seen_at,
+                    s.kind AS their_swipe
+             FROM users u
+             LEFT JOIN swipes s ON s.swiper_id = u.id AND s.target_id = ?
+             WHERE u.gender IN ({genders})
+               AND u.latitude BETWEEN ? AND ? {longitude}
+               AND u.birthdate > ? AND u.birthdate <= ?
+               AND u.discovery_min_age <= ? AND u.discovery_max_age >= ?
+               AND (u.discovery_genders & ?) <> 0
+               AND {STILL_OPEN}
+             ORDER BY u.last_seen_at IS NULL, u.last_seen_at DESC, u.id
+             LIMIT {pool}",
             genders = sql::placeholders(genders.len()),
             pool = self.pool,
         );
@@ -510,12 +568,21 @@ struct CandidateRow {
     longitude: f64,
     interests: serde_json::Value,
     last_seen_at: Option<DateTime<Utc>>,
-    mutual_friends: i64,
     their_swipe: Option<String>,
 }
 
 fn interests_of(value: &serde_json::Value) -> Vec<String> {
     serde_json::from_value(value.clone()).unwrap_or_default()
+}
+
+/// Deck order: best score first, then by user id.
+fn sort_cards<T>(items: &mut [T], card: impl Fn(&T) -> &Card) {
+    items.sort_by(|a, b| {
+        let (a, b) = (card(a), card(b));
+        b.score
+            .total_cmp(&a.score)
+            .then_with(|| a.user_id.cmp(&b.user_id))
+    });
 }
 
 /// The date `years` before `day` (29 February falls back to the 28th).
