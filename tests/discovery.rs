@@ -365,36 +365,38 @@ async fn edges_show_rounded_distances_and_the_parts_of_compatibility() {
 }
 
 #[tokio::test]
-async fn a_like_raises_the_score_but_only_a_super_like_shows() {
+async fn a_plain_like_shows_nowhere_but_a_super_like_does() {
     let app = spawn_app().await;
     let viewer = Dater::new("viewer", 30, "FEMALE").join(&app).await;
     let fan = Dater::new("fan", 31, "MALE").join(&app).await;
     let star = Dater::new("star", 31, "MALE").join(&app).await;
-    let score_of = |page: &Value, name: &str| {
-        page["edges"]
+    let edge_of = |page: &Value, name: &str| {
+        let mut edge = page["edges"]
             .as_array()
             .unwrap()
             .iter()
             .find(|e| e["node"]["username"] == name)
-            .map(|e| {
-                (
-                    e["compatibility"]["score"].as_f64().unwrap(),
-                    e["superLikedViewer"].clone(),
-                )
-            })
-            .unwrap()
+            .cloned()
+            .unwrap();
+        // Cursors differ per deck; everything else must not move.
+        edge.as_object_mut().unwrap().remove("cursor");
+        edge
     };
     let before = recommendations(&app, &viewer, json!({})).await;
     swipe(&app, LIKE, &fan, &viewer).await;
     swipe(&app, SUPER_LIKE, &star, &viewer).await;
     let after = recommendations(&app, &viewer, json!({})).await;
-    let (fan_before, _) = score_of(&before, "fan");
-    let (fan_after, fan_shows) = score_of(&after, "fan");
-    assert!(fan_after >= fan_before, "{fan_before} -> {fan_after}");
-    assert_eq!(fan_shows, false, "a plain like stays secret");
-    let (star_after, star_shows) = score_of(&after, "star");
-    assert!(star_after >= score_of(&before, "star").0);
-    assert_eq!(star_shows, true);
+    assert_eq!(
+        edge_of(&before, "fan"),
+        edge_of(&after, "fan"),
+        "a plain like changes nothing the viewer can read"
+    );
+    assert_eq!(edge_of(&after, "fan")["superLikedViewer"], false);
+    assert_eq!(edge_of(&after, "star")["superLikedViewer"], true);
+    assert_eq!(
+        edge_of(&before, "star")["compatibility"],
+        edge_of(&after, "star")["compatibility"]
+    );
 }
 
 #[tokio::test]
@@ -451,26 +453,25 @@ async fn pages_never_repeat_or_skip_while_others_swipe() {
     );
     assert_eq!(seen.len(), candidates.len() - 1, "nobody skipped: {seen:?}");
 
-    // A cursor is the viewer's and this list's alone.
+    // A cursor of another list (another user's, other limits) only places a
+    // fresh deck; it shows nothing of that list.
     let someone = &candidates[0];
     prefer(&app, someone, json!({ "genders": ["FEMALE"] })).await;
-    let foreign = app
-        .graphql(
-            RECOMMENDATIONS,
-            json!({ "first": 5, "after": first["pageInfo"]["endCursor"] }),
-            someone.token(),
-        )
-        .await;
-    assert_eq!(error_code(&foreign), "BAD_USER_INPUT");
-    let other_filter = app
-        .graphql(
-            RECOMMENDATIONS,
-            json!({ "first": 5, "after": first["pageInfo"]["endCursor"],
-                    "filter": { "maxDistanceKm": 5 } }),
-            viewer.token(),
-        )
-        .await;
-    assert_eq!(error_code(&other_filter), "BAD_USER_INPUT");
+    let foreign = recommendations(
+        &app,
+        someone,
+        json!({ "first": 5, "after": first["pageInfo"]["endCursor"] }),
+    )
+    .await;
+    assert!(usernames(&foreign).iter().all(|name| name == "viewer"));
+    let other_filter = recommendations(
+        &app,
+        &viewer,
+        json!({ "first": 5, "after": first["pageInfo"]["endCursor"],
+                "filter": { "maxDistanceKm": 5 } }),
+    )
+    .await;
+    assert_eq!(other_filter["pageInfo"]["hasPreviousPage"], true);
     let garbage = app
         .graphql(
             RECOMMENDATIONS,
@@ -490,6 +491,10 @@ async fn a_passed_user_comes_back_after_the_cooldown() {
     assert!(all_recommended(&app, &viewer, json!({})).await.is_empty());
     tokio::time::sleep(Duration::from_millis(1_200)).await;
     assert_eq!(all_recommended(&app, &viewer, json!({})).await, ["maybe"]);
+    // Passing again restarts the cooldown.
+    swipe(&app, PASS, &viewer, &maybe).await;
+    assert!(all_recommended(&app, &viewer, json!({})).await.is_empty());
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
     // A pass can turn into a like.
     let liked = swipe(&app, LIKE, &viewer, &maybe).await;
     assert_eq!(liked["user"]["username"], "maybe");
@@ -518,6 +523,11 @@ async fn super_likes_run_out_for_the_day() {
         swipe(&app, SUPER_LIKE, &viewer, &b).await["superLikesRemaining"],
         0
     );
+    // A super like cannot be taken back (nor its quota spent again).
+    let taken_back = app
+        .graphql(PASS, json!({ "id": b.user_id }), viewer.token())
+        .await;
+    assert_eq!(error_code(&taken_back), "CONFLICT");
     let refused = app
         .graphql(SUPER_LIKE, json!({ "id": c.user_id }), viewer.token())
         .await;
@@ -690,6 +700,31 @@ async fn a_mutual_like_matches_opens_a_conversation_and_tells_both() {
         .graphql(send, json!({ "c": conversation, "m": "2" }), ann.token())
         .await;
     assert_eq!(error_code(&closed), "FORBIDDEN");
+    // Nothing new reaches the other side: no reactions, no typing.
+    let message_id = app
+        .data(
+            "query($c: ID!) { conversation(id: $c) { messages { edges { node { id body } } } } }",
+            json!({ "c": conversation }),
+            bob.token(),
+        )
+        .await["conversation"]["messages"]["edges"][0]["node"]["id"]
+        .clone();
+    let reaction = app
+        .graphql(
+            "mutation($m: ID!) { addReaction(input: { messageId: $m, emoji: \"👍\" }) { id } }",
+            json!({ "m": message_id }),
+            bob.token(),
+        )
+        .await;
+    assert_eq!(error_code(&reaction), "FORBIDDEN");
+    let typing = app
+        .graphql(
+            "mutation($c: ID!) { setTyping(input: { conversationId: $c, typing: true }) }",
+            json!({ "c": conversation }),
+            bob.token(),
+        )
+        .await;
+    assert_eq!(error_code(&typing), "FORBIDDEN");
     for who in [&ann, &bob] {
         let listed = app.data(MATCHES, json!({}), who.token()).await;
         assert_eq!(listed["matches"]["edges"], json!([]));
@@ -718,7 +753,23 @@ async fn a_block_ends_a_match() {
     swipe(&app, LIKE, &ann, &bob).await;
     let matched = swipe(&app, LIKE, &bob, &ann).await;
     let conversation = matched["match"]["conversation"]["id"].clone();
+    let mut socket = app.websocket("/graphql", "graphql-transport-ws").await;
+    socket
+        .send(json!({ "type": "connection_init",
+            "payload": { "authorization": format!("Bearer {}", bob.access_token) } }))
+        .await;
+    assert_eq!(socket.receive().await["type"], "connection_ack");
+    socket
+        .send(json!({ "id": "1", "type": "subscribe", "payload": { "query":
+            "subscription { notifications { __typename ... on MatchEndedNotification { matchId } } }" } }))
+        .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
     block(&app, &ann, &bob).await;
+    let ended = socket.receive().await;
+    assert_eq!(
+        ended["payload"]["data"]["notifications"]["matchId"],
+        matched["match"]["id"]
+    );
     app.data(
         "mutation($id: ID!) { unblockUser(userId: $id) { id } }",
         json!({ "id": bob.user_id }),
@@ -811,4 +862,30 @@ async fn a_page_costs_the_same_few_statements_whatever_its_size() {
     assert_eq!(costs[0], costs[2], "first pages of 5 and 20: {costs:?}");
     assert_eq!(costs[1], costs[3], "later pages of 5 and 20: {costs:?}");
     assert!(costs.iter().all(|c| *c <= 6), "a few statements: {costs:?}");
+}
+
+#[tokio::test]
+async fn swipes_are_rate_limited_per_user() {
+    let app = spawn_app_with(|settings| {
+        settings.rate_limits = kith::config::Switch::On;
+        settings.rate_swipes_per_user = "2/min".parse().unwrap();
+    })
+    .await;
+    let viewer = Dater::new("viewer", 30, "FEMALE").join(&app).await;
+    let other = Dater::new("other", 31, "MALE").join(&app).await;
+    for _ in 0..2 {
+        swipe(&app, PASS, &viewer, &other).await;
+    }
+    let refused = app
+        .graphql(LIKE, json!({ "id": other.user_id }), viewer.token())
+        .await;
+    assert_eq!(error_code(&refused), "RATE_LIMITED");
+    assert!(
+        refused["errors"][0]["extensions"]["retryAfter"]
+            .as_u64()
+            .unwrap()
+            >= 1
+    );
+    // Someone else's swipes count apart.
+    swipe(&app, LIKE, &other, &viewer).await;
 }

@@ -220,6 +220,24 @@ impl Chat {
             .ok_or_else(not_found)
     }
 
+    /// The direct conversation between the viewer and `other`, if it was opened;
+    /// never opens one.
+    pub async fn existing_direct_conversation(
+        &self,
+        viewer: Uuid,
+        other: Uuid,
+    ) -> AppResult<Option<Membership>> {
+        let (low, high) = if viewer < other {
+            (viewer, other)
+        } else {
+            (other, viewer)
+        };
+        match self.find_direct(low, high).await? {
+            Some(found) => self.membership(viewer, found.id).await,
+            None => Ok(None),
+        }
+    }
+
     /// The conversation, if the viewer takes part in it.
     pub async fn membership(
         &self,
@@ -597,7 +615,8 @@ impl Chat {
     /// same body again changes nothing.
     pub async fn edit(&self, editor: Uuid, message_id: Uuid, body: &str) -> AppResult<Message> {
         let body = parse_body(body)?;
-        let (message, _) = self.message_for(editor, message_id).await?;
+        let (message, membership) = self.message_for(editor, message_id).await?;
+        self.check_may_write(editor, &membership).await?;
         if message.sender_id != Some(editor) {
             return Err(AppError::forbidden("only its sender may edit a message"));
         }
@@ -681,7 +700,8 @@ impl Chat {
     /// replaces theirs. Reacting with the one you have changes nothing.
     pub async fn react(&self, user: Uuid, message_id: Uuid, emoji: &str) -> AppResult<Message> {
         let emoji = parse_emoji(emoji)?;
-        let (message, _) = self.message_for(user, message_id).await?;
+        let (message, membership) = self.message_for(user, message_id).await?;
+        self.check_may_write(user, &membership).await?;
         if message.deleted_at.is_some() {
             return Err(AppError::conflict("messageId", "the message was deleted"));
         }
@@ -828,9 +848,11 @@ impl Chat {
         conversation_id: Uuid,
         typing: bool,
     ) -> AppResult<DateTime<Utc>> {
-        self.readable(user, conversation_id)
+        let membership = self
+            .readable(user, conversation_id)
             .await?
             .ok_or_else(not_found)?;
+        self.check_may_write(user, &membership).await?;
         let expires_at = now() + chrono::Duration::seconds(TYPING_TTL_SECS);
         self.publish(
             conversation_id,
@@ -842,6 +864,25 @@ impl Chat {
             },
         );
         Ok(expires_at)
+    }
+
+    /// What reaches the other side of a direct conversation (an edit, a
+    /// reaction, typing) follows the policy sends follow: after an unmatch, the
+    /// history stays readable but nothing new arrives.
+    async fn check_may_write(&self, viewer: Uuid, membership: &Membership) -> AppResult<()> {
+        let conversation = &membership.conversation;
+        if Kind::of(conversation) != Kind::Direct {
+            return Ok(());
+        }
+        let other = [conversation.direct_low, conversation.direct_high]
+            .into_iter()
+            .flatten()
+            .find(|id| *id != viewer);
+        match other {
+            Some(other) => self.judge(chat_send::read_standing(&self.db, viewer, other).await?),
+            // The other side deleted their account: nobody to reach.
+            None => Ok(()),
+        }
     }
 
     /// A message the viewer may see (they may read its conversation), with

@@ -2,11 +2,12 @@
 //! recommendation's `compatibility`, its score, and the rounded distance. Pure
 //! functions, so the rules are tested on their own.
 //!
-//! The score weighs five parts, each 0–1. Four are shown. The fifth, affinity,
-//! is 1 when the candidate already liked the viewer, which is never revealed as
-//! such: for everyone else it is a keyed chance that is also 1 about a third of
-//! the time, so no single score proves a like, while likers still rank higher
-//! on average. It also varies the order of otherwise equal candidates.
+//! Candidates are ranked on five parts, each 0–1. Four are shown, and the shown
+//! `score` is made of those four alone. The fifth, affinity, only ranks: it is
+//! 1 when the candidate already liked the viewer, which is never revealed as
+//! such, and for everyone else a keyed chance that is also 1 about a third of
+//! the time. So a liker tends to come earlier, nothing shown can be solved for
+//! the like, and the order of otherwise equal candidates varies.
 
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
@@ -37,14 +38,22 @@ pub struct Parts {
     pub mutual_friends: f64,
 }
 
-/// The overall score, 0–1.
-pub fn score(parts: &Parts, affinity: f64) -> f64 {
-    let score = WEIGHT_INTERESTS * parts.shared_interests
+/// The shown parts, weighed.
+fn shown_sum(parts: &Parts) -> f64 {
+    WEIGHT_INTERESTS * parts.shared_interests
         + WEIGHT_DISTANCE * parts.distance
         + WEIGHT_ACTIVITY * parts.recent_activity
         + MUTUAL_FRIENDS_WEIGHT * parts.mutual_friends
-        + WEIGHT_AFFINITY * affinity;
-    score.clamp(0.0, 1.0)
+}
+
+/// The score shown, 0–1: the shown parts alone.
+pub fn score(parts: &Parts) -> f64 {
+    (shown_sum(parts) / (1.0 - WEIGHT_AFFINITY)).clamp(0.0, 1.0)
+}
+
+/// What candidates are ranked by (never shown): the shown parts and affinity.
+pub fn rank(parts: &Parts, affinity: f64) -> f64 {
+    shown_sum(parts) + WEIGHT_AFFINITY * affinity
 }
 
 /// Great-circle distance between two (latitude, longitude) points.
@@ -230,8 +239,11 @@ mod tests {
             recent_activity: 1.0,
             mutual_friends: 1.0,
         };
-        assert!((score(&full, 1.0) - 1.0).abs() < 1e-9);
-        assert_eq!(score(&Parts::default(), 0.0), 0.0);
+        assert!((score(&full) - 1.0).abs() < 1e-9);
+        assert_eq!(score(&Parts::default()), 0.0);
+        assert!((rank(&full, 1.0) - 1.0).abs() < 1e-9);
+        assert!(rank(&full, 1.0) > rank(&full, 0.5));
+        assert_eq!(rank(&Parts::default(), 0.0), 0.0);
     }
 
     #[test]

@@ -4,7 +4,9 @@
 //! themselves are `recommendations`.
 //!
 //! - A swipe is the latest of LIKE, SUPER_LIKE or PASS per (swiper, target). A
-//!   PASS holds a candidate back for a cooldown; a like is for good.
+//!   PASS holds a candidate back for a cooldown (restarted by passing again); a
+//!   LIKE may still turn into a PASS; a SUPER_LIKE, counted against the day's
+//!   quota and shown to its target, is for good.
 //! - Two likes make a match, exactly once: a swipe locks both users' rows first
 //!   (as every change to a pair does), so the second like of a pair always sees
 //!   the first; the pair's unique key is the last line of defence.
@@ -337,6 +339,8 @@ impl Discovery {
         changes: PreferenceChanges,
     ) -> AppResult<Preferences> {
         let txn = self.db.begin().await?;
+        // Two updates at once: the second reads what the first wrote.
+        social::lock_user(&txn, viewer).await?;
         let current = user::Entity::find_by_id(viewer)
             .one(&txn)
             .await?
@@ -460,7 +464,13 @@ impl Discovery {
             }
         }
 
-        // What is stored: a like never weakens to a plain like.
+        if mine == Some(SwipeKind::SuperLike) && kind == SwipeKind::Pass {
+            return Err(AppError::conflict(
+                "userId",
+                "you super-liked this user; a super like cannot be taken back",
+            ));
+        }
+        // What is stored: a super like never weakens to a plain like.
         let stored = match (mine, kind) {
             (Some(SwipeKind::SuperLike), SwipeKind::Like) => SwipeKind::SuperLike,
             (_, kind) => kind,
@@ -469,7 +479,8 @@ impl Discovery {
         if stored == SwipeKind::SuperLike && mine != Some(SwipeKind::SuperLike) {
             super_likes_left = Some(self.spend_super_like(&txn, viewer, now).await?);
         }
-        if mine != Some(stored) {
+        // A new kind, or a pass again (which restarts its cooldown).
+        if mine != Some(stored) || stored == SwipeKind::Pass {
             swipe::Entity::insert(swipe::ActiveModel {
                 swiper_id: Set(viewer),
                 target_id: Set(target),
@@ -624,18 +635,10 @@ impl Discovery {
         social::lock_pair(&txn, found.user_low, found.user_high).await?;
         let ended = end_matches_between(&txn, found.user_low, found.user_high).await?;
         txn.commit().await?;
-        if !ended {
+        let Some(ended) = ended else {
             return Err(AppError::not_found("match not found"));
-        }
-        for user in [found.user_low, found.user_high] {
-            self.pubsub.publish(
-                &user_topic(user),
-                Event::MatchEnded {
-                    match_id: found.id,
-                    user_id: user,
-                },
-            );
-        }
+        };
+        announce_match_ended(&*self.pubsub, &ended);
         Ok(found)
     }
 
@@ -649,18 +652,44 @@ impl Discovery {
     }
 }
 
-/// Ends the pair's match, if they have one; true when one ended. Call inside
-/// the transaction that changes the pair (an unmatch, a block), under its lock.
-pub async fn end_matches_between(db: &impl ConnectionTrait, a: Uuid, b: Uuid) -> AppResult<bool> {
+/// Ends the pair's match, if they have one, and returns it. Call inside the
+/// transaction that changes the pair (an unmatch, a block), under its lock;
+/// announce it after commit with [`announce_match_ended`].
+pub async fn end_matches_between(
+    db: &impl ConnectionTrait,
+    a: Uuid,
+    b: Uuid,
+) -> AppResult<Option<Match>> {
     let (low, high) = ordered(a, b);
-    let ended = user_match::Entity::update_many()
-        .col_expr(user_match::Column::UnmatchedAt, Expr::value(Utc::now()))
+    let Some(current) = user_match::Entity::find()
         .filter(user_match::Column::UserLow.eq(low))
         .filter(user_match::Column::UserHigh.eq(high))
         .filter(user_match::Column::UnmatchedAt.is_null())
+        .one(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let ended = user_match::Entity::update_many()
+        .col_expr(user_match::Column::UnmatchedAt, Expr::value(Utc::now()))
+        .filter(user_match::Column::Id.eq(current.id))
+        .filter(user_match::Column::UnmatchedAt.is_null())
         .exec(db)
         .await?;
-    Ok(ended.rows_affected > 0)
+    Ok((ended.rows_affected > 0).then(|| Match::from(current)))
+}
+
+/// Tells both users their match ended, so their apps can drop it.
+pub fn announce_match_ended(pubsub: &dyn PubSub, ended: &Match) {
+    for user in [ended.user_low, ended.user_high] {
+        pubsub.publish(
+            &user_topic(user),
+            Event::MatchEnded {
+                match_id: ended.id,
+                user_id: user,
+            },
+        );
+    }
 }
 
 fn ordered(a: Uuid, b: Uuid) -> (Uuid, Uuid) {

@@ -11,11 +11,12 @@
 //! sorts, counting mutual friends (a second statement) only for those who could
 //! still make the deck.
 //!
-//! The deck is kept in process (half an hour idle) and later pages are read from
-//! it, checked again for swipes and blocks since: scores that move meanwhile
-//! (someone comes online, someone likes the viewer) cannot reorder pages already
-//! seen. A cursor whose deck is gone (expired, or made on another replica) goes
-//! on after its (score, id) in a fresh deck.
+//! The deck is kept in process, one per viewer (half an hour idle), and later
+//! pages are read from it, checked again for swipes and blocks since: scores
+//! that move meanwhile (someone comes online, someone likes the viewer) cannot
+//! reorder pages already seen. A cursor whose deck is gone (expired, replaced
+//! by a new first page, or made on another replica) goes on after its card in a
+//! fresh deck: near its place, but no longer exactly.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -45,7 +46,8 @@ const DECK_IDLE: Duration = Duration::from_secs(30 * 60);
 /// The most cards one deck holds: the best of its pool. Paging past them ends
 /// the list; asking again deals a fresh deck without whoever was swiped.
 const DECK_SIZE: usize = 200;
-/// About what one card takes in memory.
+const MAX_POOL: u64 = 10_000;
+/// About what one card takes in memory, without its interests.
 const CARD_BYTES: usize = 160;
 
 /// Narrows (or, without preferences, sets) the limits of one call.
@@ -126,7 +128,10 @@ pub struct Card {
     /// Rounded, to a coarse cell of the candidate's location.
     pub distance_km: i32,
     pub parts: Parts,
+    /// The shown score (the shown parts alone).
     pub score: f64,
+    /// What the deck is ordered by; never shown (see `compatibility`).
+    rank: f64,
     pub common_interests: Vec<String>,
     pub mutual_friends: i64,
     /// Super likes are meant to be seen; plain likes are not.
@@ -134,36 +139,38 @@ pub struct Card {
 }
 
 impl Card {
-    /// Whether this card comes after the key (score, user) in deck order: best
-    /// score first, then by user id.
-    fn comes_after(&self, score: f64, user_id: Uuid) -> bool {
-        self.score < score || (self.score == score && self.user_id > user_id)
+    /// Roughly what the card takes in memory.
+    fn bytes(&self) -> usize {
+        CARD_BYTES
+            + self
+                .common_interests
+                .iter()
+                .map(|tag| tag.len() + 24)
+                .sum::<usize>()
     }
 }
 
 struct Deck {
     id: Uuid,
-    viewer: Uuid,
     limits: Limits,
     cards: Vec<Card>,
 }
 
-/// Where a page ended: the deck, the position in it, and the card's key (for
-/// when the deck is gone).
+/// Where a page ended: the deck, the position in it, and the card's user (to
+/// find the place again when the deck is gone). Nothing in it is secret: the
+/// rank a deck is ordered by stays in the deck.
 struct Cursor {
     deck: Uuid,
     position: usize,
-    score: f64,
     user_id: Uuid,
 }
 
 impl Cursor {
     fn encode(&self) -> String {
         format!(
-            "{}:{}:{:016x}:{}",
+            "{}:{}:{}",
             self.deck.simple(),
             self.position,
-            self.score.to_bits(),
             self.user_id.simple()
         )
     }
@@ -173,14 +180,10 @@ impl Cursor {
         let mut next = || parts.next().ok_or_else(not_a_cursor);
         let deck = Uuid::try_parse(next()?).map_err(|_| not_a_cursor())?;
         let position = next()?.parse().map_err(|_| not_a_cursor())?;
-        let score = u64::from_str_radix(next()?, 16)
-            .map(f64::from_bits)
-            .map_err(|_| not_a_cursor())?;
         let user_id = Uuid::try_parse(next()?).map_err(|_| not_a_cursor())?;
         Ok(Self {
             deck,
             position,
-            score,
             user_id,
         })
     }
@@ -209,6 +212,7 @@ pub struct Page {
 pub struct Recommendations {
     db: DatabaseConnection,
     presence: Presence,
+    /// Each viewer's current deck.
     decks: Cache<Uuid, Arc<Deck>>,
     affinity: AffinityKey,
     /// Most candidates one deck weighs.
@@ -227,7 +231,7 @@ impl Recommendations {
         let decks = Cache::builder()
             .max_capacity(DECK_CACHE_BYTES)
             .weigher(|_, deck: &Arc<Deck>| {
-                u32::try_from(deck.cards.len() * CARD_BYTES).unwrap_or(u32::MAX)
+                u32::try_from(deck.cards.iter().map(Card::bytes).sum::<usize>()).unwrap_or(u32::MAX)
             })
             .time_to_idle(DECK_IDLE)
             .build();
@@ -236,7 +240,9 @@ impl Recommendations {
             presence,
             decks,
             affinity,
-            pool,
+            // Each of the pool may be bound as a parameter: stay well inside
+            // the databases' limits.
+            pool: pool.clamp(1, MAX_POOL),
             pass_cooldown: chrono::Duration::from_std(pass_cooldown)
                 .unwrap_or(chrono::Duration::MAX),
         }
@@ -255,35 +261,29 @@ impl Recommendations {
         )?;
         let viewer_interests = interests_of(&viewer_row.interests);
         let cursor = request.after.as_deref().map(Cursor::parse).transpose()?;
-        let kept = cursor.as_ref().and_then(|c| self.decks.get(&c.deck));
+        let kept = self
+            .decks
+            .get(&viewer)
+            .filter(|deck| cursor.as_ref().is_some_and(|c| c.deck == deck.id))
+            .filter(|deck| deck.limits == limits);
         let (deck, start, fresh) = match (cursor, kept) {
-            (None, _) => {
+            (Some(cursor), Some(deck)) => (deck, cursor.position.saturating_add(1), false),
+            (cursor, _) => {
                 let deck = self
                     .build_deck(viewer, &profile, &viewer_interests, limits, now)
                     .await?;
-                (deck, 0, true)
-            }
-            (Some(cursor), Some(deck)) => {
-                if deck.viewer != viewer || deck.limits != limits {
-                    return Err(not_a_cursor());
-                }
-                (deck, cursor.position + 1, false)
-            }
-            (Some(cursor), None) => {
-                let deck = self
-                    .build_deck(viewer, &profile, &viewer_interests, limits, now)
-                    .await?;
-                let start = deck
-                    .cards
-                    .iter()
-                    .position(|card| card.comes_after(cursor.score, cursor.user_id))
-                    .unwrap_or(deck.cards.len());
+                // Going on from a deck that is gone: after its card, or at its
+                // place when that card is no longer there.
+                let start = cursor.map_or(0, |cursor| {
+                    deck.cards
+                        .iter()
+                        .position(|card| card.user_id == cursor.user_id)
+                        .map_or(cursor.position, |found| found + 1)
+                });
+                self.decks.insert(viewer, deck.clone());
                 (deck, start, true)
             }
         };
-        if fresh && !deck.cards.is_empty() {
-            self.decks.insert(deck.id, deck.clone());
-        }
 
         // Enough cards still open for the page and one more (to know whether
         // another page follows); a kept deck's are checked again, in chunks.
@@ -318,7 +318,6 @@ impl Recommendations {
                     let cursor = Cursor {
                         deck: deck.id,
                         position,
-                        score: card.score,
                         user_id: card.user_id,
                     };
                     (cursor.encode(), card.clone())
@@ -376,7 +375,8 @@ impl Recommendations {
                 let card = Card {
                     user_id: row.id,
                     distance_km,
-                    score: compatibility::score(&parts, affinity),
+                    score: compatibility::score(&parts),
+                    rank: compatibility::rank(&parts, affinity),
                     parts,
                     common_interests,
                     mutual_friends: 0,
@@ -388,10 +388,10 @@ impl Recommendations {
         sort_cards(&mut weighed, |(card, _)| card);
         let last_place = weighed
             .get(DECK_SIZE - 1)
-            .map_or(f64::NEG_INFINITY, |(card, _)| card.score);
+            .map_or(f64::NEG_INFINITY, |(card, _)| card.rank);
         let contenders = weighed
             .iter()
-            .take_while(|(card, _)| card.score + compatibility::MUTUAL_FRIENDS_WEIGHT >= last_place)
+            .take_while(|(card, _)| card.rank + compatibility::MUTUAL_FRIENDS_WEIGHT >= last_place)
             .count();
         weighed.truncate(contenders);
         let ids: Vec<Uuid> = weighed.iter().map(|(card, _)| card.user_id).collect();
@@ -399,13 +399,13 @@ impl Recommendations {
         for (card, affinity) in &mut weighed {
             card.mutual_friends = mutual.get(&card.user_id).copied().unwrap_or(0);
             card.parts.mutual_friends = compatibility::mutual_part(card.mutual_friends);
-            card.score = compatibility::score(&card.parts, *affinity);
+            card.score = compatibility::score(&card.parts);
+            card.rank = compatibility::rank(&card.parts, *affinity);
         }
         sort_cards(&mut weighed, |(card, _)| card);
         weighed.truncate(DECK_SIZE);
         Ok(Arc::new(Deck {
             id: Uuid::now_v7(),
-            viewer,
             limits,
             cards: weighed.into_iter().map(|(card, _)| card).collect(),
         }))
@@ -464,6 +464,9 @@ impl Recommendations {
             f64::from(limits.max_distance_km),
         );
         let genders: Vec<Gender> = limits.genders.genders();
+        if genders.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut values: Vec<Value> = vec![viewer.into()];
         values.extend(genders.iter().map(|g| Value::from(g.as_str())));
         values.extend([bounds.latitude.0.into(), bounds.latitude.1.into()]);
@@ -541,7 +544,10 @@ impl Recommendations {
 
     /// The values of [`STILL_OPEN`], in order.
     fn still_open_values(&self, viewer: Uuid, now: DateTime<Utc>) -> [Value; 5] {
-        let cooled_down = now.checked_sub_signed(self.pass_cooldown).unwrap_or(now);
+        // A cooldown too long to subtract holds passes back for good.
+        let cooled_down = now
+            .checked_sub_signed(self.pass_cooldown)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
         [
             viewer.into(),
             viewer.into(),
@@ -575,12 +581,12 @@ fn interests_of(value: &serde_json::Value) -> Vec<String> {
     serde_json::from_value(value.clone()).unwrap_or_default()
 }
 
-/// Deck order: best score first, then by user id.
+/// Deck order: best rank first, then by user id.
 fn sort_cards<T>(items: &mut [T], card: impl Fn(&T) -> &Card) {
     items.sort_by(|a, b| {
         let (a, b) = (card(a), card(b));
-        b.score
-            .total_cmp(&a.score)
+        b.rank
+            .total_cmp(&a.rank)
             .then_with(|| a.user_id.cmp(&b.user_id))
     });
 }
@@ -600,13 +606,11 @@ mod tests {
         let cursor = Cursor {
             deck: Uuid::now_v7(),
             position: 41,
-            score: 0.734_512_3,
             user_id: Uuid::now_v7(),
         };
         let parsed = Cursor::parse(&cursor.encode()).unwrap();
         assert_eq!(parsed.deck, cursor.deck);
         assert_eq!(parsed.position, 41);
-        assert_eq!(parsed.score, cursor.score);
         assert_eq!(parsed.user_id, cursor.user_id);
         assert!(Cursor::parse("nonsense").is_err());
     }

@@ -251,7 +251,7 @@ impl Social {
             .exec(&txn)
             .await?;
         // A block ends a match for good, as unmatching does.
-        discovery::end_matches_between(&txn, viewer, other).await?;
+        let ended_match = discovery::end_matches_between(&txn, viewer, other).await?;
         block::Entity::insert(block::ActiveModel {
             blocker_id: Set(viewer),
             blocked_id: Set(other),
@@ -267,6 +267,9 @@ impl Social {
         };
         self.pubsub.publish(&user_topic(viewer), event.clone());
         self.pubsub.publish(&user_topic(other), event);
+        if let Some(ended) = ended_match {
+            discovery::announce_match_ended(&*self.pubsub, &ended);
+        }
         Ok(())
     }
 

@@ -16,7 +16,7 @@ use crate::{
         },
         recommendations::{Card, Filter, Request},
     },
-    error::{AppError, AppResult},
+    error::AppResult,
     graphql::{
         ContextExt,
         chat::Conversation,
@@ -26,6 +26,7 @@ use crate::{
         social::users_in_order,
         users::{Gender, User, load_user},
     },
+    infra::ratelimit::Action,
 };
 
 /// Whom the viewer wants recommended. The same age and gender limits decide
@@ -183,19 +184,15 @@ impl Match {
         Ok(load_user(ctx, self.matched.other(self.viewer)).await?)
     }
 
-    /// The pair's direct conversation (opened with the match); null once they
-    /// may no longer message.
+    /// The pair's direct conversation, opened with the match (`directConversation`
+    /// opens it should that have failed).
     async fn conversation(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Conversation>> {
-        let opened = ctx
+        Ok(ctx
             .state()
             .chat
-            .direct_conversation(self.viewer, self.matched.other(self.viewer))
-            .await;
-        match opened {
-            Ok(membership) => Ok(Some(Conversation(membership))),
-            Err(AppError::Forbidden(_) | AppError::NotFound(_)) => Ok(None),
-            Err(err) => Err(err.into()),
-        }
+            .existing_direct_conversation(self.viewer, self.matched.other(self.viewer))
+            .await?
+            .map(Conversation))
     }
 
     async fn created_at(&self) -> DateTime<Utc> {
@@ -394,6 +391,9 @@ async fn swipe(
     kind: SwipeKind,
 ) -> async_graphql::Result<SwipeResult> {
     let viewer = ctx.require_viewer().await?;
+    ctx.state()
+        .limiter
+        .check(Action::SwipePerUser, &viewer.user_id.to_string())?;
     let target = ids::expect(user_id, NodeKind::User)?;
     let outcome = ctx
         .state()

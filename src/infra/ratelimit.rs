@@ -111,9 +111,10 @@ pub enum Action {
     RegisterPerIp,
     RefreshPerIp,
     TypingPerUser,
+    SwipePerUser,
 }
 
-const ACTIONS: usize = 5;
+const ACTIONS: usize = 6;
 
 /// Keyed limiters for every [`Action`], or none at all when limits are off.
 #[derive(Clone)]
@@ -134,6 +135,7 @@ impl RateLimiter {
                 keyed(settings.rate_register_per_ip),
                 keyed(settings.rate_refresh_per_ip),
                 keyed(settings.rate_typing_per_user),
+                keyed(settings.rate_swipes_per_user),
             ])),
         }
     }
