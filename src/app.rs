@@ -12,7 +12,7 @@ use axum::{
 };
 use metrics_exporter_prometheus::PrometheusHandle;
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
 use tokio::net::{TcpListener, TcpSocket};
 use tower_http::{catch_panic::CatchPanicLayer, cors::CorsLayer, trace::TraceLayer};
 
@@ -243,8 +243,19 @@ pub async fn connect_database(settings: &Settings) -> anyhow::Result<DatabaseCon
         // may switch a prepared statement to one generic plan, and for the
         // queries whose best plan depends on who asks (a hub's friends, a
         // crowded city's candidates) that plan was measured 5 to 10 times
-        // slower; planning these small queries costs microseconds.
-        .map_sqlx_postgres_opts(|opts| opts.options([("plan_cache_mode", "force_custom_plan")]))
+        // slower; planning these small queries costs microseconds. A SET
+        // after connecting, not a startup parameter, which poolers such as
+        // PgBouncer refuse.
+        .after_connect(|connection| {
+            Box::pin(async move {
+                if connection.get_database_backend() == DbBackend::Postgres {
+                    connection
+                        .execute_unprepared("SET plan_cache_mode = force_custom_plan")
+                        .await?;
+                }
+                Ok(())
+            })
+        })
         .map_sqlx_sqlite_opts(|opts| {
             use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
             // WAL lets readers run beside the one writer; NORMAL sync is safe with it.
