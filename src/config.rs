@@ -72,6 +72,8 @@ pub struct Settings {
     pub rate_typing_per_user: Rate,
     /// `KITH_RATE_SWIPES_PER_USER`: `like`, `pass` and `superLike` per user.
     pub rate_swipes_per_user: Rate,
+    /// `KITH_RATE_MESSAGES_PER_USER`: `sendMessage` per user.
+    pub rate_messages_per_user: Rate,
     /// `KITH_GROUP_MEMBER_CAP`: most members a group may have, its owner included.
     pub group_member_cap: u32,
     /// `KITH_PRESENCE_GRACE_MILLIS`: how long after their last socket closes a
@@ -133,6 +135,7 @@ impl Default for Settings {
             rate_refresh_per_ip: Rate::per_minute(60),
             rate_typing_per_user: Rate::per_minute(60),
             rate_swipes_per_user: Rate::per_minute(120),
+            rate_messages_per_user: Rate::per_minute(120),
             group_member_cap: 10_000,
             presence_grace_millis: 10_000,
             direct_messages: DirectPolicy::Friends,

@@ -300,6 +300,35 @@ async fn typing_is_rate_limited() {
 }
 
 #[tokio::test]
+async fn messages_are_rate_limited_per_user() {
+    let app = spawn_app_with(|settings| {
+        settings.rate_limits = kith::config::Switch::On;
+        settings.rate_messages_per_user = "3/min".parse().unwrap();
+    })
+    .await;
+    let (ann, bob, conversation) = friends_chatting(&app).await;
+    for body in ["one", "two", "three"] {
+        send(&app, &ann, &conversation, body).await;
+    }
+    let limited = app
+        .graphql(
+            SEND,
+            json!({ "c": conversation, "b": "four", "k": "four" }),
+            ann.token(),
+        )
+        .await;
+    assert_eq!(error_code(&limited), "RATE_LIMITED");
+    assert!(
+        limited["errors"][0]["extensions"]["retryAfter"]
+            .as_u64()
+            .unwrap()
+            >= 1
+    );
+    // Each sender has their own allowance.
+    send(&app, &bob, &conversation, "still here").await;
+}
+
+#[tokio::test]
 async fn conversation_events_report_everything_that_happens() {
     let app = spawn_app().await;
     let (ann, bob, conversation) = friends_chatting(&app).await;

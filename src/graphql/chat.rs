@@ -450,6 +450,9 @@ impl ChatMutation {
         input: SendMessageInput,
     ) -> async_graphql::Result<Message> {
         let viewer = ctx.require_viewer().await?;
+        ctx.state()
+            .limiter
+            .check(Action::MessagePerUser, &viewer.user_id.to_string())?;
         let conversation_id = ids::expect(&input.conversation_id, NodeKind::Conversation)?;
         let reply_to_id = input
             .reply_to_id

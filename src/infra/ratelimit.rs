@@ -112,9 +112,10 @@ pub enum Action {
     RefreshPerIp,
     TypingPerUser,
     SwipePerUser,
+    MessagePerUser,
 }
 
-const ACTIONS: usize = 6;
+const ACTIONS: usize = 7;
 
 /// Keyed limiters for every [`Action`], or none at all when limits are off.
 #[derive(Clone)]
@@ -136,6 +137,7 @@ impl RateLimiter {
                 keyed(settings.rate_refresh_per_ip),
                 keyed(settings.rate_typing_per_user),
                 keyed(settings.rate_swipes_per_user),
+                keyed(settings.rate_messages_per_user),
             ])),
         }
     }
