@@ -297,6 +297,19 @@ async fn recommendations_keep_every_exclusion_rule_on_both_sides() {
     )
     .await;
     assert_eq!(near, ["woman"]);
+    // Only those sharing one of the asked interests.
+    let chess = Dater::new("chess.player", 31, "MALE")
+        .likes(&["chess", "jazz"])
+        .join(&app)
+        .await;
+    let chess_only = all_recommended(
+        &app,
+        &viewer,
+        json!({ "filter": { "interests": ["Chess", "surfing"] } }),
+    )
+    .await;
+    assert_eq!(chess_only, ["chess.player"]);
+    let _ = chess;
     let refused = app
         .graphql(
             RECOMMENDATIONS,

@@ -26,7 +26,7 @@ use std::{
 
 use chrono::{DateTime, Months, NaiveDate, Utc};
 use moka::sync::Cache;
-use sea_orm::{DatabaseConnection, FromQueryResult, Value};
+use sea_orm::{DatabaseConnection, DbBackend, FromQueryResult, Value};
 use uuid::Uuid;
 
 use crate::{
@@ -352,11 +352,6 @@ impl Recommendations {
                     return None;
                 }
                 let interests = interests_of(&row.interests);
-                if !limits.interests.is_empty()
-                    && !interests.iter().any(|tag| limits.interests.contains(tag))
-                {
-                    return None;
-                }
                 let (shared, common_interests) =
                     compatibility::shared_interests(viewer_interests, &interests);
                 let online = matches!(
@@ -487,6 +482,23 @@ impl Recommendations {
             GenderSet::bit(profile.gender).into(),
         ]);
         values.extend(self.still_open_values(viewer, now));
+        let backend = self.db.get_database_backend();
+        // The interests filter, before the pool's limit, so a narrow one
+        // still finds everyone in range: the JSON array's elements, by each
+        // database's own function.
+        let interests = if limits.interests.is_empty() {
+            String::new()
+        } else {
+            values.extend(limits.interests.iter().map(|tag| Value::from(tag.as_str())));
+            let elements = match backend {
+                DbBackend::Postgres => "json_array_elements_text(u.interests) AS t(value)",
+                _ => "json_each(u.interests) AS t",
+            };
+            format!(
+                "AND EXISTS (SELECT 1 FROM {elements} WHERE t.value IN ({}))",
+                sql::placeholders(limits.interests.len())
+            )
+        };
         let sql = format!(
             "SELECT u.id, u.latitude, u.longitude, u.interests, u.last_seen_at,
                     s.kind AS their_swipe
@@ -498,12 +510,12 @@ impl Recommendations {
                AND u.discovery_min_age <= ? AND u.discovery_max_age >= ?
                AND (u.discovery_genders & ?) <> 0
                AND {STILL_OPEN}
+               {interests}
              ORDER BY u.last_seen_at IS NULL, u.last_seen_at DESC, u.id
              LIMIT {pool}",
             genders = sql::placeholders(genders.len()),
             pool = self.pool,
         );
-        let backend = self.db.get_database_backend();
         Ok(
             CandidateRow::find_by_statement(sql::statement(backend, &sql, values))
                 .all(&self.db)
