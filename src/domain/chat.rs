@@ -227,11 +227,7 @@ impl Chat {
         viewer: Uuid,
         other: Uuid,
     ) -> AppResult<Option<Membership>> {
-        let (low, high) = if viewer < other {
-            (viewer, other)
-        } else {
-            (other, viewer)
-        };
+        let (low, high) = social::ordered(viewer, other);
         match self.find_direct(low, high).await? {
             Some(found) => self.membership(viewer, found.id).await,
             None => Ok(None),

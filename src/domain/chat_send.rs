@@ -21,7 +21,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::infra::sql;
+use crate::{domain::social, infra::sql};
 
 /// How the sender stands to a direct message's recipient.
 #[derive(Clone, Copy, Debug, Default, FromQueryResult)]
@@ -102,7 +102,7 @@ async fn write_in_one(db: &impl ConnectionTrait, draft: &Draft<'_>) -> Result<Wr
     // A group message has no pair; nothing matches the nil id.
     let (low, high) = draft
         .recipient
-        .map(|recipient| ordered(draft.sender, recipient))
+        .map(|recipient| social::ordered(draft.sender, recipient))
         .unwrap_or_default();
     let values: Vec<sea_orm::Value> = vec![
         draft.at.into(),
@@ -204,7 +204,7 @@ pub async fn read_standing(
                AND unmatched_at IS NULL) AS matched, \
         EXISTS(SELECT 1 FROM matches WHERE user_low = ? AND user_high = ? \
                AND unmatched_at IS NOT NULL) AS unmatched";
-    let (low, high) = ordered(sender, recipient);
+    let (low, high) = social::ordered(sender, recipient);
     let values: Vec<sea_orm::Value> = vec![
         sender.into(),
         recipient.into(),
@@ -223,8 +223,4 @@ pub async fn read_standing(
             .await?
             .unwrap_or_default(),
     )
-}
-
-fn ordered(a: Uuid, b: Uuid) -> (Uuid, Uuid) {
-    if a < b { (a, b) } else { (b, a) }
 }

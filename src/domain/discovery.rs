@@ -411,7 +411,7 @@ impl Discovery {
             .ok_or_else(|| AppError::not_found("user not found"))?;
         Profile::of_viewer(viewer_row, today)?;
 
-        let (low, high) = ordered(viewer, target);
+        let (low, high) = social::ordered(viewer, target);
         let earlier_match = user_match::Entity::find()
             .filter(user_match::Column::UserLow.eq(low))
             .filter(user_match::Column::UserHigh.eq(high))
@@ -660,7 +660,7 @@ pub async fn end_matches_between(
     a: Uuid,
     b: Uuid,
 ) -> AppResult<Option<Match>> {
-    let (low, high) = ordered(a, b);
+    let (low, high) = social::ordered(a, b);
     let Some(current) = user_match::Entity::find()
         .filter(user_match::Column::UserLow.eq(low))
         .filter(user_match::Column::UserHigh.eq(high))
@@ -690,10 +690,6 @@ pub fn announce_match_ended(pubsub: &dyn PubSub, ended: &Match) {
             },
         );
     }
-}
-
-fn ordered(a: Uuid, b: Uuid) -> (Uuid, Uuid) {
-    if a < b { (a, b) } else { (b, a) }
 }
 
 #[cfg(test)]

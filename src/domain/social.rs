@@ -695,7 +695,8 @@ pub enum OwnBlock {
     Refuse,
 }
 
-fn ordered(a: Uuid, b: Uuid) -> (Uuid, Uuid) {
+/// A pair in canonical order (`low < high`), as pair-keyed tables store it.
+pub fn ordered(a: Uuid, b: Uuid) -> (Uuid, Uuid) {
     if a < b { (a, b) } else { (b, a) }
 }
 
