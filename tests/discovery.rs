@@ -374,6 +374,24 @@ async fn edges_show_rounded_distances_and_the_parts_of_compatibility() {
             assert!((0.0..=1.0).contains(&value), "{part} = {value}");
         }
     }
+    // Mutual friends are counted from the candidates' side while the viewer
+    // has many friends for so few candidates, and from the viewer's side once
+    // candidates outnumber them; both count the same.
+    for i in 0..4 {
+        Dater::new(&format!("more{i}"), 31, "MALE")
+            .at((52.55, 13.40))
+            .join(&app)
+            .await;
+    }
+    let wider = recommendations(&app, &viewer, json!({})).await;
+    let again = wider["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["node"]["username"] == "next.door")
+        .unwrap();
+    assert_eq!(wider["edges"].as_array().unwrap().len(), 6);
+    assert_eq!(again["mutualFriendsCount"], 1);
     let _ = farther;
 }
 

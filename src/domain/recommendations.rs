@@ -193,6 +193,14 @@ fn not_a_cursor() -> AppError {
     AppError::bad_input("after", "after is not a cursor from this list")
 }
 
+/// The viewer, as a deck is dealt to them.
+struct Seeker {
+    id: Uuid,
+    profile: Profile,
+    interests: Vec<String>,
+    friend_count: i64,
+}
+
 /// What one call asks for.
 pub struct Request {
     pub use_preferences: bool,
@@ -259,7 +267,12 @@ impl Recommendations {
             request.use_preferences,
             &request.filter,
         )?;
-        let viewer_interests = interests_of(&viewer_row.interests);
+        let seeker = Seeker {
+            id: viewer,
+            profile,
+            interests: interests_of(&viewer_row.interests),
+            friend_count: viewer_row.friend_count,
+        };
         let cursor = request.after.as_deref().map(Cursor::parse).transpose()?;
         let kept = self
             .decks
@@ -269,9 +282,7 @@ impl Recommendations {
         let (deck, start, fresh) = match (cursor, kept) {
             (Some(cursor), Some(deck)) => (deck, cursor.position.saturating_add(1), false),
             (cursor, _) => {
-                let deck = self
-                    .build_deck(viewer, &profile, &viewer_interests, limits, now)
-                    .await?;
+                let deck = self.build_deck(&seeker, limits, now).await?;
                 // Going on from a deck that is gone: after its card, or at its
                 // place when that card is no longer there.
                 let start = cursor.map_or(0, |cursor| {
@@ -334,12 +345,11 @@ impl Recommendations {
     /// then exactly the best [`DECK_SIZE`] of the pool.
     async fn build_deck(
         &self,
-        viewer: Uuid,
-        profile: &Profile,
-        viewer_interests: &[String],
+        seeker: &Seeker,
         limits: Limits,
         now: DateTime<Utc>,
     ) -> AppResult<Arc<Deck>> {
+        let (viewer, profile) = (seeker.id, &seeker.profile);
         let rows = self.candidates(viewer, profile, &limits, now).await?;
         let here = (profile.latitude, profile.longitude);
         // (card scored without mutual friends, its affinity)
@@ -353,7 +363,7 @@ impl Recommendations {
                 }
                 let interests = interests_of(&row.interests);
                 let (shared, common_interests) =
-                    compatibility::shared_interests(viewer_interests, &interests);
+                    compatibility::shared_interests(&seeker.interests, &interests);
                 let online = matches!(
                     self.presence.status(row.id, Some(viewer)),
                     Status::Online | Status::Away
@@ -390,7 +400,7 @@ impl Recommendations {
             .count();
         weighed.truncate(contenders);
         let ids: Vec<Uuid> = weighed.iter().map(|(card, _)| card.user_id).collect();
-        let mutual = self.mutual_friends(viewer, &ids).await?;
+        let mutual = self.mutual_friends(seeker, &ids).await?;
         for (card, affinity) in &mut weighed {
             card.mutual_friends = mutual.get(&card.user_id).copied().unwrap_or(0);
             card.parts.mutual_friends = compatibility::mutual_part(card.mutual_friends);
@@ -407,12 +417,16 @@ impl Recommendations {
     }
 
     /// How many friends each of `candidates` shares with the viewer, counted
-    /// from the candidates' side (each one's friends, looked up among the
-    /// viewer's): the cost follows the candidates, not the viewer's friend
-    /// count, which for a hub is thousands.
+    /// from whichever side reads fewer friend lists: the candidates' own (each
+    /// looked up among the viewer's friends), or the viewer's friends' (friends
+    /// of friends, kept when they are candidates). A friend list of a typical
+    /// user's friend is about three times as long as a candidate's (the well
+    /// connected have more friends to be friends with), so the viewer's side
+    /// wins while they have under a third as many friends as there are
+    /// candidates: a hub's thousands never are read that way.
     async fn mutual_friends(
         &self,
-        viewer: Uuid,
+        seeker: &Seeker,
         candidates: &[Uuid],
     ) -> AppResult<HashMap<Uuid, i64>> {
         #[derive(FromQueryResult)]
@@ -420,18 +434,32 @@ impl Recommendations {
             id: Uuid,
             n: i64,
         }
-        if candidates.is_empty() {
+        if candidates.is_empty() || seeker.friend_count == 0 {
             return Ok(HashMap::new());
         }
+        let listed = sql::placeholders(candidates.len());
+        let from_viewer_side = seeker.friend_count.saturating_mul(3) < candidates.len() as i64;
+        let sql = if from_viewer_side {
+            format!(
+                "SELECT f2.friend_id AS id, COUNT(*) AS n
+                 FROM friendships f1 JOIN friendships f2 ON f2.user_id = f1.friend_id
+                 WHERE f1.user_id = ? AND f2.friend_id IN ({listed})
+                 GROUP BY f2.friend_id"
+            )
+        } else {
+            format!(
+                "SELECT f.user_id AS id, COUNT(*) AS n FROM friendships f
+                 WHERE f.user_id IN ({listed})
+                   AND f.friend_id IN (SELECT friend_id FROM friendships WHERE user_id = ?)
+                 GROUP BY f.user_id"
+            )
+        };
         let mut values: Vec<Value> = candidates.iter().map(|id| Value::from(*id)).collect();
-        values.push(viewer.into());
-        let sql = format!(
-            "SELECT f.user_id AS id, COUNT(*) AS n FROM friendships f
-             WHERE f.user_id IN ({})
-               AND f.friend_id IN (SELECT friend_id FROM friendships WHERE user_id = ?)
-             GROUP BY f.user_id",
-            sql::placeholders(candidates.len())
-        );
+        if from_viewer_side {
+            values.insert(0, seeker.id.into());
+        } else {
+            values.push(seeker.id.into());
+        }
         let backend = self.db.get_database_backend();
         Ok(
             Mutual::find_by_statement(sql::statement(backend, &sql, values))
