@@ -103,6 +103,39 @@ async fn friends_see_each_other_come_and_go() {
 }
 
 #[tokio::test]
+async fn a_new_friend_is_followed_from_the_moment_they_are_friends() {
+    let app = app().await;
+    let (ann, bob, cat) = (
+        app.register("ann").await,
+        app.register("bob").await,
+        app.register("cat").await,
+    );
+    let mut ann_watch = watch_friends(&app, &ann).await;
+    let bob_socket = connect(&app, &bob).await;
+    assert!(
+        ann_watch.stays_quiet(Duration::from_millis(200)).await,
+        "not friends yet"
+    );
+    drop(bob_socket);
+    // Bob's goodbye, after the grace period, is not ann's business either.
+    assert!(
+        ann_watch
+            .stays_quiet(Duration::from_millis(GRACE_MS * 2))
+            .await
+    );
+    // Ann accepts bob's request; then cat accepts ann's: both ways count.
+    app.befriend(&bob, &ann).await;
+    app.befriend(&ann, &cat).await;
+    let _bob_again = connect(&app, &bob).await;
+    let online = next_change(&mut ann_watch).await;
+    assert_eq!(online["user"]["username"], "bob");
+    assert_eq!(online["presence"], "ONLINE");
+    let _cat_socket = connect(&app, &cat).await;
+    let online = next_change(&mut ann_watch).await;
+    assert_eq!(online["user"]["username"], "cat");
+}
+
+#[tokio::test]
 async fn a_quick_reconnect_is_not_a_goodbye() {
     let app = app().await;
     let (ann, bob) = (app.register("ann").await, app.register("bob").await);

@@ -606,6 +606,8 @@ impl Social {
         Ok(FriendRequest::from_row(request, status))
     }
 
+    /// Tells the sender their request was accepted, and both that they are
+    /// friends now (their presence feeds follow each other from here).
     fn announce_accepted(&self, request: &FriendRequest) {
         self.pubsub.publish(
             &user_topic(request.from),
@@ -613,6 +615,12 @@ impl Social {
                 request: request.clone(),
             },
         );
+        for (user_id, friend_id) in [(request.from, request.to), (request.to, request.from)] {
+            self.pubsub.publish(
+                &user_topic(user_id),
+                Event::FriendshipStarted { user_id, friend_id },
+            );
+        }
     }
 }
 

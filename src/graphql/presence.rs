@@ -3,13 +3,15 @@
 
 use async_graphql::{Context, Enum, Object, SimpleObject, Subscription};
 use chrono::{DateTime, Utc};
-use futures_util::{Stream, StreamExt};
+use std::collections::HashSet;
+
+use futures_util::{Stream, StreamExt, stream::SelectAll};
 use uuid::Uuid;
 
 use crate::{
     domain::presence::Status,
     graphql::{ContextExt, live, users::User},
-    infra::pubsub::{Event, presence_topic},
+    infra::pubsub::{Event, presence_topic, user_topic},
 };
 
 /// The most friends one `presenceChanged` follows.
@@ -91,8 +93,9 @@ pub struct PresenceSubscription;
 
 #[Subscription]
 impl PresenceSubscription {
-    /// Presence changes of the viewer's friends (up to 1,000 of those they had
-    /// when the subscription started, while they stay friends).
+    /// Presence changes of the viewer's friends, while they stay friends: up to
+    /// 1,000 of those they had when it started, and those they make while it
+    /// runs.
     async fn presence_changed(
         &self,
         ctx: &Context<'_>,
@@ -101,48 +104,69 @@ impl PresenceSubscription {
     > {
         let viewer = ctx.require_viewer().await?;
         let state = ctx.state().clone();
+        // The viewer's own topic first, so a friendship made while the friends
+        // are read is still heard of.
+        let mut topics = SelectAll::new();
+        topics.push(state.pubsub.subscribe(&user_topic(viewer.user_id)));
         let friends = state
             .social
             .friends(viewer.user_id, Some(viewer.user_id), None, MAX_FOLLOWED)
             .await?;
-        let mut topics: Vec<_> = friends
-            .iter()
-            .map(|friend| state.pubsub.subscribe(&presence_topic(*friend)))
-            .collect();
+        for friend in &friends {
+            topics.push(state.pubsub.subscribe(&presence_topic(*friend)));
+        }
         // With no friends (yet) the feed still stays open, like any other.
         topics.push(futures_util::stream::pending().boxed());
-        let db = state.db.clone();
-        let social = state.social.clone();
+        let followed: HashSet<Uuid> = friends.into_iter().collect();
+        // New friends are followed from the moment they are friends.
+        let pubsub = state.pubsub.clone();
         let viewer_id = viewer.user_id;
-        let events =
-            live::stop_on_lag(futures_util::stream::select_all(topics)).filter_map(move |event| {
-                let (db, social) = (db.clone(), social.clone());
+        let feed =
+            futures_util::stream::unfold((topics, followed), move |(mut topics, mut followed)| {
+                let pubsub = pubsub.clone();
                 async move {
-                    let event = match event {
-                        Ok(event) => event,
-                        Err(lagged) => return Some(Err(lagged)),
-                    };
-                    let Event::PresenceChanged {
-                        user_id,
-                        status,
-                        last_seen_at,
-                    } = &*event
-                    else {
-                        return None;
-                    };
-                    // Friends when it started, but maybe not now: an unfriending
-                    // or a block ends what they share.
-                    if !social.are_friends(viewer_id, *user_id).await.ok()? {
-                        return None;
+                    let next = topics.next().await?;
+                    if let Ok(event) = &next
+                        && let Event::FriendshipStarted { user_id, friend_id } = &**event
+                        && *user_id == viewer_id
+                        && followed.len() < MAX_FOLLOWED as usize
+                        && followed.insert(*friend_id)
+                    {
+                        topics.push(pubsub.subscribe(&presence_topic(*friend_id)));
                     }
-                    let user = crate::domain::users::find(&db, *user_id).await.ok()??;
-                    Some(Ok(PresenceChangedEvent {
-                        user: User::new(user),
-                        presence: (*status).into(),
-                        last_seen_at: *last_seen_at,
-                    }))
+                    Some((next, (topics, followed)))
                 }
             });
+        let db = state.db.clone();
+        let social = state.social.clone();
+        let events = live::stop_on_lag(feed).filter_map(move |event| {
+            let (db, social) = (db.clone(), social.clone());
+            async move {
+                let event = match event {
+                    Ok(event) => event,
+                    Err(lagged) => return Some(Err(lagged)),
+                };
+                let Event::PresenceChanged {
+                    user_id,
+                    status,
+                    last_seen_at,
+                } = &*event
+                else {
+                    return None;
+                };
+                // Friends when it started, but maybe not now: an unfriending
+                // or a block ends what they share.
+                if !social.are_friends(viewer_id, *user_id).await.ok()? {
+                    return None;
+                }
+                let user = crate::domain::users::find(&db, *user_id).await.ok()??;
+                Some(Ok(PresenceChangedEvent {
+                    user: User::new(user),
+                    presence: (*status).into(),
+                    last_seen_at: *last_seen_at,
+                }))
+            }
+        });
         Ok(live::while_session_lives(&state.pubsub, &state.accounts, viewer, events).await?)
     }
 }

@@ -50,6 +50,8 @@ pub enum Event {
     FriendRequestReceived { request: FriendRequest },
     /// Published to the request's sender.
     FriendRequestAccepted { request: FriendRequest },
+    /// Published to each of two new friends, naming the other.
+    FriendshipStarted { user_id: Uuid, friend_id: Uuid },
     /// Published to both users: whatever they shared live must stop.
     Blocked { blocker: Uuid, blocked: Uuid },
     /// Published to the invitee.
