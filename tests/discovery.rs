@@ -823,6 +823,41 @@ async fn a_block_ends_a_match() {
 }
 
 #[tokio::test]
+async fn a_deleted_account_ends_its_matches() {
+    let app = spawn_app().await;
+    let ann = Dater::new("ann", 30, "FEMALE").join(&app).await;
+    let bob = Dater::new("bob", 31, "MALE").join(&app).await;
+    swipe(&app, LIKE, &ann, &bob).await;
+    let matched = swipe(&app, LIKE, &bob, &ann).await;
+    let mut socket = app.websocket("/graphql", "graphql-transport-ws").await;
+    socket
+        .send(json!({ "type": "connection_init",
+            "payload": { "authorization": format!("Bearer {}", bob.access_token) } }))
+        .await;
+    assert_eq!(socket.receive().await["type"], "connection_ack");
+    socket
+        .send(
+            json!({ "id": "1", "type": "subscribe", "payload": { "query":
+            "subscription { notifications { ... on MatchEndedNotification { matchId } } }" } }),
+        )
+        .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    app.data(
+        "mutation($p: String!) { deleteAccount(input: { password: $p }) }",
+        json!({ "p": common::PASSWORD }),
+        ann.token(),
+    )
+    .await;
+    let ended = socket.receive().await;
+    assert_eq!(
+        ended["payload"]["data"]["notifications"]["matchId"],
+        matched["match"]["id"]
+    );
+    let listed = app.data(MATCHES, json!({}), bob.token()).await;
+    assert_eq!(listed["matches"]["edges"], json!([]));
+}
+
+#[tokio::test]
 async fn concurrent_mutual_likes_make_exactly_one_match() {
     let app = spawn_app().await;
     let mut pairs = Vec::new();

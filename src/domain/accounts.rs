@@ -314,9 +314,13 @@ impl Accounts {
         let txn = self.db.begin().await?;
         social::forget_user(&txn, user_id).await?;
         groups::forget_user(&txn, user_id).await?;
+        let ended_matches = discovery::forget_user(&txn, user_id).await?;
         user::Entity::delete_by_id(user_id).exec(&txn).await?;
         txn.commit().await?;
         self.announce_revoked(Some(user_id), None);
+        for ended in &ended_matches {
+            discovery::announce_match_ended(&*self.pubsub, ended);
+        }
         Ok(())
     }
 

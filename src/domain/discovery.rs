@@ -679,6 +679,24 @@ pub async fn end_matches_between(
     Ok((ended.rows_affected > 0).then(|| Match::from(current)))
 }
 
+/// Before an account is deleted (its swipes and matches go with it by
+/// cascade): the matches it had, to announce as ended once that commits. Call
+/// in the deleting transaction, after the user's row is locked.
+pub async fn forget_user(db: &impl ConnectionTrait, user_id: Uuid) -> AppResult<Vec<Match>> {
+    Ok(user_match::Entity::find()
+        .filter(
+            Condition::any()
+                .add(user_match::Column::UserLow.eq(user_id))
+                .add(user_match::Column::UserHigh.eq(user_id)),
+        )
+        .filter(user_match::Column::UnmatchedAt.is_null())
+        .all(db)
+        .await?
+        .into_iter()
+        .map(Match::from)
+        .collect())
+}
+
 /// Tells both users their match ended, so their apps can drop it.
 pub fn announce_match_ended(pubsub: &dyn PubSub, ended: &Match) {
     for user in [ended.user_low, ended.user_high] {
