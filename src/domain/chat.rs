@@ -170,11 +170,7 @@ impl Chat {
             return Err(AppError::bad_input("userId", "you cannot message yourself"));
         }
         self.check_may_message(&self.db, viewer, other).await?;
-        let (low, high) = if viewer < other {
-            (viewer, other)
-        } else {
-            (other, viewer)
-        };
+        let (low, high) = social::ordered(viewer, other);
         if let Some(found) = self.find_direct(low, high).await? {
             return self
                 .membership(viewer, found.id)
@@ -262,17 +258,10 @@ impl Chat {
         let Some(membership) = self.membership(viewer, conversation_id).await? else {
             return Ok(None);
         };
-        let conversation = &membership.conversation;
-        if Kind::of(conversation) == Kind::Direct {
-            let other = [conversation.direct_low, conversation.direct_high]
-                .into_iter()
-                .flatten()
-                .find(|id| *id != viewer);
-            if let Some(other) = other
-                && social::any_block_between(&self.db, viewer, other).await?
-            {
-                return Ok(None);
-            }
+        if let Some(other) = counterpart(&membership.conversation, viewer)
+            && social::any_block_between(&self.db, viewer, other).await?
+        {
+            return Ok(None);
         }
         Ok(Some(membership))
     }
@@ -437,13 +426,7 @@ impl Chat {
             .ok_or_else(not_found)?;
         // Whom a direct message goes to; gone when their account is.
         let recipient = match Kind::of(&conversation) {
-            Kind::Direct => Some(
-                [conversation.direct_low, conversation.direct_high]
-                    .into_iter()
-                    .flatten()
-                    .find(|id| *id != sender)
-                    .ok_or_else(not_found)?,
-            ),
+            Kind::Direct => Some(counterpart(&conversation, sender).ok_or_else(not_found)?),
             Kind::Group => None,
         };
         if let Some(reply_to) = outgoing.reply_to_id {
@@ -866,17 +849,10 @@ impl Chat {
     /// reaction, typing) follows the policy sends follow: after an unmatch, the
     /// history stays readable but nothing new arrives.
     async fn check_may_write(&self, viewer: Uuid, membership: &Membership) -> AppResult<()> {
-        let conversation = &membership.conversation;
-        if Kind::of(conversation) != Kind::Direct {
-            return Ok(());
-        }
-        let other = [conversation.direct_low, conversation.direct_high]
-            .into_iter()
-            .flatten()
-            .find(|id| *id != viewer);
-        match other {
+        match counterpart(&membership.conversation, viewer) {
             Some(other) => self.judge(chat_send::read_standing(&self.db, viewer, other).await?),
-            // The other side deleted their account: nobody to reach.
+            // A group's, or the other side deleted their account: nobody to
+            // reach in particular.
             None => Ok(()),
         }
     }
@@ -958,6 +934,18 @@ impl Chat {
         social::check_reachable(db, viewer, other, social::OwnBlock::Refuse).await?;
         self.judge(chat_send::read_standing(db, viewer, other).await?)
     }
+}
+
+/// The other user of a direct conversation, as `user` sees it; none for a
+/// group's, or once the other side deleted their account.
+fn counterpart(conversation: &conversation::Model, user: Uuid) -> Option<Uuid> {
+    if Kind::of(conversation) != Kind::Direct {
+        return None;
+    }
+    [conversation.direct_low, conversation.direct_high]
+        .into_iter()
+        .flatten()
+        .find(|id| *id != user)
 }
 
 /// A message body: trimmed, 1 to 4000 characters.
