@@ -70,6 +70,17 @@ impl GenderSet {
         Self(genders.iter().fold(0, |bits, g| bits | Self::bit(*g)))
     }
 
+    /// The genders a user asked for (`genders`): at least one.
+    pub fn chosen(genders: &[Gender]) -> AppResult<Self> {
+        if genders.is_empty() {
+            return Err(AppError::bad_input(
+                "genders",
+                "genders must name at least one gender",
+            ));
+        }
+        Ok(Self::of(genders))
+    }
+
     pub fn bits(self) -> i32 {
         self.0
     }
@@ -347,13 +358,7 @@ impl Discovery {
             .ok_or_else(|| AppError::not_found("account not found"))?;
         let current = Preferences::of(&current);
         let genders = match changes.genders {
-            Some(genders) if genders.is_empty() => {
-                return Err(AppError::bad_input(
-                    "genders",
-                    "genders must name at least one gender",
-                ));
-            }
-            Some(genders) => GenderSet::of(&genders),
+            Some(genders) => GenderSet::chosen(&genders)?,
             None => current.genders,
         };
         let wanted = Preferences {

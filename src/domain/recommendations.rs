@@ -94,13 +94,7 @@ impl Limits {
         let max_age = filter.max_age.unwrap_or(base.max_age);
         discovery::check_age_range(min_age, max_age)?;
         let genders = match &filter.genders {
-            Some(genders) if genders.is_empty() => {
-                return Err(AppError::bad_input(
-                    "genders",
-                    "genders must name at least one gender",
-                ));
-            }
-            Some(genders) => GenderSet::of(genders),
+            Some(genders) => GenderSet::chosen(genders)?,
             None => base.genders,
         };
         let max_distance_km = filter.max_distance_km.unwrap_or(base.max_distance_km);
@@ -270,7 +264,7 @@ impl Recommendations {
         let seeker = Seeker {
             id: viewer,
             profile,
-            interests: interests_of(&viewer_row.interests),
+            interests: users::interests_of(&viewer_row.interests),
             friend_count: viewer_row.friend_count,
         };
         let cursor = request.after.as_deref().map(Cursor::parse).transpose()?;
@@ -361,7 +355,7 @@ impl Recommendations {
                 if distance_km > limits.max_distance_km {
                     return None;
                 }
-                let interests = interests_of(&row.interests);
+                let interests = users::interests_of(&row.interests);
                 let (shared, common_interests) =
                     compatibility::shared_interests(&seeker.interests, &interests);
                 let online = matches!(
@@ -615,10 +609,6 @@ struct CandidateRow {
     interests: serde_json::Value,
     last_seen_at: Option<DateTime<Utc>>,
     their_swipe: Option<String>,
-}
-
-fn interests_of(value: &serde_json::Value) -> Vec<String> {
-    serde_json::from_value(value.clone()).unwrap_or_default()
 }
 
 /// Deck order: best rank first, then by user id.

@@ -98,6 +98,11 @@ impl Gender {
     }
 }
 
+/// A user's interests as stored (a JSON array of tags); none if unreadable.
+pub fn interests_of(stored: &serde_json::Value) -> Vec<String> {
+    serde_json::from_value(stored.clone()).unwrap_or_default()
+}
+
 /// Age in whole years on `today`.
 pub fn age_on(birthdate: NaiveDate, today: NaiveDate) -> i32 {
     let mut age = today.year() - birthdate.year();

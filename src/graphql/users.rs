@@ -138,7 +138,7 @@ impl User {
 
     /// Lower-case tags, at most 20.
     async fn interests(&self) -> Vec<String> {
-        serde_json::from_value(self.0.interests.clone()).unwrap_or_default()
+        users::interests_of(&self.0.interests)
     }
 
     /// ONLINE while they have an open connection, OFFLINE a short while after
