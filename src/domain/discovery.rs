@@ -23,7 +23,7 @@ use entity::{swipe, user, user_match};
 use sea_orm::{
     ActiveValue::Set,
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, TransactionTrait,
+    QueryOrder, QuerySelect, Select, TransactionTrait,
     sea_query::{Expr, ExprTrait, OnConflict},
 };
 use serde::{Deserialize, Serialize};
@@ -417,11 +417,7 @@ impl Discovery {
         Profile::of_viewer(viewer_row, today)?;
 
         let (low, high) = social::ordered(viewer, target);
-        let earlier_match = user_match::Entity::find()
-            .filter(user_match::Column::UserLow.eq(low))
-            .filter(user_match::Column::UserHigh.eq(high))
-            .one(&txn)
-            .await?;
+        let earlier_match = match_of_pair(viewer, target).one(&txn).await?;
         if let Some(earlier) = earlier_match {
             // Matched (or unmatched) pairs are settled: liking again changes
             // nothing, passing is what unmatching is for.
@@ -530,7 +526,10 @@ impl Discovery {
             // match that won stands.
             Err(err) if is_unique_violation(&err) => {
                 drop(txn);
-                let found = self.find_pair(low, high).await?;
+                let found = match_of_pair(low, high)
+                    .filter(user_match::Column::UnmatchedAt.is_null())
+                    .one(&self.db)
+                    .await?;
                 return Ok(SwipeOutcome {
                     matched: found.map(Match::from),
                     super_likes_left,
@@ -599,13 +598,7 @@ impl Discovery {
         before: Option<Uuid>,
         limit: u64,
     ) -> AppResult<Vec<Match>> {
-        let mut query = user_match::Entity::find()
-            .filter(
-                Condition::any()
-                    .add(user_match::Column::UserLow.eq(viewer))
-                    .add(user_match::Column::UserHigh.eq(viewer)),
-            )
-            .filter(user_match::Column::UnmatchedAt.is_null());
+        let mut query = current_matches_of(viewer);
         if let Some(before) = before {
             query = query.filter(user_match::Column::Id.lt(before));
         }
@@ -646,15 +639,6 @@ impl Discovery {
         announce_match_ended(&*self.pubsub, &ended);
         Ok(found)
     }
-
-    async fn find_pair(&self, low: Uuid, high: Uuid) -> AppResult<Option<user_match::Model>> {
-        Ok(user_match::Entity::find()
-            .filter(user_match::Column::UserLow.eq(low))
-            .filter(user_match::Column::UserHigh.eq(high))
-            .filter(user_match::Column::UnmatchedAt.is_null())
-            .one(&self.db)
-            .await?)
-    }
 }
 
 /// Ends the pair's match, if they have one, and returns it. Call inside the
@@ -665,10 +649,7 @@ pub async fn end_matches_between(
     a: Uuid,
     b: Uuid,
 ) -> AppResult<Option<Match>> {
-    let (low, high) = social::ordered(a, b);
-    let Some(current) = user_match::Entity::find()
-        .filter(user_match::Column::UserLow.eq(low))
-        .filter(user_match::Column::UserHigh.eq(high))
+    let Some(current) = match_of_pair(a, b)
         .filter(user_match::Column::UnmatchedAt.is_null())
         .one(db)
         .await?
@@ -688,18 +669,31 @@ pub async fn end_matches_between(
 /// cascade): the matches it had, to announce as ended once that commits. Call
 /// in the deleting transaction, after the user's row is locked.
 pub async fn forget_user(db: &impl ConnectionTrait, user_id: Uuid) -> AppResult<Vec<Match>> {
-    Ok(user_match::Entity::find()
-        .filter(
-            Condition::any()
-                .add(user_match::Column::UserLow.eq(user_id))
-                .add(user_match::Column::UserHigh.eq(user_id)),
-        )
-        .filter(user_match::Column::UnmatchedAt.is_null())
+    Ok(current_matches_of(user_id)
         .all(db)
         .await?
         .into_iter()
         .map(Match::from)
         .collect())
+}
+
+/// The pair's match row, current or ended (a pair has one at most).
+fn match_of_pair(a: Uuid, b: Uuid) -> Select<user_match::Entity> {
+    let (low, high) = social::ordered(a, b);
+    user_match::Entity::find()
+        .filter(user_match::Column::UserLow.eq(low))
+        .filter(user_match::Column::UserHigh.eq(high))
+}
+
+/// A user's matches that have not ended, on either side of the pair.
+fn current_matches_of(user: Uuid) -> Select<user_match::Entity> {
+    user_match::Entity::find()
+        .filter(
+            Condition::any()
+                .add(user_match::Column::UserLow.eq(user))
+                .add(user_match::Column::UserHigh.eq(user)),
+        )
+        .filter(user_match::Column::UnmatchedAt.is_null())
 }
 
 /// Tells both users their match ended, so their apps can drop it.
