@@ -43,12 +43,7 @@ async fn subscribe(
     conversation: &Value,
     since: Option<i64>,
 ) -> Socket {
-    let mut socket = app.websocket("/graphql", "graphql-transport-ws").await;
-    socket
-        .send(json!({ "type": "connection_init",
-            "payload": { "authorization": format!("Bearer {}", viewer.access_token) } }))
-        .await;
-    assert_eq!(socket.receive().await["type"], "connection_ack");
+    let mut socket = app.signed_in_socket(viewer).await;
     socket
         .send(json!({ "id": "m", "type": "subscribe", "payload": {
             "query": "subscription($c: ID!, $s: Int) { messageAdded(conversationId: $c, sinceSeq: $s) {
@@ -553,12 +548,7 @@ async fn a_deleted_account_leaves_the_other_side_its_conversation() {
 async fn message_added_without_a_conversation_follows_all_of_them_and_new_ones() {
     let app = spawn_app().await;
     let (ann, bob, direct) = friends_chatting(&app).await;
-    let mut socket = app.websocket("/graphql", "graphql-transport-ws").await;
-    socket
-        .send(json!({ "type": "connection_init",
-            "payload": { "authorization": format!("Bearer {}", bob.access_token) } }))
-        .await;
-    assert_eq!(socket.receive().await["type"], "connection_ack");
+    let mut socket = app.signed_in_socket(&bob).await;
     socket
         .send(json!({ "id": "all", "type": "subscribe", "payload": {
             "query": "subscription { messageAdded { seq body conversation { kind } } }" } }))
@@ -605,12 +595,7 @@ async fn message_added_without_a_conversation_follows_all_of_them_and_new_ones()
     send(&app, &ann, &direct, "direct two", "a2").await;
     assert_eq!(added(&mut socket).await["body"], "direct two");
 
-    let mut resume_all = app.websocket("/graphql", "graphql-transport-ws").await;
-    resume_all
-        .send(json!({ "type": "connection_init",
-            "payload": { "authorization": format!("Bearer {}", bob.access_token) } }))
-        .await;
-    assert_eq!(resume_all.receive().await["type"], "connection_ack");
+    let mut resume_all = app.signed_in_socket(&bob).await;
     resume_all
         .send(json!({ "id": "r", "type": "subscribe", "payload": {
             "query": "subscription { messageAdded(sinceSeq: 1) { seq } }" } }))

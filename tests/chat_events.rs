@@ -50,12 +50,7 @@ async fn send(app: &TestApp, from: &Session, conversation: &Value, body: &str) -
 }
 
 async fn events(app: &TestApp, viewer: &Session, conversation: &Value) -> Socket {
-    let mut socket = app.websocket("/graphql", "graphql-transport-ws").await;
-    socket
-        .send(json!({ "type": "connection_init",
-            "payload": { "authorization": format!("Bearer {}", viewer.access_token) } }))
-        .await;
-    assert_eq!(socket.receive().await["type"], "connection_ack");
+    let mut socket = app.signed_in_socket(viewer).await;
     socket
         .send(json!({ "id": "e", "type": "subscribe", "payload": {
             "query": "subscription($c: ID!) { conversationEvents(conversationId: $c) { __typename

@@ -634,12 +634,7 @@ async fn a_mutual_like_matches_opens_a_conversation_and_tells_both() {
         ... on MatchEndedNotification { matchId } } }";
     let mut sockets = Vec::new();
     for who in [&ann, &bob] {
-        let mut socket = app.websocket("/graphql", "graphql-transport-ws").await;
-        socket
-            .send(json!({ "type": "connection_init",
-                "payload": { "authorization": format!("Bearer {}", who.access_token) } }))
-            .await;
-        assert_eq!(socket.receive().await["type"], "connection_ack");
+        let mut socket = app.signed_in_socket(who).await;
         socket
             .send(json!({ "id": "1", "type": "subscribe", "payload": { "query": subscription } }))
             .await;
@@ -784,12 +779,7 @@ async fn a_block_ends_a_match() {
     swipe(&app, LIKE, &ann, &bob).await;
     let matched = swipe(&app, LIKE, &bob, &ann).await;
     let conversation = matched["match"]["conversation"]["id"].clone();
-    let mut socket = app.websocket("/graphql", "graphql-transport-ws").await;
-    socket
-        .send(json!({ "type": "connection_init",
-            "payload": { "authorization": format!("Bearer {}", bob.access_token) } }))
-        .await;
-    assert_eq!(socket.receive().await["type"], "connection_ack");
+    let mut socket = app.signed_in_socket(&bob).await;
     socket
         .send(json!({ "id": "1", "type": "subscribe", "payload": { "query":
             "subscription { notifications { __typename ... on MatchEndedNotification { matchId } } }" } }))
@@ -829,12 +819,7 @@ async fn a_deleted_account_ends_its_matches() {
     let bob = Dater::new("bob", 31, "MALE").join(&app).await;
     swipe(&app, LIKE, &ann, &bob).await;
     let matched = swipe(&app, LIKE, &bob, &ann).await;
-    let mut socket = app.websocket("/graphql", "graphql-transport-ws").await;
-    socket
-        .send(json!({ "type": "connection_init",
-            "payload": { "authorization": format!("Bearer {}", bob.access_token) } }))
-        .await;
-    assert_eq!(socket.receive().await["type"], "connection_ack");
+    let mut socket = app.signed_in_socket(&bob).await;
     socket
         .send(
             json!({ "id": "1", "type": "subscribe", "payload": { "query":

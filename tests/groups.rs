@@ -878,11 +878,7 @@ async fn invitations_and_join_requests_arrive_as_notifications() {
         ... on GroupJoinRequestApprovedNotification { request { status group { name viewerRole } } } } }";
     let mut sockets = Vec::new();
     for viewer in [&ann, &bob, &cat] {
-        let mut socket = app.websocket("/graphql", "graphql-transport-ws").await;
-        socket
-            .send(json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {}", viewer.access_token) } }))
-            .await;
-        assert_eq!(socket.receive().await["type"], "connection_ack");
+        let mut socket = app.signed_in_socket(viewer).await;
         socket
             .send(json!({ "id": "1", "type": "subscribe", "payload": { "query": subscription } }))
             .await;

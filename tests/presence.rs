@@ -17,13 +17,7 @@ async fn app() -> TestApp {
 
 /// A signed-in socket: the user is online while it is open.
 async fn connect(app: &TestApp, user: &Session) -> Socket {
-    let mut socket = app.websocket("/graphql", "graphql-transport-ws").await;
-    socket
-        .send(json!({ "type": "connection_init",
-            "payload": { "authorization": format!("Bearer {}", user.access_token) } }))
-        .await;
-    assert_eq!(socket.receive().await["type"], "connection_ack");
-    socket
+    app.signed_in_socket(user).await
 }
 
 async fn watch_friends(app: &TestApp, user: &Session) -> Socket {

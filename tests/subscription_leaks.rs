@@ -31,12 +31,7 @@ async fn subscribe(
     query: &str,
     variables: serde_json::Value,
 ) -> Socket {
-    let mut socket = app.websocket("/graphql", "graphql-transport-ws").await;
-    socket
-        .send(json!({ "type": "connection_init",
-            "payload": { "authorization": format!("Bearer {}", viewer.access_token) } }))
-        .await;
-    assert_eq!(socket.receive().await["type"], "connection_ack");
+    let mut socket = app.signed_in_socket(viewer).await;
     socket
         .send(json!({ "id": "s", "type": "subscribe",
             "payload": { "query": query, "variables": variables } }))

@@ -302,12 +302,7 @@ async fn a_socket_that_never_says_hello_is_dropped() {
     }
     // One that does say hello in time stays.
     let session = app.register("polite").await;
-    let mut polite = app.websocket("/graphql", "graphql-transport-ws").await;
-    polite
-        .send(json!({ "type": "connection_init",
-            "payload": { "authorization": format!("Bearer {}", session.access_token) } }))
-        .await;
-    assert_eq!(polite.receive().await["type"], "connection_ack");
+    let mut polite = app.signed_in_socket(&session).await;
     assert!(polite.stays_quiet(Duration::from_millis(800)).await);
 }
 

@@ -209,6 +209,18 @@ impl TestApp {
         .await
     }
 
+    /// A `graphql-transport-ws` socket on `/graphql`, signed in as `user`
+    /// and acknowledged.
+    pub async fn signed_in_socket(&self, user: &Session) -> Socket {
+        let mut socket = self.websocket("/graphql", "graphql-transport-ws").await;
+        socket
+            .send(json!({ "type": "connection_init",
+                "payload": { "authorization": format!("Bearer {}", user.access_token) } }))
+            .await;
+        assert_eq!(socket.receive().await["type"], "connection_ack");
+        socket
+    }
+
     /// Opens a GraphQL WebSocket on `path` speaking `protocol`.
     pub async fn websocket(&self, path: &str, protocol: &str) -> Socket {
         let mut request = format!("ws://{}{path}", self.addr)
