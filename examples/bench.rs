@@ -74,6 +74,10 @@ struct Args {
     /// kith's database pool size (`KITH_DB_MAX_CONNECTIONS`); kith's default when absent.
     #[arg(long)]
     db_connections: Option<u32>,
+    /// Give kith this Redis (`REDIS_URL`): the shared cache level, shared limits
+    /// and pub/sub, as a replica of a scaled-out deployment runs.
+    #[arg(long)]
+    redis_url: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -391,10 +395,8 @@ struct Kith {
     _dir: Option<tempfile::TempDir>,
 }
 
-async fn spawn_kith(
-    database_url: Option<&str>,
-    db_connections: Option<u32>,
-) -> anyhow::Result<Kith> {
+async fn spawn_kith(args: &Args) -> anyhow::Result<Kith> {
+    let (database_url, db_connections) = (args.database_url.as_deref(), args.db_connections);
     let (database_url, dir) = match database_url {
         Some(url) => (url.to_owned(), None),
         None => {
@@ -410,6 +412,9 @@ async fn spawn_kith(
         jwt_secret: Some(JWT_SECRET.into()),
         rate_limits: Switch::Off,
         db_max_connections: db_connections.unwrap_or(defaults.db_max_connections),
+        redis_url: args.redis_url.clone(),
+        // A deployment of its own, whatever else shares the Redis.
+        redis_prefix: format!("kith-bench-{}:", uuid::Uuid::now_v7().simple()),
         ..defaults
     };
     let app = Application::build(settings)
@@ -553,7 +558,7 @@ async fn main() -> anyhow::Result<()> {
         rows.push(run(target, &args).await?);
     }
     if wants(Which::Me) || wants(Which::Login) || args.scenario == Which::Typename {
-        let kith = spawn_kith(args.database_url.as_deref(), args.db_connections).await?;
+        let kith = spawn_kith(&args).await?;
         let (username, token) = register(kith.addr).await?;
         if args.scenario == Which::Typename {
             let target = Target {
@@ -600,6 +605,7 @@ async fn main() -> anyhow::Result<()> {
             };
             rows.push(run(target, &args).await?);
         }
+        print_cache_report(&kith).await?;
         let _ = kith.stop.send(());
         match tokio::time::timeout(Duration::from_secs(10), kith.served).await {
             Ok(Ok(Ok(()))) => {}
@@ -615,7 +621,7 @@ async fn main() -> anyhow::Result<()> {
                 "--scenario friends/suggestions/recommendations needs --database-url to a database `kith seed` filled"
             );
         }
-        let kith = spawn_kith(args.database_url.as_deref(), args.db_connections).await?;
+        let kith = spawn_kith(&args).await?;
         let tokens = seeded_sessions(kith.addr, args.connections).await?;
         let (name, query, expect) = match args.scenario {
             Which::Friends => (
@@ -653,12 +659,61 @@ async fn main() -> anyhow::Result<()> {
             graphql: true,
         };
         rows.push(run(target, &args).await?);
+        print_cache_report(&kith).await?;
         let _ = kith.stop.send(());
         let _ = tokio::time::timeout(Duration::from_secs(10), kith.served).await;
     }
     println!();
     println!("{setup}");
     print_table(&rows);
+    Ok(())
+}
+
+/// What kith's caches answered over the whole run (from its `/metrics`): at
+/// which level lookups were served, the hit ratio, and so the database
+/// queries saved; and the SQL statements it ran in all.
+async fn print_cache_report(kith: &Kith) -> anyhow::Result<()> {
+    let metrics = reqwest::get(format!("http://{}/metrics", kith.addr))
+        .await?
+        .text()
+        .await?;
+    let mut levels: Vec<(String, String, f64)> = Vec::new();
+    for line in metrics.lines() {
+        let Some(rest) = line.strip_prefix("kith_cache_lookups_total{") else {
+            continue;
+        };
+        let (labels, value) = rest.split_once("} ").context("a metric line")?;
+        let label = |name: &str| {
+            labels
+                .split(',')
+                .find_map(|pair| pair.strip_prefix(&format!("{name}=\"")))
+                .map(|v| v.trim_end_matches('"').to_owned())
+                .unwrap_or_default()
+        };
+        levels.push((label("cache"), label("level"), value.trim().parse()?));
+    }
+    levels.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    let mut caches: Vec<&str> = levels.iter().map(|(c, _, _)| c.as_str()).collect();
+    caches.dedup();
+    for cache in caches {
+        let of = |level: &str| {
+            levels
+                .iter()
+                .filter(|(c, l, _)| c == cache && l == level)
+                .map(|(_, _, n)| n)
+                // An empty float sum is -0.0.
+                .sum::<f64>()
+                .abs()
+        };
+        let (local, shared, loaded) = (of("local"), of("shared"), of("loaded"));
+        let total = local + shared + loaded;
+        println!(
+            "cache {cache}: {total:.0} keys looked up: {local:.0} found locally, {shared:.0} in Redis, \
+             {loaded:.0} read from the database; hit ratio {:.1}%",
+            100.0 * (local + shared) / total.max(1.0),
+        );
+    }
+    println!("SQL statements in all: {}", kith.statements.get());
     Ok(())
 }
 

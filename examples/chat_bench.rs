@@ -10,6 +10,12 @@
 //!   socket; the owner sends `--messages` messages, one after another. Reports
 //!   how many deliveries arrived and send-to-receive latency (from just before
 //!   the `sendMessage` request to the moment each socket reads the message).
+//!   With `--replicas N` (N > 1, and `--redis-url`) it runs twice: first on one
+//!   replica, then with the sockets round-robin over N replicas (the owner
+//!   sends through the first), reporting the sockets on the sender's replica
+//!   and on the others apart. Both cases use Redis, so the split is the only
+//!   difference: `--scenario fanout --members 1000 --replicas 2 --redis-url
+//!   redis://127.0.0.1:6379`.
 //! - `sockets`: `--sockets` signed-in sockets, each with an idle `messageAdded`
 //!   subscription, opened `--connect-concurrency` at a time. Reports the server's
 //!   resident memory growth per socket and the kernel's SYN retransmissions and
@@ -75,8 +81,16 @@ struct Args {
     /// kith's database pool size.
     #[arg(long, default_value_t = 32)]
     db_connections: u32,
+    /// kith's port; replica i listens on this plus i.
     #[arg(long, default_value_t = 18_950)]
     port: u16,
+    /// `fanout` only: replicas to spread the member sockets over. Above 1 it
+    /// needs `--redis-url`, and the single-replica case runs first, to compare.
+    #[arg(long, default_value_t = 1)]
+    replicas: usize,
+    /// Redis for kith (`REDIS_URL`), under a key prefix fresh for each case.
+    #[arg(long)]
+    redis_url: Option<String>,
     /// `sockets` only: sign the sockets in but subscribe to nothing, to tell
     /// a socket's cost from its subscription's.
     #[arg(long)]
@@ -93,15 +107,38 @@ enum Scenario {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let kith = Kith::start(&args).await?;
-    let db = Database::connect(&args.database_url).await?;
-    let result = match args.scenario {
-        Scenario::Fanout => fanout(&args, &kith, &db).await,
-        Scenario::Sockets => sockets(&args, &kith, &db).await,
-        Scenario::Send => send(&args, &kith, &db).await,
+    if args.replicas > 1 {
+        anyhow::ensure!(
+            args.scenario == Scenario::Fanout,
+            "--replicas is for the fanout scenario"
+        );
+        anyhow::ensure!(
+            args.redis_url.is_some(),
+            "--replicas above 1 needs --redis-url: events cross replicas through Redis"
+        );
+    }
+    // Each case gets fresh processes, so nothing left over from the first
+    // (its sockets going offline once their presence grace ends, say) lands
+    // in the second's measurements.
+    let cases = if args.replicas > 1 {
+        vec![1, args.replicas]
+    } else {
+        vec![1]
     };
-    kith.stop().await;
-    result
+    for replicas in cases {
+        let cluster = Kith::start_replicas(&args, replicas).await?;
+        let db = Database::connect(&args.database_url).await?;
+        let result = match args.scenario {
+            Scenario::Fanout => fanout(&args, &cluster, &db).await,
+            Scenario::Sockets => sockets(&args, &cluster[0], &db).await,
+            Scenario::Send => send(&args, &cluster[0], &db).await,
+        };
+        for kith in cluster {
+            kith.stop().await;
+        }
+        result?;
+    }
+    Ok(())
 }
 
 /// The kith server under test, as a child process.
@@ -112,7 +149,23 @@ struct Kith {
 }
 
 impl Kith {
-    async fn start(args: &Args) -> anyhow::Result<Self> {
+    /// `count` replicas of one deployment: one database and, with Redis, one
+    /// key prefix, fresh so that nothing of an earlier case or run is shared.
+    /// Started one after another, so the first alone migrates the database.
+    async fn start_replicas(args: &Args, count: usize) -> anyhow::Result<Vec<Self>> {
+        let prefix = format!("chat_bench:{}:", Uuid::now_v7().simple());
+        let mut replicas = Vec::with_capacity(count);
+        for replica in 0..count {
+            let port = u16::try_from(replica)
+                .ok()
+                .and_then(|offset| args.port.checked_add(offset))
+                .context("--port plus --replicas is past the last port")?;
+            replicas.push(Self::start(args, port, &prefix).await?);
+        }
+        Ok(replicas)
+    }
+
+    async fn start(args: &Args, port: u16, redis_prefix: &str) -> anyhow::Result<Self> {
         let binary: PathBuf = std::env::current_exe()?
             .parent()
             .and_then(|examples| examples.parent())
@@ -124,10 +177,19 @@ impl Kith {
                 binary.display()
             );
         }
-        let child = Command::new(&binary)
+        let mut command = Command::new(&binary);
+        // Redis only when asked for, not from this program's environment, so
+        // a run is single-replica unless it says otherwise.
+        match &args.redis_url {
+            Some(url) => command
+                .env("REDIS_URL", url)
+                .env("KITH_REDIS_PREFIX", redis_prefix),
+            None => command.env_remove("REDIS_URL"),
+        };
+        let mut child = command
             .arg("serve")
             .env("DATABASE_URL", &args.database_url)
-            .env("KITH_LISTEN", format!("127.0.0.1:{}", args.port))
+            .env("KITH_LISTEN", format!("127.0.0.1:{port}"))
             .env("KITH_JWT_SECRET", SECRET)
             .env("KITH_RATE_LIMITS", "off")
             .env("KITH_GROUP_MEMBER_CAP", "1000000")
@@ -137,22 +199,29 @@ impl Kith {
             .kill_on_drop(true)
             .spawn()
             .context("starting kith")?;
-        let kith = Self {
-            child,
-            http: format!("http://127.0.0.1:{}/graphql", args.port),
-            ws: format!("ws://127.0.0.1:{}/graphql", args.port),
-        };
-        let ready = format!("http://127.0.0.1:{}/readyz", args.port);
+        let ready = format!("http://127.0.0.1:{port}/readyz");
         for _ in 0..200 {
-            if reqwest::get(&ready)
-                .await
-                .is_ok_and(|r| r.status().is_success())
+            // An exited kith (its port taken, say) must not pass for ready
+            // because something else answers on that port.
+            if let Some(status) = child.try_wait()? {
+                bail!("kith on port {port} exited: {status}");
+            }
+            // Without Redis a replica is ready but "degraded" (200 too), and
+            // every delivery across replicas would silently be lost: wait
+            // for "ok".
+            if let Ok(response) = reqwest::get(&ready).await
+                && let Ok(body) = response.json::<Value>().await
+                && body["status"] == "ok"
             {
-                return Ok(kith);
+                return Ok(Self {
+                    child,
+                    http: format!("http://127.0.0.1:{port}/graphql"),
+                    ws: format!("ws://127.0.0.1:{port}/graphql"),
+                });
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        bail!("kith did not become ready")
+        bail!("kith on port {port} did not become ready")
     }
 
     fn pid(&self) -> u32 {
@@ -353,15 +422,16 @@ async fn subscribe(url: &str, token: &str, conversation: Option<&str>) -> anyhow
     Ok(socket)
 }
 
-/// Opens `tokens.len()` subscribed sockets, `concurrency` at a time.
+/// Opens `tokens.len()` subscribed sockets, `concurrency` at a time; socket
+/// `i` on `urls[i % urls.len()]`.
 async fn open_sockets(
-    url: &str,
+    urls: &[&str],
     tokens: &[String],
     conversation: Option<&str>,
     concurrency: usize,
 ) -> anyhow::Result<Vec<Socket>> {
     let gate = Arc::new(Semaphore::new(concurrency));
-    let opened = join_all(tokens.iter().map(|token| {
+    let opened = join_all(tokens.iter().zip(urls.iter().cycle()).map(|(token, url)| {
         let gate = gate.clone();
         async move {
             let _permit = gate.acquire().await?;
@@ -414,20 +484,29 @@ fn report(name: &str, mut millis: Vec<f64>) {
     );
 }
 
-async fn fanout(args: &Args, kith: &Kith, db: &DatabaseConnection) -> anyhow::Result<()> {
+/// `cluster[0]` is the sender's replica; member `i`'s socket is on
+/// `cluster[i % cluster.len()]`.
+async fn fanout(args: &Args, cluster: &[Kith], db: &DatabaseConnection) -> anyhow::Result<()> {
+    // A run comparing replica counts names each case.
+    let name = match (args.replicas, cluster.len()) {
+        (1, _) => "fanout".to_owned(),
+        (_, 1) => "fanout [1 replica]".to_owned(),
+        (_, n) => format!("fanout [{n} replicas]"),
+    };
     let setup = Instant::now();
     let users = create_users(db, args.members).await?;
     let conversation = create_conversation(db, &users.ids, true).await?;
     let conversation_id = ids::encode(NodeKind::Conversation, conversation).to_string();
+    let urls: Vec<&str> = cluster.iter().map(|kith| kith.ws.as_str()).collect();
     let sockets = open_sockets(
-        &kith.ws,
+        &urls,
         &users.tokens,
         Some(&conversation_id),
         args.connect_concurrency,
     )
     .await?;
     println!(
-        "fanout: {} members subscribed in {:.1} s",
+        "{name}: {} members subscribed in {:.1} s",
         sockets.len(),
         setup.elapsed().as_secs_f64()
     );
@@ -474,7 +553,7 @@ async fn fanout(args: &Args, kith: &Kith, db: &DatabaseConnection) -> anyhow::Re
         sent_at.lock().unwrap().insert(seq, Instant::now());
         let got = send_message(
             &client,
-            &kith.http,
+            &cluster[0].http,
             owner,
             &conversation_id,
             &format!("m{i}"),
@@ -484,20 +563,43 @@ async fn fanout(args: &Args, kith: &Kith, db: &DatabaseConnection) -> anyhow::Re
         // A conversation's pace, not a flood: 20 messages a second.
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let latencies: Vec<f64> = join_all(receivers)
-        .await
-        .into_iter()
-        .flat_map(|r| r.unwrap_or_default())
-        .collect();
+    // Sockets on the sender's replica get each event from its own hub; the
+    // others' through Redis, so they are reported apart. join_all keeps the
+    // sockets' order, so socket i is still on replica i % n.
+    let (mut local, mut remote) = (Vec::new(), Vec::new());
+    for (i, received) in join_all(receivers).await.into_iter().enumerate() {
+        let side = if i % cluster.len() == 0 {
+            &mut local
+        } else {
+            &mut remote
+        };
+        side.extend(received.unwrap_or_default());
+    }
+    let latencies = [local.as_slice(), remote.as_slice()].concat();
     println!(
-        "fanout: {} of {} deliveries arrived ({} members x {} messages, sent over {:.1} s)",
+        "{name}: {} of {} deliveries arrived ({} members x {} messages, sent over {:.1} s)",
         latencies.len(),
         args.members * args.messages,
         args.members,
         args.messages,
         started.elapsed().as_secs_f64()
     );
-    report("fanout send-to-receive", latencies);
+    report(&format!("{name} send-to-receive"), latencies);
+    if cluster.len() > 1 {
+        let local_members = args.members.div_ceil(cluster.len());
+        let remote_members = args.members - local_members;
+        for (side, members, latencies) in [
+            ("on the sender's replica", local_members, local),
+            ("on the other replicas", remote_members, remote),
+        ] {
+            println!(
+                "{name}: {} of {} deliveries arrived {side} ({members} members)",
+                latencies.len(),
+                members * args.messages,
+            );
+            report(&format!("{name} send-to-receive {side}"), latencies);
+        }
+    }
     Ok(())
 }
 
@@ -546,7 +648,7 @@ async fn sockets(args: &Args, kith: &Kith, db: &DatabaseConnection) -> anyhow::R
     let counters_before = tcp_counters()?;
     let started = Instant::now();
     let opened = open_sockets(
-        &kith.ws,
+        &[kith.ws.as_str()],
         &users.tokens,
         subscription,
         args.connect_concurrency,

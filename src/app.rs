@@ -12,7 +12,7 @@ use axum::{
 };
 use metrics_exporter_prometheus::PrometheusHandle;
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend};
 use tokio::net::{TcpListener, TcpSocket};
 use tower_http::{catch_panic::CatchPanicLayer, cors::CorsLayer, trace::TraceLayer};
 
@@ -20,24 +20,55 @@ use crate::{
     auth::{PasswordHasher, TokenIssuer, signing_key},
     config::Settings,
     domain::{
-        accounts::Accounts, chat::Chat, compatibility::AffinityKey, discovery::Discovery,
-        groups::Groups, presence::Presence, recommendations::Recommendations, social::Social,
+        accounts::{AccountCaches, Accounts},
+        chat::Chat,
+        compatibility::AffinityKey,
+        discovery::Discovery,
+        groups::Groups,
+        presence::Presence,
+        recommendations::Recommendations,
+        social::Social,
         usernames::UsernameFilter,
+        users::Profiles,
     },
     graphql::{self, KithSchema},
     http,
     infra::{
-        pubsub::{LocalPubSub, PubSub},
+        cache::{Freshness, TwoLevelCache},
+        db::Db,
+        presence_store::PresenceStore,
+        pubsub::{LocalPubSub, PubSub, RedisPubSub},
         ratelimit::RateLimiter,
+        redis::Redis,
     },
 };
+
+/// Sessions whose validity each replica keeps at hand (about 100 bytes each).
+const SESSION_CACHE_CAPACITY: u64 = 200_000;
+/// How long a replica trusts its own copy, and Redis keeps the shared one.
+/// Revocations invalidate both at once; these bound what a missed
+/// invalidation (Redis away at that moment) could leave behind.
+const SESSION_CACHE_LOCAL_TTL: Duration = Duration::from_secs(60);
+const SESSION_CACHE_SHARED_TTL: Duration = Duration::from_secs(600);
+
+/// Users each replica keeps at hand (a row is about 1 KiB), and how long:
+/// writes invalidate them everywhere; the lifetimes bound what a missed
+/// invalidation could leave behind.
+const PROFILE_CACHE_CAPACITY: u64 = 50_000;
+const PROFILE_CACHE_LOCAL_TTL: Duration = Duration::from_secs(30);
+const PROFILE_CACHE_SHARED_TTL: Duration = Duration::from_secs(300);
+
+/// How long a stopping replica waits, once its sockets are closed, before it
+/// gives up their presence: their clients' reconnects elsewhere come first,
+/// so those users never look gone.
+const LEAVE_AFTER_SHUTDOWN: Duration = Duration::from_secs(1);
 
 /// Everything resolvers and handlers share. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
     pub settings: Arc<Settings>,
-    pub db: DatabaseConnection,
-    pub redis: Option<redis::aio::ConnectionManager>,
+    pub db: Db,
+    pub redis: Option<Redis>,
     pub accounts: Accounts,
     pub social: Social,
     pub groups: Groups,
@@ -47,14 +78,20 @@ pub struct AppState {
     pub recommendations: Recommendations,
     pub limiter: RateLimiter,
     pub pubsub: Arc<dyn PubSub>,
+    /// Users as lists show them, cached (see `domain::users::Profiles`).
+    pub profiles: Profiles,
 }
 
-/// What the HTTP handlers need: the state, the schema built on it, the metrics.
+/// What the HTTP handlers need: the state, the schema built on it, the metrics,
+/// and word of a shutdown for the sockets.
 #[derive(Clone)]
 pub struct HttpState {
     pub app: AppState,
     pub schema: KithSchema,
     pub metrics: PrometheusHandle,
+    pub sockets: http::websocket::Sockets,
+    /// With a read replica: who must read from the primary.
+    pub recent_writers: Option<http::reads::RecentWriters>,
 }
 
 impl HttpState {
@@ -67,34 +104,87 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     statements: StatementCounter,
+    /// Told to close every WebSocket when the app stops.
+    sockets: http::websocket::Sockets,
+    /// Gives up this replica's presence claims when the app stops.
+    presence: Presence,
     /// Swept of idle keys while serving.
     limiter: RateLimiter,
+    /// Tasks that carry shared state (Redis traffic, health checks): they
+    /// stop with the app.
+    background: Background,
 }
 
 impl Application {
     /// Connects, migrates (unless disabled), wires, and binds the listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let settings = Arc::new(settings);
-        let mut db = connect_database(&settings).await?;
+        let mut primary = connect_database(&settings).await?;
         let statements = StatementCounter::default();
-        statements.attach(&mut db);
+        statements.attach(&mut primary);
         if settings.migrate {
-            Migrator::up(&db, None)
-                .await
-                .context("running migrations")?;
+            migrate(&primary).await.context("running migrations")?;
         }
+        let replica = match &settings.database_read_url {
+            Some(url) => {
+                // Lazily: a replica that is down does not keep kith from
+                // starting (reads fall back to the primary meanwhile).
+                let mut replica = connect(url, &settings, true).await?;
+                statements.attach(&mut replica);
+                statements.replica.attach(&mut replica);
+                Some(replica)
+            }
+            None => None,
+        };
+        let db = Db::new(primary, replica);
         let redis = settings
             .redis_url
             .as_deref()
-            .map(connect_redis)
+            .map(|url| Redis::connect(url, &settings.redis_prefix))
             .transpose()?;
-        let secret = signing_key::load_or_create(&db, settings.jwt_secret.as_deref()).await?;
+        let mut background = Background::default();
+        let secret =
+            signing_key::load_or_create(db.primary(), settings.jwt_secret.as_deref()).await?;
         let tokens = TokenIssuer::new(&secret, settings.access_token_ttl());
         let hasher = PasswordHasher::new(settings.password_hash_concurrency()).await?;
-        let usernames = UsernameFilter::load(&db)
+        let usernames = UsernameFilter::load(db.primary())
             .await
             .context("loading usernames")?;
-        let pubsub: Arc<dyn PubSub> = Arc::new(LocalPubSub::default());
+        let pubsub: Arc<dyn PubSub> = match &redis {
+            Some(redis) => {
+                background
+                    .0
+                    .push(tokio::spawn(redis.clone().watch_health()));
+                let (hub, tasks) = RedisPubSub::start(redis)?;
+                background.0.extend(tasks);
+                hub
+            }
+            None => Arc::new(LocalPubSub::default()),
+        };
+        let session_validity = TwoLevelCache::new(
+            "session",
+            Freshness::Immediate,
+            SESSION_CACHE_CAPACITY,
+            SESSION_CACHE_LOCAL_TTL,
+            SESSION_CACHE_SHARED_TTL,
+            redis.as_ref(),
+            pubsub.clone(),
+        );
+        background.0.push(tokio::spawn(
+            session_validity.clone().follow_invalidations(),
+        ));
+        let profiles: Profiles = TwoLevelCache::new(
+            "user",
+            Freshness::Eventual,
+            PROFILE_CACHE_CAPACITY,
+            PROFILE_CACHE_LOCAL_TTL,
+            PROFILE_CACHE_SHARED_TTL,
+            redis.as_ref(),
+            pubsub.clone(),
+        );
+        background
+            .0
+            .push(tokio::spawn(profiles.clone().follow_invalidations()));
         let accounts = Accounts::new(
             db.clone(),
             hasher,
@@ -102,20 +192,30 @@ impl Application {
             usernames,
             pubsub.clone(),
             settings.refresh_token_ttl(),
+            AccountCaches {
+                validity: session_validity,
+                profiles: profiles.clone(),
+            },
         );
-        let social = Social::new(db.clone(), pubsub.clone());
+        let social = Social::new(db.clone(), pubsub.clone(), profiles.clone());
         let groups = Groups::new(db.clone(), pubsub.clone(), settings.group_member_cap);
         let chat = Chat::new(db.clone(), pubsub.clone(), settings.direct_messages);
         let presence = Presence::new(
             db.clone(),
             pubsub.clone(),
             std::time::Duration::from_millis(settings.presence_grace_millis),
+            redis.as_ref().map(PresenceStore::new),
+            profiles.clone(),
         );
+        background
+            .0
+            .push(tokio::spawn(presence.clone().renew_claims()));
         let discovery = Discovery::new(
             db.clone(),
             pubsub.clone(),
             chat.clone(),
             settings.super_likes_per_day,
+            profiles.clone(),
         );
         let recommendations = Recommendations::new(
             db.clone(),
@@ -123,9 +223,10 @@ impl Application {
             AffinityKey::derive(&secret),
             u64::from(settings.recommendation_pool),
             Duration::from_secs(settings.pass_cooldown_secs),
+            redis.as_ref(),
         );
         let state = AppState {
-            limiter: RateLimiter::from_settings(&settings),
+            limiter: RateLimiter::from_settings(&settings, redis.as_ref()),
             settings: settings.clone(),
             db,
             redis,
@@ -137,15 +238,21 @@ impl Application {
             discovery,
             recommendations,
             pubsub,
+            profiles,
         };
         let limiter = state.limiter.clone();
-        let router = router(state);
+        let sockets = http::websocket::Sockets::default();
+        let presence = state.presence.clone();
+        let router = router(state, sockets.clone());
         let listener = bind(settings.listen)?;
         Ok(Self {
             listener,
             router,
             statements,
+            sockets,
+            presence,
             limiter,
+            background,
         })
     }
 
@@ -158,7 +265,9 @@ impl Application {
         self.statements.clone()
     }
 
-    /// Serves until `shutdown` completes, then finishes in-flight requests.
+    /// Serves until `shutdown` completes; then stops accepting, finishes
+    /// in-flight requests and closes every WebSocket as "going away", so its
+    /// client reconnects, through the load balancer, to another replica.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -174,21 +283,48 @@ impl Application {
         let service = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();
+        let sockets = self.sockets.clone();
         let served = axum::serve(self.listener, service)
-            .with_graceful_shutdown(shutdown)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                sockets.close_all();
+            })
             .await;
+        // Upgraded sockets are not the server's connections any more: give
+        // their close frames a moment to go out.
+        self.sockets.closed(Duration::from_secs(5)).await;
+        self.presence.leave_all(LEAVE_AFTER_SHUTDOWN).await;
         sweeper.abort();
+        drop(self.background);
         served.context("serving HTTP")
     }
 }
 
-pub fn router(state: AppState) -> Router {
+/// Tasks that live as long as the app: aborted when it is dropped or stops.
+#[derive(Default)]
+struct Background(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
+    }
+}
+
+pub fn router(state: AppState, sockets: http::websocket::Sockets) -> Router {
     let schema = graphql::build_schema(state.clone());
     let body_limit = state.settings.body_limit_bytes;
+    let recent_writers = state.db.replica().map(|_| {
+        let window = Duration::from_millis(state.settings.read_your_writes_millis);
+        http::reads::RecentWriters::new(state.redis.as_ref(), window)
+    });
     let http_state = HttpState {
         app: state,
         schema,
         metrics: http::metrics::recorder(),
+        sockets,
+        recent_writers,
     };
     Router::new()
         .route(
@@ -213,13 +349,34 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Counts the SQL statements one app runs: for `/metrics`, and for tests that
-/// prove a query's statement count does not grow with its page size.
+/// prove a query's statement count does not grow with its page size (and, in
+/// `replica`, those the read replica ran).
 #[derive(Clone, Default)]
-pub struct StatementCounter(Arc<std::sync::atomic::AtomicU64>);
+pub struct StatementCounter {
+    count: Arc<std::sync::atomic::AtomicU64>,
+    pub replica: ReplicaStatements,
+}
+
+#[derive(Clone, Default)]
+pub struct ReplicaStatements(Arc<std::sync::atomic::AtomicU64>);
+
+impl ReplicaStatements {
+    fn attach(&self, db: &mut DatabaseConnection) {
+        let count = self.0.clone();
+        db.set_metric_callback(move |_| {
+            count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            metrics::counter!("kith_db_replica_statements_total").increment(1);
+        });
+    }
+
+    pub fn get(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
 
 impl StatementCounter {
     fn attach(&self, db: &mut DatabaseConnection) {
-        let count = self.0.clone();
+        let count = self.count.clone();
         db.set_metric_callback(move |info| {
             count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             metrics::counter!("kith_db_statements_total").increment(1);
@@ -229,13 +386,49 @@ impl StatementCounter {
     }
 
     pub fn get(&self) -> u64 {
-        self.0.load(std::sync::atomic::Ordering::Relaxed)
+        self.count.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
+/// Applies pending migrations. On PostgreSQL under an advisory lock, so
+/// replicas that start together take turns: the first migrates, the others
+/// then find nothing to do.
+pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
+    if db.get_database_backend() != DbBackend::Postgres {
+        return Ok(Migrator::up(db, None).await?);
+    }
+    // Any constant the deployment's other clients do not use: "kith" in ASCII.
+    const MIGRATION_LOCK: i64 = 0x6b69_7468;
+    // A session lock lives on one connection: hold that connection throughout.
+    let mut holder = db.get_postgres_connection_pool().acquire().await?;
+    sea_orm::sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(MIGRATION_LOCK)
+        .execute(&mut *holder)
+        .await?;
+    let migrated = Migrator::up(db, None).await;
+    sea_orm::sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(MIGRATION_LOCK)
+        .execute(&mut *holder)
+        .await?;
+    Ok(migrated?)
+}
+
+/// The primary database (`DATABASE_URL`).
 pub async fn connect_database(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
-    let mut options = ConnectOptions::new(settings.database_url.clone());
+    connect(&settings.database_url, settings, false).await
+}
+
+async fn connect(url: &str, settings: &Settings, lazy: bool) -> anyhow::Result<DatabaseConnection> {
+    let mut options = ConnectOptions::new(url.to_owned());
     options
+        .connect_lazy(lazy)
+        // A replica (lazy) that does not answer is given up on quickly: its
+        // reads go to the primary.
+        .acquire_timeout(if lazy {
+            Duration::from_secs(1)
+        } else {
+            Duration::from_secs(10)
+        })
         .max_connections(settings.db_max_connections)
         .connect_timeout(Duration::from_secs(10))
         .sqlx_logging(false)
@@ -243,17 +436,20 @@ pub async fn connect_database(settings: &Settings) -> anyhow::Result<DatabaseCon
         // may switch a prepared statement to one generic plan, and for the
         // queries whose best plan depends on who asks (a hub's friends, a
         // crowded city's candidates) that plan was measured 5 to 10 times
-        // slower; planning these small queries costs microseconds. A SET
-        // after connecting, not a startup parameter, which poolers such as
-        // PgBouncer refuse.
-        .after_connect(|connection| {
-            Box::pin(async move {
-                if connection.get_database_backend() == DbBackend::Postgres {
-                    connection
-                        .execute_unprepared("SET plan_cache_mode = force_custom_plan")
-                        .await?;
-                }
-                Ok(())
+        // slower; planning these small queries costs microseconds. A SET on
+        // every new pooled connection (SeaORM's own after_connect runs once
+        // per pool, on one connection), not a startup parameter, which
+        // poolers such as PgBouncer refuse.
+        .map_sqlx_postgres_pool_opts(|pool| {
+            pool.after_connect(|connection, _| {
+                Box::pin(async move {
+                    sea_orm::sqlx::Executor::execute(
+                        connection,
+                        "SET plan_cache_mode = force_custom_plan",
+                    )
+                    .await
+                    .map(|_| ())
+                })
             })
         })
         .map_sqlx_sqlite_opts(|opts| {
@@ -266,24 +462,11 @@ pub async fn connect_database(settings: &Settings) -> anyhow::Result<DatabaseCon
         });
     Database::connect(options)
         .await
-        .with_context(|| format!("connecting to {}", redact(&settings.database_url)))
-}
-
-/// A Redis handle that connects on first use and reconnects by itself, so a Redis
-/// that is down at start (or later) makes kith degraded, not dead.
-fn connect_redis(url: &str) -> anyhow::Result<redis::aio::ConnectionManager> {
-    let client =
-        redis::Client::open(url).with_context(|| format!("bad REDIS_URL {}", redact(url)))?;
-    let config = redis::aio::ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(Duration::from_secs(2)))
-        .set_response_timeout(Some(Duration::from_secs(2)))
-        .set_number_of_retries(2);
-    redis::aio::ConnectionManager::new_lazy_with_config(client, config)
-        .with_context(|| format!("setting up Redis at {}", redact(url)))
+        .with_context(|| format!("connecting to {}", redact(url)))
 }
 
 /// A URL fit for logs: the password replaced.
-fn redact(url: &str) -> String {
+pub(crate) fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
             let userinfo = &url[scheme_end + 3..at];

@@ -17,8 +17,18 @@ use crate::{domain::chat::DirectPolicy, infra::ratelimit::Rate};
 pub struct Settings {
     /// `DATABASE_URL`: `sqlite://kith.db?mode=rwc` (the default) or `postgres://…`.
     pub database_url: String,
-    /// `REDIS_URL`: optional; when set, `/readyz` checks it too.
+    /// `DATABASE_READ_URL`: optional read replica of the PostgreSQL primary,
+    /// for plain reads of GraphQL queries whose viewer has not written lately.
+    pub database_read_url: Option<String>,
+    /// `KITH_READ_YOUR_WRITES_MILLIS`: how long after writing (or signing in)
+    /// a viewer's reads stay on the primary rather than the replica.
+    pub read_your_writes_millis: u64,
+    /// `REDIS_URL`: optional; when set, replicas share events, rate limits
+    /// and presence through it, and `/readyz` reports on it.
     pub redis_url: Option<String>,
+    /// `KITH_REDIS_PREFIX`: starts every Redis key and channel, so deployments
+    /// (or test runs) can share one Redis; replicas of one deployment agree.
+    pub redis_prefix: String,
     /// `KITH_LISTEN`: address and port to serve on.
     pub listen: SocketAddr,
     /// `KITH_JWT_SECRET`: HS256 key for access tokens. When absent, one is generated
@@ -110,7 +120,10 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             database_url: "sqlite://kith.db?mode=rwc".into(),
+            database_read_url: None,
+            read_your_writes_millis: 5_000,
             redis_url: None,
+            redis_prefix: "kith:".into(),
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             jwt_secret: None,
             access_token_ttl_secs: 15 * 60,
@@ -156,7 +169,7 @@ impl Settings {
         }
         let settings = figment
             .merge(Env::prefixed("KITH_").ignore(&["config"]))
-            .merge(Env::raw().only(&["DATABASE_URL", "REDIS_URL"]))
+            .merge(Env::raw().only(&["DATABASE_URL", "DATABASE_READ_URL", "REDIS_URL"]))
             .extract()?;
         Ok(settings)
     }

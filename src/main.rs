@@ -52,7 +52,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Migrate => {
             let db = kith::app::connect_database(&settings).await?;
-            Migrator::up(&db, None).await?;
+            kith::app::migrate(&db).await?;
             tracing::info!("migrations applied");
         }
         Command::Serve => {

@@ -704,3 +704,28 @@ async fn operations_for_a_signed_in_user_refuse_anonymous_callers() {
         .await;
     assert_eq!(me["me"]["sessions"][0]["id"], session_id.as_str());
 }
+
+#[tokio::test]
+async fn a_session_is_read_from_the_database_once_then_from_the_cache() {
+    let app = spawn_app().await;
+    let ada = app.register("cached_ada").await;
+    let me = "{ me { username } }";
+    let statements_of = |before: u64| app.statements.get() - before;
+    let before = app.statements.get();
+    app.data(me, json!({}), ada.token()).await;
+    let first = statements_of(before);
+    let before = app.statements.get();
+    app.data(me, json!({}), ada.token()).await;
+    let second = statements_of(before);
+    assert_eq!(
+        second,
+        first - 1,
+        "the session's validity came from the cache"
+    );
+
+    // A logout is seen at once, cache or not.
+    app.data("mutation { logout }", json!({}), ada.token())
+        .await;
+    let refused = app.graphql(me, json!({}), ada.token()).await;
+    assert_eq!(common::error_code(&refused), "UNAUTHENTICATED");
+}

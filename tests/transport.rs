@@ -5,6 +5,7 @@ mod common;
 
 use common::spawn_app;
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
+use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
@@ -247,13 +248,21 @@ async fn health_readiness_and_metrics_answer() {
 }
 
 #[tokio::test]
-async fn readiness_fails_when_redis_is_unreachable() {
-    // A port nothing listens on: the app must still start, and say it is not ready.
+async fn without_redis_the_app_serves_degraded() {
+    // A port nothing listens on: the app must still start and serve, and say
+    // it is degraded while staying in the load balancer.
     let app = common::spawn_app_with(|s| s.redis_url = Some("redis://127.0.0.1:1".into())).await;
     let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
-    assert_eq!(ready.status(), 503);
+    assert_eq!(ready.status(), 200);
     let body: Value = ready.json().await.unwrap();
+    assert_eq!(body["status"], "degraded");
     assert_eq!(body["redis"], "unavailable");
+    assert_eq!(body["database"], "ok");
+    let ada = app.register("ada").await;
+    let me = app
+        .data("{ me { username } }", json!({}), ada.token())
+        .await;
+    assert_eq!(me["me"]["username"], "ada");
 }
 
 #[tokio::test]
@@ -261,4 +270,67 @@ async fn unknown_paths_are_not_found() {
     let app = spawn_app().await;
     let response = app.client.get(app.url("/nope")).send().await.unwrap();
     assert_eq!(response.status(), 404);
+}
+
+#[tokio::test]
+async fn the_pool_reconnects_after_the_database_drops_its_connections() {
+    let Ok(admin_url) = std::env::var("KITH_TEST_DATABASE_URL") else {
+        eprintln!("skipped: needs PostgreSQL (KITH_TEST_DATABASE_URL)");
+        return;
+    };
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let me = "{ me { username } }";
+    app.data(me, json!({}), ada.token()).await;
+
+    // What a PostgreSQL restart does to the pool: every connection it holds
+    // is cut.
+    let admin = sea_orm::Database::connect(&admin_url).await.unwrap();
+    let database = app.database_name().expect("a PostgreSQL test database");
+    let cut = admin
+        .execute_unprepared(&format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}'"
+        ))
+        .await
+        .unwrap();
+    assert!(cut.rows_affected() > 0, "the app held connections");
+
+    // The pool notices and reconnects: requests keep being served.
+    for _ in 0..5 {
+        let data = app.data(me, json!({}), ada.token()).await;
+        assert_eq!(data["me"]["username"], "ada");
+    }
+    let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+}
+
+#[tokio::test]
+async fn every_pooled_postgres_connection_plans_for_its_own_values() {
+    let Ok(url) = std::env::var("KITH_TEST_DATABASE_URL") else {
+        eprintln!("skipped: needs PostgreSQL (KITH_TEST_DATABASE_URL)");
+        return;
+    };
+    let settings = kith::config::Settings {
+        database_url: url,
+        db_max_connections: 4,
+        ..kith::config::Settings::default()
+    };
+    let db = kith::app::connect_database(&settings).await.unwrap();
+    // Four transactions at once hold four different connections.
+    let mut open = Vec::new();
+    for _ in 0..4 {
+        open.push(sea_orm::TransactionTrait::begin(&db).await.unwrap());
+    }
+    for txn in &open {
+        let row = txn
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Postgres,
+                "SHOW plan_cache_mode",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        let mode: String = row.try_get_by_index(0).unwrap();
+        assert_eq!(mode, "force_custom_plan");
+    }
 }

@@ -54,6 +54,11 @@ impl RequestAuth {
         }
     }
 
+    /// The bearer token, if one was given.
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+
     /// Credentials of a WebSocket connection: every operation on the socket checks
     /// the token and session again, so one that was revoked or expired stops
     /// working there too, not only on HTTP.
@@ -94,7 +99,7 @@ async fn resolve(token: Option<&str>, accounts: &Accounts) -> Result<Option<View
         .tokens()
         .verify(token)
         .map_err(|rejection| Failure::Rejected(rejection.message()))?;
-    match accounts.active_session(claims.sid).await {
+    match accounts.session_validity(claims.sid).await {
         Ok(Some(session)) if session.user_id == claims.sub => Ok(Some(Viewer {
             user_id: claims.sub,
             session_id: claims.sid,

@@ -8,12 +8,13 @@ use chrono::{DateTime, NaiveDate, Utc};
 use entity::{refresh_token, session, user};
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-    TransactionTrait,
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, TransactionTrait,
     sea_query::{Expr, ExprTrait},
 };
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::infra::db::Db;
 use crate::{
     auth::{
         PasswordHasher, TokenIssuer,
@@ -27,7 +28,10 @@ use crate::{
         users::{self, ProfileText},
     },
     error::{AppError, AppResult, is_unique_violation},
-    infra::pubsub::{Event, PubSub, user_topic},
+    infra::{
+        cache::TwoLevelCache,
+        pubsub::{Event, PubSub, user_topic},
+    },
 };
 
 /// The same answer for an unknown account and a wrong password.
@@ -60,23 +64,43 @@ pub struct IssuedSession {
 
 #[derive(Clone)]
 pub struct Accounts {
-    db: DatabaseConnection,
+    db: Db,
     hasher: PasswordHasher,
     tokens: Arc<TokenIssuer>,
     usernames: UsernameFilter,
     pubsub: Arc<dyn PubSub>,
     session_ttl: Duration,
+    /// Every request asks whether its session still holds: the hottest read.
+    validity: TwoLevelCache<SessionValidity>,
+    /// A deleted account and its friends' counts are forgotten here.
+    profiles: users::Profiles,
+}
+
+/// The caches accounts read through and invalidate.
+pub struct AccountCaches {
+    pub validity: TwoLevelCache<SessionValidity>,
+    pub profiles: users::Profiles,
+}
+
+/// What a request needs of its session, cached: whose it is and until when.
+/// A revoked or missing session is cached as `None`.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+pub struct SessionValidity {
+    pub user_id: Uuid,
+    pub expires_at: DateTime<Utc>,
 }
 
 impl Accounts {
     pub fn new(
-        db: DatabaseConnection,
+        db: Db,
         hasher: PasswordHasher,
         tokens: TokenIssuer,
         usernames: UsernameFilter,
         pubsub: Arc<dyn PubSub>,
         session_ttl: Duration,
+        caches: AccountCaches,
     ) -> Self {
+        let AccountCaches { validity, profiles } = caches;
         Self {
             db,
             hasher,
@@ -84,6 +108,8 @@ impl Accounts {
             usernames,
             pubsub,
             session_ttl,
+            validity,
+            profiles,
         }
     }
 
@@ -204,9 +230,11 @@ impl Accounts {
             return Err(AppError::unauthenticated("refresh token invalid"));
         };
         if spent.rows_affected == 0 {
-            let owner = revoke_where(&txn, session::Column::Id.eq(stored.session_id), now).await?;
+            let revoked =
+                revoke_where(&txn, session::Column::Id.eq(stored.session_id), now).await?;
             txn.commit().await?;
-            self.announce_revoked(owner, Some(vec![stored.session_id]));
+            self.announce_revoked(&revoked, Some(vec![stored.session_id]))
+                .await;
             tracing::warn!(session = %stored.session_id, "refresh token reused; session revoked");
             return Err(AppError::unauthenticated(
                 "refresh token was already used; the session has been revoked",
@@ -234,6 +262,8 @@ impl Accounts {
         .exec(&txn)
         .await?;
         txn.commit().await?;
+        // It lasts longer now.
+        self.validity.invalidate(&[session.id]).await;
         let (access_token, access_token_expires_at) = self.tokens.issue(user.id, session.id)?;
         Ok(IssuedSession {
             access_token,
@@ -241,6 +271,29 @@ impl Accounts {
             refresh_token,
             user,
         })
+    }
+
+    /// Whose the session is, if it may still be used (not revoked, not
+    /// expired): asked by every signed-in request, so answered from the cache.
+    pub async fn session_validity(&self, session_id: Uuid) -> AppResult<Option<SessionValidity>> {
+        let validity = self
+            .validity
+            .get_or_load(session_id, || async {
+                let now = Utc::now();
+                // From the primary, whatever the request: what is loaded here
+                // is kept for every replica, so it must not be a lagging
+                // replica's view of a session just revoked.
+                Ok(session::Entity::find_by_id(session_id)
+                    .one(self.db.primary())
+                    .await?
+                    .filter(|s| is_active(s, now))
+                    .map(|s| SessionValidity {
+                        user_id: s.user_id,
+                        expires_at: s.expires_at,
+                    }))
+            })
+            .await?;
+        Ok(validity.filter(|v| v.expires_at > Utc::now()))
     }
 
     /// The session if it may still be used: not revoked, not expired.
@@ -270,24 +323,30 @@ impl Accounts {
         let condition = session::Column::Id
             .eq(session_id)
             .and(session::Column::UserId.eq(user_id));
-        let owner = revoke_where(&self.db, condition, Utc::now()).await?;
-        if owner.is_none() {
+        let revoked = revoke_where(&self.db, condition, Utc::now()).await?;
+        if revoked.is_empty() {
             return Err(AppError::not_found("session not found"));
         }
-        self.announce_revoked(owner, Some(vec![session_id]));
+        self.announce_revoked(&revoked, Some(vec![session_id]))
+            .await;
         Ok(())
     }
 
     /// Ends every open session of the user.
     pub async fn revoke_all_sessions(&self, user_id: Uuid) -> AppResult<()> {
-        let owner = revoke_where(&self.db, session::Column::UserId.eq(user_id), Utc::now()).await?;
-        self.announce_revoked(owner, None);
+        let revoked =
+            revoke_where(&self.db, session::Column::UserId.eq(user_id), Utc::now()).await?;
+        self.announce_revoked(&revoked, None).await;
         Ok(())
     }
 
-    /// Tells the account's live subscriptions that sessions ended, so they stop.
-    fn announce_revoked(&self, owner: Option<Uuid>, session_ids: Option<Vec<Uuid>>) {
-        if let Some(user_id) = owner {
+    /// Forgets the ended sessions on every replica and tells the account's
+    /// live subscriptions, so they stop.
+    async fn announce_revoked(&self, revoked: &[session::Model], session_ids: Option<Vec<Uuid>>) {
+        let ended: Vec<Uuid> = revoked.iter().map(|s| s.id).collect();
+        // Revoked for good: no reader's older answer may replace that.
+        self.validity.settle(&ended, None).await;
+        if let Some(user_id) = revoked.first().map(|s| s.user_id) {
             self.pubsub.publish(
                 &user_topic(user_id),
                 Event::SessionsRevoked {
@@ -312,12 +371,19 @@ impl Accounts {
             return Err(AppError::bad_input("password", "password is incorrect"));
         }
         let txn = self.db.begin().await?;
-        social::forget_user(&txn, user_id).await?;
+        // Its sessions go with it (by cascade): they are forgotten below.
+        let sessions = session::Entity::find()
+            .filter(session::Column::UserId.eq(user_id))
+            .all(&txn)
+            .await?;
+        let mut changed = social::forget_user(&txn, user_id).await?;
+        changed.push(user_id);
         groups::forget_user(&txn, user_id).await?;
         let ended_matches = discovery::forget_user(&txn, user_id).await?;
         user::Entity::delete_by_id(user_id).exec(&txn).await?;
         txn.commit().await?;
-        self.announce_revoked(Some(user_id), None);
+        self.announce_revoked(&sessions, None).await;
+        self.profiles.invalidate(&changed).await;
         for ended in &ended_matches {
             discovery::announce_match_ended(&*self.pubsub, ended);
         }
@@ -392,20 +458,18 @@ fn is_active(session: &session::Model, now: DateTime<Utc>) -> bool {
     session.revoked_at.is_none() && session.expires_at > now
 }
 
-/// Marks the matching open sessions of one user revoked; returns that user when
-/// any session was open.
+/// Marks the matching open sessions of one user revoked; returns them.
 async fn revoke_where(
     db: &impl ConnectionTrait,
     condition: sea_orm::sea_query::SimpleExpr,
     now: DateTime<Utc>,
-) -> AppResult<Option<Uuid>> {
-    let revoked = session::Entity::update_many()
+) -> AppResult<Vec<session::Model>> {
+    Ok(session::Entity::update_many()
         .col_expr(session::Column::RevokedAt, Expr::value(now))
         .filter(condition)
         .filter(session::Column::RevokedAt.is_null())
         .exec_with_returning(db)
-        .await?;
-    Ok(revoked.first().map(|s| s.user_id))
+        .await?)
 }
 
 /// Names the field whose unique constraint refused a new account. Both SQLite

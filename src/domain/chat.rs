@@ -22,13 +22,14 @@ use chrono::{DateTime, SubsecRound, Utc};
 use entity::{conversation, conversation_participant as participant, message, message_reaction};
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, TransactionTrait,
     sea_query::{Expr, ExprTrait},
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::infra::db::Db;
 use crate::{
     domain::{chat_send, groups, social},
     error::{AppError, AppResult, is_unique_violation},
@@ -153,13 +154,13 @@ impl Membership {
 
 #[derive(Clone)]
 pub struct Chat {
-    db: DatabaseConnection,
+    db: Db,
     pubsub: Arc<dyn PubSub>,
     policy: DirectPolicy,
 }
 
 impl Chat {
-    pub fn new(db: DatabaseConnection, pubsub: Arc<dyn PubSub>, policy: DirectPolicy) -> Self {
+    pub fn new(db: Db, pubsub: Arc<dyn PubSub>, policy: DirectPolicy) -> Self {
         Self { db, pubsub, policy }
     }
 

@@ -30,7 +30,7 @@ const WEIGHT_AFFINITY: f64 = 0.15;
 const AFFINITY_FULL_SHARE: f64 = 0.3;
 
 /// The shown parts of a compatibility, each 0–1.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Parts {
     pub shared_interests: f64,
     pub distance: f64,

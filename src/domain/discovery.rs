@@ -22,13 +22,14 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use entity::{swipe, user, user_match};
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Select, TransactionTrait,
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    Select, TransactionTrait,
     sea_query::{Expr, ExprTrait, OnConflict},
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::infra::db::Db;
 use crate::{
     domain::{
         chat::Chat,
@@ -48,7 +49,7 @@ const DEFAULT_DISTANCE_KM: i32 = 50;
 const DEFAULT_AGE_SPREAD: i32 = 10;
 
 /// A set of genders, stored as bits.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct GenderSet(i32);
 
 impl GenderSet {
@@ -323,20 +324,24 @@ pub struct SwipeOutcome {
 
 #[derive(Clone)]
 pub struct Discovery {
-    db: DatabaseConnection,
+    db: Db,
     pubsub: Arc<dyn PubSub>,
     chat: Chat,
     super_likes_per_day: u32,
+    /// Preferences live in users' rows: changed ones are forgotten here.
+    profiles: users::Profiles,
 }
 
 impl Discovery {
     pub fn new(
-        db: DatabaseConnection,
+        db: Db,
         pubsub: Arc<dyn PubSub>,
         chat: Chat,
         super_likes_per_day: u32,
+        profiles: users::Profiles,
     ) -> Self {
         Self {
+            profiles,
             db,
             pubsub,
             chat,
@@ -383,6 +388,7 @@ impl Discovery {
         .exec(&txn)
         .await?;
         txn.commit().await?;
+        self.profiles.invalidate(&[viewer]).await;
         Ok(wanted)
     }
 

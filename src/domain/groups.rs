@@ -28,13 +28,14 @@ use chrono::{DateTime, Utc};
 use entity::{group, group_invitation, group_join_request, group_member};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
-    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, IntoActiveModel,
+    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
     sea_query::{Expr, ExprTrait, LikeExpr, Query},
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::infra::db::Db;
 use crate::{
     domain::{
         chat,
@@ -277,13 +278,13 @@ pub fn parse_description(raw: &str) -> AppResult<Option<String>> {
 
 #[derive(Clone)]
 pub struct Groups {
-    db: DatabaseConnection,
+    db: Db,
     pubsub: Arc<dyn PubSub>,
     member_cap: i64,
 }
 
 impl Groups {
-    pub fn new(db: DatabaseConnection, pubsub: Arc<dyn PubSub>, member_cap: u32) -> Self {
+    pub fn new(db: Db, pubsub: Arc<dyn PubSub>, member_cap: u32) -> Self {
         Self {
             db,
             pubsub,

@@ -5,8 +5,10 @@
 //! the next socket), and ONLINE again. Changes are published on the user's
 //! presence topic, which their friends' `presenceChanged` feeds listen to.
 //!
-//! The registry lives in this process: with several replicas each knows its
-//! own sockets (the scale-out issue moves it to Redis with TTLs).
+//! Each replica keeps a registry of its own sockets. With Redis, every
+//! replica's claims meet in the shared store (`infra::presence_store`), which
+//! decides what is announced: online on any replica counts. Without Redis, or
+//! while it is away, a replica's registry is the whole truth.
 
 use std::{
     collections::HashMap,
@@ -16,11 +18,16 @@ use std::{
 
 use chrono::{DateTime, SubsecRound, Utc};
 use entity::user;
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, sea_query::Expr};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::infra::pubsub::{Event, PubSub, presence_topic};
+use crate::domain::users::Profiles;
+use crate::infra::db::Db;
+use crate::infra::{
+    presence_store::{Change, PresenceStore, RENEW_EVERY},
+    pubsub::{Event, PubSub, presence_topic},
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Status {
@@ -46,27 +53,51 @@ struct Entry {
 
 #[derive(Clone)]
 pub struct Presence {
+    /// This replica's sockets (and, without Redis, the whole truth).
     entries: Arc<Mutex<HashMap<Uuid, Entry>>>,
+    /// With Redis: every replica's view, which decides what is announced.
+    shared: Option<PresenceStore>,
+    /// `lastSeenAt` lives in users' rows: a changed one is forgotten here.
+    profiles: Profiles,
     pubsub: Arc<dyn PubSub>,
-    db: DatabaseConnection,
+    db: Db,
     grace: Duration,
 }
 
+/// What the user looked like (to themselves) before and after a change.
+type Shift = (Status, Status);
+
 impl Presence {
-    pub fn new(db: DatabaseConnection, pubsub: Arc<dyn PubSub>, grace: Duration) -> Self {
+    pub fn new(
+        db: Db,
+        pubsub: Arc<dyn PubSub>,
+        grace: Duration,
+        shared: Option<PresenceStore>,
+        profiles: Profiles,
+    ) -> Self {
         Self {
+            profiles,
             entries: Arc::default(),
+            shared,
             pubsub,
             db,
             grace,
         }
     }
 
+    /// The shared store, while Redis answers; otherwise this replica decides
+    /// alone (degraded: users connected elsewhere look offline here).
+    fn store(&self) -> Option<&PresenceStore> {
+        self.shared.as_ref().filter(|store| store.is_up())
+    }
+
     /// A signed-in socket opened, unless the user already holds `max` of them
-    /// (checked and counted in one step); the guard marks it closed when dropped.
-    pub fn try_connect(&self, user_id: Uuid, max: usize) -> Option<SocketPresence> {
+    /// here (checked and counted in one step); the guard marks it closed when
+    /// dropped.
+    pub async fn try_connect(&self, user_id: Uuid, max: usize) -> Option<SocketPresence> {
+        let store = self.store();
         let mut admitted = false;
-        self.update(user_id, |entry| {
+        self.update(user_id, store.is_none(), |entry| {
             if entry.sockets >= max {
                 return;
             }
@@ -79,28 +110,115 @@ impl Presence {
                 entry.chosen = None;
             }
         });
-        admitted.then(|| SocketPresence {
+        if !admitted {
+            return None;
+        }
+        if let Some(store) = store {
+            self.announce_shared(store, user_id, Change::Connect).await;
+        }
+        Some(SocketPresence {
             presence: self.clone(),
             user_id,
         })
     }
 
     /// What the user chose; returns the status as they now see it themselves.
-    pub fn set(&self, user_id: Uuid, status: Status) -> Status {
-        self.update(user_id, |entry| {
+    pub async fn set(&self, user_id: Uuid, status: Status) -> Status {
+        let store = self.store();
+        self.update(user_id, store.is_none(), |entry| {
             entry.chosen = (status != Status::Online).then_some(status);
         });
-        self.status(user_id, Some(user_id))
+        match store {
+            Some(store) => match self
+                .announce_shared(store, user_id, Change::Choose(status))
+                .await
+            {
+                Some((_, after)) => after,
+                None => self.local_status(user_id),
+            },
+            None => self.local_status(user_id),
+        }
     }
 
     /// The user's status as `viewer` sees it: INVISIBLE only to themselves.
-    pub fn status(&self, user_id: Uuid, viewer: Option<Uuid>) -> Status {
+    pub async fn status(&self, user_id: Uuid, viewer: Option<Uuid>) -> Status {
+        let statuses = self.statuses(&[user_id], viewer).await;
+        statuses.get(&user_id).copied().unwrap_or(Status::Offline)
+    }
+
+    /// [`Self::status`] of many users at once (one Redis round trip).
+    pub async fn statuses(&self, users: &[Uuid], viewer: Option<Uuid>) -> HashMap<Uuid, Status> {
+        let mut statuses = match self.store() {
+            Some(store) => match store.statuses(users).await {
+                Ok(statuses) => Some(statuses),
+                Err(err) => {
+                    tracing::warn!(error = %err, "reading shared presence; using this replica's");
+                    None
+                }
+            },
+            None => None,
+        }
+        .unwrap_or_else(|| users.iter().map(|&u| (u, self.local_status(u))).collect());
+        for (user_id, status) in &mut statuses {
+            if *status == Status::Invisible && viewer != Some(*user_id) {
+                *status = Status::Offline;
+            }
+        }
+        statuses
+    }
+
+    /// The user's status by this replica's sockets alone, as they see it.
+    fn local_status(&self, user_id: Uuid) -> Status {
         let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        let status = entries.get(&user_id).map_or(Status::Offline, effective);
-        if status == Status::Invisible && viewer != Some(user_id) {
-            Status::Offline
-        } else {
-            status
+        entries.get(&user_id).map_or(Status::Offline, effective)
+    }
+
+    /// The users this replica holds sockets of (or is in a grace period for):
+    /// its claims to renew in the shared store.
+    fn held_here(&self) -> Vec<Uuid> {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries
+            .iter()
+            .filter(|(_, entry)| entry.sockets > 0 || entry.lingering)
+            .map(|(&user_id, _)| user_id)
+            .collect()
+    }
+
+    /// Renews this replica's claims for as long as it runs (with Redis), so
+    /// they outlive [`CLAIM_TTL`](crate::infra::presence_store::CLAIM_TTL) only
+    /// while the replica does.
+    pub async fn renew_claims(self) {
+        let Some(store) = self.shared.clone() else {
+            return;
+        };
+        let mut every = tokio::time::interval(RENEW_EVERY);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            if !store.is_up() {
+                continue;
+            }
+            if let Err(err) = store.renew(&self.held_here()).await {
+                tracing::warn!(error = %err, "renewing presence claims");
+            }
+        }
+    }
+
+    /// A stopping replica gives up its claims (its sockets are closed):
+    /// whoever was connected only here goes offline for others now, rather
+    /// than staying ONLINE in their friends' feeds once the claims lapse
+    /// unannounced.
+    /// It waits `reconnects` first, for clients that reconnect elsewhere.
+    pub async fn leave_all(&self, reconnects: Duration) {
+        if self.store().is_none() {
+            return;
+        }
+        tokio::time::sleep(reconnects).await;
+        let Some(store) = self.store() else {
+            return;
+        };
+        for user_id in self.held_here() {
+            self.announce_shared(store, user_id, Change::Leave).await;
         }
     }
 
@@ -124,18 +242,34 @@ impl Presence {
         });
     }
 
-    /// After the grace period: offline, unless a socket came back meanwhile.
+    /// After the grace period: offline here, unless a socket came back
+    /// meanwhile; announced if that makes them offline for others. Whoever
+    /// hears of it can read their lastSeenAt: it is written first.
     async fn go_offline(&self, user_id: Uuid, generation: u64) {
-        // Visible to others as they go? Only then is there a lastSeenAt to keep
-        // (an invisible user's must not give them away).
-        match self.still_leaving(user_id, generation) {
-            None => return,
-            Some(Status::Offline) => {
-                self.finish_leaving(user_id, generation, None);
-                return;
+        let Some(seen_as) = self.still_leaving(user_id, generation) else {
+            return;
+        };
+        match self.store() {
+            // Alone, this replica knows whether they were visible as they go
+            // (an invisible user's lastSeenAt must not give them away).
+            None => {
+                let seen = match seen_as {
+                    Status::Offline => None,
+                    _ => Some(self.record_last_seen(user_id).await),
+                };
+                self.finish_leaving(user_id, generation, seen, true);
             }
-            Some(_) => {}
+            // Shared, only the store knows (they may be online elsewhere, or
+            // have chosen INVISIBLE through another replica).
+            Some(store) => {
+                if self.finish_leaving(user_id, generation, None, false) {
+                    self.announce_shared(store, user_id, Change::Leave).await;
+                }
+            }
         }
+    }
+
+    async fn record_last_seen(&self, user_id: Uuid) -> DateTime<Utc> {
         let seen = Utc::now().trunc_subsecs(6);
         if let Err(err) = user::Entity::update_many()
             .col_expr(user::Column::LastSeenAt, Expr::value(seen))
@@ -145,7 +279,8 @@ impl Presence {
         {
             tracing::warn!(error = %err, "recording last seen");
         }
-        self.finish_leaving(user_id, generation, Some(seen));
+        self.profiles.invalidate(&[user_id]).await;
+        seen
     }
 
     /// What others see of a user whose grace period ran out, unless a socket
@@ -156,38 +291,76 @@ impl Presence {
         (entry.sockets == 0 && entry.generation == generation).then(|| public(effective(entry)))
     }
 
-    /// Marks the user offline (keeping only a lasting choice: INVISIBLE, AWAY)
-    /// and announces it, under the lock, so a reconnect's ONLINE comes after;
-    /// nothing if a socket came back meanwhile.
-    fn finish_leaving(&self, user_id: Uuid, generation: u64, seen: Option<DateTime<Utc>>) {
+    /// Marks the user offline here (keeping only a lasting choice: INVISIBLE,
+    /// AWAY); false if a socket came back meanwhile. When this replica decides
+    /// alone it announces under the lock, so a reconnect's ONLINE comes after.
+    fn finish_leaving(
+        &self,
+        user_id: Uuid,
+        generation: u64,
+        seen: Option<DateTime<Utc>>,
+        announce: bool,
+    ) -> bool {
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         let Some(entry) = entries.get_mut(&user_id) else {
-            return;
+            return false;
         };
         if entry.sockets > 0 || entry.generation != generation {
-            return;
+            return false;
         }
         let before = public(effective(entry));
         entry.lingering = false;
         if entry.chosen.is_none_or(|s| s == Status::Offline) {
             entries.remove(&user_id);
         }
-        if before != Status::Offline {
+        if announce && before != Status::Offline {
             self.publish(user_id, Status::Offline, seen);
         }
+        true
     }
 
-    /// Applies `change`, and announces what others now see if it moved. The
-    /// announcement is made under the lock, so announcements of one user's
-    /// changes go out in the order the changes were made.
-    fn update(&self, user_id: Uuid, change: impl FnOnce(&mut Entry)) {
+    /// Applies `change` to this replica's entry. When it decides alone
+    /// (`announce`), it announces what others now see if that moved, under
+    /// the lock, so one user's announcements go out in the order made.
+    fn update(&self, user_id: Uuid, announce: bool, change: impl FnOnce(&mut Entry)) {
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         let entry = entries.entry(user_id).or_default();
         let before = public(effective(entry));
         change(entry);
         let after = public(effective(entry));
-        if before != after {
+        if announce && before != after {
             self.publish(user_id, after, None);
+        }
+    }
+
+    /// Applies `change` to the shared store and announces what others now see
+    /// if it moved. `None` when Redis failed (this replica's view stands).
+    async fn announce_shared(
+        &self,
+        store: &PresenceStore,
+        user_id: Uuid,
+        change: Change,
+    ) -> Option<Shift> {
+        match store.apply(user_id, change).await {
+            Ok((before, after)) => {
+                let (before_public, after_public) = (public(before), public(after));
+                if before_public != after_public {
+                    // Gone for others (so they were visible, not invisible,
+                    // as they went): the one moment a lastSeenAt is kept.
+                    let leaving = matches!(change, Change::Leave);
+                    let seen = if leaving && after_public == Status::Offline {
+                        Some(self.record_last_seen(user_id).await)
+                    } else {
+                        None
+                    };
+                    self.publish(user_id, after_public, seen);
+                }
+                Some((before, after))
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "updating shared presence");
+                None
+            }
         }
     }
 
@@ -200,6 +373,28 @@ impl Presence {
                 last_seen_at,
             },
         );
+    }
+}
+
+impl Status {
+    /// As stored in the shared store (and named in the schema).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Online => "ONLINE",
+            Self::Away => "AWAY",
+            Self::Invisible => "INVISIBLE",
+            Self::Offline => "OFFLINE",
+        }
+    }
+
+    pub fn parse(text: &str) -> anyhow::Result<Self> {
+        Ok(match text {
+            "ONLINE" => Self::Online,
+            "AWAY" => Self::Away,
+            "INVISIBLE" => Self::Invisible,
+            "OFFLINE" => Self::Offline,
+            other => anyhow::bail!("no presence status {other:?}"),
+        })
     }
 }
 

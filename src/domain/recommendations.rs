@@ -11,11 +11,12 @@
 //! sorts, counting mutual friends (a second statement) only for those who could
 //! still make the deck.
 //!
-//! The deck is kept in process, one per viewer (half an hour idle), and later
+//! The deck is kept in process, one per viewer (half an hour idle), and in
+//! Redis when there is one (so the next page may land on any replica), and later
 //! pages are read from it, checked again for swipes and blocks since: scores
 //! that move meanwhile (someone comes online, someone likes the viewer) cannot
 //! reorder pages already seen. A cursor whose deck is gone (expired, replaced
-//! by a new first page, or made on another replica) goes on after its card in a
+//! by a new first page, or made on another replica without Redis) goes on after its card in a
 //! fresh deck: near its place, but no longer exactly.
 
 use std::{
@@ -26,9 +27,11 @@ use std::{
 
 use chrono::{DateTime, Months, NaiveDate, Utc};
 use moka::sync::Cache;
-use sea_orm::{DatabaseConnection, DbBackend, FromQueryResult, Value};
+use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, Value};
 use uuid::Uuid;
 
+use crate::infra::db::Db;
+use crate::infra::redis::{COMMAND_TIMEOUT, Redis};
 use crate::{
     domain::{
         compatibility::{self, AffinityKey, BoundingBox, Parts},
@@ -39,6 +42,7 @@ use crate::{
     error::{AppError, AppResult},
     infra::sql,
 };
+use serde::{Deserialize, Serialize};
 
 /// Decks kept at once, by their approximate size in bytes.
 const DECK_CACHE_BYTES: u64 = 64 * 1024 * 1024;
@@ -62,7 +66,7 @@ pub struct Filter {
 }
 
 /// The limits one deck was built with; a cursor only goes on with the same.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 struct Limits {
     min_age: i32,
     max_age: i32,
@@ -116,7 +120,7 @@ impl Limits {
 }
 
 /// One recommended user and why.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Card {
     pub user_id: Uuid,
     /// Rounded, to a coarse cell of the candidate's location.
@@ -144,6 +148,7 @@ impl Card {
     }
 }
 
+#[derive(Serialize, Deserialize)]
 struct Deck {
     id: Uuid,
     limits: Limits,
@@ -212,10 +217,13 @@ pub struct Page {
 
 #[derive(Clone)]
 pub struct Recommendations {
-    db: DatabaseConnection,
+    db: Db,
     presence: Presence,
     /// Each viewer's current deck.
     decks: Cache<Uuid, Arc<Deck>>,
+    /// With Redis, decks are kept there too: a cursor goes on exactly on
+    /// whichever replica its next page lands.
+    shared: Option<Redis>,
     affinity: AffinityKey,
     /// Most candidates one deck weighs.
     pool: u64,
@@ -224,11 +232,12 @@ pub struct Recommendations {
 
 impl Recommendations {
     pub fn new(
-        db: DatabaseConnection,
+        db: Db,
         presence: Presence,
         affinity: AffinityKey,
         pool: u64,
         pass_cooldown: Duration,
+        shared: Option<&Redis>,
     ) -> Self {
         let decks = Cache::builder()
             .max_capacity(DECK_CACHE_BYTES)
@@ -241,6 +250,7 @@ impl Recommendations {
             db,
             presence,
             decks,
+            shared: shared.cloned(),
             affinity,
             // Each of the pool may be bound as a parameter: stay well inside
             // the databases' limits.
@@ -268,11 +278,11 @@ impl Recommendations {
             friend_count: viewer_row.friend_count,
         };
         let cursor = request.after.as_deref().map(Cursor::parse).transpose()?;
-        let kept = self
-            .decks
-            .get(&viewer)
-            .filter(|deck| cursor.as_ref().is_some_and(|c| c.deck == deck.id))
-            .filter(|deck| deck.limits == limits);
+        let kept = match &cursor {
+            Some(cursor) => self.kept_deck(viewer, cursor.deck).await,
+            None => None,
+        }
+        .filter(|deck| deck.limits == limits);
         let (deck, start, fresh) = match (cursor, kept) {
             (Some(cursor), Some(deck)) => (deck, cursor.position.saturating_add(1), false),
             (cursor, _) => {
@@ -285,7 +295,7 @@ impl Recommendations {
                         .position(|card| card.user_id == cursor.user_id)
                         .map_or(cursor.position, |found| found + 1)
                 });
-                self.decks.insert(viewer, deck.clone());
+                self.keep_deck(viewer, deck.clone()).await;
                 (deck, start, true)
             }
         };
@@ -332,6 +342,50 @@ impl Recommendations {
         })
     }
 
+    /// The viewer's deck `id`: this replica's, or the one another replica
+    /// dealt (kept in Redis).
+    async fn kept_deck(&self, viewer: Uuid, id: Uuid) -> Option<Arc<Deck>> {
+        if let Some(deck) = self.decks.get(&viewer).filter(|deck| deck.id == id) {
+            return Some(deck);
+        }
+        let redis = self.shared.as_ref().filter(|r| r.is_up())?;
+        let mut connection = redis.connection();
+        let mut get = redis::cmd("GET");
+        get.arg(redis.key(&format!("deck:{viewer}")));
+        let bytes = tokio::time::timeout(
+            COMMAND_TIMEOUT,
+            get.query_async::<Option<Vec<u8>>>(&mut connection),
+        )
+        .await
+        .ok()?
+        .ok()??;
+        let deck: Deck = serde_json::from_slice(&bytes).ok()?;
+        if deck.id != id {
+            return None;
+        }
+        let deck = Arc::new(deck);
+        self.decks.insert(viewer, deck.clone());
+        Some(deck)
+    }
+
+    /// Keeps the viewer's new deck here, and in Redis for the other replicas.
+    async fn keep_deck(&self, viewer: Uuid, deck: Arc<Deck>) {
+        self.decks.insert(viewer, deck.clone());
+        let Some(redis) = self.shared.as_ref().filter(|r| r.is_up()) else {
+            return;
+        };
+        let Ok(bytes) = serde_json::to_vec(&*deck) else {
+            return;
+        };
+        let mut connection = redis.connection();
+        let mut set = redis::cmd("SET");
+        set.arg(redis.key(&format!("deck:{viewer}")))
+            .arg(bytes)
+            .arg("PX")
+            .arg(DECK_IDLE.as_millis() as u64);
+        let _ = tokio::time::timeout(COMMAND_TIMEOUT, set.exec_async(&mut connection)).await;
+    }
+
     /// Ranks the pool in two steps, so mutual friends (the costly part) are
     /// counted only for those who could make the deck: everyone is scored
     /// without them first, and only candidates whose score plus the most mutual
@@ -346,6 +400,8 @@ impl Recommendations {
         let (viewer, profile) = (seeker.id, &seeker.profile);
         let rows = self.candidates(viewer, profile, &limits, now).await?;
         let here = (profile.latitude, profile.longitude);
+        let ids: Vec<Uuid> = rows.iter().map(|row| row.id).collect();
+        let statuses = self.presence.statuses(&ids, Some(viewer)).await;
         // (card scored without mutual friends, its affinity)
         let mut weighed: Vec<(Card, f64)> = rows
             .into_iter()
@@ -358,10 +414,7 @@ impl Recommendations {
                 let interests = users::interests_of(&row.interests);
                 let (shared, common_interests) =
                     compatibility::shared_interests(&seeker.interests, &interests);
-                let online = matches!(
-                    self.presence.status(row.id, Some(viewer)),
-                    Status::Online | Status::Away
-                );
+                let online = matches!(statuses.get(&row.id), Some(Status::Online | Status::Away));
                 let parts = Parts {
                     shared_interests: shared,
                     distance: compatibility::distance_part(distance_km, limits.max_distance_km),

@@ -13,14 +13,15 @@ use chrono::{DateTime, Utc};
 use entity::{block, friend_request, friendship, user};
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
-    FromQueryResult, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Statement,
-    TransactionTrait, TryInsertResult,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Statement, TransactionTrait,
+    TryInsertResult,
     sea_query::{Alias, Expr, ExprTrait, IntoIden, Query, UnionType},
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::infra::db::Db;
 use crate::{
     domain::discovery,
     error::{AppError, AppResult, is_unique_violation},
@@ -103,13 +104,19 @@ impl FriendRequest {
 
 #[derive(Clone)]
 pub struct Social {
-    db: DatabaseConnection,
+    db: Db,
     pubsub: Arc<dyn PubSub>,
+    /// Friend counts live in users' rows: changed ones are forgotten here.
+    profiles: crate::domain::users::Profiles,
 }
 
 impl Social {
-    pub fn new(db: DatabaseConnection, pubsub: Arc<dyn PubSub>) -> Self {
-        Self { db, pubsub }
+    pub fn new(db: Db, pubsub: Arc<dyn PubSub>, profiles: crate::domain::users::Profiles) -> Self {
+        Self {
+            db,
+            pubsub,
+            profiles,
+        }
     }
 
     /// Asks `to` to be friends. Asking again returns the same pending request; asking
@@ -149,7 +156,7 @@ impl Social {
             // They asked first: this is a yes.
             let accepted = accept_row(&txn, existing).await?;
             txn.commit().await?;
-            self.announce_accepted(&accepted);
+            self.announce_accepted(&accepted).await;
             return Ok(accepted);
         }
         let (low, high) = ordered(from, to);
@@ -197,7 +204,7 @@ impl Social {
             .ok_or_else(request_not_found)?;
         let accepted = accept_row(&txn, request).await?;
         txn.commit().await?;
-        self.announce_accepted(&accepted);
+        self.announce_accepted(&accepted).await;
         Ok(accepted)
     }
 
@@ -231,6 +238,7 @@ impl Social {
         check_reachable(&txn, viewer, other, OwnBlock::Allow).await?;
         delete_friendship(&txn, viewer, other).await?;
         txn.commit().await?;
+        self.profiles.invalidate(&[viewer, other]).await;
         Ok(())
     }
 
@@ -261,6 +269,7 @@ impl Social {
         .exec_without_returning(&txn)
         .await?;
         txn.commit().await?;
+        self.profiles.invalidate(&[viewer, other]).await;
         let event = Event::Blocked {
             blocker: viewer,
             blocked: other,
@@ -608,7 +617,9 @@ impl Social {
 
     /// Tells the sender their request was accepted, and both that they are
     /// friends now (their presence feeds follow each other from here).
-    fn announce_accepted(&self, request: &FriendRequest) {
+    async fn announce_accepted(&self, request: &FriendRequest) {
+        // Their friend counts moved.
+        self.profiles.invalidate(&[request.from, request.to]).await;
         self.pubsub.publish(
             &user_topic(request.from),
             Event::FriendRequestAccepted {
@@ -847,9 +858,17 @@ async fn adjust_friend_counts(
 /// Before an account is deleted (its friendship rows go with it by cascade):
 /// its friends each lose one friend. Call in the deleting transaction. The user's
 /// own row is locked first, so a pair change involving them either commits before
-/// (and is counted here) or waits and then finds them gone.
-pub async fn forget_user(db: &impl ConnectionTrait, user_id: Uuid) -> AppResult<()> {
+/// (and is counted here) or waits and then finds them gone. Returns the friends,
+/// whose rows changed.
+pub async fn forget_user(db: &impl ConnectionTrait, user_id: Uuid) -> AppResult<Vec<Uuid>> {
     lock_pair(db, user_id, user_id).await?;
+    let friends: Vec<Uuid> = friendship::Entity::find()
+        .select_only()
+        .column(friendship::Column::FriendId)
+        .filter(friendship::Column::UserId.eq(user_id))
+        .into_tuple()
+        .all(db)
+        .await?;
     user::Entity::update_many()
         .col_expr(
             user::Column::FriendCount,
@@ -858,7 +877,7 @@ pub async fn forget_user(db: &impl ConnectionTrait, user_id: Uuid) -> AppResult<
         .filter(user::Column::Id.in_subquery(friend_ids_of(user_id)))
         .exec(db)
         .await?;
-    Ok(())
+    Ok(friends)
 }
 
 /// `SELECT friend_id FROM friendships WHERE user_id = user`.

@@ -7,11 +7,12 @@ use chrono::{Datelike, NaiveDate, Utc};
 use entity::user;
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
     sea_query::{Expr, ExprTrait, Func, LikeExpr},
 };
 use uuid::Uuid;
 
+use crate::infra::{cache::TwoLevelCache, db::Db};
 use crate::{
     domain::{
         discovery,
@@ -181,13 +182,38 @@ pub struct ProfileChanges {
     pub friend_list_visibility: Option<FriendListVisibility>,
 }
 
-pub async fn find(db: &DatabaseConnection, id: Uuid) -> AppResult<Option<user::Model>> {
+pub async fn find(db: &Db, id: Uuid) -> AppResult<Option<user::Model>> {
     Ok(user::Entity::find_by_id(id).one(db).await?)
+}
+
+/// Users by id as lists and pages show them, through the two-level cache.
+/// Whatever changes a user's row forgets it there after committing:
+/// `updateProfile`, discovery preferences, friend counts (`Social`), last seen
+/// (`Presence`) and account deletion (`Accounts`).
+pub type Profiles = TwoLevelCache<user::Model>;
+
+/// [`find_many`] through the cache. The password hash is never cached.
+pub async fn find_many_cached(
+    db: &Db,
+    profiles: &Profiles,
+    ids: &[Uuid],
+) -> AppResult<HashMap<Uuid, user::Model>> {
+    profiles
+        .get_many_or_load(ids, |missing| async move {
+            // From the primary: what is cached serves every replica for minutes,
+            // so it must not be a lagging read replica's old row.
+            let mut found = find_many(db.primary(), &missing).await?;
+            for user in found.values_mut() {
+                user.password_hash = None;
+            }
+            Ok(found)
+        })
+        .await
 }
 
 /// Users by id: one query for the whole batch, none for no ids.
 pub async fn find_many(
-    db: &DatabaseConnection,
+    db: &impl sea_orm::ConnectionTrait,
     ids: &[Uuid],
 ) -> Result<HashMap<Uuid, user::Model>, sea_orm::DbErr> {
     if ids.is_empty() {
@@ -202,10 +228,7 @@ pub async fn find_many(
         .collect())
 }
 
-pub async fn find_by_username(
-    db: &DatabaseConnection,
-    username: &str,
-) -> AppResult<Option<user::Model>> {
+pub async fn find_by_username(db: &Db, username: &str) -> AppResult<Option<user::Model>> {
     Ok(user::Entity::find()
         .filter(user::Column::Username.eq(username.trim().to_ascii_lowercase()))
         .one(db)
@@ -216,7 +239,7 @@ pub async fn find_by_username(
 /// (case-insensitive), in username order after `after`, leaving out anyone who
 /// blocked `viewer`. Fetches `limit` rows.
 pub async fn search(
-    db: &DatabaseConnection,
+    db: &Db,
     query: &str,
     viewer: Option<Uuid>,
     after: Option<&str>,
@@ -264,7 +287,7 @@ pub fn escape_like(text: &str) -> String {
 }
 
 pub async fn update_profile(
-    db: &DatabaseConnection,
+    db: &Db,
     user_id: Uuid,
     changes: ProfileChanges,
 ) -> AppResult<user::Model> {

@@ -139,7 +139,8 @@ impl AccountMutation {
         let client = ctx.client();
         state
             .limiter
-            .check(Action::RegisterPerIp, &client_key(&client))?;
+            .check(Action::RegisterPerIp, &client_key(&client))
+            .await?;
         let registration = Registration {
             username: input.username,
             password: input.password,
@@ -162,10 +163,12 @@ impl AccountMutation {
         let identifier = Identifier::parse(&input.identifier);
         state
             .limiter
-            .check(Action::LoginPerIp, &client_key(&client))?;
+            .check(Action::LoginPerIp, &client_key(&client))
+            .await?;
         state
             .limiter
-            .check(Action::LoginPerIdentifier, identifier.key())?;
+            .check(Action::LoginPerIdentifier, identifier.key())
+            .await?;
         Ok(state
             .accounts
             .login(&identifier, &input.password, &client)
@@ -184,7 +187,8 @@ impl AccountMutation {
         let client = ctx.client();
         state
             .limiter
-            .check(Action::RefreshPerIp, &client_key(&client))?;
+            .check(Action::RefreshPerIp, &client_key(&client))
+            .await?;
         Ok(state
             .accounts
             .refresh(&input.refresh_token, &client)
@@ -234,7 +238,8 @@ impl AccountMutation {
         // The password check is a login attempt in disguise: count it as one.
         state
             .limiter
-            .check(Action::LoginPerIdentifier, &viewer.user_id.to_string())?;
+            .check(Action::LoginPerIdentifier, &viewer.user_id.to_string())
+            .await?;
         state
             .accounts
             .delete_account(viewer.user_id, &input.password)

@@ -452,7 +452,8 @@ impl ChatMutation {
         let viewer = ctx.require_viewer().await?;
         ctx.state()
             .limiter
-            .check(Action::MessagePerUser, &viewer.user_id.to_string())?;
+            .check(Action::MessagePerUser, &viewer.user_id.to_string())
+            .await?;
         let conversation_id = ids::expect(&input.conversation_id, NodeKind::Conversation)?;
         let reply_to_id = input
             .reply_to_id
@@ -552,7 +553,8 @@ impl ChatMutation {
         let state = ctx.state();
         state
             .limiter
-            .check(Action::TypingPerUser, &viewer.user_id.to_string())?;
+            .check(Action::TypingPerUser, &viewer.user_id.to_string())
+            .await?;
         state
             .chat
             .set_typing(viewer.user_id, id, input.typing)
@@ -616,7 +618,7 @@ impl ChatSubscription {
                 // Listen first, then check access and read where the
                 // conversation stands: nothing sent or revoked in between is
                 // missed.
-                let live = listen(&state.pubsub, key, viewer.user_id, conversation.group_id);
+                let live = listen(&state.pubsub, key, viewer.user_id, conversation.group_id).await;
                 let membership = state
                     .chat
                     .readable(viewer.user_id, key)

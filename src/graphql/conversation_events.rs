@@ -97,7 +97,7 @@ async fn event_user(context: &EventContext, id: Uuid) -> Option<User> {
 
 /// What turning events into `ConversationEvent`s needs, owned by the stream.
 struct EventContext {
-    db: sea_orm::DatabaseConnection,
+    db: crate::infra::db::Db,
     social: crate::domain::social::Social,
     conversation: entity::conversation::Model,
     viewer: Uuid,
@@ -184,12 +184,9 @@ impl ConversationEventsSubscription {
         let state = ctx.state().clone();
         let not_found = || AppError::not_found("conversation not found");
         let conversation = state.chat.find(key).await?.ok_or_else(not_found)?;
-        let live = live::stop_on_lag(listen(
-            &state.pubsub,
-            key,
-            viewer.user_id,
-            conversation.group_id,
-        ));
+        let live = live::stop_on_lag(
+            listen(&state.pubsub, key, viewer.user_id, conversation.group_id).await,
+        );
         let membership = state
             .chat
             .readable(viewer.user_id, key)

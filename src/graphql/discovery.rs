@@ -393,7 +393,8 @@ async fn swipe(
     let viewer = ctx.require_viewer().await?;
     ctx.state()
         .limiter
-        .check(Action::SwipePerUser, &viewer.user_id.to_string())?;
+        .check(Action::SwipePerUser, &viewer.user_id.to_string())
+        .await?;
     let target = ids::expect(user_id, NodeKind::User)?;
     let outcome = ctx
         .state()

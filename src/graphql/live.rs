@@ -26,8 +26,13 @@ pub async fn while_session_lives<T: Send + 'static>(
 ) -> AppResult<BoxStream<'static, async_graphql::Result<T>>> {
     let mut revocations = pubsub
         .subscribe(&user_topic(viewer.user_id))
+        .await
         .filter(move |event| ready(ends_session(event, &viewer)));
-    if accounts.active_session(viewer.session_id).await?.is_none() {
+    if accounts
+        .session_validity(viewer.session_id)
+        .await?
+        .is_none()
+    {
         return Err(AppError::unauthenticated("session has ended"));
     }
     let expiry = (viewer.token_expires_at - chrono::Utc::now())

@@ -4,7 +4,7 @@ use std::{collections::HashMap, sync::Arc};
 
 use async_graphql::dataloader::Loader;
 use entity::{group, user};
-use sea_orm::{DatabaseConnection, DbErr};
+use sea_orm::DbErr;
 use uuid::Uuid;
 
 use crate::domain::{
@@ -13,14 +13,16 @@ use crate::domain::{
     social::{Relationship, Social},
     users,
 };
+use crate::infra::db::Db;
 
 pub struct UserLoader {
-    db: DatabaseConnection,
+    db: Db,
+    profiles: users::Profiles,
 }
 
 impl UserLoader {
-    pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+    pub fn new(db: Db, profiles: users::Profiles) -> Self {
+        Self { db, profiles }
     }
 }
 
@@ -29,7 +31,9 @@ impl Loader<Uuid> for UserLoader {
     type Error = Arc<DbErr>;
 
     async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
-        users::find_many(&self.db, keys).await.map_err(Arc::new)
+        users::find_many_cached(&self.db, &self.profiles, keys)
+            .await
+            .map_err(|err| Arc::new(DbErr::Custom(format!("{err:?}"))))
     }
 }
 

@@ -21,16 +21,13 @@ use std::{
 };
 
 use entity::conversation;
-use futures_util::{
-    StreamExt,
-    stream::{BoxStream, SelectAll},
-};
+use futures_util::{StreamExt, stream::SelectAll};
 use uuid::Uuid;
 
 use crate::{
     domain::chat::{Chat, Kind, Message, Window},
     error::AppResult,
-    infra::pubsub::{Event, Lagged, PubSub, conversation_topic, group_topic, user_topic},
+    infra::pubsub::{Event, Lagged, PubSub, Topic, conversation_topic, group_topic, user_topic},
 };
 
 /// How many stored messages one catch-up read fetches.
@@ -38,25 +35,18 @@ const CATCH_UP_PAGE: u64 = 100;
 /// The most conversations one all-conversations feed follows (most recent first).
 pub const MAX_FOLLOWED: u64 = 1000;
 
-type Topic = BoxStream<'static, Result<Arc<Event>, Lagged>>;
-
 /// The topics a conversation's subscriber listens on: the conversation's own,
 /// the viewer's (blocks, removals, joins) and, for a group's, the group's (its
 /// deletion).
-pub fn listen(
+pub async fn listen(
     pubsub: &Arc<dyn PubSub>,
     conversation: Uuid,
     viewer: Uuid,
     group: Option<Uuid>,
-) -> BoxStream<'static, Result<Arc<Event>, Lagged>> {
-    let mut topics = vec![
-        pubsub.subscribe(&conversation_topic(conversation)),
-        pubsub.subscribe(&user_topic(viewer)),
-    ];
-    if let Some(group) = group {
-        topics.push(pubsub.subscribe(&group_topic(group)));
-    }
-    futures_util::stream::select_all(topics).boxed()
+) -> Topic {
+    let mut topics = vec![conversation_topic(conversation), user_topic(viewer)];
+    topics.extend(group.map(group_topic));
+    futures_util::stream::select_all(pubsub.subscribe_all(topics).await).boxed()
 }
 
 /// Whether `event` ends `viewer`'s access to `conversation`.
@@ -124,12 +114,13 @@ impl Feed {
     pub async fn everything(chat: Chat, pubsub: Arc<dyn PubSub>, viewer: Uuid) -> AppResult<Self> {
         let mut feed = Self::empty(chat.clone(), pubsub.clone(), viewer, true);
         // Joins announced from now on reach the feed.
-        feed.live.push(pubsub.subscribe(&user_topic(viewer)));
+        feed.live.push(pubsub.subscribe(&user_topic(viewer)).await);
         let memberships = chat.conversations(viewer, None, MAX_FOLLOWED).await?;
-        for membership in &memberships {
-            let id = membership.conversation.id;
-            feed.live.push(pubsub.subscribe(&conversation_topic(id)));
-        }
+        let topics = memberships
+            .iter()
+            .map(|membership| conversation_topic(membership.conversation.id))
+            .collect();
+        feed.live.extend(pubsub.subscribe_all(topics).await);
         // Read where each stands only now that its topic is heard.
         let ids: Vec<Uuid> = memberships.iter().map(|m| m.conversation.id).collect();
         let last_seqs = chat.last_seqs(&ids).await?;
@@ -263,7 +254,7 @@ impl Feed {
         }
         // Listen, then catch up from where they joined.
         self.live
-            .push(self.pubsub.subscribe(&conversation_topic(id)));
+            .push(self.pubsub.subscribe(&conversation_topic(id)).await);
         let Some(membership) = self.chat.readable(self.viewer, id).await? else {
             return Ok(());
         };
@@ -291,12 +282,15 @@ impl Feed {
         // Maybe past the end of its access: listen afresh, check access again,
         // then catch up from the database.
         self.live = SelectAll::new();
-        self.live.push(listen(
-            &self.pubsub,
-            conversation.id,
-            self.viewer,
-            conversation.group_id,
-        ));
+        self.live.push(
+            listen(
+                &self.pubsub,
+                conversation.id,
+                self.viewer,
+                conversation.group_id,
+            )
+            .await,
+        );
         match self.chat.readable(self.viewer, conversation.id).await? {
             Some(_) => self.catch_up.push_back(conversation.id),
             None => self.ended = true,

@@ -80,7 +80,10 @@ pub fn build_schema(state: AppState) -> KithSchema {
     .limit_complexity(settings.query_complexity_limit)
     .extension(error_codes::ErrorCodes)
     .extension(observability::Observability)
-    .data(loader(loaders::UserLoader::new(state.db.clone()), delay))
+    .data(loader(
+        loaders::UserLoader::new(state.db.clone(), state.profiles.clone()),
+        delay,
+    ))
     .data(loader(
         loaders::MutualCountLoader::new(state.social.clone()),
         delay,

@@ -94,7 +94,7 @@ impl NotificationSubscription {
     {
         let viewer = ctx.require_viewer().await?;
         let state = ctx.state().clone();
-        let events = live::stop_on_lag(state.pubsub.subscribe(&user_topic(viewer.user_id)));
+        let events = live::stop_on_lag(state.pubsub.subscribe(&user_topic(viewer.user_id)).await);
         let accounts = state.accounts.clone();
         let notifications = events.filter_map(move |event| {
             let accounts = accounts.clone();

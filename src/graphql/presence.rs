@@ -54,7 +54,7 @@ pub async fn presence_of(
     user_id: Uuid,
 ) -> async_graphql::Result<PresenceStatus> {
     let viewer = ctx.viewer().await?.map(|v| v.user_id);
-    Ok(ctx.state().presence.status(user_id, viewer).into())
+    Ok(ctx.state().presence.status(user_id, viewer).await.into())
 }
 
 /// A friend's presence changed.
@@ -84,6 +84,7 @@ impl PresenceMutation {
             .state()
             .presence
             .set(viewer.user_id, status.into())
+            .await
             .into())
     }
 }
@@ -107,14 +108,16 @@ impl PresenceSubscription {
         // The viewer's own topic first, so a friendship made while the friends
         // are read is still heard of.
         let mut topics = SelectAll::new();
-        topics.push(state.pubsub.subscribe(&user_topic(viewer.user_id)));
+        topics.push(state.pubsub.subscribe(&user_topic(viewer.user_id)).await);
         let friends = state
             .social
             .friends(viewer.user_id, Some(viewer.user_id), None, MAX_FOLLOWED)
             .await?;
-        for friend in &friends {
-            topics.push(state.pubsub.subscribe(&presence_topic(*friend)));
-        }
+        let friend_topics = friends
+            .iter()
+            .map(|friend| presence_topic(*friend))
+            .collect();
+        topics.extend(state.pubsub.subscribe_all(friend_topics).await);
         // With no friends (yet) the feed still stays open, like any other.
         topics.push(futures_util::stream::pending().boxed());
         let followed: HashSet<Uuid> = friends.into_iter().collect();
@@ -132,7 +135,7 @@ impl PresenceSubscription {
                         && followed.len() < MAX_FOLLOWED as usize
                         && followed.insert(*friend_id)
                     {
-                        topics.push(pubsub.subscribe(&presence_topic(*friend_id)));
+                        topics.push(pubsub.subscribe(&presence_topic(*friend_id)).await);
                     }
                     Some((next, (topics, followed)))
                 }

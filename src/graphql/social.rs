@@ -147,10 +147,12 @@ pub struct FriendSuggestion {
     pub mutual_friends_count: i64,
 }
 
-/// The users of a page of ids, in the page's order: one query. A page is already
-/// a batch, so it skips the loader and its batching delay.
+/// The users of a page of ids, in the page's order, through the profile cache
+/// (at most one query). A page is already a batch, so it skips the loader and
+/// its batching delay.
 pub async fn users_in_order(ctx: &Context<'_>, ids: &[Uuid]) -> AppResult<Vec<User>> {
-    let mut found = users::find_many(&ctx.state().db, ids).await?;
+    let state = ctx.state();
+    let mut found = users::find_many_cached(&state.db, &state.profiles, ids).await?;
     Ok(ids
         .iter()
         .filter_map(|id| found.remove(id))

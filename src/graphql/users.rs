@@ -473,7 +473,9 @@ impl UserMutation {
             location: change(input.location, |l| Ok(Some((l.latitude, l.longitude))))?,
             friend_list_visibility: input.friend_list_visibility.map(Into::into),
         };
-        let updated = users::update_profile(&ctx.state().db, viewer.user_id, changes).await?;
+        let state = ctx.state();
+        let updated = users::update_profile(&state.db, viewer.user_id, changes).await?;
+        state.profiles.invalidate(&[viewer.user_id]).await;
         Ok(User::new(updated))
     }
 }

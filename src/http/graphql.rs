@@ -20,7 +20,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use std::net::SocketAddr;
 
-use crate::{app::HttpState, auth::RequestAuth, http};
+use crate::{app::HttpState, auth::RequestAuth, http, infra::db::Db};
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 const JSON: &str = "application/json";
@@ -283,7 +283,8 @@ fn get_request(uri: &Uri) -> Result<GqlRequest, String> {
     Ok(request)
 }
 
-/// Whether the operation a GET would run is a mutation (which GET must not run).
+/// Whether the operation a request would run is a mutation (which GET must
+/// not run, and whose viewer reads from the primary for a while after).
 fn selects_mutation(request: &async_graphql::Request) -> bool {
     let Ok(document) = parse_query(&request.query) else {
         return false; // execution reports the syntax error
@@ -326,7 +327,23 @@ async fn execute(
             state.settings().trust_forwarded_for,
         ));
     let is_batch = matches!(batch, BatchRequest::Batch(_));
-    let response = state.schema.execute_batch(batch).await;
+    let response = match &state.recent_writers {
+        None => state.schema.execute_batch(batch).await,
+        Some(writers) => {
+            let tokens = state.app.accounts.tokens();
+            let token = RequestAuth::from_credentials(credentials);
+            let token = token.token();
+            if batch.iter().any(selects_mutation) {
+                let response = state.schema.execute_batch(batch).await;
+                writers.wrote(tokens, token).await;
+                response
+            } else if writers.may_read_replica(tokens, token).await {
+                Db::reading_from_replica(state.schema.execute_batch(batch)).await
+            } else {
+                state.schema.execute_batch(batch).await
+            }
+        }
+    };
     let status = match &response {
         BatchResponse::Single(single)
             if !is_batch && format == Format::GraphqlResponseJson && is_request_error(single) =>

@@ -10,32 +10,34 @@ pub async fn healthz() -> &'static str {
     "ok"
 }
 
-/// `GET /readyz`: the database answers, and Redis too when configured.
+/// `GET /readyz`: ready while the database answers. Without Redis a replica
+/// still serves, degraded (local limits, local-only fan-out), so that is 200
+/// with `"status": "degraded"`: taking every replica out of the load balancer
+/// because their shared Redis is away would turn a degraded service into none.
 pub async fn readyz(State(state): State<HttpState>) -> (StatusCode, Json<Value>) {
-    let database = state.app.db.ping().await.is_ok();
+    let database = state.app.db.primary().ping().await.is_ok();
+    // Reads fall back to the primary without it: reported, never a reason
+    // to leave the load balancer.
+    let replica = match state.app.db.replica() {
+        Some(replica) => Some(replica.ping().await.is_ok()),
+        None => None,
+    };
     let redis = match &state.app.redis {
-        Some(redis) => {
-            let mut conn = redis.clone();
-            let ping = redis::cmd("PING");
-            let pong = tokio::time::timeout(
-                std::time::Duration::from_secs(3),
-                ping.query_async::<String>(&mut conn),
-            )
-            .await;
-            Some(matches!(pong, Ok(Ok(_))))
-        }
+        Some(redis) => Some(redis.ping().await),
         None => None,
     };
     let word = |ok: bool| if ok { "ok" } else { "unavailable" };
-    let ready = database && redis.unwrap_or(true);
-    let status = if ready {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
+    let (status, summary) = match (database, redis) {
+        (false, _) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+        (true, Some(false)) => (StatusCode::OK, "degraded"),
+        (true, _) => (StatusCode::OK, "ok"),
     };
-    let mut body = json!({ "status": word(ready), "database": word(database) });
+    let mut body = json!({ "status": summary, "database": word(database) });
     if let Some(redis) = redis {
         body["redis"] = json!(word(redis));
+    }
+    if let Some(replica) = replica {
+        body["readReplica"] = json!(word(replica));
     }
     (status, Json(body))
 }

@@ -27,7 +27,7 @@ pub fn recorder() -> PrometheusHandle {
 }
 
 pub async fn render(State(state): State<HttpState>) -> impl IntoResponse {
-    let db = &state.app.db;
+    let db = state.app.db.primary();
     let (size, idle) = match db.get_database_backend() {
         DatabaseBackend::Postgres => {
             let pool = db.get_postgres_connection_pool();

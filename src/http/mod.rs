@@ -5,6 +5,7 @@ pub mod graphiql;
 pub mod graphql;
 pub mod health;
 pub mod metrics;
+pub mod reads;
 pub mod websocket;
 
 use std::net::{IpAddr, SocketAddr};

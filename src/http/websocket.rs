@@ -3,19 +3,30 @@
 //! refuses the connection, as does one over the per-user socket cap, and a socket
 //! that sends no `connection_init` in time is dropped. Sockets read into small
 //! buffers: tungstenite's default 128 KiB per socket would dominate memory with
-//! many idle subscribers.
+//! many idle subscribers. When the server stops, every socket is closed with
+//! 1001 (going away), which clients take as "reconnect".
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
 
 use async_graphql::{Data, http::ALL_WEBSOCKET_PROTOCOLS};
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::{
-    extract::{ConnectInfo, FromRequestParts, State, ws::WebSocketUpgrade},
+    extract::{
+        ConnectInfo, FromRequestParts, State,
+        ws::{CloseFrame, Message, WebSocketUpgrade, close_code},
+    },
     http::request::Parts,
     response::{IntoResponse, Response},
 };
-
-use tokio::sync::Notify;
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::{Notify, watch};
 
 use crate::{app::HttpState, auth::RequestAuth, http};
 
@@ -52,39 +63,45 @@ pub async fn upgrade(
         .max_frame_size(max_message)
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| async move {
+            let mut stopping = state.sockets.stopping.clone();
+            let _open = OpenSocket::count(&state.sockets);
+            // The sink stays here, so a close frame can still be sent when the
+            // server stops.
+            let (mut sink, stream) = socket.split();
             let accounts = state.app.accounts.clone();
             let presence = state.app.presence.clone();
             let settings = state.settings();
             let max_sockets = settings.ws_max_sockets_per_user;
             let init_timeout = Duration::from_millis(settings.ws_init_timeout_millis);
             let initialised = Arc::new(Notify::new());
-            let _open = OpenSocket::count();
-            let serve = GraphQLWebSocket::new(socket, state.schema.clone(), protocol)
-                .on_connection_init({
-                    let initialised = initialised.clone();
-                    move |payload| async move {
-                        let auth = RequestAuth::for_socket(init_token(&payload));
-                        // Checked now, so a bad token refuses the socket outright.
-                        let viewer = auth.viewer(&accounts).await?;
-                        let mut data = Data::default();
-                        if let Some(viewer) = viewer {
-                            // A signed-in socket keeps its user online while the
-                            // connection's data lives, that is, as long as the socket.
-                            let Some(online) = presence.try_connect(viewer.user_id, max_sockets)
-                            else {
-                                return Err(async_graphql::Error::new(format!(
-                                    "too many open connections (at most {max_sockets} per user)"
-                                )));
-                            };
-                            data.insert(online);
+            let serve =
+                GraphQLWebSocket::new_with_pair(&mut sink, stream, state.schema.clone(), protocol)
+                    .on_connection_init({
+                        let initialised = initialised.clone();
+                        move |payload| async move {
+                            let auth = RequestAuth::for_socket(init_token(&payload));
+                            // Checked now, so a bad token refuses the socket outright.
+                            let viewer = auth.viewer(&accounts).await?;
+                            let mut data = Data::default();
+                            if let Some(viewer) = viewer {
+                                // A signed-in socket keeps its user online while the
+                                // connection's data lives, that is, as long as the socket.
+                                let Some(online) =
+                                    presence.try_connect(viewer.user_id, max_sockets).await
+                                else {
+                                    return Err(async_graphql::Error::new(format!(
+                                        "too many open connections (at most {max_sockets} per user)"
+                                    )));
+                                };
+                                data.insert(online);
+                            }
+                            data.insert(Arc::new(auth));
+                            data.insert(client);
+                            initialised.notify_one();
+                            Ok(data)
                         }
-                        data.insert(Arc::new(auth));
-                        data.insert(client);
-                        initialised.notify_one();
-                        Ok(data)
-                    }
-                })
-                .serve();
+                    })
+                    .serve();
             // A socket that never says hello is dropped, rather than holding a
             // connection slot (and its memory) forever.
             let hello_or_timeout = async {
@@ -95,11 +112,24 @@ pub async fn upgrade(
                     std::future::pending::<()>().await;
                 }
             };
-            tokio::select! {
-                () = serve => {}
+            let going_away = tokio::select! {
+                () = serve => false,
                 () = hello_or_timeout => {
                     tracing::debug!("closed a socket that sent no connection_init in time");
+                    false
                 }
+                _ = stopping.wait_for(|stopping| *stopping) => true,
+            };
+            if going_away {
+                let close = CloseFrame {
+                    code: close_code::AWAY,
+                    reason: "server shutting down".into(),
+                };
+                let _ = tokio::time::timeout(
+                    Duration::from_secs(1),
+                    sink.send(Message::Close(Some(close))),
+                )
+                .await;
             }
         })
 }
@@ -111,18 +141,54 @@ fn init_token(payload: &serde_json::Value) -> Option<&str> {
         .find_map(|key| payload.get(key)?.as_str())
 }
 
-/// Keeps the open-socket gauge right however the socket ends.
-struct OpenSocket;
+/// The open sockets, and word that the server is stopping.
+#[derive(Clone)]
+pub struct Sockets {
+    stop: Arc<watch::Sender<bool>>,
+    stopping: watch::Receiver<bool>,
+    open: Arc<AtomicUsize>,
+}
+
+impl Default for Sockets {
+    fn default() -> Self {
+        let (stop, stopping) = watch::channel(false);
+        Self {
+            stop: Arc::new(stop),
+            stopping,
+            open: Arc::default(),
+        }
+    }
+}
+
+impl Sockets {
+    /// Closes every socket, now and as they open, with "going away".
+    pub fn close_all(&self) {
+        self.stop.send_replace(true);
+    }
+
+    /// Waits, at most `patience`, until every socket has closed.
+    pub async fn closed(&self, patience: Duration) {
+        let deadline = tokio::time::Instant::now() + patience;
+        while self.open.load(Ordering::Relaxed) > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// Keeps the open-socket count and gauge right however the socket ends.
+struct OpenSocket(Arc<AtomicUsize>);
 
 impl OpenSocket {
-    fn count() -> Self {
+    fn count(sockets: &Sockets) -> Self {
+        sockets.open.fetch_add(1, Ordering::Relaxed);
         metrics::gauge!("kith_websocket_connections").increment(1.0);
-        Self
+        Self(sockets.open.clone())
     }
 }
 
 impl Drop for OpenSocket {
     fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
         metrics::gauge!("kith_websocket_connections").decrement(1.0);
     }
 }

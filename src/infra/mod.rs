@@ -1,5 +1,9 @@
 //! Adapters behind small traits, chosen once in `app.rs`.
 
+pub mod cache;
+pub mod db;
+pub mod presence_store;
 pub mod pubsub;
 pub mod ratelimit;
+pub mod redis;
 pub mod sql;

@@ -1,5 +1,10 @@
-//! Rate limits on abusable actions: one keyed GCRA limiter (governor) per action,
-//! each with its own rate from config. Keys are client addresses or identifiers.
+//! Rate limits on abusable actions: GCRA per action and key, each action with
+//! its own rate from config. Keys are client addresses or identifiers.
+//!
+//! With Redis, every replica counts against the same limit: one Lua script
+//! keeps each key's theoretical arrival time there, atomically. While Redis is
+//! away each replica falls back to its own in-process limiter (governor), so a
+//! client gets at most N times its rate across N replicas until Redis returns.
 
 use std::{fmt, num::NonZeroU32, str::FromStr, sync::Arc, time::Duration};
 
@@ -12,6 +17,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::{
     config::{Settings, Switch},
     error::{AppError, AppResult},
+    infra::redis::{COMMAND_TIMEOUT, Redis},
 };
 
 /// "N per period", written `30/min`, `5/s`, `100/h` or `1000/day` in config.
@@ -117,57 +123,142 @@ pub enum Action {
 
 const ACTIONS: usize = 7;
 
-/// Keyed limiters for every [`Action`], or none at all when limits are off.
+impl Action {
+    /// Its part of a Redis key.
+    fn name(self) -> &'static str {
+        match self {
+            Self::LoginPerIp => "login-ip",
+            Self::LoginPerIdentifier => "login-id",
+            Self::RegisterPerIp => "register-ip",
+            Self::RefreshPerIp => "refresh-ip",
+            Self::TypingPerUser => "typing",
+            Self::SwipePerUser => "swipe",
+            Self::MessagePerUser => "message",
+        }
+    }
+}
+
+/// GCRA in one step. KEYS[1] holds the key's theoretical arrival time in
+/// microseconds of Redis's clock (one clock for every replica); ARGV is the
+/// emission interval in microseconds and the burst. Returns 0 when allowed
+/// (and records it), otherwise the microseconds until it would be.
+const GCRA: &str = r"
+local interval = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+local allowed_at = tat - (burst - 1) * interval
+if now < allowed_at then return allowed_at - now end
+local next_tat = tat + interval
+redis.call('SET', KEYS[1], string.format('%.0f', next_tat),
+  'PX', math.ceil((next_tat - now) / 1000))
+return 0
+";
+
+/// Limits for every [`Action`], or none at all when limits are off.
 #[derive(Clone)]
 pub struct RateLimiter {
-    limiters: Option<Arc<[DefaultKeyedRateLimiter<String>; ACTIONS]>>,
+    limits: Option<Arc<Limits>>,
+}
+
+struct Limits {
+    rates: [Rate; ACTIONS],
+    /// This replica's own counts: all there is without Redis, and the
+    /// fallback while Redis is away.
+    local: [DefaultKeyedRateLimiter<String>; ACTIONS],
+    shared: Option<(Redis, redis::Script)>,
 }
 
 impl RateLimiter {
-    pub fn from_settings(settings: &Settings) -> Self {
+    pub fn from_settings(settings: &Settings, redis: Option<&Redis>) -> Self {
         if settings.rate_limits == Switch::Off {
-            return Self { limiters: None };
+            return Self { limits: None };
         }
-        let keyed = |rate: Rate| Governor::keyed(rate.quota());
+        let rates = [
+            settings.rate_login_per_ip,
+            settings.rate_login_per_identifier,
+            settings.rate_register_per_ip,
+            settings.rate_refresh_per_ip,
+            settings.rate_typing_per_user,
+            settings.rate_swipes_per_user,
+            settings.rate_messages_per_user,
+        ];
         Self {
-            limiters: Some(Arc::new([
-                keyed(settings.rate_login_per_ip),
-                keyed(settings.rate_login_per_identifier),
-                keyed(settings.rate_register_per_ip),
-                keyed(settings.rate_refresh_per_ip),
-                keyed(settings.rate_typing_per_user),
-                keyed(settings.rate_swipes_per_user),
-                keyed(settings.rate_messages_per_user),
-            ])),
+            limits: Some(Arc::new(Limits {
+                rates,
+                local: rates.map(|rate| Governor::keyed(rate.quota())),
+                shared: redis.map(|redis| (redis.clone(), redis::Script::new(GCRA))),
+            })),
         }
     }
 
     /// Counts one attempt of `action` by `key`; `RATE_LIMITED` with the wait when
     /// the key is over its rate.
-    pub fn check(&self, action: Action, key: &str) -> AppResult<()> {
-        let Some(limiters) = &self.limiters else {
+    pub async fn check(&self, action: Action, key: &str) -> AppResult<()> {
+        let Some(limits) = &self.limits else {
             return Ok(());
         };
-        limiters[action as usize]
-            .check_key(&key.to_owned())
-            .map_err(|not_until| {
-                let wait = not_until.wait_time_from(DefaultClock::default().now());
-                AppError::RateLimited {
-                    retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
-                    reason: None,
+        let wait = match &limits.shared {
+            Some((redis, script)) if redis.is_up() => {
+                match limits.check_shared(redis, script, action, key).await {
+                    Ok(wait) => wait,
+                    Err(err) => {
+                        tracing::warn!(error = %err, "shared rate limit unavailable; counting locally");
+                        limits.check_local(action, key)
+                    }
                 }
-            })
+            }
+            _ => limits.check_local(action, key),
+        };
+        match wait {
+            None => Ok(()),
+            Some(wait) => Err(AppError::RateLimited {
+                retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
+                reason: None,
+            }),
+        }
     }
 
     /// Forgets keys whose limits have fully recovered, so memory stays bounded by
     /// the recently active keys. Called periodically.
     pub fn forget_idle_keys(&self) {
-        if let Some(limiters) = &self.limiters {
-            for limiter in limiters.iter() {
+        if let Some(limits) = &self.limits {
+            for limiter in &limits.local {
                 limiter.retain_recent();
                 limiter.shrink_to_fit();
             }
         }
+    }
+}
+
+impl Limits {
+    /// How long until `key` may try again, if it may not now.
+    fn check_local(&self, action: Action, key: &str) -> Option<Duration> {
+        self.local[action as usize]
+            .check_key(&key.to_owned())
+            .err()
+            .map(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+    }
+
+    /// The same, counted in Redis for every replica.
+    async fn check_shared(
+        &self,
+        redis: &Redis,
+        script: &redis::Script,
+        action: Action,
+        key: &str,
+    ) -> anyhow::Result<Option<Duration>> {
+        let rate = self.rates[action as usize];
+        let interval = (rate.period / rate.count.get()).as_micros().max(1) as u64;
+        let mut connection = redis.connection();
+        let mut invocation = script.key(redis.key(&format!("rl:{}:{key}", action.name())));
+        invocation.arg(interval).arg(rate.count.get());
+        let wait_micros: u64 =
+            tokio::time::timeout(COMMAND_TIMEOUT, invocation.invoke_async(&mut connection))
+                .await??;
+        Ok((wait_micros > 0).then(|| Duration::from_micros(wait_micros)))
     }
 }
 
@@ -186,16 +277,16 @@ mod tests {
         assert!("10/week".parse::<Rate>().is_err());
     }
 
-    #[test]
-    fn a_key_over_its_rate_is_told_when_to_retry() {
+    #[tokio::test]
+    async fn a_key_over_its_rate_is_told_when_to_retry() {
         let settings = Settings {
             rate_login_per_ip: Rate::per_minute(2),
             ..Settings::default()
         };
-        let limiter = RateLimiter::from_settings(&settings);
-        limiter.check(Action::LoginPerIp, "1.2.3.4").unwrap();
-        limiter.check(Action::LoginPerIp, "1.2.3.4").unwrap();
-        match limiter.check(Action::LoginPerIp, "1.2.3.4") {
+        let limiter = RateLimiter::from_settings(&settings, None);
+        limiter.check(Action::LoginPerIp, "1.2.3.4").await.unwrap();
+        limiter.check(Action::LoginPerIp, "1.2.3.4").await.unwrap();
+        match limiter.check(Action::LoginPerIp, "1.2.3.4").await {
             Err(AppError::RateLimited {
                 retry_after_secs, ..
             }) => {
@@ -204,7 +295,10 @@ mod tests {
             other => panic!("expected RATE_LIMITED, got {other:?}"),
         }
         // Another key, and another action, are counted apart.
-        limiter.check(Action::LoginPerIp, "5.6.7.8").unwrap();
-        limiter.check(Action::RegisterPerIp, "1.2.3.4").unwrap();
+        limiter.check(Action::LoginPerIp, "5.6.7.8").await.unwrap();
+        limiter
+            .check(Action::RegisterPerIp, "1.2.3.4")
+            .await
+            .unwrap();
     }
 }

@@ -4,13 +4,18 @@
 //! `KITH_TEST_REDIS_URL` is set), and talks to it over HTTP and WebSocket.
 #![allow(dead_code)]
 
-use std::{net::SocketAddr, time::Duration};
+use std::{net::SocketAddr, process::Stdio, sync::Arc, time::Duration};
 
 use futures_util::{SinkExt, StreamExt};
 use kith::{app::Application, config::Settings};
 use sea_orm::{ConnectionTrait, Database};
 use serde_json::{Value, json};
-use tokio::{net::TcpStream, sync::oneshot};
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    net::TcpStream,
+    process::{Child, Command},
+    sync::oneshot,
+};
 use tokio_tungstenite::{
     MaybeTlsStream, WebSocketStream,
     tungstenite::{Message, client::IntoClientRequest, http::HeaderValue},
@@ -26,7 +31,9 @@ pub struct TestApp {
     pub statements: kith::app::StatementCounter,
     pub client: reqwest::Client,
     shutdown: Option<oneshot::Sender<()>>,
-    database: TestDatabase,
+    /// A replica running as its own `kith` process (killed with the app).
+    process: Option<Child>,
+    database: Arc<TestDatabase>,
 }
 
 enum TestDatabase {
@@ -45,6 +52,8 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let mut settings = Settings {
         database_url,
         redis_url: std::env::var("KITH_TEST_REDIS_URL").ok(),
+        // Tests run side by side on one Redis: each app is its own deployment.
+        redis_prefix: format!("kith-test-{}:", uuid::Uuid::now_v7().simple()),
         listen: "127.0.0.1:0".parse().unwrap(),
         jwt_secret: Some(JWT_SECRET.into()),
         rate_limits: kith::config::Switch::Off,
@@ -64,6 +73,148 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         statements,
         client: reqwest::Client::new(),
         shutdown: Some(tx),
+        process: None,
+        database: Arc::new(database),
+    }
+}
+
+/// Starts `count` replicas of the real `kith` binary, each its own process,
+/// sharing one fresh database and (through one key prefix) the Redis of
+/// `KITH_TEST_REDIS_URL`: a scaled-out deployment in miniature. `None` without
+/// a test Redis. `configure` adds environment variables to every replica.
+pub async fn spawn_replicas(
+    count: usize,
+    configure: impl Fn(&mut Command),
+) -> Option<Vec<TestApp>> {
+    let redis_url = std::env::var("KITH_TEST_REDIS_URL").ok()?;
+    Some(spawn_replicas_on(&redis_url, count, configure).await)
+}
+
+/// [`spawn_replicas`] on the Redis at `redis_url`.
+pub async fn spawn_replicas_on(
+    redis_url: &str,
+    count: usize,
+    configure: impl Fn(&mut Command),
+) -> Vec<TestApp> {
+    let (database_url, database) = fresh_database().await;
+    let database = Arc::new(database);
+    let prefix = format!("kith-test-{}:", uuid::Uuid::now_v7().simple());
+    let mut starting = Vec::new();
+    for _ in 0..count {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_kith"));
+        command
+            .arg("serve")
+            .env("DATABASE_URL", &database_url)
+            .env("REDIS_URL", redis_url)
+            .env("KITH_REDIS_PREFIX", &prefix)
+            .env("KITH_LISTEN", "127.0.0.1:0")
+            .env("KITH_JWT_SECRET", JWT_SECRET)
+            .env("KITH_RATE_LIMITS", "off")
+            .env("KITH_DB_MAX_CONNECTIONS", "5")
+            .env("KITH_LOG_FORMAT", "json")
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        configure(&mut command);
+        starting.push(start_process(command, database.clone()));
+    }
+    // All at once on PostgreSQL, as an orchestrator starts them: migrations
+    // take turns under a lock. SQLite has no such lock (nor a real use for
+    // replicas): one after another there.
+    if matches!(*database, TestDatabase::Postgres { .. }) {
+        futures_util::future::join_all(starting).await
+    } else {
+        let mut replicas = Vec::new();
+        for replica in starting {
+            replicas.push(replica.await);
+        }
+        replicas
+    }
+}
+
+/// A Redis of the test's own, on a free port, that the test may stop and
+/// start again: for faults. Killed when dropped.
+pub struct OwnRedis {
+    pub port: u16,
+    server: Option<Child>,
+}
+
+impl OwnRedis {
+    pub async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut redis = Self { port, server: None };
+        redis.restart().await;
+        redis
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the server (as a crash would) and waits until it is gone.
+    pub async fn kill(&mut self) {
+        if let Some(mut server) = self.server.take() {
+            server.kill().await.unwrap();
+        }
+    }
+
+    /// Starts the server on its port and waits until it answers.
+    pub async fn restart(&mut self) {
+        let port = self.port.to_string();
+        let server = Command::new("redis-server")
+            .args([
+                "--port",
+                &port,
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("redis-server runs");
+        self.server = Some(server);
+        for _ in 0..100 {
+            if TcpStream::connect(("127.0.0.1", self.port)).await.is_ok() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("redis-server did not start on port {port}");
+    }
+}
+
+/// Runs the replica's command and waits for it to say where it serves.
+async fn start_process(mut command: Command, database: Arc<TestDatabase>) -> TestApp {
+    let mut child = command.spawn().expect("kith binary starts");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.expect("replica log") {
+            if let Some((_, rest)) = line.split_once("kith serving on http://") {
+                let addr = rest.split([' ', '"']).next().unwrap();
+                return addr.parse::<SocketAddr>().expect("replica address");
+            }
+        }
+        panic!("replica exited before serving");
+    })
+    .await
+    .expect("replica serves within a minute");
+    // Keep reading its log so the replica never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    TestApp {
+        addr,
+        statements: kith::app::StatementCounter::default(),
+        client: reqwest::Client::new(),
+        shutdown: None,
+        process: Some(child),
         database,
     }
 }
@@ -112,7 +263,12 @@ impl Drop for TestApp {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        if let TestDatabase::Postgres { admin_url, name } = &self.database {
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let TestDatabase::Postgres { admin_url, name } = self {
             let (admin_url, name) = (admin_url.clone(), name.clone());
             // Drop runs outside async; a short-lived runtime on its own thread
             // removes the database, forcing out the app's pooled connections.
@@ -137,6 +293,29 @@ impl Drop for TestApp {
 }
 
 impl TestApp {
+    /// Sends SIGTERM to a replica process and waits for it to exit.
+    pub async fn terminate(&mut self) -> std::process::ExitStatus {
+        let child = self.process.as_mut().expect("a replica process");
+        let pid = child.id().expect("running").to_string();
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success(), "SIGTERM sent");
+        tokio::time::timeout(Duration::from_secs(30), child.wait())
+            .await
+            .expect("replica stops within 30 s")
+            .unwrap()
+    }
+
+    /// The PostgreSQL database the app runs on, if it does.
+    pub fn database_name(&self) -> Option<&str> {
+        match &*self.database {
+            TestDatabase::Postgres { name, .. } => Some(name),
+            TestDatabase::Sqlite(_) => None,
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }

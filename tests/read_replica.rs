@@ -1,0 +1,91 @@
+//! With `DATABASE_READ_URL`, plain reads of GraphQL queries go to the replica,
+//! and a viewer who just wrote (or just signed in) reads from the primary. The
+//! "replica" here is a second pool on the same database, so what is observed
+//! is where each statement was sent.
+
+mod common;
+
+use std::time::Duration;
+
+use common::spawn_app_with;
+use serde_json::json;
+
+const WINDOW_MS: u64 = 1_000;
+
+#[tokio::test]
+async fn queries_read_from_the_replica_unless_their_viewer_just_wrote() {
+    let app = spawn_app_with(|settings| {
+        settings.database_read_url = Some(settings.database_url.clone());
+        settings.read_your_writes_millis = WINDOW_MS;
+    })
+    .await;
+    let replica = app.statements.replica.clone();
+    let me = "{ me { username bio } }";
+    let ada = app.register("ada").await;
+    let read_from_replica = || async {
+        let before = replica.get();
+        let data = app.data(me, json!({}), ada.token()).await;
+        (replica.get() > before, data)
+    };
+
+    // Signed up moments ago: her token is that fresh, so the primary answers.
+    let (replica_used, data) = read_from_replica().await;
+    assert!(!replica_used, "a fresh token reads from the primary");
+    assert_eq!(data["me"]["username"], "ada");
+
+    // Later, her queries go to the replica.
+    tokio::time::sleep(Duration::from_millis(WINDOW_MS * 2 + 100)).await;
+    assert!(
+        read_from_replica().await.0,
+        "a plain query reads from the replica"
+    );
+
+    // Right after a mutation she reads her own write from the primary...
+    app.data(
+        "mutation { updateProfile(input: { bio: \"hello\" }) { id } }",
+        json!({}),
+        ada.token(),
+    )
+    .await;
+    let (replica_used, data) = read_from_replica().await;
+    assert!(!replica_used, "a writer reads from the primary");
+    assert_eq!(data["me"]["bio"], "hello");
+    // ...and from the replica again once the window has passed.
+    tokio::time::sleep(Duration::from_millis(WINDOW_MS + 100)).await;
+    assert!(read_from_replica().await.0);
+}
+
+#[tokio::test]
+async fn an_unreachable_replica_leaves_reads_to_the_primary() {
+    if std::env::var("KITH_TEST_DATABASE_URL").is_err() {
+        eprintln!("skipped: read replicas are a PostgreSQL matter");
+        return;
+    }
+    let app = spawn_app_with(|settings| {
+        // Nothing answers there: not even at start.
+        settings.database_read_url = Some("postgres://postgres@127.0.0.1:1/nowhere".into());
+        settings.read_your_writes_millis = 1;
+    })
+    .await;
+    let ada = app.register("ada").await;
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    // The first read waits for the replica a moment, then the primary
+    // answers; those after it do not wait at all.
+    for _ in 0..3 {
+        let started = std::time::Instant::now();
+        let me = app
+            .data("{ me { username } }", json!({}), ada.token())
+            .await;
+        assert_eq!(me["me"]["username"], "ada");
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200, "the primary answers: ready");
+    let body: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(body["readReplica"], "unavailable");
+}
