@@ -43,13 +43,14 @@ use crate::{
     },
 };
 
-/// Sessions whose validity each replica keeps at hand (about 100 bytes each).
+/// Sessions whose validity a process that runs alone keeps at hand (about
+/// 100 bytes each); replicas keep none of their own (see `Freshness`).
 const SESSION_CACHE_CAPACITY: u64 = 200_000;
-/// How long a replica trusts its own copy, and Redis keeps the shared one.
-/// Revocations invalidate both at once; these bound what a missed
-/// invalidation (Redis away at that moment) could leave behind.
+/// How long that copy lives, and Redis keeps the shared one. Revocations
+/// settle the shared entry before they answer; the lifetime bounds what one
+/// that could not (its replica cut off from Redis) leaves behind.
 const SESSION_CACHE_LOCAL_TTL: Duration = Duration::from_secs(60);
-const SESSION_CACHE_SHARED_TTL: Duration = Duration::from_secs(600);
+const SESSION_CACHE_SHARED_TTL: Duration = Duration::from_secs(60);
 
 /// Users each replica keeps at hand (a row is about 1 KiB), and how long:
 /// writes invalidate them everywhere; the lifetimes bound what a missed
@@ -161,9 +162,16 @@ impl Application {
             }
             None => Arc::new(LocalPubSub::default()),
         };
+        // Alone (SQLite serves one process), this process's own invalidation
+        // reaches every reader at once; replicas must go through Redis.
+        let alone = redis.is_none() && db.primary().get_database_backend() == DbBackend::Sqlite;
         let session_validity = TwoLevelCache::new(
             "session",
-            Freshness::Immediate,
+            if alone {
+                Freshness::Eventual
+            } else {
+                Freshness::Immediate
+            },
             SESSION_CACHE_CAPACITY,
             SESSION_CACHE_LOCAL_TTL,
             SESSION_CACHE_SHARED_TTL,

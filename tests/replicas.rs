@@ -301,6 +301,50 @@ async fn replicas_serve_through_a_redis_outage_and_heal() {
     assert_eq!(received, expected, "no gap, no duplicate after the outage");
 }
 
+#[tokio::test]
+async fn a_logout_during_a_redis_outage_holds_everywhere_and_ends_subscriptions() {
+    if std::env::var("KITH_TEST_REDIS_URL").is_err() {
+        eprintln!("skipped: needs KITH_TEST_REDIS_URL (and redis-server)");
+        return;
+    }
+    let mut redis = common::OwnRedis::start().await;
+    let replicas = common::spawn_replicas_on(&redis.url(), 2, |_| {}).await;
+    let (a, b) = (&replicas[0], &replicas[1]);
+    let (ann, _bob, conversation) = friends_apart(a, b).await;
+    send(a, &ann, &conversation, "before").await;
+    let me = "{ me { username } }";
+    // B has seen the session (and so cached its validity in Redis).
+    assert_eq!(
+        b.data(me, json!({}), ann.token()).await["me"]["username"],
+        "ann"
+    );
+    // A conversation's feed outlives a gap in the events (it catches up from
+    // the database): only its session's end may end it.
+    let mut socket = listen_from_the_start(b, &ann, &conversation).await;
+
+    redis.kill().await;
+    until_ready_is(a, "degraded").await;
+    until_ready_is(b, "degraded").await;
+    // The revocation cannot travel through Redis now: B asks the database.
+    a.data("mutation { logout }", json!({}), ann.token()).await;
+    let refused = b.graphql(me, json!({}), ann.token()).await;
+    assert_eq!(error_code(&refused), "UNAUTHENTICATED", "{refused}");
+
+    // Once B's events flow again it learns it may have missed some, checks
+    // the session, and ends its subscription.
+    redis.restart().await;
+    match socket.receive_within(Duration::from_secs(15)).await {
+        common::Received::Json(ended) => assert_eq!(
+            (&ended["type"], &ended["id"]),
+            (&json!("complete"), &json!("m")),
+            "{ended}"
+        ),
+        common::Received::Closed(code) => panic!("socket closed ({code:?}) instead"),
+    }
+    let refused = b.graphql(me, json!({}), ann.token()).await;
+    assert_eq!(error_code(&refused), "UNAUTHENTICATED", "{refused}");
+}
+
 /// A socket on `app` following the conversation, past its first message.
 async fn listen_from_the_start(app: &TestApp, user: &Session, conversation: &Value) -> Socket {
     let mut socket = app.signed_in_socket(user).await;

@@ -193,13 +193,18 @@ impl Presence {
         };
         let mut every = tokio::time::interval(RENEW_EVERY);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Claim everything held here once Redis answers again: it may have
+        // restarted empty.
+        let mut reclaim = true;
         loop {
             every.tick().await;
             if !store.is_up() {
+                reclaim = true;
                 continue;
             }
-            if let Err(err) = store.renew(&self.held_here()).await {
-                tracing::warn!(error = %err, "renewing presence claims");
+            match store.renew(&self.held_here(), reclaim).await {
+                Ok(()) => reclaim = false,
+                Err(err) => tracing::warn!(error = %err, "renewing presence claims"),
             }
         }
     }

@@ -31,7 +31,7 @@ use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, Value};
 use uuid::Uuid;
 
 use crate::infra::db::Db;
-use crate::infra::redis::{COMMAND_TIMEOUT, Redis};
+use crate::infra::redis::Redis;
 use crate::{
     domain::{
         compatibility::{self, AffinityKey, BoundingBox, Parts},
@@ -350,15 +350,15 @@ impl Recommendations {
         }
         let redis = self.shared.as_ref().filter(|r| r.is_up())?;
         let mut connection = redis.connection();
-        let mut get = redis::cmd("GET");
-        get.arg(redis.key(&format!("deck:{viewer}")));
-        let bytes = tokio::time::timeout(
-            COMMAND_TIMEOUT,
-            get.query_async::<Option<Vec<u8>>>(&mut connection),
-        )
-        .await
-        .ok()?
-        .ok()??;
+        // Read, and kept as long again: the deck lives while it is used.
+        let mut get = redis::cmd("GETEX");
+        get.arg(redis.key(&format!("deck:{viewer}")))
+            .arg("PX")
+            .arg(DECK_IDLE.as_millis() as u64);
+        let bytes = redis
+            .within(get.query_async::<Option<Vec<u8>>>(&mut connection))
+            .await
+            .ok()??;
         let deck: Deck = serde_json::from_slice(&bytes).ok()?;
         if deck.id != id {
             return None;
@@ -383,7 +383,7 @@ impl Recommendations {
             .arg(bytes)
             .arg("PX")
             .arg(DECK_IDLE.as_millis() as u64);
-        let _ = tokio::time::timeout(COMMAND_TIMEOUT, set.exec_async(&mut connection)).await;
+        let _ = redis.within(set.exec_async(&mut connection)).await;
     }
 
     /// Ranks the pool in two steps, so mutual friends (the costly part) are

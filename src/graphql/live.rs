@@ -12,36 +12,33 @@ use crate::{
     auth::Viewer,
     domain::accounts::Accounts,
     error::{AppError, AppResult},
-    infra::pubsub::{Event, Lagged, PubSub, user_topic},
+    infra::pubsub::{Event, Lagged, PubSub, Topic, user_topic},
 };
 
 /// Ends `items` when the viewer's session ends. The session is checked once more
 /// after listening for revocations starts, so one that lands in between is not
-/// missed.
+/// missed; and again whenever revocations may have been missed (a gap in the
+/// events), rather than ending every subscription on a Redis blip.
 pub async fn while_session_lives<T: Send + 'static>(
     pubsub: &Arc<dyn PubSub>,
     accounts: &Accounts,
     viewer: Viewer,
     items: impl Stream<Item = async_graphql::Result<T>> + Send + 'static,
 ) -> AppResult<BoxStream<'static, async_graphql::Result<T>>> {
-    let mut revocations = pubsub
-        .subscribe(&user_topic(viewer.user_id))
-        .await
-        .filter(move |event| ready(ends_session(event, &viewer)));
-    if accounts
-        .session_validity(viewer.session_id)
-        .await?
-        .is_none()
-    {
+    let revocations = pubsub.subscribe(&user_topic(viewer.user_id)).await;
+    if !session_holds(accounts, &viewer).await? {
         return Err(AppError::unauthenticated("session has ended"));
     }
     let expiry = (viewer.token_expires_at - chrono::Utc::now())
         .to_std()
         .unwrap_or_default();
-    let session_ends = async move {
-        tokio::select! {
-            _ = revocations.next() => {}
-            _ = tokio::time::sleep(expiry) => {}
+    let session_ends = {
+        let (pubsub, accounts) = (pubsub.clone(), accounts.clone());
+        async move {
+            tokio::select! {
+                () = revoked(revocations, pubsub, accounts, viewer) => {}
+                () = tokio::time::sleep(expiry) => {}
+            }
         }
     };
     let active = ActiveSubscription::count();
@@ -54,6 +51,34 @@ pub async fn while_session_lives<T: Send + 'static>(
             item
         })
         .boxed())
+}
+
+async fn session_holds(accounts: &Accounts, viewer: &Viewer) -> AppResult<bool> {
+    Ok(accounts
+        .session_validity(viewer.session_id)
+        .await?
+        .is_some_and(|session| session.user_id == viewer.user_id))
+}
+
+/// Completes when the viewer's session is revoked. After a gap it listens
+/// afresh, then asks the database itself: a revocation made while Redis was
+/// away may not have reached the shared cache yet. Not knowing is not safe:
+/// an error ends it.
+async fn revoked(mut events: Topic, pubsub: Arc<dyn PubSub>, accounts: Accounts, viewer: Viewer) {
+    loop {
+        match events.next().await {
+            Some(Ok(event)) if ends_session(&event, &viewer) => return,
+            Some(Ok(_)) => {}
+            Some(Err(_)) => {
+                events = pubsub.subscribe(&user_topic(viewer.user_id)).await;
+                let stored = accounts.active_session(viewer.session_id).await;
+                if !stored.is_ok_and(|s| s.is_some_and(|s| s.user_id == viewer.user_id)) {
+                    return;
+                }
+            }
+            None => return,
+        }
+    }
 }
 
 /// Keeps `kith_subscriptions_active` right: one per live subscription stream.
@@ -72,17 +97,21 @@ impl Drop for ActiveSubscription {
     }
 }
 
-fn ends_session(event: &Result<Arc<Event>, Lagged>, viewer: &Viewer) -> bool {
+fn ends_session(event: &Event, viewer: &Viewer) -> bool {
     match event {
-        Ok(event) => match &**event {
-            Event::SessionsRevoked { session_ids, .. } => session_ids
-                .as_ref()
-                .is_none_or(|ids| ids.contains(&viewer.session_id)),
-            _ => false,
-        },
-        // Missing revocations is not safe: end rather than guess.
-        Err(Lagged(_)) => true,
+        Event::SessionsRevoked { session_ids, .. } => session_ids
+            .as_ref()
+            .is_none_or(|ids| ids.contains(&viewer.session_id)),
+        _ => false,
     }
+}
+
+/// The error a subscriber that missed events ends with.
+pub fn lag_error(lagged: Lagged) -> async_graphql::Error {
+    async_graphql::Error::new(format!(
+        "subscription {lagged} and was ended; subscribe again"
+    ))
+    .extend_with(|_, ext| ext.set("code", "INTERNAL_SERVER_ERROR"))
 }
 
 /// Passes events through; on a lag, yields one error saying so, then ends.
@@ -93,12 +122,9 @@ pub fn stop_on_lag(
         if *lagged {
             return ready(None);
         }
-        ready(Some(event.map_err(|Lagged(missed)| {
+        ready(Some(event.map_err(|missed| {
             *lagged = true;
-            async_graphql::Error::new(format!(
-                "subscription fell {missed} events behind and was ended; subscribe again"
-            ))
-            .extend_with(|_, ext| ext.set("code", "INTERNAL_SERVER_ERROR"))
+            lag_error(missed)
         })))
     })
 }

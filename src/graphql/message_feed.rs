@@ -27,6 +27,7 @@ use uuid::Uuid;
 use crate::{
     domain::chat::{Chat, Kind, Message, Window},
     error::AppResult,
+    graphql::live,
     infra::pubsub::{Event, Lagged, PubSub, Topic, conversation_topic, group_topic, user_topic},
 };
 
@@ -178,8 +179,8 @@ impl Feed {
             }
             match self.live.next().await {
                 None => return None,
-                Some(Err(Lagged(missed))) => {
-                    if let Err(err) = Box::pin(self.recover(missed)).await {
+                Some(Err(lagged)) => {
+                    if let Err(err) = Box::pin(self.recover(lagged)).await {
                         return self.fail(err);
                     }
                 }
@@ -269,10 +270,10 @@ impl Feed {
         Ok(())
     }
 
-    /// After falling `missed` events behind.
-    async fn recover(&mut self, missed: u64) -> Result<(), async_graphql::Error> {
+    /// After falling behind, or a gap in the events.
+    async fn recover(&mut self, lagged: Lagged) -> Result<(), async_graphql::Error> {
         if self.everything {
-            return Err(lag_error(missed));
+            return Err(live::lag_error(lagged));
         }
         let Some(track) = self.tracks.values().next() else {
             self.ended = true;
@@ -325,12 +326,4 @@ impl Feed {
         self.ended = true;
         Some((Err(err), self))
     }
-}
-
-fn lag_error(missed: u64) -> async_graphql::Error {
-    use async_graphql::ErrorExtensions;
-    async_graphql::Error::new(format!(
-        "subscription fell {missed} events behind and was ended; subscribe again"
-    ))
-    .extend_with(|_, ext| ext.set("code", "INTERNAL_SERVER_ERROR"))
 }

@@ -12,10 +12,7 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
-use crate::{
-    auth::TokenIssuer,
-    infra::redis::{COMMAND_TIMEOUT, Redis},
-};
+use crate::{auth::TokenIssuer, infra::redis::Redis};
 
 #[derive(Clone)]
 pub struct RecentWriters {
@@ -63,7 +60,7 @@ impl RecentWriters {
                 .arg(1)
                 .arg("PX")
                 .arg(self.window.as_millis().max(1) as u64);
-            let _ = tokio::time::timeout(COMMAND_TIMEOUT, set.exec_async(&mut connection)).await;
+            let _ = redis.within(set.exec_async(&mut connection)).await;
         }
     }
 
@@ -78,8 +75,9 @@ impl RecentWriters {
         let mut exists = redis::cmd("EXISTS");
         exists.arg(redis.key(&format!("wrote:{user_id}")));
         // Unsure counts as yes: the primary is always right.
-        tokio::time::timeout(COMMAND_TIMEOUT, exists.query_async::<bool>(&mut connection))
+        redis
+            .within(exists.query_async::<bool>(&mut connection))
             .await
-            .map_or(true, |answer| answer.unwrap_or(true))
+            .unwrap_or(true)
     }
 }

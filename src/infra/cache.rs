@@ -13,10 +13,11 @@
 //!   invalidation stays local; what a write could not change in Redis is put
 //!   right as soon as Redis is back, so no stale entry returns with it.
 //! - A [`Freshness::Immediate`] cache (session validity: a logout must hold
-//!   on every replica at once) skips the local level while Redis answers: a
-//!   replica's own copy could only be dropped when the invalidation reaches
-//!   it, a moment after the writer has answered. Its shared entry is deleted
-//!   before the writer answers, so the next read anywhere goes to the database.
+//!   on every replica at once) never uses the local level: a replica's own
+//!   copy could only be dropped when the invalidation reaches it, a moment
+//!   after the writer has answered (or never, while Redis is away). It reads
+//!   Redis, whose entry the writer settles before it answers, and the
+//!   database while Redis is away or absent.
 //!
 //! Values are stored as JSON, and `None` (nothing there) is cached too.
 
@@ -32,7 +33,7 @@ use crate::{
     error::{AppError, AppResult},
     infra::{
         pubsub::{Event, PubSub},
-        redis::{COMMAND_TIMEOUT, Redis},
+        redis::Redis,
     },
 };
 
@@ -51,7 +52,10 @@ pub struct TwoLevelCache<V: Clone + Send + Sync + 'static> {
 pub enum Freshness {
     /// When the announcement reaches it (a few milliseconds).
     Eventual,
-    /// Before the writer answers.
+    /// Before the writer answers, on every replica: never from this
+    /// process's own copy, so only through Redis, or else from the loader.
+    /// (A cache of a process that runs alone, on SQLite, is `Eventual`: its
+    /// own invalidation is immediate.)
     Immediate,
 }
 
@@ -134,8 +138,14 @@ where
         Fut: Future<Output = AppResult<Option<V>>>,
     {
         let inner = &self.inner;
-        if inner.freshness == Freshness::Immediate && inner.redis().is_some() {
-            return inner.shared_or_load(key, load).await;
+        if inner.freshness == Freshness::Immediate {
+            return match inner.redis() {
+                Some(_) => inner.shared_or_load(key, load).await,
+                None => {
+                    inner.count("loaded");
+                    load().await
+                }
+            };
         }
         let mut missed = false;
         let found = inner
@@ -392,8 +402,7 @@ where
             }
         }
         let mut connection = redis.connection();
-        let written = tokio::time::timeout(COMMAND_TIMEOUT, pipe.exec_async(&mut connection)).await;
-        let ok = matches!(written, Ok(Ok(())));
+        let ok = redis.within(pipe.exec_async(&mut connection)).await.is_ok();
         if !ok {
             tracing::warn!(cache = self.name, "could not write shared entries");
         }
@@ -414,13 +423,11 @@ where
         let mut connection = redis.connection();
         let mut mget = redis::cmd("MGET");
         mget.arg(&names);
-        let found = tokio::time::timeout(
-            COMMAND_TIMEOUT,
-            mget.query_async::<Vec<Option<Vec<u8>>>>(&mut connection),
-        )
-        .await;
+        let found = redis
+            .within(mget.query_async::<Vec<Option<Vec<u8>>>>(&mut connection))
+            .await;
         match found {
-            Ok(Ok(values)) if values.len() == keys.len() => values
+            Ok(values) if values.len() == keys.len() => values
                 .into_iter()
                 .map(|bytes| serde_json::from_slice(&bytes?).ok())
                 .collect(),
@@ -442,6 +449,6 @@ where
             }
         }
         let mut connection = redis.connection();
-        let _ = tokio::time::timeout(COMMAND_TIMEOUT, pipe.exec_async(&mut connection)).await;
+        let _ = redis.within(pipe.exec_async(&mut connection)).await;
     }
 }

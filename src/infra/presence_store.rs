@@ -16,10 +16,7 @@ use std::{collections::HashMap, time::Duration};
 use chrono::Utc;
 use uuid::Uuid;
 
-use crate::{
-    domain::presence::Status,
-    infra::redis::{COMMAND_TIMEOUT, Redis},
-};
+use crate::{domain::presence::Status, infra::redis::Redis};
 
 /// How long a replica's claim on a user holds without renewal.
 pub const CLAIM_TTL: Duration = Duration::from_secs(30);
@@ -74,12 +71,27 @@ end
 return { before, status() }
 ";
 
+/// KEYS: claims hashes. ARGV: this replica, the claims' lapse (ms), their
+/// key's TTL (ms), and `1` to claim whatever is there (after Redis was away,
+/// and may have lost them) or `0` to extend only claims that still stand, so
+/// a renewal racing a leave does not bring the leaver back.
+const RENEW: &str = r"
+for _, key in ipairs(KEYS) do
+  if ARGV[4] == '1' or redis.call('HEXISTS', key, ARGV[1]) == 1 then
+    redis.call('HSET', key, ARGV[1], ARGV[2])
+    redis.call('PEXPIRE', key, ARGV[3])
+  end
+end
+return 0
+";
+
 #[derive(Clone)]
 pub struct PresenceStore {
     redis: Redis,
     /// This replica's name in the claims.
     replica: String,
     change: redis::Script,
+    renew: redis::Script,
 }
 
 impl PresenceStore {
@@ -88,6 +100,7 @@ impl PresenceStore {
             redis: redis.clone(),
             replica: Uuid::now_v7().to_string(),
             change: redis::Script::new(CHANGE),
+            renew: redis::Script::new(RENEW),
         }
     }
 
@@ -115,9 +128,10 @@ impl PresenceStore {
             .arg(now + CLAIM_TTL.as_millis() as i64)
             .arg(CHOSEN_TTL.as_millis() as i64);
         let mut connection = self.redis.connection();
-        let (before, after): (String, String) =
-            tokio::time::timeout(COMMAND_TIMEOUT, invocation.invoke_async(&mut connection))
-                .await??;
+        let (before, after): (String, String) = self
+            .redis
+            .within(invocation.invoke_async(&mut connection))
+            .await?;
         Ok((Status::parse(&before)?, Status::parse(&after)?))
     }
 
@@ -134,7 +148,7 @@ impl PresenceStore {
         let mut connection = self.redis.connection();
         let replies: Vec<(HashMap<String, i64>, Option<String>)> = {
             let flat: Vec<redis::Value> =
-                tokio::time::timeout(COMMAND_TIMEOUT, pipe.query_async(&mut connection)).await??;
+                self.redis.within(pipe.query_async(&mut connection)).await?;
             flat.chunks(2)
                 .map(|pair| -> anyhow::Result<_> {
                     Ok((
@@ -161,20 +175,25 @@ impl PresenceStore {
             .collect()
     }
 
-    /// Renews this replica's claims on `users`.
-    pub async fn renew(&self, users: &[Uuid]) -> anyhow::Result<()> {
+    /// Renews this replica's claims on `users`: those that still stand, or
+    /// all of them when `reclaim` (Redis was away and may have lost them).
+    pub async fn renew(&self, users: &[Uuid], reclaim: bool) -> anyhow::Result<()> {
         let lapses = now_millis() + CLAIM_TTL.as_millis() as i64;
         for chunk in users.chunks(500) {
-            let mut pipe = redis::pipe();
+            let mut invocation = self.renew.prepare_invoke();
             for &user_id in chunk {
-                let key = self.claims_key(user_id);
-                pipe.hset(&key, &self.replica, lapses)
-                    .ignore()
-                    .pexpire(&key, CLAIM_TTL.as_millis() as i64)
-                    .ignore();
+                invocation.key(self.claims_key(user_id));
             }
+            invocation
+                .arg(&self.replica)
+                .arg(lapses)
+                .arg(CLAIM_TTL.as_millis() as i64)
+                .arg(if reclaim { "1" } else { "0" });
             let mut connection = self.redis.connection();
-            tokio::time::timeout(COMMAND_TIMEOUT, pipe.exec_async(&mut connection)).await??;
+            let _: i64 = self
+                .redis
+                .within(invocation.invoke_async(&mut connection))
+                .await?;
         }
         Ok(())
     }

@@ -17,7 +17,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::{
     config::{Settings, Switch},
     error::{AppError, AppResult},
-    infra::redis::{COMMAND_TIMEOUT, Redis},
+    infra::redis::Redis,
 };
 
 /// "N per period", written `30/min`, `5/s`, `100/h` or `1000/day` in config.
@@ -255,9 +255,9 @@ impl Limits {
         let mut connection = redis.connection();
         let mut invocation = script.key(redis.key(&format!("rl:{}:{key}", action.name())));
         invocation.arg(interval).arg(rate.count.get());
-        let wait_micros: u64 =
-            tokio::time::timeout(COMMAND_TIMEOUT, invocation.invoke_async(&mut connection))
-                .await??;
+        let wait_micros: u64 = redis
+            .within(invocation.invoke_async(&mut connection))
+            .await?;
         Ok((wait_micros > 0).then(|| Duration::from_micros(wait_micros)))
     }
 }

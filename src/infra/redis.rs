@@ -107,6 +107,32 @@ impl Redis {
         }
     }
 
+    /// Runs one call to Redis within [`COMMAND_TIMEOUT`]. A timeout or a lost
+    /// connection marks Redis away at once (the health check marks it back),
+    /// so the requests after this one fall back without waiting too.
+    pub async fn within<T>(
+        &self,
+        call: impl Future<Output = redis::RedisResult<T>>,
+    ) -> anyhow::Result<T> {
+        let failure = match tokio::time::timeout(COMMAND_TIMEOUT, call).await {
+            Ok(Ok(answer)) => return Ok(answer),
+            Ok(Err(err)) => {
+                let unreachable = err.is_io_error()
+                    || err.is_connection_dropped()
+                    || err.is_connection_refusal()
+                    || err.is_timeout();
+                (unreachable, anyhow::Error::new(err))
+            }
+            Err(elapsed) => (true, anyhow::Error::new(elapsed)),
+        };
+        let (unreachable, err) = failure;
+        if unreachable && self.up.swap(false, Ordering::Relaxed) {
+            metrics::gauge!("kith_redis_up").set(0.0);
+            tracing::warn!(error = %err, "Redis is unreachable: serving degraded");
+        }
+        Err(err)
+    }
+
     /// One PING, answered within [`COMMAND_TIMEOUT`].
     pub async fn ping(&self) -> bool {
         let mut connection = self.connection();

@@ -31,6 +31,15 @@ fn buffer_for(topic: &str) -> usize {
 /// Told the name of a topic whose last local subscriber went away.
 type OnClosed = Box<dyn Fn(&str) + Send + Sync>;
 
+/// What a topic's channel carries.
+#[derive(Clone)]
+enum Delivery {
+    Event(Arc<Event>),
+    /// Events may have been lost on the way here (the Redis connection
+    /// dropped): each subscriber is told, as if it had lagged.
+    Gap,
+}
+
 #[derive(Clone, Default)]
 pub struct LocalPubSub {
     hub: Arc<Hub>,
@@ -38,7 +47,7 @@ pub struct LocalPubSub {
 
 #[derive(Default)]
 struct Hub {
-    topics: Mutex<HashMap<String, broadcast::Sender<Arc<Event>>>>,
+    topics: Mutex<HashMap<String, broadcast::Sender<Delivery>>>,
     on_closed: Option<OnClosed>,
 }
 
@@ -58,7 +67,15 @@ impl LocalPubSub {
         let topics = self.hub.topics();
         if let Some(sender) = topics.get(topic) {
             // An error only means nobody is listening right now.
-            let _ = sender.send(event);
+            let _ = sender.send(Delivery::Event(event));
+        }
+    }
+
+    /// Tells every subscriber here that events may have been lost: each is
+    /// told it lagged, and recovers (catches up, subscribes again) or ends.
+    pub(super) fn gap_all(&self) {
+        for sender in self.hub.topics().values() {
+            let _ = sender.send(Delivery::Gap);
         }
     }
 
@@ -90,7 +107,7 @@ impl LocalPubSub {
 }
 
 impl Hub {
-    fn topics(&self) -> std::sync::MutexGuard<'_, HashMap<String, broadcast::Sender<Arc<Event>>>> {
+    fn topics(&self) -> std::sync::MutexGuard<'_, HashMap<String, broadcast::Sender<Delivery>>> {
         self.topics.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -107,7 +124,7 @@ impl PubSub for LocalPubSub {
 
 /// Removes the topic's channel when its last subscriber goes away.
 struct TopicReceiver {
-    receiver: broadcast::Receiver<Arc<Event>>,
+    receiver: broadcast::Receiver<Delivery>,
     topic: String,
     hub: Arc<Hub>,
 }
@@ -130,12 +147,14 @@ impl Drop for TopicReceiver {
     }
 }
 
-/// Events until the channel closes; a lag is reported once and ends the stream.
+/// Events until the channel closes; a lag (or a gap) is reported once and
+/// ends the stream.
 fn receive(guard: TopicReceiver) -> impl Stream<Item = Result<Arc<Event>, Lagged>> {
     futures_util::stream::unfold(Some(guard), |state| async move {
         let mut guard = state?;
         match guard.receiver.recv().await {
-            Ok(event) => Some((Ok(event), Some(guard))),
+            Ok(Delivery::Event(event)) => Some((Ok(event), Some(guard))),
+            Ok(Delivery::Gap) => Some((Err(Lagged::UNKNOWN), None)),
             Err(broadcast::error::RecvError::Lagged(missed)) => Some((Err(Lagged(missed)), None)),
             Err(broadcast::error::RecvError::Closed) => None,
         }
@@ -184,5 +203,19 @@ mod tests {
         }
         assert_eq!(slow.next().await.unwrap().unwrap_err(), Lagged(5));
         assert!(slow.next().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_gap_reaches_every_subscriber_after_the_events_before_it() {
+        let hub = LocalPubSub::default();
+        let mut first = hub.subscribe("a").await;
+        let mut second = hub.subscribe("b").await;
+        let event = signed_in();
+        hub.publish("a", event.clone());
+        hub.gap_all();
+        assert_eq!(*first.next().await.unwrap().unwrap(), event);
+        assert_eq!(first.next().await.unwrap().unwrap_err(), Lagged::UNKNOWN);
+        assert!(first.next().await.is_none());
+        assert_eq!(second.next().await.unwrap().unwrap_err(), Lagged::UNKNOWN);
     }
 }

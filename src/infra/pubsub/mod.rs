@@ -103,9 +103,24 @@ pub enum Event {
     },
 }
 
-/// A subscriber missed events because it read too slowly.
+/// A subscriber missed events: it read too slowly (this many), or the
+/// connection to the other replicas dropped meanwhile ([`Lagged::UNKNOWN`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Lagged(pub u64);
+
+impl Lagged {
+    /// Some events, how many unknown, may have been lost.
+    pub const UNKNOWN: Self = Self(0);
+}
+
+impl std::fmt::Display for Lagged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            0 => f.write_str("may have missed events"),
+            missed => write!(f, "fell {missed} events behind"),
+        }
+    }
+}
 
 pub fn user_topic(user_id: Uuid) -> String {
     format!("user:{user_id}")

@@ -13,8 +13,12 @@
 //! - A replica skips its own events coming back from Redis: they were
 //!   delivered locally already.
 //! - Redis away: events still reach this replica's subscribers, and the other
-//!   replicas' miss them (clients catch up with `sinceSeq`). When Redis returns
-//!   every open topic is subscribed again.
+//!   replicas' miss them. When the connection is back every open topic is
+//!   subscribed again, and then every subscriber here is told it may have
+//!   missed events (a gap): a conversation's feed catches up from the
+//!   database, a session watcher asks whether its session still holds, and
+//!   the rest end with an error that says to subscribe again. Nothing is
+//!   skipped silently.
 
 use std::{collections::HashSet, sync::Arc, time::Duration};
 
@@ -47,8 +51,9 @@ pub struct RedisPubSub {
 enum Control {
     /// Make Redis match whether the topic is listened to here, then say so.
     Sync(String, Option<oneshot::Sender<()>>),
-    /// Make Redis match every topic (after Redis came back).
-    SyncAll,
+    /// Make Redis match every topic; after an outage (events may have been
+    /// lost), tell every subscriber here once that succeeded.
+    SyncAll { after_outage: bool },
 }
 
 impl RedisPubSub {
@@ -80,8 +85,8 @@ impl RedisPubSub {
                 channels.clone(),
                 (control.clone(), control_rx),
             )),
-            tokio::spawn(resync_after_outages(subscriber, control)),
-            tokio::spawn(receive(pushes_rx, local, channels, hub.origin)),
+            tokio::spawn(resync_after_outages(subscriber, control.clone())),
+            tokio::spawn(receive(pushes_rx, local, channels, hub.origin, control)),
         ];
         Ok((hub, tasks))
     }
@@ -161,8 +166,7 @@ async fn send_publishes(redis: Redis, mut outbox: mpsc::UnboundedReceiver<(Strin
         for (topic, payload) in batch.drain(..) {
             pipe.publish(channels.of(&topic), payload).ignore();
         }
-        let sent = tokio::time::timeout(COMMAND_TIMEOUT, pipe.exec_async(&mut connection)).await;
-        if matches!(sent, Ok(Ok(()))) {
+        if redis.within(pipe.exec_async(&mut connection)).await.is_ok() {
             metrics::counter!("kith_pubsub_published_total").increment(count);
         } else {
             metrics::counter!("kith_pubsub_dropped_total").increment(count);
@@ -188,18 +192,21 @@ async fn keep_subscriptions(
     while control.recv_many(&mut batch, BATCH).await > 0 {
         let mut topics = HashSet::new();
         let mut waiting = Vec::new();
+        let mut after_outage = false;
         for command in batch.drain(..) {
             match command {
                 Control::Sync(topic, done) => {
                     topics.insert(topic);
                     waiting.extend(done);
                 }
-                Control::SyncAll => {
+                Control::SyncAll { after_outage: gap } => {
+                    after_outage |= gap;
                     topics.extend(local.open_topics());
                     topics.extend(subscribed.iter().cloned());
                 }
             }
         }
+        let mut synced = true;
         let (open, closed): (Vec<String>, Vec<String>) =
             topics.into_iter().partition(|topic| local.is_open(topic));
         if !open.is_empty() {
@@ -208,13 +215,14 @@ async fn keep_subscriptions(
             if matches!(done, Ok(Ok(()))) {
                 subscribed.extend(open);
             } else {
-                // Slow or away: try every open topic again in a moment (an
-                // outage the health check notices also asks for that).
+                // Slow or away: try every open topic again in a moment, still
+                // owing the gap if one is owed.
+                synced = false;
                 tracing::warn!(count = names.len(), "Redis subscribe failed; retrying");
                 let retry = retry.clone();
                 tokio::spawn(async move {
                     tokio::time::sleep(CHECK_EVERY).await;
-                    let _ = retry.send(Control::SyncAll);
+                    let _ = retry.send(Control::SyncAll { after_outage });
                 });
             }
         }
@@ -228,6 +236,11 @@ async fn keep_subscriptions(
             }
         }
         metrics::gauge!("kith_pubsub_redis_topics").set(subscribed.len() as f64);
+        if after_outage && synced {
+            tracing::info!("Redis subscriptions restored; telling subscribers of the gap");
+            metrics::counter!("kith_pubsub_gaps_total").increment(1);
+            local.gap_all();
+        }
         for done in waiting {
             let _ = done.send(());
         }
@@ -249,21 +262,34 @@ async fn resync_after_outages(
         let pong =
             tokio::time::timeout(COMMAND_TIMEOUT, ping.query_async::<Value>(&mut subscriber));
         let up = matches!(pong.await, Ok(Ok(_)));
-        if up && !was_up && control.send(Control::SyncAll).is_err() {
+        if up
+            && !was_up
+            && control
+                .send(Control::SyncAll { after_outage: true })
+                .is_err()
+        {
             return;
         }
         was_up = up;
     }
 }
 
-/// Hands other replicas' events to this replica's subscribers.
+/// Hands other replicas' events to this replica's subscribers. A dropped
+/// connection loses what was published meanwhile, however soon it is back:
+/// the subscriptions are restored, then the gap is told.
 async fn receive(
     mut pushes: mpsc::UnboundedReceiver<redis::PushInfo>,
     local: LocalPubSub,
     channels: Channels,
     origin: Uuid,
+    control: mpsc::UnboundedSender<Control>,
 ) {
     while let Some(push) = pushes.recv().await {
+        if push.kind == PushKind::Disconnection {
+            tracing::warn!("Redis subscriber connection dropped");
+            let _ = control.send(Control::SyncAll { after_outage: true });
+            continue;
+        }
         if push.kind != PushKind::Message {
             continue;
         }
