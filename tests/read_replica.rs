@@ -56,6 +56,36 @@ async fn queries_read_from_the_replica_unless_their_viewer_just_wrote() {
 }
 
 #[tokio::test]
+async fn a_mutation_over_a_websocket_keeps_its_writer_on_the_primary() {
+    let app = spawn_app_with(|settings| {
+        settings.database_read_url = Some(settings.database_url.clone());
+        settings.read_your_writes_millis = WINDOW_MS;
+    })
+    .await;
+    let replica = app.statements.replica.clone();
+    let ada = app.register("ada").await;
+    tokio::time::sleep(Duration::from_millis(WINDOW_MS * 2 + 100)).await;
+    let me = "{ me { bio } }";
+    let before = replica.get();
+    app.data(me, json!({}), ada.token()).await;
+    assert!(replica.get() > before, "her queries read from the replica");
+
+    let mut socket = app.signed_in_socket(&ada).await;
+    socket
+        .send(json!({ "id": "w", "type": "subscribe", "payload": {
+            "query": "mutation { updateProfile(input: { bio: \"over the socket\" }) { id } }" } }))
+        .await;
+    let answer = socket.receive().await;
+    assert_eq!(answer["type"], "next", "{answer}");
+    assert!(answer["payload"]["errors"].is_null(), "{answer}");
+
+    let before = replica.get();
+    let data = app.data(me, json!({}), ada.token()).await;
+    assert_eq!(replica.get(), before, "a writer reads from the primary");
+    assert_eq!(data["me"]["bio"], "over the socket");
+}
+
+#[tokio::test]
 async fn an_unreachable_replica_leaves_reads_to_the_primary() {
     if std::env::var("KITH_TEST_DATABASE_URL").is_err() {
         eprintln!("skipped: read replicas are a PostgreSQL matter");

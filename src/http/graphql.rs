@@ -285,7 +285,7 @@ fn get_request(uri: &Uri) -> Result<GqlRequest, String> {
 
 /// Whether the operation a request would run is a mutation (which GET must
 /// not run, and whose viewer reads from the primary for a while after).
-fn selects_mutation(request: &async_graphql::Request) -> bool {
+pub(crate) fn selects_mutation(request: &async_graphql::Request) -> bool {
     let Ok(document) = parse_query(&request.query) else {
         return false; // execution reports the syntax error
     };

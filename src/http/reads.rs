@@ -49,17 +49,28 @@ impl RecentWriters {
 
     /// Marks the viewer of a token as having just written.
     pub async fn wrote(&self, tokens: &TokenIssuer, token: Option<&str>) {
-        let Some(claims) = token.and_then(|token| tokens.verify(token).ok()) else {
-            return;
-        };
-        self.local.insert(claims.sub, ());
-        if let Some(redis) = self.shared.as_ref().filter(|r| r.is_up()) {
+        if let Some(claims) = token.and_then(|token| tokens.verify(token).ok()) {
+            self.user_wrote(claims.sub).await;
+        }
+    }
+
+    /// Marks a user as having just written (or being about to): in this
+    /// process at once, and for the other replicas when the returned future
+    /// has run.
+    pub fn user_wrote(&self, user_id: Uuid) -> impl Future<Output = ()> + Send + 'static {
+        self.local.insert(user_id, ());
+        let shared = self.shared.clone().filter(|r| r.is_up());
+        let window = self.window;
+        async move {
+            let Some(redis) = shared else {
+                return;
+            };
             let mut connection = redis.connection();
             let mut set = redis::cmd("SET");
-            set.arg(redis.key(&format!("wrote:{}", claims.sub)))
+            set.arg(redis.key(&format!("wrote:{user_id}")))
                 .arg(1)
                 .arg("PX")
-                .arg(self.window.as_millis().max(1) as u64);
+                .arg(window.as_millis().max(1) as u64);
             let _ = redis.within(set.exec_async(&mut connection)).await;
         }
     }

@@ -68,6 +68,8 @@ pub async fn upgrade(
             // The sink stays here, so a close frame can still be sent when the
             // server stops.
             let (mut sink, stream) = socket.split();
+            let signed_in = Arc::new(std::sync::OnceLock::new());
+            let stream = mark_writers(stream, state.recent_writers.clone(), signed_in.clone());
             let accounts = state.app.accounts.clone();
             let presence = state.app.presence.clone();
             let settings = state.settings();
@@ -94,6 +96,7 @@ pub async fn upgrade(
                                     )));
                                 };
                                 data.insert(online);
+                                let _ = signed_in.set(viewer.user_id);
                             }
                             data.insert(Arc::new(auth));
                             data.insert(client);
@@ -172,6 +175,48 @@ impl Sockets {
         while self.open.load(Ordering::Relaxed) > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+}
+
+/// With a read replica: a mutation sent over the socket marks its user as a
+/// writer as it arrives (before it runs), so their next queries over HTTP read
+/// it back from the primary.
+fn mark_writers<S>(
+    stream: S,
+    writers: Option<http::reads::RecentWriters>,
+    signed_in: Arc<std::sync::OnceLock<uuid::Uuid>>,
+) -> impl futures_util::Stream<Item = S::Item> + Unpin + Send + 'static
+where
+    S: futures_util::Stream<Item = Result<Message, axum::Error>> + Unpin + Send + 'static,
+{
+    stream.inspect(move |message| {
+        let (Some(writers), Some(&user_id), Ok(Message::Text(text))) =
+            (&writers, signed_in.get(), message)
+        else {
+            return;
+        };
+        if starts_mutation(text.as_str()) {
+            tokio::spawn(writers.user_wrote(user_id));
+        }
+    })
+}
+
+/// Whether a client message (either protocol) starts an operation that
+/// selects a mutation.
+fn starts_mutation(text: &str) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Start {
+        r#type: String,
+        payload: Option<async_graphql::Request>,
+    }
+    match serde_json::from_str::<Start>(text) {
+        Ok(Start {
+            r#type,
+            payload: Some(request),
+        }) if r#type == "subscribe" || r#type == "start" => {
+            http::graphql::selects_mutation(&request)
+        }
+        _ => false,
     }
 }
 

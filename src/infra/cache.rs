@@ -292,11 +292,26 @@ where
             }
             unsettled.iter().map(|(k, s)| (*k, s.clone())).collect()
         };
-        for (key, settle) in pending {
-            if inner.shared_settle(&[key], &settle).await {
-                let mut unsettled = inner.unsettled.lock().unwrap_or_else(|p| p.into_inner());
-                unsettled.remove(&key);
+        // Forgotten keys go in batches (one DEL each); a final value is
+        // rare (a revocation while Redis was away): one by one.
+        let (forgotten, finals): (Vec<_>, Vec<_>) = pending
+            .into_iter()
+            .partition(|(_, settle)| matches!(settle, Settle::Forgotten));
+        let forgotten: Vec<Uuid> = forgotten.into_iter().map(|(key, _)| key).collect();
+        let mut settled = Vec::new();
+        for chunk in forgotten.chunks(500) {
+            if inner.shared_settle(chunk, &Settle::Forgotten).await {
+                settled.extend_from_slice(chunk);
             }
+        }
+        for (key, settle) in finals {
+            if inner.shared_settle(&[key], &settle).await {
+                settled.push(key);
+            }
+        }
+        let mut unsettled = inner.unsettled.lock().unwrap_or_else(|p| p.into_inner());
+        for key in settled {
+            unsettled.remove(&key);
         }
     }
 
