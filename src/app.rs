@@ -212,7 +212,12 @@ impl Application {
             db.clone(),
             pubsub.clone(),
             std::time::Duration::from_millis(settings.presence_grace_millis),
-            redis.as_ref().map(PresenceStore::new),
+            redis.as_ref().map(|redis| {
+                PresenceStore::new(
+                    redis,
+                    Duration::from_millis(settings.presence_claim_ttl_millis),
+                )
+            }),
             profiles.clone(),
         );
         background

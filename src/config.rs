@@ -89,6 +89,10 @@ pub struct Settings {
     /// `KITH_PRESENCE_GRACE_MILLIS`: how long after their last socket closes a
     /// user still shows online.
     pub presence_grace_millis: u64,
+    /// `KITH_PRESENCE_CLAIM_TTL_MILLIS`: with Redis, how long a replica's claim
+    /// that a user is connected holds unless renewed (every third of it): how
+    /// soon the users of a replica that died go offline for others.
+    pub presence_claim_ttl_millis: u64,
     /// `KITH_DIRECT_MESSAGES`: who may open a direct conversation: `friends` or
     /// `everyone` (never across a block).
     pub direct_messages: DirectPolicy,
@@ -151,6 +155,7 @@ impl Default for Settings {
             rate_messages_per_user: Rate::per_minute(120),
             group_member_cap: 10_000,
             presence_grace_millis: 10_000,
+            presence_claim_ttl_millis: 30_000,
             direct_messages: DirectPolicy::Friends,
             pass_cooldown_secs: 7 * 24 * 3600,
             super_likes_per_day: 5,

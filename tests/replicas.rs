@@ -414,6 +414,48 @@ async fn online_on_any_replica_counts() {
 }
 
 #[tokio::test]
+async fn the_users_of_a_replica_that_dies_go_offline_for_their_friends() {
+    let mut replicas = replicas!(2, |command| {
+        command
+            .env("KITH_PRESENCE_GRACE_MILLIS", "200")
+            .env("KITH_PRESENCE_CLAIM_TTL_MILLIS", "1500");
+    });
+    let (ann, bob) = (
+        replicas[0].register("ann").await,
+        replicas[1].register("bob").await,
+    );
+    replicas[0].befriend(&ann, &bob).await;
+    let mut watch = replicas[1].signed_in_socket(&bob).await;
+    watch
+        .send(json!({ "id": "p", "type": "subscribe", "payload": {
+            "query": "subscription { presenceChanged { presence lastSeenAt } }" } }))
+        .await;
+    assert!(watch.stays_quiet(Duration::from_millis(300)).await);
+    let _on_a = replicas[0].signed_in_socket(&ann).await;
+    let change = |message: Value| message["payload"]["data"]["presenceChanged"].clone();
+    assert_eq!(change(watch.receive().await)["presence"], "ONLINE");
+    // Past a few renewals, the claim still stands.
+    assert!(watch.stays_quiet(Duration::from_millis(2_000)).await);
+
+    // A dies without a word: its claim on Ann lapses, B sweeps it and tells Bob.
+    replicas[0].kill().await;
+    let offline = match watch.receive_within(Duration::from_secs(10)).await {
+        common::Received::Json(message) => change(message),
+        common::Received::Closed(code) => panic!("socket closed ({code:?})"),
+    };
+    assert_eq!(offline["presence"], "OFFLINE", "{offline}");
+    assert!(offline["lastSeenAt"].is_string(), "{offline}");
+    let ann_now = replicas[1]
+        .data(
+            "query($id: ID!) { user(id: $id) { presence } }",
+            json!({ "id": ann.user_id }),
+            bob.token(),
+        )
+        .await;
+    assert_eq!(ann_now["user"]["presence"], "OFFLINE");
+}
+
+#[tokio::test]
 async fn a_profile_change_through_one_replica_shows_through_the_other() {
     let replicas = replicas!(2);
     let (a, b) = (&replicas[0], &replicas[1]);

@@ -25,7 +25,7 @@ use uuid::Uuid;
 use crate::domain::users::Profiles;
 use crate::infra::db::Db;
 use crate::infra::{
-    presence_store::{Change, PresenceStore, RENEW_EVERY},
+    presence_store::{Change, PresenceStore},
     pubsub::{Event, PubSub, presence_topic},
 };
 
@@ -185,13 +185,13 @@ impl Presence {
     }
 
     /// Renews this replica's claims for as long as it runs (with Redis), so
-    /// they outlive [`CLAIM_TTL`](crate::infra::presence_store::CLAIM_TTL) only
-    /// while the replica does.
+    /// they outlive their lifetime only while the replica does, and sweeps
+    /// claims that lapsed (any replica's), announcing who that took offline.
     pub async fn renew_claims(self) {
         let Some(store) = self.shared.clone() else {
             return;
         };
-        let mut every = tokio::time::interval(RENEW_EVERY);
+        let mut every = tokio::time::interval(store.renew_every());
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // Claim everything held here once Redis answers again: it may have
         // restarted empty.
@@ -205,6 +205,14 @@ impl Presence {
             match store.renew(&self.held_here(), reclaim).await {
                 Ok(()) => reclaim = false,
                 Err(err) => tracing::warn!(error = %err, "renewing presence claims"),
+            }
+            match store.sweep_lapsed().await {
+                Ok(swept) => {
+                    for (user_id, before, after) in swept {
+                        self.announce_shift(user_id, (before, after), true).await;
+                    }
+                }
+                Err(err) => tracing::warn!(error = %err, "sweeping lapsed presence claims"),
             }
         }
     }
@@ -347,26 +355,32 @@ impl Presence {
         change: Change,
     ) -> Option<Shift> {
         match store.apply(user_id, change).await {
-            Ok((before, after)) => {
-                let (before_public, after_public) = (public(before), public(after));
-                if before_public != after_public {
-                    // Gone for others (so they were visible, not invisible,
-                    // as they went): the one moment a lastSeenAt is kept.
-                    let leaving = matches!(change, Change::Leave);
-                    let seen = if leaving && after_public == Status::Offline {
-                        Some(self.record_last_seen(user_id).await)
-                    } else {
-                        None
-                    };
-                    self.publish(user_id, after_public, seen);
-                }
-                Some((before, after))
+            Ok(shift) => {
+                self.announce_shift(user_id, shift, matches!(change, Change::Leave))
+                    .await;
+                Some(shift)
             }
             Err(err) => {
                 tracing::warn!(error = %err, "updating shared presence");
                 None
             }
         }
+    }
+
+    /// Announces what others now see of the user, if that moved.
+    async fn announce_shift(&self, user_id: Uuid, (before, after): Shift, leaving: bool) {
+        let (before_public, after_public) = (public(before), public(after));
+        if before_public == after_public {
+            return;
+        }
+        // Gone for others (so they were visible, not invisible, as they
+        // went): the one moment a lastSeenAt is kept.
+        let seen = if leaving && after_public == Status::Offline {
+            Some(self.record_last_seen(user_id).await)
+        } else {
+            None
+        };
+        self.publish(user_id, after_public, seen);
     }
 
     fn publish(&self, user_id: Uuid, status: Status, last_seen_at: Option<DateTime<Utc>>) {

@@ -308,6 +308,13 @@ impl TestApp {
             .unwrap()
     }
 
+    /// Kills a replica process outright (as a crash would) and waits until
+    /// it is gone: nothing of its shutdown runs.
+    pub async fn kill(&mut self) {
+        let child = self.process.as_mut().expect("a replica process");
+        child.kill().await.expect("replica killed");
+    }
+
     /// The PostgreSQL database the app runs on, if it does.
     pub fn database_name(&self) -> Option<&str> {
         match &*self.database {
