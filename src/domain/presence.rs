@@ -191,20 +191,42 @@ impl Presence {
         let Some(store) = self.shared.clone() else {
             return;
         };
+        // Side by side: announcing a large sweep (a database write each)
+        // must not hold up this replica's own renewals.
+        tokio::join!(self.renew(&store), self.sweep(&store));
+    }
+
+    async fn renew(&self, store: &PresenceStore) {
         let mut every = tokio::time::interval(store.renew_every());
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        // Claim everything held here once Redis answers again: it may have
-        // restarted empty.
-        let mut reclaim = true;
+        // Claim everything held here again after Redis was away, however
+        // briefly (it may have restarted empty, or missed a connect), and
+        // after a renewal failed.
+        let mut claimed_through = None;
         loop {
             every.tick().await;
             if !store.is_up() {
-                reclaim = true;
                 continue;
             }
+            let outages = store.outages();
+            let reclaim = claimed_through != Some(outages);
             match store.renew(&self.held_here(), reclaim).await {
-                Ok(()) => reclaim = false,
-                Err(err) => tracing::warn!(error = %err, "renewing presence claims"),
+                Ok(()) => claimed_through = Some(outages),
+                Err(err) => {
+                    claimed_through = None;
+                    tracing::warn!(error = %err, "renewing presence claims");
+                }
+            }
+        }
+    }
+
+    async fn sweep(&self, store: &PresenceStore) {
+        let mut every = tokio::time::interval(store.renew_every());
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            if !store.is_up() {
+                continue;
             }
             match store.sweep_lapsed().await {
                 Ok(swept) => {

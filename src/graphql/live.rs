@@ -71,8 +71,7 @@ async fn revoked(mut events: Topic, pubsub: Arc<dyn PubSub>, accounts: Accounts,
             Some(Ok(_)) => {}
             Some(Err(_)) => {
                 events = pubsub.subscribe(&user_topic(viewer.user_id)).await;
-                let stored = accounts.active_session(viewer.session_id).await;
-                if !stored.is_ok_and(|s| s.is_some_and(|s| s.user_id == viewer.user_id)) {
+                if !stored_session_holds(&accounts, &viewer).await {
                     return;
                 }
             }
@@ -95,6 +94,22 @@ impl Drop for ActiveSubscription {
     fn drop(&mut self) {
         metrics::gauge!("kith_subscriptions_active").decrement(1.0);
     }
+}
+
+/// Whether the database still holds the viewer's session. Every watcher
+/// asks at once after a gap, so a busy pool is given a few tries before the
+/// answer counts as no.
+async fn stored_session_holds(accounts: &Accounts, viewer: &Viewer) -> bool {
+    for attempt in 0..3 {
+        match accounts.active_session(viewer.session_id).await {
+            Ok(session) => return session.is_some_and(|s| s.user_id == viewer.user_id),
+            Err(err) => {
+                tracing::warn!(error = ?err, attempt, "re-checking a session after a gap");
+                tokio::time::sleep(std::time::Duration::from_millis(200 << attempt)).await;
+            }
+        }
+    }
+    false
 }
 
 fn ends_session(event: &Event, viewer: &Viewer) -> bool {

@@ -337,10 +337,12 @@ where
                         self.forget_locally(keys).await;
                     }
                 }
-                // Missed some: anything could be stale, so start afresh.
+                // Missed some: anything could be stale, so start afresh,
+                // once listening again (so nothing announced meanwhile is
+                // missed as well).
                 Some(Err(_)) => {
-                    self.inner.local.invalidate_all();
                     events = self.inner.pubsub.subscribe(CACHE_TOPIC).await;
+                    self.inner.local.invalidate_all();
                 }
                 None => return,
             }

@@ -17,7 +17,6 @@
 
 use std::{collections::HashMap, time::Duration};
 
-use chrono::Utc;
 use uuid::Uuid;
 
 use crate::{domain::presence::Status, infra::redis::Redis};
@@ -40,10 +39,13 @@ pub enum Change {
     Choose(Status),
 }
 
-/// What a user looks like to themselves, by their claims hash and chosen key:
-/// defined at the top of each script that needs it.
-const STATUS: &str = r"
-local function status(claims_key, chosen_key, now)
+/// The start of every script: Redis's clock (one clock for every replica, so
+/// a replica whose own runs fast cannot lapse the others' claims), and what
+/// a user looks like to themselves by their claims hash and chosen key.
+const PRELUDE: &str = r"
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local function status(claims_key, chosen_key)
   local connected = false
   local claims = redis.call('HGETALL', claims_key)
   for i = 1, #claims, 2 do
@@ -53,45 +55,57 @@ local function status(claims_key, chosen_key, now)
   if chosen == 'OFFLINE' or not connected then return 'OFFLINE' end
   return chosen or 'ONLINE'
 end
+local function prune(claims_key, index_key, user)
+  local claims = redis.call('HGETALL', claims_key)
+  for i = 1, #claims, 2 do
+    if tonumber(claims[i + 1]) <= now then
+      redis.call('HDEL', claims_key, claims[i])
+      redis.call('ZREM', index_key, user .. '|' .. claims[i])
+    end
+  end
+end
 ";
 
-/// KEYS: the claims hash, the chosen key, the lapse index. ARGV: now (ms),
-/// this replica, the change (`connect`, `leave`, `choose`), the chosen status
-/// for `choose`, the claim's lapse (ms), the chosen key's TTL (ms), the claim's
-/// name in the index, the claims hash's TTL (ms). Returns the status before
-/// and after, as the user themselves sees it.
+/// KEYS: the claims hash, the chosen key, the lapse index. ARGV: this
+/// replica, the change (`connect`, `leave`, `choose`), the chosen status for
+/// `choose`, a claim's life (ms), the chosen key's TTL (ms), the user, the
+/// claims hash's TTL (ms). Returns the status before and after, as the user
+/// themselves sees it. Lapsed claims are pruned on the way (their user was
+/// offline already, by every replica's reading).
 const CHANGE: &str = r"
-local now = tonumber(ARGV[1])
-local before = status(KEYS[1], KEYS[2], now)
-if ARGV[3] == 'connect' then
-  redis.call('HSET', KEYS[1], ARGV[2], ARGV[5])
-  redis.call('PEXPIRE', KEYS[1], ARGV[8])
-  redis.call('ZADD', KEYS[3], ARGV[5], ARGV[7])
+local before = status(KEYS[1], KEYS[2])
+prune(KEYS[1], KEYS[3], ARGV[6])
+local claim = ARGV[6] .. '|' .. ARGV[1]
+if ARGV[2] == 'connect' then
+  local lapse = now + tonumber(ARGV[4])
+  redis.call('HSET', KEYS[1], ARGV[1], lapse)
+  redis.call('PEXPIRE', KEYS[1], ARGV[7])
+  redis.call('ZADD', KEYS[3], lapse, claim)
   if redis.call('GET', KEYS[2]) == 'OFFLINE' then redis.call('DEL', KEYS[2]) end
-elseif ARGV[3] == 'leave' then
-  redis.call('HDEL', KEYS[1], ARGV[2])
-  redis.call('ZREM', KEYS[3], ARGV[7])
-elseif ARGV[4] == 'ONLINE' then
+elseif ARGV[2] == 'leave' then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  redis.call('ZREM', KEYS[3], claim)
+elseif ARGV[3] == 'ONLINE' then
   redis.call('DEL', KEYS[2])
 else
-  redis.call('SET', KEYS[2], ARGV[4], 'PX', ARGV[6])
+  redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[5])
 end
-return { before, status(KEYS[1], KEYS[2], now) }
+return { before, status(KEYS[1], KEYS[2]) }
 ";
 
-/// KEYS: the lapse index. ARGV: now (ms), the most claims to sweep, the
-/// start of claims keys, the start of chosen keys. Each claim (`<user>|<replica>`)
-/// that lapsed is removed, and its user's status before (the claim still
-/// counted) and after is returned, flattened: user, before, after, ... A claim
-/// renewed meanwhile is indexed anew instead.
+/// KEYS: the lapse index. ARGV: the most claims to sweep, the start of claims
+/// keys, the start of chosen keys. Each claim (`<user>|<replica>`) that
+/// lapsed is removed, with the rest of its user's lapsed claims, and the
+/// user's status before (the claim still counted) and after is returned,
+/// flattened: user, before, after, ... A claim renewed meanwhile is indexed
+/// anew instead.
 const SWEEP: &str = r"
-local now = tonumber(ARGV[1])
 local out = {}
-local lapsed = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
+local lapsed = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))
 for _, member in ipairs(lapsed) do
   local bar = string.find(member, '|', 1, true)
   local user, replica = string.sub(member, 1, bar - 1), string.sub(member, bar + 1)
-  local claims_key, chosen_key = ARGV[3] .. user, ARGV[4] .. user
+  local claims_key, chosen_key = ARGV[2] .. user, ARGV[3] .. user
   local lapse = redis.call('HGET', claims_key, replica)
   if lapse and tonumber(lapse) > now then
     redis.call('ZADD', KEYS[1], lapse, member)
@@ -99,34 +113,37 @@ for _, member in ipairs(lapsed) do
     redis.call('ZREM', KEYS[1], member)
     if lapse then
       local chosen = redis.call('GET', chosen_key)
-      local before = 'ONLINE'
-      if chosen then before = chosen end
-      redis.call('HDEL', claims_key, replica)
+      local before = chosen or 'ONLINE'
+      prune(claims_key, KEYS[1], user)
       table.insert(out, user)
       table.insert(out, before)
-      table.insert(out, status(claims_key, chosen_key, now))
+      table.insert(out, status(claims_key, chosen_key))
     end
   end
 end
 return out
 ";
 
-/// KEYS: the lapse index, then claims hashes. ARGV: this replica, the claims'
-/// lapse (ms), their hashes' TTL (ms), and `1` to claim whatever is there
-/// (after Redis was away, and may have lost them) or `0` to extend only claims
-/// that still stand, so a renewal racing a leave does not bring the leaver
-/// back; then each hash's claim name in the index.
+/// KEYS: the lapse index, then claims hashes. ARGV: this replica, a claim's
+/// life (ms), the hashes' TTL (ms), and `1` to claim whatever is there (after
+/// Redis was away, and may have lost them) or `0` to extend only claims that
+/// still stand, so a renewal racing a leave does not bring the leaver back;
+/// then the user of each hash.
 const RENEW: &str = r"
+local lapse = now + tonumber(ARGV[2])
 for i = 2, #KEYS do
   local key = KEYS[i]
   if ARGV[4] == '1' or redis.call('HEXISTS', key, ARGV[1]) == 1 then
-    redis.call('HSET', key, ARGV[1], ARGV[2])
+    redis.call('HSET', key, ARGV[1], lapse)
     redis.call('PEXPIRE', key, ARGV[3])
-    redis.call('ZADD', KEYS[1], ARGV[2], ARGV[i + 3])
+    redis.call('ZADD', KEYS[1], lapse, ARGV[i + 3] .. '|' .. ARGV[1])
   end
 end
 return 0
 ";
+
+/// One user's claims (replica to lapse) and choice, as Redis holds them.
+type StoredPresence = (HashMap<String, i64>, Option<String>);
 
 #[derive(Clone)]
 pub struct PresenceStore {
@@ -148,9 +165,9 @@ impl PresenceStore {
             replica: Uuid::now_v7().simple().to_string(),
             // Renewed every third of it: anything shorter would mostly renew.
             claim_ttl: claim_ttl.max(MIN_CLAIM_TTL),
-            change: redis::Script::new(&format!("{STATUS}{CHANGE}")),
-            renew: redis::Script::new(RENEW),
-            sweep: redis::Script::new(&format!("{STATUS}{SWEEP}")),
+            change: redis::Script::new(&format!("{PRELUDE}{CHANGE}")),
+            renew: redis::Script::new(&format!("{PRELUDE}{RENEW}")),
+            sweep: redis::Script::new(&format!("{PRELUDE}{SWEEP}")),
         }
     }
 
@@ -165,19 +182,19 @@ impl PresenceStore {
         2 * self.claim_ttl.as_millis() as i64
     }
 
-    fn claim_name(&self, user_id: Uuid) -> String {
-        format!("{user_id}|{}", self.replica)
-    }
-
     /// Whether Redis answers; while it does not, presence is this replica's own.
     pub fn is_up(&self) -> bool {
         self.redis.is_up()
     }
 
+    /// See [`Redis::outages`].
+    pub fn outages(&self) -> u64 {
+        self.redis.outages()
+    }
+
     /// Applies `change`; returns the user's status before and after (as they
     /// see it themselves).
     pub async fn apply(&self, user_id: Uuid, change: Change) -> anyhow::Result<(Status, Status)> {
-        let now = now_millis();
         let (name, chosen) = match change {
             Change::Connect => ("connect", ""),
             Change::Leave => ("leave", ""),
@@ -187,13 +204,12 @@ impl PresenceStore {
         invocation
             .key(self.chosen_key(user_id))
             .key(self.lapses_key())
-            .arg(now)
             .arg(&self.replica)
             .arg(name)
             .arg(chosen)
-            .arg(now + self.claim_ttl.as_millis() as i64)
+            .arg(self.claim_ttl.as_millis() as i64)
             .arg(CHOSEN_TTL.as_millis() as i64)
-            .arg(self.claim_name(user_id))
+            .arg(user_id.to_string())
             .arg(self.hash_ttl_millis());
         let mut connection = self.redis.connection();
         let (before, after): (String, String) = self
@@ -208,25 +224,32 @@ impl PresenceStore {
         if users.is_empty() {
             return Ok(HashMap::new());
         }
+        // Claims lapse by Redis's clock: read it in the same round trip.
         let mut pipe = redis::pipe();
+        pipe.cmd("TIME");
         for &user_id in users {
             pipe.hgetall(self.claims_key(user_id))
                 .get(self.chosen_key(user_id));
         }
         let mut connection = self.redis.connection();
-        let replies: Vec<(HashMap<String, i64>, Option<String>)> = {
+        let (now, replies): (i64, Vec<StoredPresence>) = {
             let flat: Vec<redis::Value> =
                 self.redis.within(pipe.query_async(&mut connection)).await?;
-            flat.chunks(2)
+            let Some((time, flat)) = flat.split_first() else {
+                anyhow::bail!("Redis answered nothing");
+            };
+            let (seconds, micros): (i64, i64) = redis::from_redis_value_ref(time)?;
+            let replies = flat
+                .chunks(2)
                 .map(|pair| -> anyhow::Result<_> {
                     Ok((
                         redis::from_redis_value_ref(&pair[0])?,
                         redis::from_redis_value_ref(&pair[1])?,
                     ))
                 })
-                .collect::<anyhow::Result<_>>()?
+                .collect::<anyhow::Result<_>>()?;
+            (seconds * 1000 + micros / 1000, replies)
         };
-        let now = now_millis();
         users
             .iter()
             .zip(replies)
@@ -246,7 +269,6 @@ impl PresenceStore {
     /// Renews this replica's claims on `users`: those that still stand, or
     /// all of them when `reclaim` (Redis was away and may have lost them).
     pub async fn renew(&self, users: &[Uuid], reclaim: bool) -> anyhow::Result<()> {
-        let lapses = now_millis() + self.claim_ttl.as_millis() as i64;
         for chunk in users.chunks(500) {
             let mut invocation = self.renew.key(self.lapses_key());
             for &user_id in chunk {
@@ -254,11 +276,11 @@ impl PresenceStore {
             }
             invocation
                 .arg(&self.replica)
-                .arg(lapses)
+                .arg(self.claim_ttl.as_millis() as i64)
                 .arg(self.hash_ttl_millis())
                 .arg(if reclaim { "1" } else { "0" });
             for &user_id in chunk {
-                invocation.arg(self.claim_name(user_id));
+                invocation.arg(user_id.to_string());
             }
             let mut connection = self.redis.connection();
             let _: i64 = self
@@ -274,7 +296,6 @@ impl PresenceStore {
     pub async fn sweep_lapsed(&self) -> anyhow::Result<Vec<(Uuid, Status, Status)>> {
         let mut invocation = self.sweep.key(self.lapses_key());
         invocation
-            .arg(now_millis())
             .arg(SWEEP_LIMIT)
             .arg(self.redis.key("presence:"))
             .arg(self.redis.key("presence-chosen:"));
@@ -305,8 +326,4 @@ impl PresenceStore {
     fn chosen_key(&self, user_id: Uuid) -> String {
         self.redis.key(&format!("presence-chosen:{user_id}"))
     }
-}
-
-fn now_millis() -> i64 {
-    Utc::now().timestamp_millis()
 }

@@ -6,7 +6,7 @@
 use std::{
     sync::{
         Arc,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::Duration,
 };
@@ -29,6 +29,7 @@ pub struct Redis {
     manager: ConnectionManager,
     prefix: Arc<str>,
     up: Arc<AtomicBool>,
+    outages: Arc<AtomicU64>,
 }
 
 impl Redis {
@@ -47,6 +48,7 @@ impl Redis {
             // Optimistic until the first ping says otherwise: a request that
             // tries Redis and fails falls back anyway.
             up: Arc::new(AtomicBool::new(true)),
+            outages: Arc::default(),
         })
     }
 
@@ -98,6 +100,9 @@ impl Redis {
             every.tick().await;
             let up = self.ping().await;
             let was = self.up.swap(up, Ordering::Relaxed);
+            if was && !up {
+                self.outages.fetch_add(1, Ordering::Relaxed);
+            }
             metrics::gauge!("kith_redis_up").set(if up { 1.0 } else { 0.0 });
             match (was, up) {
                 (true, false) => tracing::warn!("Redis is unreachable: serving degraded"),
@@ -107,9 +112,11 @@ impl Redis {
         }
     }
 
-    /// Runs one call to Redis within [`COMMAND_TIMEOUT`]. A timeout or a lost
+    /// Runs one call to Redis within [`COMMAND_TIMEOUT`]. A lost or refused
     /// connection marks Redis away at once (the health check marks it back),
-    /// so the requests after this one fall back without waiting too.
+    /// so the requests after this one fall back without waiting too. A slow
+    /// answer does not: that is as often this process being busy, and being
+    /// marked away drops events on their way to the other replicas.
     pub async fn within<T>(
         &self,
         call: impl Future<Output = redis::RedisResult<T>>,
@@ -117,20 +124,26 @@ impl Redis {
         let failure = match tokio::time::timeout(COMMAND_TIMEOUT, call).await {
             Ok(Ok(answer)) => return Ok(answer),
             Ok(Err(err)) => {
-                let unreachable = err.is_io_error()
-                    || err.is_connection_dropped()
-                    || err.is_connection_refusal()
-                    || err.is_timeout();
+                let unreachable =
+                    err.is_io_error() || err.is_connection_dropped() || err.is_connection_refusal();
                 (unreachable, anyhow::Error::new(err))
             }
-            Err(elapsed) => (true, anyhow::Error::new(elapsed)),
+            Err(elapsed) => (false, anyhow::Error::new(elapsed)),
         };
         let (unreachable, err) = failure;
         if unreachable && self.up.swap(false, Ordering::Relaxed) {
+            self.outages.fetch_add(1, Ordering::Relaxed);
             metrics::gauge!("kith_redis_up").set(0.0);
             tracing::warn!(error = %err, "Redis is unreachable: serving degraded");
         }
         Err(err)
+    }
+
+    /// How many times Redis has been marked away since start: whoever keeps
+    /// state there puts it back when this moves (Redis may have restarted
+    /// empty, or missed writes meanwhile).
+    pub fn outages(&self) -> u64 {
+        self.outages.load(Ordering::Relaxed)
     }
 
     /// One PING, answered within [`COMMAND_TIMEOUT`].
