@@ -256,14 +256,21 @@ async fn until_ready_is(app: &TestApp, status: &str) {
     panic!("/readyz never said {status}");
 }
 
+/// Two replicas on a Redis of the test's own, which it may kill: `None`
+/// where tests have no Redis (nor, then, redis-server).
+async fn replicas_on_own_redis() -> Option<(common::OwnRedis, Vec<TestApp>)> {
+    std::env::var("KITH_TEST_REDIS_URL").ok()?;
+    let redis = common::OwnRedis::start().await;
+    let replicas = common::spawn_replicas_on(&redis.url(), 2, |_| {}).await;
+    Some((redis, replicas))
+}
+
 #[tokio::test]
 async fn replicas_serve_through_a_redis_outage_and_heal() {
-    if std::env::var("KITH_TEST_REDIS_URL").is_err() {
+    let Some((mut redis, replicas)) = replicas_on_own_redis().await else {
         eprintln!("skipped: needs KITH_TEST_REDIS_URL (and redis-server)");
         return;
-    }
-    let mut redis = common::OwnRedis::start().await;
-    let replicas = common::spawn_replicas_on(&redis.url(), 2, |_| {}).await;
+    };
     let (a, b) = (&replicas[0], &replicas[1]);
     let (ann, bob, conversation) = friends_apart(a, b).await;
     send(a, &ann, &conversation, "before").await;
@@ -272,8 +279,9 @@ async fn replicas_serve_through_a_redis_outage_and_heal() {
     assert_eq!(readiness(b).await, "ok");
 
     redis.kill().await;
-    until_ready_is(a, "degraded").await;
-    until_ready_is(b, "degraded").await;
+    for app in [a, b] {
+        until_ready_is(app, "degraded").await;
+    }
     // Still serving: sends work, and reach the sender's own replica live.
     let during = send(a, &ann, &conversation, "during").await;
     assert_eq!(added(&mut on_a).await["body"], "during");
@@ -303,12 +311,10 @@ async fn replicas_serve_through_a_redis_outage_and_heal() {
 
 #[tokio::test]
 async fn a_logout_during_a_redis_outage_holds_everywhere_and_ends_subscriptions() {
-    if std::env::var("KITH_TEST_REDIS_URL").is_err() {
+    let Some((mut redis, replicas)) = replicas_on_own_redis().await else {
         eprintln!("skipped: needs KITH_TEST_REDIS_URL (and redis-server)");
         return;
-    }
-    let mut redis = common::OwnRedis::start().await;
-    let replicas = common::spawn_replicas_on(&redis.url(), 2, |_| {}).await;
+    };
     let (a, b) = (&replicas[0], &replicas[1]);
     let (ann, _bob, conversation) = friends_apart(a, b).await;
     send(a, &ann, &conversation, "before").await;
@@ -323,8 +329,9 @@ async fn a_logout_during_a_redis_outage_holds_everywhere_and_ends_subscriptions(
     let mut socket = listen_from_the_start(b, &ann, &conversation).await;
 
     redis.kill().await;
-    until_ready_is(a, "degraded").await;
-    until_ready_is(b, "degraded").await;
+    for app in [a, b] {
+        until_ready_is(app, "degraded").await;
+    }
     // The revocation cannot travel through Redis now: B asks the database.
     a.data("mutation { logout }", json!({}), ann.token()).await;
     let refused = b.graphql(me, json!({}), ann.token()).await;
