@@ -27,14 +27,7 @@ const TYPING: &str =
 async fn friends_chatting(app: &TestApp) -> (Session, Session, Value) {
     let (ann, bob) = (app.register("ann").await, app.register("bob").await);
     app.befriend(&ann, &bob).await;
-    let conversation = app
-        .data(
-            "mutation($u: ID!) { directConversation(userId: $u) { id } }",
-            json!({ "u": bob.user_id }),
-            ann.token(),
-        )
-        .await["directConversation"]["id"]
-        .clone();
+    let conversation = app.direct_conversation(&ann, &bob).await;
     (ann, bob, conversation)
 }
 

@@ -34,14 +34,7 @@ async fn friends_apart(a: &TestApp, b: &TestApp) -> (Session, Session, Value) {
     let ann = a.register("ann").await;
     let bob = b.register("bob").await;
     a.befriend(&ann, &bob).await;
-    let conversation = a
-        .data(
-            "mutation($u: ID!) { directConversation(userId: $u) { id } }",
-            json!({ "u": bob.user_id }),
-            ann.token(),
-        )
-        .await["directConversation"]["id"]
-        .clone();
+    let conversation = a.direct_conversation(&ann, &bob).await;
     (ann, bob, conversation)
 }
 
@@ -67,17 +60,6 @@ async fn added(socket: &mut Socket) -> Value {
     message["payload"]["data"]["messageAdded"].clone()
 }
 
-/// A legacy `graphql-ws` (subscriptions-transport-ws) socket, signed in.
-async fn legacy_socket(app: &TestApp, user: &Session) -> Socket {
-    let mut socket = app.websocket("/graphql/ws", "graphql-ws").await;
-    socket
-        .send(json!({ "type": "connection_init",
-            "payload": { "authorization": format!("Bearer {}", user.access_token) } }))
-        .await;
-    assert_eq!(socket.receive().await["type"], "connection_ack");
-    socket
-}
-
 #[tokio::test]
 async fn messages_sent_through_one_replica_reach_sockets_on_the_other() {
     let replicas = replicas!(2);
@@ -92,7 +74,10 @@ async fn messages_sent_through_one_replica_reach_sockets_on_the_other() {
         .send(json!({ "id": "m", "type": "subscribe", "payload": {
             "query": MESSAGE_ADDED, "variables": { "c": conversation } } }))
         .await;
-    let mut legacy = legacy_socket(b, &bob).await;
+    // Legacy `graphql-ws` (subscriptions-transport-ws).
+    let mut legacy = b
+        .signed_in_socket_on("/graphql/ws", "graphql-ws", &bob)
+        .await;
     legacy
         .send(json!({ "id": "l", "type": "start", "payload": {
             "query": MESSAGE_ADDED, "variables": { "c": conversation } } }))

@@ -56,27 +56,8 @@ async fn wait_for(app: &TestApp, want: f64) {
 async fn closed_sockets_leave_no_subscription_behind() {
     let app = spawn_app().await;
     let (ann, bob) = (app.register("ann").await, app.register("bob").await);
-    let request = app
-        .data(
-            "mutation($to: ID!) { sendFriendRequest(input: { userId: $to }) { id } }",
-            json!({ "to": bob.user_id }),
-            ann.token(),
-        )
-        .await;
-    app.data(
-        "mutation($id: ID!) { acceptFriendRequest(id: $id) { id } }",
-        json!({ "id": request["sendFriendRequest"]["id"] }),
-        bob.token(),
-    )
-    .await;
-    let conversation = app
-        .data(
-            "mutation($u: ID!) { directConversation(userId: $u) { id } }",
-            json!({ "u": bob.user_id }),
-            ann.token(),
-        )
-        .await["directConversation"]["id"]
-        .clone();
+    app.befriend(&ann, &bob).await;
+    let conversation = app.direct_conversation(&ann, &bob).await;
     assert_eq!(active_subscriptions(&app).await, 0.0);
 
     let variables = json!({ "c": conversation });

@@ -286,8 +286,10 @@ pub fn escape_like(text: &str) -> String {
     escaped
 }
 
+/// Changes the user's profile, and forgets their cached row everywhere.
 pub async fn update_profile(
     db: &Db,
+    profiles: &Profiles,
     user_id: Uuid,
     changes: ProfileChanges,
 ) -> AppResult<user::Model> {
@@ -322,13 +324,15 @@ pub async fn update_profile(
         updated_at: Set(Utc::now()),
         ..Default::default()
     };
-    user::Entity::update(update)
+    let updated = user::Entity::update(update)
         .exec(db)
         .await
         .map_err(|err| match err {
             sea_orm::DbErr::RecordNotUpdated => AppError::not_found("account not found"),
-            other => other.into(),
-        })
+            other => AppError::from(other),
+        })?;
+    profiles.invalidate(&[user_id]).await;
+    Ok(updated)
 }
 
 #[cfg(test)]

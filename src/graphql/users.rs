@@ -474,8 +474,8 @@ impl UserMutation {
             friend_list_visibility: input.friend_list_visibility.map(Into::into),
         };
         let state = ctx.state();
-        let updated = users::update_profile(&state.db, viewer.user_id, changes).await?;
-        state.profiles.invalidate(&[viewer.user_id]).await;
+        let updated =
+            users::update_profile(&state.db, &state.profiles, viewer.user_id, changes).await?;
         Ok(User::new(updated))
     }
 }

@@ -53,7 +53,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         database_url,
         redis_url: std::env::var("KITH_TEST_REDIS_URL").ok(),
         // Tests run side by side on one Redis: each app is its own deployment.
-        redis_prefix: format!("kith-test-{}:", uuid::Uuid::now_v7().simple()),
+        redis_prefix: fresh_redis_prefix(),
         listen: "127.0.0.1:0".parse().unwrap(),
         jwt_secret: Some(JWT_SECRET.into()),
         rate_limits: kith::config::Switch::Off,
@@ -98,7 +98,7 @@ pub async fn spawn_replicas_on(
 ) -> Vec<TestApp> {
     let (database_url, database) = fresh_database().await;
     let database = Arc::new(database);
-    let prefix = format!("kith-test-{}:", uuid::Uuid::now_v7().simple());
+    let prefix = fresh_redis_prefix();
     let mut starting = Vec::new();
     for _ in 0..count {
         let mut command = Command::new(env!("CARGO_BIN_EXE_kith"));
@@ -131,6 +131,11 @@ pub async fn spawn_replicas_on(
         }
         replicas
     }
+}
+
+/// A key prefix no other test uses, so apps sharing one Redis never meet.
+fn fresh_redis_prefix() -> String {
+    format!("kith-test-{}:", uuid::Uuid::now_v7().simple())
 }
 
 /// A Redis of the test's own, on a free port, that the test may stop and
@@ -385,6 +390,17 @@ impl TestApp {
         .await;
     }
 
+    /// Opens (or finds) the direct conversation of `from` with `to`; its id.
+    pub async fn direct_conversation(&self, from: &Session, to: &Session) -> Value {
+        self.data(
+            "mutation($u: ID!) { directConversation(userId: $u) { id } }",
+            json!({ "u": to.user_id }),
+            from.token(),
+        )
+        .await["directConversation"]["id"]
+            .clone()
+    }
+
     pub async fn login(&self, identifier: &str, password: &str) -> Value {
         self.graphql(
             "mutation($input: LoginInput!) { login(input: $input) {
@@ -398,7 +414,14 @@ impl TestApp {
     /// A `graphql-transport-ws` socket on `/graphql`, signed in as `user`
     /// and acknowledged.
     pub async fn signed_in_socket(&self, user: &Session) -> Socket {
-        let mut socket = self.websocket("/graphql", "graphql-transport-ws").await;
+        self.signed_in_socket_on("/graphql", "graphql-transport-ws", user)
+            .await
+    }
+
+    /// A socket on `path` speaking `protocol`, signed in as `user` and
+    /// acknowledged (`connection_ack` in both protocols).
+    pub async fn signed_in_socket_on(&self, path: &str, protocol: &str, user: &Session) -> Socket {
+        let mut socket = self.websocket(path, protocol).await;
         socket
             .send(json!({ "type": "connection_init",
                 "payload": { "authorization": format!("Bearer {}", user.access_token) } }))
