@@ -24,6 +24,7 @@ use crate::{
         chat::Chat,
         compatibility::AffinityKey,
         discovery::Discovery,
+        graph::Graph,
         groups::Groups,
         presence::Presence,
         recommendations::Recommendations,
@@ -34,7 +35,7 @@ use crate::{
     graphql::{self, KithSchema},
     http,
     infra::{
-        cache::{Freshness, TwoLevelCache},
+        cache::{Capacity, Freshness, TwoLevelCache},
         db::Db,
         presence_store::PresenceStore,
         pubsub::{LocalPubSub, PubSub, RedisPubSub},
@@ -172,7 +173,7 @@ impl Application {
             } else {
                 Freshness::Immediate
             },
-            SESSION_CACHE_CAPACITY,
+            Capacity::Entries(SESSION_CACHE_CAPACITY),
             SESSION_CACHE_LOCAL_TTL,
             SESSION_CACHE_SHARED_TTL,
             redis.as_ref(),
@@ -184,7 +185,7 @@ impl Application {
         let profiles: Profiles = TwoLevelCache::new(
             "user",
             Freshness::Eventual,
-            PROFILE_CACHE_CAPACITY,
+            Capacity::Entries(PROFILE_CACHE_CAPACITY),
             PROFILE_CACHE_LOCAL_TTL,
             PROFILE_CACHE_SHARED_TTL,
             redis.as_ref(),
@@ -193,6 +194,8 @@ impl Application {
         background
             .0
             .push(tokio::spawn(profiles.clone().follow_invalidations()));
+        let graph = Graph::new(db.clone(), redis.as_ref(), pubsub.clone());
+        background.0.extend(graph.follow_invalidations());
         let accounts = Accounts::new(
             db.clone(),
             hasher,
@@ -203,9 +206,10 @@ impl Application {
             AccountCaches {
                 validity: session_validity,
                 profiles: profiles.clone(),
+                graph: graph.clone(),
             },
         );
-        let social = Social::new(db.clone(), pubsub.clone(), profiles.clone());
+        let social = Social::new(db.clone(), pubsub.clone(), profiles.clone(), graph.clone());
         let groups = Groups::new(db.clone(), pubsub.clone(), settings.group_member_cap);
         let chat = Chat::new(db.clone(), pubsub.clone(), settings.direct_messages);
         let presence = Presence::new(
@@ -233,6 +237,7 @@ impl Application {
         let recommendations = Recommendations::new(
             db.clone(),
             presence.clone(),
+            graph,
             AffinityKey::derive(&secret),
             u64::from(settings.recommendation_pool),
             Duration::from_secs(settings.pass_cooldown_secs),

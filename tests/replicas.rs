@@ -503,6 +503,109 @@ async fn a_profile_change_through_one_replica_shows_through_the_other() {
     assert_eq!(count, 2);
 }
 
+/// What `read` gives once `wanted` holds for it, polling for up to a second:
+/// an invalidation reaches the other replica within moments.
+async fn once<F, Fut>(mut read: F, wanted: impl Fn(&Value) -> bool) -> Value
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Value>,
+{
+    let mut seen = Value::Null;
+    for _ in 0..50 {
+        seen = read().await;
+        if wanted(&seen) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    seen
+}
+
+#[tokio::test]
+async fn friendships_and_blocks_through_one_replica_show_through_the_other() {
+    let replicas = replicas!(2);
+    let (a, b) = (&replicas[0], &replicas[1]);
+    let (ann, bob, cat) = (
+        a.register("ann").await,
+        a.register("bob").await,
+        a.register("cat").await,
+    );
+    a.befriend(&ann, &bob).await;
+    a.befriend(&bob, &cat).await;
+    let graph_on_b = || async {
+        b.data(
+            "{ me { friends(first: 10) { edges { node { username
+                    mutualFriends(first: 3) { totalCount } } } } }
+               friendSuggestions(first: 5) { mutualFriendsCount user { username } } }",
+            json!({}),
+            ann.token(),
+        )
+        .await
+    };
+    // Past the befriendings' own (repeated) invalidations, B reads Ann's
+    // friends and suggestions, and so caches their lists.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let before = graph_on_b().await;
+    assert_eq!(
+        before["me"]["friends"]["edges"][0]["node"]["username"],
+        "bob"
+    );
+    assert_eq!(
+        before["friendSuggestions"],
+        json!([{ "mutualFriendsCount": 1, "user": { "username": "cat" } }])
+    );
+
+    // Cat and Ann become friends through A: B counts Bob as mutual, and
+    // stops suggesting Cat.
+    a.befriend(&cat, &ann).await;
+    let seen = once(graph_on_b, |seen| {
+        seen["friendSuggestions"] == json!([])
+            && seen["me"]["friends"]["edges"].as_array().map(Vec::len) == Some(2)
+    })
+    .await;
+    assert_eq!(seen["friendSuggestions"], json!([]), "{seen}");
+    let mutual: Vec<&Value> = seen["me"]["friends"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|edge| &edge["node"]["mutualFriends"]["totalCount"])
+        .collect();
+    assert_eq!(mutual, [&json!(1), &json!(1)], "{seen}");
+
+    // Bob blocks Ann through A: the friendship ends, and B hides Bob from
+    // Ann's friends and from Cat's friends as Ann sees them.
+    a.data(
+        "mutation($id: ID!) { blockUser(userId: $id) { id } }",
+        json!({ "id": ann.user_id }),
+        bob.token(),
+    )
+    .await;
+    let cats_friends_on_b = || async {
+        b.data(
+            "query($id: ID!) { user(id: $id) { friends(first: 10) {
+                edges { node { username } } } } }",
+            json!({ "id": cat.user_id }),
+            ann.token(),
+        )
+        .await["user"]["friends"]["edges"]
+            .clone()
+    };
+    let only_ann = json!([{ "node": { "username": "ann" } }]);
+    assert_eq!(
+        once(cats_friends_on_b, |seen| *seen == only_ann).await,
+        only_ann,
+        "B still shows Bob among Cat's friends to Ann"
+    );
+    let seen = once(graph_on_b, |seen| {
+        seen["me"]["friends"]["edges"].as_array().map(Vec::len) == Some(1)
+    })
+    .await;
+    assert_eq!(
+        seen["me"]["friends"]["edges"][0]["node"]["username"], "cat",
+        "{seen}"
+    );
+}
+
 /// A dater of `gender`, 30 years old, in Berlin.
 async fn dater(app: &TestApp, name: &str, gender: &str) -> Session {
     let session = app.register(name).await;

@@ -21,7 +21,9 @@ use crate::{
         tokens::{new_refresh_token, refresh_token_digest},
     },
     domain::{
-        discovery, groups,
+        discovery,
+        graph::Graph,
+        groups,
         identity::{Email, Identifier, Password, Phone, Username},
         social::{self, FriendListVisibility},
         usernames::UsernameFilter,
@@ -74,12 +76,15 @@ pub struct Accounts {
     validity: TwoLevelCache<SessionValidity>,
     /// A deleted account and its friends' counts are forgotten here.
     profiles: users::Profiles,
+    /// And its friends' friend lists.
+    graph: Graph,
 }
 
 /// The caches accounts read through and invalidate.
 pub struct AccountCaches {
     pub validity: TwoLevelCache<SessionValidity>,
     pub profiles: users::Profiles,
+    pub graph: Graph,
 }
 
 /// What a request needs of its session, cached: whose it is and until when.
@@ -100,7 +105,11 @@ impl Accounts {
         session_ttl: Duration,
         caches: AccountCaches,
     ) -> Self {
-        let AccountCaches { validity, profiles } = caches;
+        let AccountCaches {
+            validity,
+            profiles,
+            graph,
+        } = caches;
         Self {
             db,
             hasher,
@@ -110,6 +119,7 @@ impl Accounts {
             session_ttl,
             validity,
             profiles,
+            graph,
         }
     }
 
@@ -384,6 +394,7 @@ impl Accounts {
         txn.commit().await?;
         self.announce_revoked(&sessions, None).await;
         self.profiles.invalidate(&changed).await;
+        self.graph.forget_friends(&changed).await;
         for ended in &ended_matches {
             discovery::announce_match_ended(&*self.pubsub, ended);
         }

@@ -8,8 +8,8 @@
 //! its cooldown; a match always follows the viewer's like), anyone blocked either
 //! way, and undiscoverable users; it also brings each candidate's swipe on the
 //! viewer. Rust then measures exact distances, scores (`compatibility`) and
-//! sorts, counting mutual friends (a second statement) only for those who could
-//! still make the deck.
+//! sorts, counting mutual friends (from the cached friend lists of
+//! `domain::graph`) only for those who could still make the deck.
 //!
 //! The deck is kept in process, one per viewer (half an hour idle), and in
 //! Redis when there is one (so the next page may land on any replica), and later
@@ -36,6 +36,7 @@ use crate::{
     domain::{
         compatibility::{self, AffinityKey, BoundingBox, Parts},
         discovery::{self, GenderSet, Preferences, Profile, SwipeKind},
+        graph::Graph,
         presence::{Presence, Status},
         users::{self, Gender},
     },
@@ -219,6 +220,8 @@ pub struct Page {
 pub struct Recommendations {
     db: Db,
     presence: Presence,
+    /// Friend lists, for the mutual friends of the candidates.
+    graph: Graph,
     /// Each viewer's current deck.
     decks: Cache<Uuid, Arc<Deck>>,
     /// With Redis, decks are kept there too: a cursor goes on exactly on
@@ -234,6 +237,7 @@ impl Recommendations {
     pub fn new(
         db: Db,
         presence: Presence,
+        graph: Graph,
         affinity: AffinityKey,
         pool: u64,
         pass_cooldown: Duration,
@@ -249,6 +253,7 @@ impl Recommendations {
         Self {
             db,
             presence,
+            graph,
             decks,
             shared: shared.cloned(),
             affinity,
@@ -463,59 +468,30 @@ impl Recommendations {
         }))
     }
 
-    /// How many friends each of `candidates` shares with the viewer, counted
-    /// from whichever side reads fewer friend lists: the candidates' own (each
-    /// looked up among the viewer's friends), or the viewer's friends' (friends
-    /// of friends, kept when they are candidates). A friend list of a typical
-    /// user's friend is about three times as long as a candidate's (the well
-    /// connected have more friends to be friends with), so the viewer's side
-    /// wins while they have under a third as many friends as there are
-    /// candidates: a hub's thousands never are read that way.
+    /// How many friends each of `candidates` shares with the viewer, from the
+    /// cached friend lists of whichever side has fewer to read: the
+    /// candidates' own (each intersected with the viewer's), or the viewer's
+    /// friends' (friends of friends, kept when they are candidates). A friend
+    /// list of a typical user's friend is about three times as long as a
+    /// candidate's (the well connected have more friends to be friends with),
+    /// so the viewer's side wins while they have under a third as many friends
+    /// as there are candidates: a hub's thousands never are read that way.
     async fn mutual_friends(
         &self,
         seeker: &Seeker,
         candidates: &[Uuid],
     ) -> AppResult<HashMap<Uuid, i64>> {
-        #[derive(FromQueryResult)]
-        struct Mutual {
-            id: Uuid,
-            n: i64,
-        }
         if candidates.is_empty() || seeker.friend_count == 0 {
             return Ok(HashMap::new());
         }
-        let listed = sql::placeholders(candidates.len());
-        let from_viewer_side = seeker.friend_count.saturating_mul(3) < candidates.len() as i64;
-        let sql = if from_viewer_side {
-            format!(
-                "SELECT f2.friend_id AS id, COUNT(*) AS n
-                 FROM friendships f1 JOIN friendships f2 ON f2.user_id = f1.friend_id
-                 WHERE f1.user_id = ? AND f2.friend_id IN ({listed})
-                 GROUP BY f2.friend_id"
-            )
+        if seeker.friend_count.saturating_mul(3) < candidates.len() as i64 {
+            let wanted: HashSet<Uuid> = candidates.iter().copied().collect();
+            self.graph
+                .friends_of_friends(seeker.id, |id| wanted.contains(&id))
+                .await
         } else {
-            format!(
-                "SELECT f.user_id AS id, COUNT(*) AS n FROM friendships f
-                 WHERE f.user_id IN ({listed})
-                   AND f.friend_id IN (SELECT friend_id FROM friendships WHERE user_id = ?)
-                 GROUP BY f.user_id"
-            )
-        };
-        let mut values: Vec<Value> = candidates.iter().map(|id| Value::from(*id)).collect();
-        if from_viewer_side {
-            values.insert(0, seeker.id.into());
-        } else {
-            values.push(seeker.id.into());
+            self.graph.mutual_counts(seeker.id, candidates).await
         }
-        let backend = self.db.get_database_backend();
-        Ok(
-            Mutual::find_by_statement(sql::statement(backend, &sql, values))
-                .all(&self.db)
-                .await?
-                .into_iter()
-                .map(|m| (m.id, m.n))
-                .collect(),
-        )
     }
 
     /// The candidate statement (see the module docs); the most recently active

@@ -13,9 +13,8 @@ use chrono::{DateTime, Utc};
 use entity::{block, friend_request, friendship, user};
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Statement, TransactionTrait,
-    TryInsertResult,
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, FromQueryResult, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, TransactionTrait, TryInsertResult,
     sea_query::{Alias, Expr, ExprTrait, IntoIden, Query, UnionType},
 };
 use serde::{Deserialize, Serialize};
@@ -23,7 +22,10 @@ use uuid::Uuid;
 
 use crate::infra::db::Db;
 use crate::{
-    domain::discovery,
+    domain::{
+        discovery,
+        graph::{self, Graph},
+    },
     error::{AppError, AppResult, is_unique_violation},
     infra::pubsub::{Event, PubSub, user_topic},
 };
@@ -108,15 +110,34 @@ pub struct Social {
     pubsub: Arc<dyn PubSub>,
     /// Friend counts live in users' rows: changed ones are forgotten here.
     profiles: crate::domain::users::Profiles,
+    /// The lists reads walk; every write here forgets what it changed.
+    graph: Graph,
 }
 
 impl Social {
-    pub fn new(db: Db, pubsub: Arc<dyn PubSub>, profiles: crate::domain::users::Profiles) -> Self {
+    pub fn new(
+        db: Db,
+        pubsub: Arc<dyn PubSub>,
+        profiles: crate::domain::users::Profiles,
+        graph: Graph,
+    ) -> Self {
         Self {
             db,
             pubsub,
             profiles,
+            graph,
         }
+    }
+
+    pub fn graph(&self) -> &Graph {
+        &self.graph
+    }
+
+    /// After a friendship between `a` and `b` began or ended: their counts and
+    /// their friend lists changed.
+    async fn forget_friendship(&self, a: Uuid, b: Uuid) {
+        self.profiles.invalidate(&[a, b]).await;
+        self.graph.forget_friends(&[a, b]).await;
     }
 
     /// Asks `to` to be friends. Asking again returns the same pending request; asking
@@ -238,7 +259,7 @@ impl Social {
         check_reachable(&txn, viewer, other, OwnBlock::Allow).await?;
         delete_friendship(&txn, viewer, other).await?;
         txn.commit().await?;
-        self.profiles.invalidate(&[viewer, other]).await;
+        self.forget_friendship(viewer, other).await;
         Ok(())
     }
 
@@ -269,7 +290,8 @@ impl Social {
         .exec_without_returning(&txn)
         .await?;
         txn.commit().await?;
-        self.profiles.invalidate(&[viewer, other]).await;
+        self.forget_friendship(viewer, other).await;
+        self.graph.forget_blockers(&[other]).await;
         let event = Event::Blocked {
             blocker: viewer,
             blocked: other,
@@ -291,6 +313,7 @@ impl Social {
             .filter(block::Column::BlockedId.eq(other))
             .exec(&self.db)
             .await?;
+        self.graph.forget_blockers(&[other]).await;
         Ok(())
     }
 
@@ -325,6 +348,7 @@ impl Social {
             match FriendListVisibility::from_stored(&owner.friend_list_visibility) {
                 FriendListVisibility::Everyone => true,
                 FriendListVisibility::OnlyMe => false,
+                // A permission: from the database, not the cached lists.
                 FriendListVisibility::Friends => match viewer {
                     Some(viewer) => are_friends(&self.db, owner.id, viewer).await?,
                     None => false,
@@ -342,30 +366,21 @@ impl Social {
         after: Option<Uuid>,
         limit: u64,
     ) -> AppResult<Vec<Uuid>> {
-        let mut query = friendship::Entity::find()
-            .select_only()
-            .column(friendship::Column::FriendId)
-            .filter(friendship::Column::UserId.eq(owner));
-        if let Some(viewer) = viewer {
-            query = query.filter(not_hidden_from(
-                viewer,
-                (friendship::Entity, friendship::Column::FriendId),
-            ));
-        }
-        if let Some(after) = after {
-            query = query.filter(friendship::Column::FriendId.gt(after));
-        }
-        Ok(query
-            .order_by_asc(friendship::Column::FriendId)
-            .limit(limit)
-            .into_tuple()
-            .all(&self.db)
-            .await?)
+        let friends = self.graph.friends_of(owner).await?;
+        let hidden = match viewer {
+            Some(viewer) => self.graph.blockers_of(viewer).await?,
+            None => Arc::from([]),
+        };
+        let start = after.map_or(0, |after| friends.partition_point(|id| *id <= after));
+        Ok(friends[start..]
+            .iter()
+            .copied()
+            .filter(|id| !graph::holds(&hidden, *id))
+            .take(limit_of(limit))
+            .collect())
     }
 
-    /// A page of the friends `viewer` and `other` share, in id order. Asked from
-    /// the viewer's side: "which of my friends has `other` as a friend" probes one
-    /// row per friend of the viewer, however many friends `other` (a hub) has.
+    /// A page of the friends `viewer` and `other` share, in id order.
     pub async fn mutual_friends(
         &self,
         viewer: Uuid,
@@ -373,20 +388,13 @@ impl Social {
         after: Option<Uuid>,
         limit: u64,
     ) -> AppResult<Vec<Uuid>> {
-        let mut query = friendship::Entity::find()
-            .select_only()
-            .column(friendship::Column::UserId)
-            .filter(friendship::Column::FriendId.eq(other))
-            .filter(friendship::Column::UserId.in_subquery(friend_ids_of(viewer)));
-        if let Some(after) = after {
-            query = query.filter(friendship::Column::UserId.gt(after));
-        }
-        Ok(query
-            .order_by_asc(friendship::Column::UserId)
-            .limit(limit)
-            .into_tuple()
-            .all(&self.db)
-            .await?)
+        let lists = self.graph.friends_of_many(&[viewer, other]).await?;
+        let (Some(mine), Some(theirs)) = (lists.get(&viewer), lists.get(&other)) else {
+            return Ok(Vec::new());
+        };
+        Ok(after_cursor(graph::shared(mine, theirs), after)
+            .take(limit_of(limit))
+            .collect())
     }
 
     /// Pending requests sent to (`incoming`) or by the viewer, newest first.
@@ -452,61 +460,114 @@ impl Social {
             .await?)
     }
 
-    /// Friends of friends, most mutual friends first: never the viewer, a friend,
-    /// anyone blocked either way, or anyone with a pending request either way.
+    /// Friends of friends, most mutual friends first (then by id): never the
+    /// viewer, a friend, anyone blocked either way, or anyone with a pending
+    /// request either way.
     pub async fn suggestions(&self, viewer: Uuid, limit: u64) -> AppResult<Vec<(Uuid, i64)>> {
-        #[derive(FromQueryResult)]
-        struct Suggestion {
-            candidate: Uuid,
-            mutual: i64,
+        let friends = self.graph.friends_of(viewer).await?;
+        let blockers = self.graph.blockers_of(viewer).await?;
+        let excluded = self.own_blocks_and_requests(viewer).await?;
+        let candidates = self
+            .graph
+            .friends_of_friends(viewer, |id| {
+                id != viewer
+                    && !graph::holds(&friends, id)
+                    && !graph::holds(&blockers, id)
+                    && !graph::holds(&excluded, id)
+            })
+            .await?;
+        let mut ranked: Vec<(Uuid, i64)> = candidates.into_iter().collect();
+        let best_first = |a: &(Uuid, i64), b: &(Uuid, i64)| b.1.cmp(&a.1).then(a.0.cmp(&b.0));
+        let limit = limit_of(limit);
+        if ranked.len() > limit && limit > 0 {
+            ranked.select_nth_unstable_by(limit - 1, best_first);
         }
-        let backend = self.db.get_database_backend();
-        let sql = match backend {
-            DbBackend::Postgres => SUGGESTIONS_SQL.replace('?', "$1"),
-            _ => SUGGESTIONS_SQL.to_owned(),
-        };
-        // SQLite binds positionally (every ? is the viewer); PostgreSQL uses $1.
-        let values: Vec<sea_orm::Value> = match backend {
-            DbBackend::Postgres => vec![viewer.into()],
-            _ => vec![viewer.into(); SUGGESTIONS_SQL.matches('?').count()],
-        };
-        let mut sql = sql;
-        sql.push_str(&format!(" LIMIT {limit}"));
-        let rows =
-            Suggestion::find_by_statement(Statement::from_sql_and_values(backend, sql, values))
-                .all(&self.db)
-                .await?;
-        Ok(rows.into_iter().map(|s| (s.candidate, s.mutual)).collect())
+        ranked.truncate(limit);
+        ranked.sort_unstable_by(best_first);
+        Ok(ranked)
     }
 
-    /// How many friends `viewer` shares with each of `others`: one query, which
-    /// probes the rows of the viewer's friends (friendships are symmetric), so
-    /// its cost follows the viewer's friend count, not the others' (hubs).
+    /// Everyone the viewer blocked or has a pending request with, either way.
+    async fn own_blocks_and_requests(&self, viewer: Uuid) -> AppResult<Vec<Uuid>> {
+        let mut union = Query::select()
+            .expr_as(Expr::col(block::Column::BlockedId), Alias::new("other"))
+            .from(block::Entity)
+            .and_where(block::Column::BlockerId.eq(viewer))
+            .to_owned();
+        for (mine, theirs) in [
+            (
+                friend_request::Column::FromUserId,
+                friend_request::Column::ToUserId,
+            ),
+            (
+                friend_request::Column::ToUserId,
+                friend_request::Column::FromUserId,
+            ),
+        ] {
+            union.union(
+                UnionType::All,
+                Query::select()
+                    .expr_as(Expr::col(theirs), Alias::new("other"))
+                    .from(friend_request::Entity)
+                    .and_where(mine.eq(viewer))
+                    .to_owned(),
+            );
+        }
+        #[derive(FromQueryResult)]
+        struct Other {
+            other: Uuid,
+        }
+        let backend = self.db.get_database_backend();
+        let mut others: Vec<Uuid> = Other::find_by_statement(backend.build(&union))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|row| row.other)
+            .collect();
+        others.sort_unstable();
+        Ok(others)
+    }
+
+    /// How many friends `viewer` shares with each of `others`.
     pub async fn mutual_counts(
         &self,
         viewer: Uuid,
         others: &[Uuid],
-    ) -> Result<HashMap<Uuid, i64>, sea_orm::DbErr> {
-        let rows: Vec<(Uuid, i64)> = friendship::Entity::find()
-            .select_only()
-            .column(friendship::Column::FriendId)
-            .column_as(friendship::Column::UserId.count(), "count")
-            .filter(friendship::Column::UserId.in_subquery(friend_ids_of(viewer)))
-            .filter(friendship::Column::FriendId.is_in(others.iter().copied()))
-            .group_by(friendship::Column::FriendId)
-            .into_tuple()
-            .all(&self.db)
-            .await?;
-        Ok(rows.into_iter().collect())
+    ) -> AppResult<HashMap<Uuid, i64>> {
+        self.graph.mutual_counts(viewer, others).await
     }
 
-    /// How `viewer` stands to each of `others`: one query whatever their number,
-    /// the union of the viewer's friendships, blocks and requests among them.
+    /// How `viewer` stands to each of `others`, as pages show it. The viewer's
+    /// friends are known from the viewer's friend list (a block ends a
+    /// friendship, and a request between friends is refused); for the rest,
+    /// one query whatever their number: the union of the viewer's
+    /// friendships, blocks and requests among them.
     pub async fn relationships(
         &self,
         viewer: Uuid,
         others: &[Uuid],
-    ) -> Result<HashMap<Uuid, Relationship>, sea_orm::DbErr> {
+    ) -> AppResult<HashMap<Uuid, Relationship>> {
+        let list = self.graph.friends_of(viewer).await?;
+        let (friends, rest): (Vec<Uuid>, Vec<Uuid>) = others
+            .iter()
+            .partition(|other| graph::holds(&list, **other));
+        let mut found = self.relationships_in_db(viewer, &rest).await?;
+        found.extend(
+            friends
+                .into_iter()
+                .map(|friend| (friend, Relationship::Friends)),
+        );
+        Ok(found)
+    }
+
+    async fn relationships_in_db(
+        &self,
+        viewer: Uuid,
+        others: &[Uuid],
+    ) -> AppResult<HashMap<Uuid, Relationship>> {
+        if others.is_empty() {
+            return Ok(HashMap::new());
+        }
         #[derive(FromQueryResult)]
         struct Tie {
             other: Uuid,
@@ -618,8 +679,7 @@ impl Social {
     /// Tells the sender their request was accepted, and both that they are
     /// friends now (their presence feeds follow each other from here).
     async fn announce_accepted(&self, request: &FriendRequest) {
-        // Their friend counts moved.
-        self.profiles.invalidate(&[request.from, request.to]).await;
+        self.forget_friendship(request.from, request.to).await;
         self.pubsub.publish(
             &user_topic(request.from),
             Event::FriendRequestAccepted {
@@ -634,26 +694,6 @@ impl Social {
         }
     }
 }
-
-/// Friends of friends with their mutual count, for one viewer (every `?`).
-/// Grouped on its own first, where the planner sizes it well and hashes it; then
-/// the small exclusion sets (the viewer's friends, blocks and requests), each
-/// built once and probed by hash, apply to the grouped candidates.
-const SUGGESTIONS_SQL: &str = "\
-SELECT candidate, mutual FROM (
-    SELECT f2.friend_id AS candidate, COUNT(*) AS mutual
-    FROM friendships f1
-    JOIN friendships f2 ON f2.user_id = f1.friend_id
-    WHERE f1.user_id = ?
-    GROUP BY f2.friend_id
-) friends_of_friends
-WHERE candidate <> ?
-  AND candidate NOT IN (SELECT friend_id FROM friendships WHERE user_id = ?)
-  AND candidate NOT IN (SELECT blocked_id FROM blocks WHERE blocker_id = ?)
-  AND candidate NOT IN (SELECT blocker_id FROM blocks WHERE blocked_id = ?)
-  AND candidate NOT IN (SELECT to_user_id FROM friend_requests WHERE from_user_id = ?)
-  AND candidate NOT IN (SELECT from_user_id FROM friend_requests WHERE to_user_id = ?)
-ORDER BY mutual DESC, candidate";
 
 /// `NOT_FOUND` unless `other` exists and has not blocked `viewer`. A block by
 /// the viewer is `FORBIDDEN` where it stands in the way (asking to be friends),
@@ -878,6 +918,19 @@ pub async fn forget_user(db: &impl ConnectionTrait, user_id: Uuid) -> AppResult<
         .exec(db)
         .await?;
     Ok(friends)
+}
+
+/// The ids of a sorted sequence after `after` (all of them without one).
+fn after_cursor(
+    ids: impl Iterator<Item = Uuid>,
+    after: Option<Uuid>,
+) -> impl Iterator<Item = Uuid> {
+    ids.skip_while(move |id| after.is_some_and(|after| *id <= after))
+}
+
+/// A page's fetch limit as a length.
+fn limit_of(limit: u64) -> usize {
+    usize::try_from(limit).unwrap_or(usize::MAX)
 }
 
 /// `SELECT friend_id FROM friendships WHERE user_id = user`.

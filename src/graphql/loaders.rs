@@ -33,8 +33,13 @@ impl Loader<Uuid> for UserLoader {
     async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
         users::find_many_cached(&self.db, &self.profiles, keys)
             .await
-            .map_err(|err| Arc::new(DbErr::Custom(format!("{err:?}"))))
+            .map_err(internal)
     }
+}
+
+/// A domain error as a loader's (DataLoader errors must be `Clone`).
+fn internal(err: crate::error::AppError) -> Arc<DbErr> {
+    Arc::new(DbErr::Custom(format!("{err:?}")))
 }
 
 /// Groups `(viewer, other)` keys by viewer: one domain call per viewer in the batch.
@@ -68,7 +73,7 @@ impl Loader<(Uuid, Uuid)> for MutualCountLoader {
                 .social
                 .mutual_counts(viewer, &others)
                 .await
-                .map_err(Arc::new)?;
+                .map_err(internal)?;
             found.extend(counts.into_iter().map(|(other, n)| ((viewer, other), n)));
         }
         Ok(found)
@@ -100,7 +105,7 @@ impl Loader<(Uuid, Uuid)> for RelationshipLoader {
                 .social
                 .relationships(viewer, &others)
                 .await
-                .map_err(Arc::new)?;
+                .map_err(internal)?;
             found.extend(
                 relationships
                     .into_iter()

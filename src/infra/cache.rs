@@ -87,6 +87,15 @@ const MAX_UNSETTLED: usize = 100_000;
 /// How often remembered entries are tried again.
 const RETRY_UNSETTLED_EVERY: Duration = Duration::from_secs(1);
 
+/// How much a cache's local level holds.
+pub enum Capacity<V> {
+    /// At most this many entries.
+    Entries(u64),
+    /// Entries up to this total weight, for values whose sizes differ a lot
+    /// (a hub's friend list is a thousand times a newcomer's).
+    Weight { max: u64, weigh: fn(&V) -> u32 },
+}
+
 /// Each entry lives its lifetime ±10%.
 struct Jittered(Duration);
 
@@ -107,16 +116,20 @@ where
     pub fn new(
         name: &'static str,
         freshness: Freshness,
-        capacity: u64,
+        capacity: Capacity<V>,
         local_ttl: Duration,
         shared_ttl: Duration,
         shared: Option<&Redis>,
         pubsub: Arc<dyn PubSub>,
     ) -> Self {
-        let local = Cache::builder()
-            .max_capacity(capacity)
-            .expire_after(Jittered(local_ttl))
-            .build();
+        let builder = Cache::builder().expire_after(Jittered(local_ttl));
+        let local = match capacity {
+            Capacity::Entries(max) => builder.max_capacity(max).build(),
+            Capacity::Weight { max, weigh } => builder
+                .max_capacity(max)
+                .weigher(move |_, value: &Option<V>| value.as_ref().map_or(1, weigh))
+                .build(),
+        };
         Self {
             inner: Arc::new(Inner {
                 name,
@@ -240,16 +253,22 @@ where
         self.write(keys, Settle::Final(value)).await;
     }
 
+    /// Runs on a task of its own, which the caller waits for: a writer whose
+    /// request is dropped (its client went away) just after its commit still
+    /// invalidates.
     async fn write(&self, keys: &[Uuid], settle: Settle<V>) {
         if keys.is_empty() {
             return;
         }
-        self.write_once(keys, &settle).await;
         let (cache, keys) = (self.clone(), keys.to_vec());
+        let (done, written) = tokio::sync::oneshot::channel();
         tokio::spawn(async move {
+            cache.write_once(&keys, &settle).await;
+            let _ = done.send(());
             tokio::time::sleep(SECOND_INVALIDATION).await;
             cache.write_once(&keys, &settle).await;
         });
+        let _ = written.await;
     }
 
     async fn write_once(&self, keys: &[Uuid], settle: &Settle<V>) {

@@ -1,0 +1,252 @@
+//! The social graph's lists, cached: each user's friends, and who blocked each
+//! user, as sorted ids. The reads that walk the graph (friend pages, mutual
+//! friends, friend suggestions, the mutual friends of recommendations, how the
+//! viewer stands to a friend) intersect these lists in memory. Joining
+//! `friendships` with itself instead read thousands of index entries per page
+//! in PostgreSQL: the friends of a typical user's friends are well connected.
+//!
+//! `Social` forgets a user's lists after every write that changes them commits
+//! (on every replica, through the two-level cache). The checks that authorise a
+//! write (may these two message? are they still friends?) read the database in
+//! their own transaction instead: a list may lag a write by the moment its
+//! invalidation takes to reach another replica, which a page may show but a
+//! permission must not use.
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use entity::{block, friendship};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+use uuid::Uuid;
+
+use crate::{
+    error::AppResult,
+    infra::{
+        cache::{Capacity, Freshness, TwoLevelCache},
+        db::Db,
+        pubsub::PubSub,
+        redis::Redis,
+    },
+};
+
+/// Sorted ids.
+pub type IdList = Arc<[Uuid]>;
+
+/// Ids each replica keeps at hand across its lists (16 bytes each): every
+/// friend list of 100,000 users with 50 friends each is 5,000,000, so a
+/// replica keeps the lists of its busiest users (64 MB of ids) at most.
+const LOCAL_IDS: u64 = 4_000_000;
+const LOCAL_TTL: Duration = Duration::from_secs(300);
+const SHARED_TTL: Duration = Duration::from_secs(600);
+/// Users whose lists one query loads: well inside either database's limit of
+/// bound parameters.
+const LOAD_CHUNK: usize = 1_000;
+
+#[derive(Clone)]
+pub struct Graph {
+    db: Db,
+    friends: TwoLevelCache<IdList>,
+    /// Keyed by the blocked user: the users who blocked them, hidden from them.
+    blockers: TwoLevelCache<IdList>,
+}
+
+impl Graph {
+    pub fn new(db: Db, shared: Option<&Redis>, pubsub: Arc<dyn PubSub>) -> Self {
+        let cache = |name| {
+            TwoLevelCache::new(
+                name,
+                Freshness::Eventual,
+                Capacity::Weight {
+                    max: LOCAL_IDS,
+                    weigh: |ids: &IdList| u32::try_from(ids.len()).unwrap_or(u32::MAX).max(1),
+                },
+                LOCAL_TTL,
+                SHARED_TTL,
+                shared,
+                pubsub.clone(),
+            )
+        };
+        Self {
+            db,
+            friends: cache("friends"),
+            blockers: cache("blockers"),
+        }
+    }
+
+    /// Drops the local copies other replicas invalidate, for as long as they run.
+    pub fn follow_invalidations(&self) -> [tokio::task::JoinHandle<()>; 2] {
+        [
+            tokio::spawn(self.friends.clone().follow_invalidations()),
+            tokio::spawn(self.blockers.clone().follow_invalidations()),
+        ]
+    }
+
+    /// After a friendship of theirs began or ended.
+    pub async fn forget_friends(&self, users: &[Uuid]) {
+        self.friends.invalidate(users).await;
+    }
+
+    /// After someone blocked them, or lifted a block.
+    pub async fn forget_blockers(&self, users: &[Uuid]) {
+        self.blockers.invalidate(users).await;
+    }
+
+    pub async fn friends_of(&self, user: Uuid) -> AppResult<IdList> {
+        Ok(self
+            .friends_of_many(&[user])
+            .await?
+            .remove(&user)
+            .unwrap_or_else(empty))
+    }
+
+    /// Every user's friends, one query for those not cached (per thousand).
+    pub async fn friends_of_many(&self, users: &[Uuid]) -> AppResult<HashMap<Uuid, IdList>> {
+        let db = self.db.clone();
+        self.friends
+            .get_many_or_load(users, |missing| async move {
+                let mut lists = HashMap::with_capacity(missing.len());
+                for chunk in missing.chunks(LOAD_CHUNK) {
+                    let rows: Vec<(Uuid, Uuid)> = friendship::Entity::find()
+                        .select_only()
+                        .columns([friendship::Column::UserId, friendship::Column::FriendId])
+                        .filter(friendship::Column::UserId.is_in(chunk.iter().copied()))
+                        .into_tuple()
+                        // The primary: a cached list serves every replica for
+                        // minutes, so it must not be a lagging replica's.
+                        .all(db.primary())
+                        .await?;
+                    lists.extend(group_sorted(chunk, rows));
+                }
+                Ok(lists)
+            })
+            .await
+    }
+
+    /// The users who blocked `user`.
+    pub async fn blockers_of(&self, user: Uuid) -> AppResult<IdList> {
+        let db = self.db.clone();
+        Ok(self
+            .blockers
+            .get_many_or_load(&[user], |missing| async move {
+                let rows: Vec<(Uuid, Uuid)> = block::Entity::find()
+                    .select_only()
+                    .columns([block::Column::BlockedId, block::Column::BlockerId])
+                    .filter(block::Column::BlockedId.is_in(missing.iter().copied()))
+                    .into_tuple()
+                    .all(db.primary())
+                    .await?;
+                Ok(group_sorted(&missing, rows))
+            })
+            .await?
+            .remove(&user)
+            .unwrap_or_else(empty))
+    }
+
+    /// How many friends `viewer` shares with each of `others`.
+    pub async fn mutual_counts(
+        &self,
+        viewer: Uuid,
+        others: &[Uuid],
+    ) -> AppResult<HashMap<Uuid, i64>> {
+        let mine = self.friends_of(viewer).await?;
+        if mine.is_empty() {
+            return Ok(others.iter().map(|&other| (other, 0)).collect());
+        }
+        let theirs = self.friends_of_many(others).await?;
+        Ok(others
+            .iter()
+            .map(|other| {
+                let shared = theirs
+                    .get(other)
+                    .map_or(0, |list| count_shared(&mine, list));
+                (*other, shared as i64)
+            })
+            .collect())
+    }
+
+    /// The friends of `viewer`'s friends that `counted` lets through (the
+    /// viewer may be among them), each with how many of the viewer's friends
+    /// they are a friend of.
+    pub async fn friends_of_friends(
+        &self,
+        viewer: Uuid,
+        counted: impl Fn(Uuid) -> bool,
+    ) -> AppResult<HashMap<Uuid, i64>> {
+        let mine = self.friends_of(viewer).await?;
+        let lists = self.friends_of_many(&mine).await?;
+        let mut counts: HashMap<Uuid, i64> = HashMap::new();
+        for list in lists.values() {
+            for &id in list.iter().filter(|id| counted(**id)) {
+                *counts.entry(id).or_default() += 1;
+            }
+        }
+        Ok(counts)
+    }
+}
+
+fn empty() -> IdList {
+    Arc::from([])
+}
+
+/// Whether sorted `list` holds `id`.
+pub fn holds(list: &[Uuid], id: Uuid) -> bool {
+    list.binary_search(&id).is_ok()
+}
+
+/// How many ids two sorted lists share: the shorter one looked up in the
+/// longer, so a hub's long list costs a few probes per id, not a walk.
+pub fn count_shared(a: &[Uuid], b: &[Uuid]) -> usize {
+    let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    short.iter().filter(|id| holds(long, **id)).count()
+}
+
+/// The ids two sorted lists share, in order.
+pub fn shared<'a>(a: &'a [Uuid], b: &'a [Uuid]) -> impl Iterator<Item = Uuid> + 'a {
+    let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    short.iter().copied().filter(|id| holds(long, *id))
+}
+
+/// `(owner, id)` rows as one sorted list per key, empty for keys with none.
+fn group_sorted(keys: &[Uuid], rows: Vec<(Uuid, Uuid)>) -> HashMap<Uuid, IdList> {
+    let mut grouped: HashMap<Uuid, Vec<Uuid>> = keys.iter().map(|&key| (key, Vec::new())).collect();
+    for (owner, id) in rows {
+        grouped.entry(owner).or_default().push(id);
+    }
+    grouped
+        .into_iter()
+        .map(|(owner, mut ids)| {
+            ids.sort_unstable();
+            (owner, IdList::from(ids))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(n: &[u128]) -> Vec<Uuid> {
+        n.iter().map(|&n| Uuid::from_u128(n)).collect()
+    }
+
+    #[test]
+    fn shared_ids_are_found_whichever_list_is_longer() {
+        let a = ids(&[1, 3, 5, 7, 9]);
+        let b = ids(&[2, 3, 9]);
+        assert_eq!(count_shared(&a, &b), 2);
+        assert_eq!(count_shared(&b, &a), 2);
+        assert_eq!(shared(&a, &b).collect::<Vec<_>>(), ids(&[3, 9]));
+        assert_eq!(count_shared(&a, &[]), 0);
+    }
+
+    #[test]
+    fn rows_group_into_sorted_lists_with_an_empty_one_for_keys_without_rows() {
+        let keys = ids(&[1, 2]);
+        let rows = vec![
+            (keys[0], Uuid::from_u128(30)),
+            (keys[0], Uuid::from_u128(10)),
+        ];
+        let grouped = group_sorted(&keys, rows);
+        assert_eq!(&*grouped[&keys[0]], ids(&[10, 30]).as_slice());
+        assert!(grouped[&keys[1]].is_empty());
+    }
+}
