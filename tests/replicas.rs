@@ -447,6 +447,24 @@ async fn the_users_of_a_replica_that_dies_go_offline_for_their_friends() {
     assert_eq!(ann_now["user"]["presence"], "OFFLINE");
 }
 
+/// What `read` gives once `wanted` holds for it, polling for up to a second:
+/// an invalidation reaches the other replica within moments.
+async fn once<F, Fut>(mut read: F, wanted: impl Fn(&Value) -> bool) -> Value
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Value>,
+{
+    let mut seen = Value::Null;
+    for _ in 0..50 {
+        seen = read().await;
+        if wanted(&seen) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    seen
+}
+
 #[tokio::test]
 async fn a_profile_change_through_one_replica_shows_through_the_other() {
     let replicas = replicas!(2);
@@ -479,46 +497,14 @@ async fn a_profile_change_through_one_replica_shows_through_the_other() {
     .await;
     // B forgets its copy as the invalidation reaches it: within moments, not
     // the cache's 30 s lifetime.
-    let mut seen = Value::Null;
-    for _ in 0..50 {
-        seen = friends_on_b().await;
-        if seen["bio"] == "changed on A" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let seen = once(friends_on_b, |seen| seen["bio"] == "changed on A").await;
     assert_eq!(seen["bio"], "changed on A", "B still shows the old profile");
 
     // A friend count moved through A shows on B too.
     let cat = a.register("cat").await;
     a.befriend(&cat, &ann).await;
-    let mut count = Value::Null;
-    for _ in 0..50 {
-        count = friends_on_b().await["friendsCount"].clone();
-        if count == 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(count, 2);
-}
-
-/// What `read` gives once `wanted` holds for it, polling for up to a second:
-/// an invalidation reaches the other replica within moments.
-async fn once<F, Fut>(mut read: F, wanted: impl Fn(&Value) -> bool) -> Value
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Value>,
-{
-    let mut seen = Value::Null;
-    for _ in 0..50 {
-        seen = read().await;
-        if wanted(&seen) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    seen
+    let seen = once(friends_on_b, |seen| seen["friendsCount"] == 2).await;
+    assert_eq!(seen["friendsCount"], 2);
 }
 
 #[tokio::test]

@@ -91,54 +91,35 @@ impl Graph {
     }
 
     pub async fn friends_of(&self, user: Uuid) -> AppResult<IdList> {
-        Ok(self
-            .friends_of_many(&[user])
-            .await?
-            .remove(&user)
-            .unwrap_or_else(empty))
+        Ok(one_of(self.friends_of_many(&[user]).await?, user))
     }
 
     /// Every user's friends, one query for those not cached (per thousand).
     pub async fn friends_of_many(&self, users: &[Uuid]) -> AppResult<HashMap<Uuid, IdList>> {
-        let db = self.db.clone();
         self.friends
-            .get_many_or_load(users, |missing| async move {
-                let mut lists = HashMap::with_capacity(missing.len());
-                for chunk in missing.chunks(LOAD_CHUNK) {
-                    let rows: Vec<(Uuid, Uuid)> = friendship::Entity::find()
-                        .select_only()
-                        .columns([friendship::Column::UserId, friendship::Column::FriendId])
-                        .filter(friendship::Column::UserId.is_in(chunk.iter().copied()))
-                        .into_tuple()
-                        // The primary: a cached list serves every replica for
-                        // minutes, so it must not be a lagging replica's.
-                        .all(db.primary())
-                        .await?;
-                    lists.extend(group_sorted(chunk, rows));
-                }
-                Ok(lists)
+            .get_many_or_load(users, |missing| {
+                load_lists::<friendship::Entity>(
+                    &self.db,
+                    (friendship::Column::UserId, friendship::Column::FriendId),
+                    missing,
+                )
             })
             .await
     }
 
     /// The users who blocked `user`.
     pub async fn blockers_of(&self, user: Uuid) -> AppResult<IdList> {
-        let db = self.db.clone();
-        Ok(self
+        let found = self
             .blockers
-            .get_many_or_load(&[user], |missing| async move {
-                let rows: Vec<(Uuid, Uuid)> = block::Entity::find()
-                    .select_only()
-                    .columns([block::Column::BlockedId, block::Column::BlockerId])
-                    .filter(block::Column::BlockedId.is_in(missing.iter().copied()))
-                    .into_tuple()
-                    .all(db.primary())
-                    .await?;
-                Ok(group_sorted(&missing, rows))
+            .get_many_or_load(&[user], |missing| {
+                load_lists::<block::Entity>(
+                    &self.db,
+                    (block::Column::BlockedId, block::Column::BlockerId),
+                    missing,
+                )
             })
-            .await?
-            .remove(&user)
-            .unwrap_or_else(empty))
+            .await?;
+        Ok(one_of(found, user))
     }
 
     /// How many friends `viewer` shares with each of `others`.
@@ -183,8 +164,31 @@ impl Graph {
     }
 }
 
-fn empty() -> IdList {
-    Arc::from([])
+/// The lists of `keys` from `E`'s `(owner, member)` rows, one query per
+/// thousand keys, from the primary: a cached list serves every replica for
+/// minutes, so it must not be a lagging replica's.
+async fn load_lists<E: EntityTrait>(
+    db: &Db,
+    (owner, member): (E::Column, E::Column),
+    keys: Vec<Uuid>,
+) -> AppResult<HashMap<Uuid, IdList>> {
+    let mut lists = HashMap::with_capacity(keys.len());
+    for chunk in keys.chunks(LOAD_CHUNK) {
+        let rows: Vec<(Uuid, Uuid)> = E::find()
+            .select_only()
+            .columns([owner, member])
+            .filter(owner.is_in(chunk.iter().copied()))
+            .into_tuple()
+            .all(db.primary())
+            .await?;
+        lists.extend(group_sorted(chunk, rows));
+    }
+    Ok(lists)
+}
+
+/// `key`'s list from a lookup, empty when it has none.
+fn one_of(mut lists: HashMap<Uuid, IdList>, key: Uuid) -> IdList {
+    lists.remove(&key).unwrap_or_else(|| Arc::from([]))
 }
 
 /// Whether sorted `list` holds `id`.

@@ -129,10 +129,6 @@ impl Social {
         }
     }
 
-    pub fn graph(&self) -> &Graph {
-        &self.graph
-    }
-
     /// After a friendship between `a` and `b` began or ended: their counts and
     /// their friend lists changed.
     async fn forget_friendship(&self, a: Uuid, b: Uuid) {
@@ -371,8 +367,7 @@ impl Social {
             Some(viewer) => self.graph.blockers_of(viewer).await?,
             None => Arc::from([]),
         };
-        let start = after.map_or(0, |after| friends.partition_point(|id| *id <= after));
-        Ok(friends[start..]
+        Ok(after_cursor(&friends, after)
             .iter()
             .copied()
             .filter(|id| !graph::holds(&hidden, *id))
@@ -392,7 +387,7 @@ impl Social {
         let (Some(mine), Some(theirs)) = (lists.get(&viewer), lists.get(&other)) else {
             return Ok(Vec::new());
         };
-        Ok(after_cursor(graph::shared(mine, theirs), after)
+        Ok(graph::shared(after_cursor(mine, after), theirs)
             .take(limit_of(limit))
             .collect())
     }
@@ -920,12 +915,10 @@ pub async fn forget_user(db: &impl ConnectionTrait, user_id: Uuid) -> AppResult<
     Ok(friends)
 }
 
-/// The ids of a sorted sequence after `after` (all of them without one).
-fn after_cursor(
-    ids: impl Iterator<Item = Uuid>,
-    after: Option<Uuid>,
-) -> impl Iterator<Item = Uuid> {
-    ids.skip_while(move |id| after.is_some_and(|after| *id <= after))
+/// The ids of a sorted list after `after` (all of them without one).
+fn after_cursor(ids: &[Uuid], after: Option<Uuid>) -> &[Uuid] {
+    let start = after.map_or(0, |after| ids.partition_point(|id| *id <= after));
+    &ids[start..]
 }
 
 /// A page's fetch limit as a length.
