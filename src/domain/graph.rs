@@ -1,5 +1,6 @@
-//! The social graph's lists, cached: each user's friends, and who blocked each
-//! user, as sorted ids. The reads that walk the graph (friend pages, mutual
+//! The social graph's lists, cached: each user's friends, who blocked each
+//! user, and whom each user blocked or has a pending request with, as sorted
+//! ids. The reads that walk the graph (friend pages, mutual
 //! friends, friend suggestions, the mutual friends of recommendations, how the
 //! viewer stands to a friend) intersect these lists in memory. Joining
 //! `friendships` with itself instead read thousands of index entries per page
@@ -14,8 +15,11 @@
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
-use entity::{block, friendship};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+use entity::{block, friend_request, friendship};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QuerySelect,
+    sea_query::{Alias, Expr, Query, UnionType},
+};
 use uuid::Uuid;
 
 use crate::{
@@ -47,6 +51,9 @@ pub struct Graph {
     friends: TwoLevelCache<IdList>,
     /// Keyed by the blocked user: the users who blocked them, hidden from them.
     blockers: TwoLevelCache<IdList>,
+    /// Everyone each user blocked or has a pending request with, either way:
+    /// whom their friend suggestions leave out.
+    pending_or_blocked: TwoLevelCache<IdList>,
 }
 
 impl Graph {
@@ -69,14 +76,16 @@ impl Graph {
             db,
             friends: cache("friends"),
             blockers: cache("blockers"),
+            pending_or_blocked: cache("pending_or_blocked"),
         }
     }
 
     /// Drops the local copies other replicas invalidate, for as long as they run.
-    pub fn follow_invalidations(&self) -> [tokio::task::JoinHandle<()>; 2] {
+    pub fn follow_invalidations(&self) -> [tokio::task::JoinHandle<()>; 3] {
         [
             tokio::spawn(self.friends.clone().follow_invalidations()),
             tokio::spawn(self.blockers.clone().follow_invalidations()),
+            tokio::spawn(self.pending_or_blocked.clone().follow_invalidations()),
         ]
     }
 
@@ -88,6 +97,12 @@ impl Graph {
     /// After someone blocked them, or lifted a block.
     pub async fn forget_blockers(&self, users: &[Uuid]) {
         self.blockers.invalidate(users).await;
+    }
+
+    /// After a request of theirs was made or ended, or they blocked someone,
+    /// were blocked, or lifted a block.
+    pub async fn forget_pending_or_blocked(&self, users: &[Uuid]) {
+        self.pending_or_blocked.invalidate(users).await;
     }
 
     pub async fn friends_of(&self, user: Uuid) -> AppResult<IdList> {
@@ -122,6 +137,24 @@ impl Graph {
         Ok(one_of(found, user))
     }
 
+    /// Everyone `user` blocked or has a pending request with, either way.
+    pub async fn pending_or_blocked_of(&self, user: Uuid) -> AppResult<IdList> {
+        let found = self
+            .pending_or_blocked
+            .get_many_or_load(&[user], |missing| async move {
+                let mut lists = HashMap::with_capacity(missing.len());
+                for user in missing {
+                    lists.insert(
+                        user,
+                        load_pending_or_blocked(self.db.primary(), user).await?,
+                    );
+                }
+                Ok(lists)
+            })
+            .await?;
+        Ok(one_of(found, user))
+    }
+
     /// How many friends `viewer` shares with each of `others`.
     pub async fn mutual_counts(
         &self,
@@ -146,21 +179,15 @@ impl Graph {
 
     /// The friends of `viewer`'s friends that `counted` lets through (the
     /// viewer may be among them), each with how many of the viewer's friends
-    /// they are a friend of.
+    /// they are a friend of, in id order.
     pub async fn friends_of_friends(
         &self,
         viewer: Uuid,
         counted: impl Fn(Uuid) -> bool,
-    ) -> AppResult<HashMap<Uuid, i64>> {
+    ) -> AppResult<Vec<(Uuid, i64)>> {
         let mine = self.friends_of(viewer).await?;
         let lists = self.friends_of_many(&mine).await?;
-        let mut counts: HashMap<Uuid, i64> = HashMap::new();
-        for list in lists.values() {
-            for &id in list.iter().filter(|id| counted(**id)) {
-                *counts.entry(id).or_default() += 1;
-            }
-        }
-        Ok(counts)
+        Ok(count_across(lists.values(), counted))
     }
 }
 
@@ -186,6 +213,48 @@ async fn load_lists<E: EntityTrait>(
     Ok(lists)
 }
 
+/// [`Graph::pending_or_blocked_of`] from the database: one union of the
+/// user's blocks and their requests both ways.
+async fn load_pending_or_blocked(db: &impl ConnectionTrait, user: Uuid) -> AppResult<IdList> {
+    let mut union = Query::select()
+        .expr_as(Expr::col(block::Column::BlockedId), Alias::new("other"))
+        .from(block::Entity)
+        .and_where(block::Column::BlockerId.eq(user))
+        .to_owned();
+    for (mine, theirs) in [
+        (
+            friend_request::Column::FromUserId,
+            friend_request::Column::ToUserId,
+        ),
+        (
+            friend_request::Column::ToUserId,
+            friend_request::Column::FromUserId,
+        ),
+    ] {
+        union.union(
+            UnionType::All,
+            Query::select()
+                .expr_as(Expr::col(theirs), Alias::new("other"))
+                .from(friend_request::Entity)
+                .and_where(mine.eq(user))
+                .to_owned(),
+        );
+    }
+    #[derive(FromQueryResult)]
+    struct Other {
+        other: Uuid,
+    }
+    let backend = db.get_database_backend();
+    let mut others: Vec<Uuid> = Other::find_by_statement(backend.build(&union))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|row| row.other)
+        .collect();
+    others.sort_unstable();
+    Ok(IdList::from(others))
+}
+
 /// `key`'s list from a lookup, empty when it has none.
 fn one_of(mut lists: HashMap<Uuid, IdList>, key: Uuid) -> IdList {
     lists.remove(&key).unwrap_or_else(|| Arc::from([]))
@@ -207,6 +276,25 @@ pub fn count_shared(a: &[Uuid], b: &[Uuid]) -> usize {
 pub fn shared<'a>(a: &'a [Uuid], b: &'a [Uuid]) -> impl Iterator<Item = Uuid> + 'a {
     let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
     short.iter().copied().filter(|id| holds(long, *id))
+}
+
+/// Each id of `lists` that `counted` lets through, with how many lists hold
+/// it, in id order. All ids are sorted together and counted in runs: a
+/// viewer's friends of friends run to thousands, and hashing each one into a
+/// map cost several times this sort. (A UUID's bytes and its `u128` order
+/// alike, and `u128`s compare faster.)
+fn count_across<'a>(
+    lists: impl Iterator<Item = &'a IdList>,
+    counted: impl Fn(Uuid) -> bool,
+) -> Vec<(Uuid, i64)> {
+    let mut all: Vec<u128> = lists
+        .flat_map(|list| list.iter().map(|id| id.as_u128()))
+        .collect();
+    all.sort_unstable();
+    all.chunk_by(|a, b| a == b)
+        .map(|run| (Uuid::from_u128(run[0]), run.len() as i64))
+        .filter(|(id, _)| counted(*id))
+        .collect()
 }
 
 /// `(owner, id)` rows as one sorted list per key, empty for keys with none.
@@ -240,6 +328,20 @@ mod tests {
         assert_eq!(count_shared(&b, &a), 2);
         assert_eq!(shared(&a, &b).collect::<Vec<_>>(), ids(&[3, 9]));
         assert_eq!(count_shared(&a, &[]), 0);
+    }
+
+    #[test]
+    fn ids_are_counted_across_lists_once_each_in_order() {
+        let lists = [ids(&[1, 4, 9]), ids(&[4, 9]), ids(&[2, 9]), ids(&[])].map(IdList::from);
+        let counted = count_across(lists.iter(), |id| id != Uuid::from_u128(2));
+        assert_eq!(
+            counted,
+            vec![
+                (Uuid::from_u128(1), 1),
+                (Uuid::from_u128(4), 2),
+                (Uuid::from_u128(9), 3)
+            ]
+        );
     }
 
     #[test]

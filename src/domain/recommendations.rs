@@ -489,6 +489,7 @@ impl Recommendations {
             self.graph
                 .friends_of_friends(seeker.id, |id| wanted.contains(&id))
                 .await
+                .map(|counted| counted.into_iter().collect())
         } else {
             self.graph.mutual_counts(seeker.id, candidates).await
         }

@@ -136,6 +136,12 @@ impl Social {
         self.graph.forget_friends(&[a, b]).await;
     }
 
+    /// After a request between `a` and `b` was made or ended, or one blocked
+    /// the other.
+    async fn forget_pending(&self, a: Uuid, b: Uuid) {
+        self.graph.forget_pending_or_blocked(&[a, b]).await;
+    }
+
     /// Asks `to` to be friends. Asking again returns the same pending request; asking
     /// someone who already asked you accepts theirs and returns it, accepted.
     pub async fn send_request(
@@ -199,6 +205,7 @@ impl Social {
                 }
             })?;
         txn.commit().await?;
+        self.forget_pending(from, to).await;
         let request = FriendRequest::from_row(inserted, RequestStatus::Pending);
         self.pubsub.publish(
             &user_topic(to),
@@ -287,6 +294,7 @@ impl Social {
         .await?;
         txn.commit().await?;
         self.forget_friendship(viewer, other).await;
+        self.forget_pending(viewer, other).await;
         self.graph.forget_blockers(&[other]).await;
         let event = Event::Blocked {
             blocker: viewer,
@@ -310,6 +318,7 @@ impl Social {
             .exec(&self.db)
             .await?;
         self.graph.forget_blockers(&[other]).await;
+        self.graph.forget_pending_or_blocked(&[viewer]).await;
         Ok(())
     }
 
@@ -461,7 +470,7 @@ impl Social {
     pub async fn suggestions(&self, viewer: Uuid, limit: u64) -> AppResult<Vec<(Uuid, i64)>> {
         let friends = self.graph.friends_of(viewer).await?;
         let blockers = self.graph.blockers_of(viewer).await?;
-        let excluded = self.own_blocks_and_requests(viewer).await?;
+        let excluded = self.graph.pending_or_blocked_of(viewer).await?;
         let candidates = self
             .graph
             .friends_of_friends(viewer, |id| {
@@ -480,47 +489,6 @@ impl Social {
         ranked.truncate(limit);
         ranked.sort_unstable_by(best_first);
         Ok(ranked)
-    }
-
-    /// Everyone the viewer blocked or has a pending request with, either way.
-    async fn own_blocks_and_requests(&self, viewer: Uuid) -> AppResult<Vec<Uuid>> {
-        let mut union = Query::select()
-            .expr_as(Expr::col(block::Column::BlockedId), Alias::new("other"))
-            .from(block::Entity)
-            .and_where(block::Column::BlockerId.eq(viewer))
-            .to_owned();
-        for (mine, theirs) in [
-            (
-                friend_request::Column::FromUserId,
-                friend_request::Column::ToUserId,
-            ),
-            (
-                friend_request::Column::ToUserId,
-                friend_request::Column::FromUserId,
-            ),
-        ] {
-            union.union(
-                UnionType::All,
-                Query::select()
-                    .expr_as(Expr::col(theirs), Alias::new("other"))
-                    .from(friend_request::Entity)
-                    .and_where(mine.eq(viewer))
-                    .to_owned(),
-            );
-        }
-        #[derive(FromQueryResult)]
-        struct Other {
-            other: Uuid,
-        }
-        let backend = self.db.get_database_backend();
-        let mut others: Vec<Uuid> = Other::find_by_statement(backend.build(&union))
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .map(|row| row.other)
-            .collect();
-        others.sort_unstable();
-        Ok(others)
     }
 
     /// How many friends `viewer` shares with each of `others`.
@@ -668,6 +636,8 @@ impl Social {
             return Err(request_not_found());
         }
         txn.commit().await?;
+        self.forget_pending(request.from_user_id, request.to_user_id)
+            .await;
         Ok(FriendRequest::from_row(request, status))
     }
 
@@ -675,6 +645,7 @@ impl Social {
     /// friends now (their presence feeds follow each other from here).
     async fn announce_accepted(&self, request: &FriendRequest) {
         self.forget_friendship(request.from, request.to).await;
+        self.forget_pending(request.from, request.to).await;
         self.pubsub.publish(
             &user_topic(request.from),
             Event::FriendRequestAccepted {

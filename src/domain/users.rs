@@ -192,6 +192,22 @@ pub async fn find(db: &Db, id: Uuid) -> AppResult<Option<user::Model>> {
 /// (`Presence`) and account deletion (`Accounts`).
 pub type Profiles = TwoLevelCache<user::Model>;
 
+/// One user through the cache, as [`find_many_cached`] (`me`, `user(id)`):
+/// the writer forgets the row before it answers, so a viewer reads its own
+/// writes, and a single lookup waits for no batch.
+pub async fn find_cached(db: &Db, profiles: &Profiles, id: Uuid) -> AppResult<Option<user::Model>> {
+    profiles
+        .get_or_load(id, || async move {
+            // From the primary, for the reason `find_many_cached` gives.
+            let found = user::Entity::find_by_id(id).one(db.primary()).await?;
+            Ok(found.map(|user| user::Model {
+                password_hash: None,
+                ..user
+            }))
+        })
+        .await
+}
+
 /// [`find_many`] through the cache. The password hash is never cached.
 pub async fn find_many_cached(
     db: &Db,

@@ -364,16 +364,21 @@ impl UserQuery {
     /// `UNAUTHENTICATED` error, and sibling fields still resolve.
     async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
         let viewer = ctx.require_viewer().await?;
-        Ok(users::find(&ctx.state().db, viewer.user_id)
-            .await?
-            .map(User::new))
+        let state = ctx.state();
+        Ok(
+            users::find_cached(&state.db, &state.profiles, viewer.user_id)
+                .await?
+                .map(User::new),
+        )
     }
 
     async fn user(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<User>> {
         let Some(key) = ids::decode_as(&id, NodeKind::User) else {
             return Ok(None);
         };
-        Ok(visible(ctx, users::find(&ctx.state().db, key).await?).await?)
+        let state = ctx.state();
+        let found = users::find_cached(&state.db, &state.profiles, key).await?;
+        Ok(visible(ctx, found).await?)
     }
 
     async fn user_by_username(
