@@ -541,6 +541,29 @@ async fn friendships_and_blocks_through_one_replica_show_through_the_other() {
         json!([{ "mutualFriendsCount": 1, "user": { "username": "cat" } }])
     );
 
+    // Ann asks Cat through A: B stops suggesting Cat while the request is
+    // pending, and suggests Cat again once Ann withdraws it.
+    let asked = a
+        .data(
+            "mutation($id: ID!) { sendFriendRequest(input: { userId: $id }) { id } }",
+            json!({ "id": cat.user_id }),
+            ann.token(),
+        )
+        .await;
+    let pending = once(graph_on_b, |seen| seen["friendSuggestions"] == json!([])).await;
+    assert_eq!(pending["friendSuggestions"], json!([]), "{pending}");
+    a.data(
+        "mutation($id: ID!) { cancelFriendRequest(id: $id) { id } }",
+        json!({ "id": asked["sendFriendRequest"]["id"] }),
+        ann.token(),
+    )
+    .await;
+    let withdrawn = once(graph_on_b, |seen| seen["friendSuggestions"] != json!([])).await;
+    assert_eq!(
+        withdrawn["friendSuggestions"], before["friendSuggestions"],
+        "{withdrawn}"
+    );
+
     // Cat and Ann become friends through A: B counts Bob as mutual, and
     // stops suggesting Cat.
     a.befriend(&cat, &ann).await;

@@ -475,6 +475,51 @@ async fn mutual_friends_and_suggestions_rank_friends_of_friends() {
 }
 
 #[tokio::test]
+async fn suggestions_follow_requests_and_blocks_as_they_change() {
+    let app = TestApp::spawn().await;
+    let (me, friend, dan) = (
+        app.register("me").await,
+        app.register("friend").await,
+        app.register("dan").await,
+    );
+    app.befriend(&me, &friend).await;
+    app.befriend(&friend, &dan).await;
+    let suggested = || async {
+        app.data(
+            "{ friendSuggestions(first: 5) { user { username } } }",
+            json!({}),
+            me.token(),
+        )
+        .await["friendSuggestions"]
+            .clone()
+    };
+    let dan_only = json!([{ "user": { "username": "dan" } }]);
+    // Each read follows the write before it: what a read cached is forgotten.
+    assert_eq!(suggested().await, dan_only);
+    let request = send(&app, &me, &dan).await;
+    assert_eq!(suggested().await, json!([]), "asked");
+    app.data(CANCEL, json!({ "id": request["id"] }), me.token())
+        .await;
+    assert_eq!(suggested().await, dan_only, "withdrawn");
+    let request = send(&app, &dan, &me).await;
+    assert_eq!(suggested().await, json!([]), "asked by dan");
+    app.data(DECLINE, json!({ "id": request["id"] }), me.token())
+        .await;
+    assert_eq!(suggested().await, dan_only, "declined");
+    let block = "mutation($id: ID!) { blockUser(userId: $id) { id } }";
+    app.data(block, json!({ "id": dan.user_id }), me.token())
+        .await;
+    assert_eq!(suggested().await, json!([]), "blocked");
+    app.data(
+        "mutation($id: ID!) { unblockUser(userId: $id) { id } }",
+        json!({ "id": dan.user_id }),
+        me.token(),
+    )
+    .await;
+    assert_eq!(suggested().await, dan_only, "unblocked");
+}
+
+#[tokio::test]
 async fn friend_lists_page_without_repeats() {
     let app = spawn_app().await;
     let me = app.register("pager").await;

@@ -192,9 +192,11 @@ pub async fn find(db: &Db, id: Uuid) -> AppResult<Option<user::Model>> {
 /// (`Presence`) and account deletion (`Accounts`).
 pub type Profiles = TwoLevelCache<user::Model>;
 
-/// One user through the cache, as [`find_many_cached`] (`me`, `user(id)`):
-/// the writer forgets the row before it answers, so a viewer reads its own
-/// writes, and a single lookup waits for no batch.
+/// One user through the cache, as [`find_many_cached`] (`me`, `user(id)`),
+/// waiting for no batch. The writer forgets the row before it answers, so a
+/// viewer reads its own writes on the replica that made them; another replica
+/// drops its copy when the invalidation reaches it, a few milliseconds later
+/// (as for every cached row).
 pub async fn find_cached(db: &Db, profiles: &Profiles, id: Uuid) -> AppResult<Option<user::Model>> {
     profiles
         .get_or_load(id, || async move {

@@ -356,8 +356,9 @@ pub struct UserQuery;
 
 #[Object]
 impl UserQuery {
-    // Single-object lookups read directly: there is nothing to batch, and a
-    // loader would add its batching delay to every request.
+    // Single-object lookups go to the user cache, not the loader: there is
+    // nothing to batch, and a loader would add its batching delay to every
+    // request.
 
     /// The signed-in user.
     /// Nullable, as the contract has it: without a token it is null with an
