@@ -476,7 +476,7 @@ async fn mutual_friends_and_suggestions_rank_friends_of_friends() {
 
 #[tokio::test]
 async fn suggestions_follow_requests_and_blocks_as_they_change() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let (me, friend, dan) = (
         app.register("me").await,
         app.register("friend").await,
