@@ -478,7 +478,7 @@ async fn mutual_friends_and_suggestions_rank_friends_of_friends() {
 async fn suggestions_follow_requests_and_blocks_as_they_change() {
     let app = spawn_app().await;
     let (me, friend, dan) = (
-        app.register("me").await,
+        app.register("meg").await,
         app.register("friend").await,
         app.register("dan").await,
     );
