@@ -141,18 +141,13 @@ impl Graph {
     pub async fn pending_or_blocked_of(&self, user: Uuid) -> AppResult<IdList> {
         let found = self
             .pending_or_blocked
-            .get_many_or_load(&[user], |missing| async move {
-                let mut lists = HashMap::with_capacity(missing.len());
-                for user in missing {
-                    lists.insert(
-                        user,
-                        load_pending_or_blocked(self.db.primary(), user).await?,
-                    );
-                }
-                Ok(lists)
+            .get_or_load(user, || async move {
+                load_pending_or_blocked(self.db.primary(), user)
+                    .await
+                    .map(Some)
             })
             .await?;
-        Ok(one_of(found, user))
+        Ok(found.unwrap_or_default())
     }
 
     /// How many friends `viewer` shares with each of `others`.

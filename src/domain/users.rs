@@ -198,16 +198,7 @@ pub type Profiles = TwoLevelCache<user::Model>;
 /// drops its copy when the invalidation reaches it, a few milliseconds later
 /// (as for every cached row).
 pub async fn find_cached(db: &Db, profiles: &Profiles, id: Uuid) -> AppResult<Option<user::Model>> {
-    profiles
-        .get_or_load(id, || async move {
-            // From the primary, for the reason `find_many_cached` gives.
-            let found = user::Entity::find_by_id(id).one(db.primary()).await?;
-            Ok(found.map(|user| user::Model {
-                password_hash: None,
-                ..user
-            }))
-        })
-        .await
+    Ok(find_many_cached(db, profiles, &[id]).await?.remove(&id))
 }
 
 /// [`find_many`] through the cache. The password hash is never cached.
