@@ -24,6 +24,7 @@ use crate::{
         chat::Chat,
         compatibility::AffinityKey,
         discovery::Discovery,
+        discovery_index::DiscoveryIndex,
         graph::Graph,
         groups::Groups,
         presence::Presence,
@@ -234,8 +235,12 @@ impl Application {
             settings.super_likes_per_day,
             profiles.clone(),
         );
+        let (index, keeping) = DiscoveryIndex::spawn(db.clone(), pubsub.clone());
+        background.0.push(keeping);
         let recommendations = Recommendations::new(
             db.clone(),
+            profiles.clone(),
+            index,
             presence.clone(),
             graph,
             AffinityKey::derive(&secret),

@@ -684,6 +684,59 @@ async fn recommendations_page_on_whichever_replica_without_repeats() {
     assert_eq!(again.len(), 7);
 }
 
+/// Each replica keeps its own index of whom discovery may show: a change
+/// made through one reaches the other's decks within moments.
+#[tokio::test]
+async fn discovery_changes_through_one_replica_show_in_the_others_decks() {
+    let replicas = replicas!(2);
+    let (a, b) = (&replicas[0], &replicas[1]);
+    let viewer = dater(b, "viewer", "FEMALE").await;
+    let ben = dater(a, "ben", "MALE").await;
+    let names_on_b = || async {
+        let page = recommendations_page(b, &viewer, None).await;
+        json!(
+            page["edges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|edge| edge["node"]["username"].clone())
+                .collect::<Vec<_>>()
+        )
+    };
+    // B holds the area now.
+    assert_eq!(
+        once(names_on_b, |seen| seen == &json!(["ben"])).await,
+        json!(["ben"])
+    );
+
+    a.data(
+        "mutation { updateDiscoveryPreferences(input: { discoverable: false }) { discoverable } }",
+        json!({}),
+        ben.token(),
+    )
+    .await;
+    let seen = once(names_on_b, |seen| seen == &json!([])).await;
+    assert_eq!(seen, json!([]), "B still deals the hidden user");
+
+    a.data(
+        "mutation { updateDiscoveryPreferences(input: { discoverable: true }) { discoverable } }",
+        json!({}),
+        ben.token(),
+    )
+    .await;
+    let cal = dater(a, "cal", "MALE").await;
+    let seen = once(names_on_b, |seen| seen.as_array().unwrap().len() == 2).await;
+    let mut names: Vec<&str> = seen
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    names.sort();
+    assert_eq!(names, ["ben", "cal"], "B misses a change made through A");
+    let _ = cal;
+}
+
 async fn recommendations_page(app: &TestApp, viewer: &Session, after: Option<String>) -> Value {
     app.data(
         "query($after: String) { recommendations(first: 3, after: $after) {

@@ -73,21 +73,70 @@ pub fn shown_distance_km(viewer: (f64, f64), candidate: (f64, f64)) -> i32 {
     (haversine_km(viewer, cell).round() as i32).max(1)
 }
 
-/// Interests in common (in the candidate's order) and how much they overlap:
-/// twice the shared count over both counts (0 when either has none).
-pub fn shared_interests(viewer: &[String], candidate: &[String]) -> (f64, Vec<String>) {
-    let common: Vec<String> = candidate
-        .iter()
-        .filter(|tag| viewer.contains(tag))
-        .cloned()
-        .collect();
-    let total = viewer.len() + candidate.len();
-    let part = if total == 0 {
-        0.0
-    } else {
-        2.0 * common.len() as f64 / total as f64
-    };
-    (part, common)
+/// A user's interests, each with one bit of a 64-bit signature (by a hash
+/// of the tag). Two lists can only share a tag whose bit both signatures
+/// hold, so most of a deck's thousands of comparisons end without reading any
+/// text.
+#[derive(Clone, Debug, Default)]
+pub struct Interests {
+    tags: Vec<String>,
+    /// Each tag's bit, in the same order.
+    bits: Vec<u64>,
+    signature: u64,
+}
+
+impl Interests {
+    pub fn new(tags: Vec<String>) -> Self {
+        let bits: Vec<u64> = tags.iter().map(|tag| bit_of(tag)).collect();
+        let signature = bits.iter().fold(0, |all, bit| all | bit);
+        Self {
+            tags,
+            bits,
+            signature,
+        }
+    }
+
+    pub fn tags(&self) -> &[String] {
+        &self.tags
+    }
+
+    /// Whether any of `tags` is here.
+    pub fn any_of(&self, tags: &Interests) -> bool {
+        self.signature & tags.signature != 0 && self.common_with(tags).next().is_some()
+    }
+
+    /// This list's tags that `other` holds too, in this list's order.
+    fn common_with<'a>(&'a self, other: &'a Interests) -> impl Iterator<Item = &'a String> + 'a {
+        self.tags
+            .iter()
+            .zip(&self.bits)
+            .filter(move |(tag, bit)| *bit & other.signature != 0 && other.tags.contains(tag))
+            .map(|(tag, _)| tag)
+    }
+}
+
+/// FNV-1a, folded to one of 64 bits: stable, and enough to tell tags apart
+/// in most pairs (a collision only costs a text comparison).
+fn bit_of(tag: &str) -> u64 {
+    let hash = tag.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    });
+    1 << (hash % 64)
+}
+
+/// How much two users' interests overlap: twice the shared count over both
+/// counts (0 when either has none).
+pub fn shared_part(viewer: &Interests, candidate: &Interests) -> f64 {
+    let total = viewer.tags.len() + candidate.tags.len();
+    if total == 0 || viewer.signature & candidate.signature == 0 {
+        return 0.0;
+    }
+    2.0 * candidate.common_with(viewer).count() as f64 / total as f64
+}
+
+/// The interests in common, in the candidate's order.
+pub fn common_interests(viewer: &Interests, candidate: &Interests) -> Vec<String> {
+    candidate.common_with(viewer).cloned().collect()
 }
 
 /// Nearer is better: 1 next door, 0 at the edge of the range.
@@ -219,12 +268,28 @@ mod tests {
     }
 
     #[test]
+    fn interests_compare_exactly_whatever_their_bits() {
+        let tags = |t: &[&str]| Interests::new(t.iter().map(|s| s.to_string()).collect());
+        // Sixty-five tags: at least two share a bit, and still only the
+        // same tag counts as shared.
+        let many: Vec<String> = (0..65).map(|i| format!("tag{i}")).collect();
+        let all = Interests::new(many.clone());
+        for tag in &many {
+            let one = tags(&[tag]);
+            assert_eq!(common_interests(&one, &all), [tag.clone()]);
+            assert!(all.any_of(&one));
+        }
+        assert!(!all.any_of(&tags(&["none of these"])));
+    }
+
+    #[test]
     fn parts_stay_between_zero_and_one() {
-        let tags = |t: &[&str]| t.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        let (part, common) = shared_interests(&tags(&["jazz", "chess"]), &tags(&["chess", "yoga"]));
-        assert_eq!(part, 0.5);
-        assert_eq!(common, ["chess"]);
-        assert_eq!(shared_interests(&[], &[]).0, 0.0);
+        let tags = |t: &[&str]| Interests::new(t.iter().map(|s| s.to_string()).collect());
+        let (viewer, candidate) = (tags(&["jazz", "chess"]), tags(&["yoga", "chess"]));
+        assert_eq!(shared_part(&viewer, &candidate), 0.5);
+        assert_eq!(common_interests(&viewer, &candidate), ["chess"]);
+        assert_eq!(shared_part(&tags(&[]), &tags(&[])), 0.0);
+        assert_eq!(shared_part(&viewer, &tags(&["yoga"])), 0.0);
         assert_eq!(distance_part(1, 50), 0.98);
         assert_eq!(distance_part(80, 50), 0.0);
         let now = Utc::now();

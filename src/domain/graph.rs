@@ -274,7 +274,7 @@ pub fn shared<'a>(a: &'a [Uuid], b: &'a [Uuid]) -> impl Iterator<Item = Uuid> + 
 }
 
 /// Each id of `lists` that `counted` lets through, with how many lists hold
-/// it, in id order. All ids are sorted together and counted in runs: a
+/// it, in id order. The ids let through are sorted together and counted in runs: a
 /// viewer's friends of friends run to thousands, and hashing each one into a
 /// map cost several times this sort. (A UUID's bytes and its `u128` order
 /// alike, and `u128`s compare faster.)
@@ -282,13 +282,16 @@ fn count_across<'a>(
     lists: impl Iterator<Item = &'a IdList>,
     counted: impl Fn(Uuid) -> bool,
 ) -> Vec<(Uuid, i64)> {
+    // Filtered before sorting: recommendations count only their few
+    // candidates among thousands of friends of friends.
     let mut all: Vec<u128> = lists
-        .flat_map(|list| list.iter().map(|id| id.as_u128()))
+        .flat_map(|list| list.iter().copied())
+        .filter(|id| counted(*id))
+        .map(|id| id.as_u128())
         .collect();
     all.sort_unstable();
     all.chunk_by(|a, b| a == b)
         .map(|run| (Uuid::from_u128(run[0]), run.len() as i64))
-        .filter(|(id, _)| counted(*id))
         .collect()
 }
 

@@ -5,6 +5,7 @@ pub mod chat;
 pub mod chat_send;
 pub mod compatibility;
 pub mod discovery;
+pub mod discovery_index;
 pub mod graph;
 pub mod groups;
 pub mod identity;

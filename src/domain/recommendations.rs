@@ -1,15 +1,16 @@
 //! Recommendations: whom discovery shows a viewer, best first, in pages that
 //! never repeat or skip anyone.
 //!
-//! A first page builds a deck. One SQL statement picks the candidates inside the
-//! viewer's limits (genders, a bounding box and birthdates, on the discovery
-//! index) who would also accept the viewer (the candidate's own age and gender
-//! ranges), leaving out the viewer, anyone the viewer swiped (a pass only during
-//! its cooldown; a match always follows the viewer's like), anyone blocked either
-//! way, and undiscoverable users; it also brings each candidate's swipe on the
-//! viewer. Rust then measures exact distances, scores (`compatibility`) and
-//! sorts, counting mutual friends (from the cached friend lists of
-//! `domain::graph`) only for those who could still make the deck.
+//! A first page builds a deck. The candidates come from the discovery index
+//! (`domain::discovery_index`: the listed users of the cells around the
+//! viewer), checked in Rust against the viewer's limits (genders, distance,
+//! birthdates, interests) and the candidate's own (age and gender ranges).
+//! One SQL statement says how the viewer stands with others: whom they swiped
+//! (a pass only counts during its cooldown; a match always follows the
+//! viewer's like), who is blocked either way, and who swiped on them. Rust then
+//! measures exact distances, scores (`compatibility`) and sorts, counting
+//! mutual friends (from the cached friend lists of `domain::graph`) only for
+//! those who could still make the deck.
 //!
 //! The deck is kept in process, one per viewer (half an hour idle), and in
 //! Redis when there is one (so the next page may land on any replica), and later
@@ -27,7 +28,7 @@ use std::{
 
 use chrono::{DateTime, Months, NaiveDate, Utc};
 use moka::sync::Cache;
-use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, Value};
+use sea_orm::{ConnectionTrait, FromQueryResult, Value};
 use uuid::Uuid;
 
 use crate::infra::db::Db;
@@ -36,9 +37,10 @@ use crate::{
     domain::{
         compatibility::{self, AffinityKey, BoundingBox, Parts},
         discovery::{self, GenderSet, Preferences, Profile, SwipeKind},
+        discovery_index::{Cells, DiscoveryIndex, Listed},
         graph::Graph,
         presence::{Presence, Status},
-        users::{self, Gender},
+        users::{self, Gender, Profiles},
     },
     error::{AppError, AppResult},
     infra::sql,
@@ -197,7 +199,7 @@ fn not_a_cursor() -> AppError {
 struct Seeker {
     id: Uuid,
     profile: Profile,
-    interests: Vec<String>,
+    interests: compatibility::Interests,
     friend_count: i64,
 }
 
@@ -219,6 +221,10 @@ pub struct Page {
 #[derive(Clone)]
 pub struct Recommendations {
     db: Db,
+    /// The viewer's own row.
+    profiles: Profiles,
+    /// Whom discovery may show, by map cell.
+    index: DiscoveryIndex,
     presence: Presence,
     /// Friend lists, for the mutual friends of the candidates.
     graph: Graph,
@@ -234,8 +240,11 @@ pub struct Recommendations {
 }
 
 impl Recommendations {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         db: Db,
+        profiles: Profiles,
+        index: DiscoveryIndex,
         presence: Presence,
         graph: Graph,
         affinity: AffinityKey,
@@ -252,6 +261,8 @@ impl Recommendations {
             .build();
         Self {
             db,
+            profiles,
+            index,
             presence,
             graph,
             decks,
@@ -267,7 +278,7 @@ impl Recommendations {
 
     pub async fn page(&self, viewer: Uuid, request: Request) -> AppResult<Page> {
         let now = Utc::now();
-        let viewer_row = users::find(&self.db, viewer)
+        let viewer_row = users::find_cached(&self.db, &self.profiles, viewer)
             .await?
             .ok_or_else(|| AppError::not_found("account not found"))?;
         let profile = Profile::of_viewer(&viewer_row, now.date_naive())?;
@@ -279,7 +290,7 @@ impl Recommendations {
         let seeker = Seeker {
             id: viewer,
             profile,
-            interests: users::interests_of(&viewer_row.interests),
+            interests: compatibility::Interests::new(users::interests_of(&viewer_row.interests)),
             friend_count: viewer_row.friend_count,
         };
         let cursor = request.after.as_deref().map(Cursor::parse).transpose()?;
@@ -403,68 +414,90 @@ impl Recommendations {
         now: DateTime<Utc>,
     ) -> AppResult<Arc<Deck>> {
         let (viewer, profile) = (seeker.id, &seeker.profile);
-        let rows = self.candidates(viewer, profile, &limits, now).await?;
+        let bounds = BoundingBox::around(
+            profile.latitude,
+            profile.longitude,
+            f64::from(limits.max_distance_km),
+        );
+        let (cells, standing) = tokio::try_join!(
+            self.index.around(&bounds, limits.genders),
+            self.standing(viewer, now)
+        )?;
+        let pool = usize::try_from(self.pool).unwrap_or(usize::MAX);
+        let found = candidates(&cells, &standing, seeker, &limits, &bounds, now, pool);
         let here = (profile.latitude, profile.longitude);
-        let ids: Vec<Uuid> = rows.iter().map(|row| row.id).collect();
+        let ids: Vec<Uuid> = found.iter().map(|(user, _)| user.id).collect();
         let statuses = self.presence.statuses(&ids, Some(viewer)).await;
-        // (card scored without mutual friends, its affinity)
-        let mut weighed: Vec<(Card, f64)> = rows
+        let mut weighed: Vec<Weighed> = found
             .into_iter()
-            .filter_map(|row| {
+            .filter_map(|(user, their_swipe)| {
                 let distance_km =
-                    compatibility::shown_distance_km(here, (row.latitude, row.longitude));
+                    compatibility::shown_distance_km(here, (user.latitude, user.longitude));
                 if distance_km > limits.max_distance_km {
                     return None;
                 }
-                let interests = users::interests_of(&row.interests);
-                let (shared, common_interests) =
-                    compatibility::shared_interests(&seeker.interests, &interests);
-                let online = matches!(statuses.get(&row.id), Some(Status::Online | Status::Away));
+                let online = matches!(statuses.get(&user.id), Some(Status::Online | Status::Away));
                 let parts = Parts {
-                    shared_interests: shared,
+                    shared_interests: compatibility::shared_part(
+                        &seeker.interests,
+                        &user.interests,
+                    ),
                     distance: compatibility::distance_part(distance_km, limits.max_distance_km),
-                    recent_activity: compatibility::activity_part(online, row.last_seen_at, now),
+                    recent_activity: compatibility::activity_part(online, user.last_seen_at, now),
                     mutual_friends: 0.0,
                 };
-                let their_swipe = row.their_swipe.as_deref().map(SwipeKind::from_stored);
                 let liked_viewer = their_swipe.is_some_and(SwipeKind::likes);
-                let affinity = self.affinity.affinity(viewer, row.id, liked_viewer);
-                let card = Card {
-                    user_id: row.id,
+                let affinity = self.affinity.affinity(viewer, user.id, liked_viewer);
+                Some(Weighed {
+                    user,
                     distance_km,
-                    score: compatibility::score(&parts),
                     rank: compatibility::rank(&parts, affinity),
                     parts,
-                    common_interests,
+                    affinity,
                     mutual_friends: 0,
                     super_liked_viewer: their_swipe == Some(SwipeKind::SuperLike),
-                };
-                Some((card, affinity))
+                })
             })
             .collect();
-        sort_cards(&mut weighed, |(card, _)| card);
-        let last_place = weighed
-            .get(DECK_SIZE - 1)
-            .map_or(f64::NEG_INFINITY, |(card, _)| card.rank);
-        let contenders = weighed
-            .iter()
-            .take_while(|(card, _)| card.rank + compatibility::MUTUAL_FRIENDS_WEIGHT >= last_place)
-            .count();
-        weighed.truncate(contenders);
-        let ids: Vec<Uuid> = weighed.iter().map(|(card, _)| card.user_id).collect();
+        // The deck's last place without mutual friends: only the order up to
+        // it matters, not the whole order.
+        let last_place = if weighed.len() >= DECK_SIZE {
+            weighed
+                .select_nth_unstable_by(DECK_SIZE - 1, Weighed::deck_order)
+                .1
+                .rank
+        } else {
+            f64::NEG_INFINITY
+        };
+        weighed.retain(|one| one.rank + compatibility::MUTUAL_FRIENDS_WEIGHT >= last_place);
+        let ids: Vec<Uuid> = weighed.iter().map(|one| one.user.id).collect();
         let mutual = self.mutual_friends(seeker, &ids).await?;
-        for (card, affinity) in &mut weighed {
-            card.mutual_friends = mutual.get(&card.user_id).copied().unwrap_or(0);
-            card.parts.mutual_friends = compatibility::mutual_part(card.mutual_friends);
-            card.score = compatibility::score(&card.parts);
-            card.rank = compatibility::rank(&card.parts, *affinity);
+        for one in &mut weighed {
+            one.mutual_friends = mutual.get(&one.user.id).copied().unwrap_or(0);
+            one.parts.mutual_friends = compatibility::mutual_part(one.mutual_friends);
+            one.rank = compatibility::rank(&one.parts, one.affinity);
         }
-        sort_cards(&mut weighed, |(card, _)| card);
+        weighed.sort_unstable_by(Weighed::deck_order);
         weighed.truncate(DECK_SIZE);
         Ok(Arc::new(Deck {
             id: Uuid::now_v7(),
             limits,
-            cards: weighed.into_iter().map(|(card, _)| card).collect(),
+            cards: weighed
+                .into_iter()
+                .map(|one| Card {
+                    user_id: one.user.id,
+                    distance_km: one.distance_km,
+                    parts: one.parts,
+                    score: compatibility::score(&one.parts),
+                    rank: one.rank,
+                    common_interests: compatibility::common_interests(
+                        &seeker.interests,
+                        &one.user.interests,
+                    ),
+                    mutual_friends: one.mutual_friends,
+                    super_liked_viewer: one.super_liked_viewer,
+                })
+                .collect(),
         }))
     }
 
@@ -495,84 +528,67 @@ impl Recommendations {
         }
     }
 
-    /// The candidate statement (see the module docs); the most recently active
-    /// first when there are more than the pool holds.
-    async fn candidates(
-        &self,
-        viewer: Uuid,
-        profile: &Profile,
-        limits: &Limits,
-        now: DateTime<Utc>,
-    ) -> AppResult<Vec<CandidateRow>> {
-        let today = now.date_naive();
-        let bounds = BoundingBox::around(
-            profile.latitude,
-            profile.longitude,
-            f64::from(limits.max_distance_km),
-        );
-        let genders: Vec<Gender> = limits.genders.genders();
-        if genders.is_empty() {
-            return Ok(Vec::new());
+    /// How the viewer stands with others, in one statement: whom discovery
+    /// hides from them (swiped by them, a pass only during its cooldown; a
+    /// block either way), and the swipes others made on them.
+    async fn standing(&self, viewer: Uuid, now: DateTime<Utc>) -> AppResult<Standing> {
+        #[derive(FromQueryResult)]
+        struct Row {
+            id: Uuid,
+            kind: Option<String>,
+            created_at: Option<DateTime<Utc>>,
+            side: i32,
         }
-        let mut values: Vec<Value> = vec![viewer.into()];
-        values.extend(genders.iter().map(|g| Value::from(g.as_str())));
-        values.extend([bounds.latitude.0.into(), bounds.latitude.1.into()]);
-        let longitude = match bounds.longitude {
-            Some((west, east)) => {
-                values.extend([west.into(), east.into()]);
-                "AND u.longitude BETWEEN ? AND ?"
-            }
-            None => "",
-        };
-        // Age in [min, max]: born after the day one turns max + 1, and on or
-        // before the day one turns min.
-        values.extend([
-            years_before(today, limits.max_age + 1).into(),
-            years_before(today, limits.min_age).into(),
-            profile.age.into(),
-            profile.age.into(),
-            GenderSet::bit(profile.gender).into(),
-        ]);
-        values.extend(self.still_open_values(viewer, now));
-        let backend = self.db.get_database_backend();
-        // The interests filter, before the pool's limit, so a narrow one
-        // still finds everyone in range: the JSON array's elements, by each
-        // database's own function.
-        let interests = if limits.interests.is_empty() {
-            String::new()
-        } else {
-            values.extend(limits.interests.iter().map(|tag| Value::from(tag.as_str())));
-            let elements = match backend {
-                DbBackend::Postgres => "json_array_elements_text(u.interests) AS t(value)",
-                _ => "json_each(u.interests) AS t",
-            };
-            format!(
-                "AND EXISTS (SELECT 1 FROM {elements} WHERE t.value IN ({}))",
-                sql::placeholders(limits.interests.len())
-            )
-        };
+        const BY_VIEWER: i32 = 0;
+        const ON_VIEWER: i32 = 1;
+        const BLOCKED: i32 = 2;
         let sql = format!(
-            "SELECT u.id, u.latitude, u.longitude, u.interests, u.last_seen_at,
-                    s.kind AS their_swipe
-             FROM users u
-             LEFT JOIN swipes s ON s.swiper_id = u.id AND s.target_id = ?
-             WHERE u.gender IN ({genders})
-               AND u.latitude BETWEEN ? AND ? {longitude}
-               AND u.birthdate > ? AND u.birthdate <= ?
-               AND u.discovery_min_age <= ? AND u.discovery_max_age >= ?
-               AND (u.discovery_genders & ?) <> 0
-               AND {STILL_OPEN}
-               {interests}
-             ORDER BY u.last_seen_at IS NULL, u.last_seen_at DESC, u.id
-             LIMIT {pool}",
-            genders = sql::placeholders(genders.len()),
-            pool = self.pool,
+            "SELECT target_id AS id, kind, created_at, {BY_VIEWER} AS side
+               FROM swipes WHERE swiper_id = ?
+             UNION ALL
+             SELECT swiper_id, kind, created_at, {ON_VIEWER} FROM swipes WHERE target_id = ?
+             UNION ALL
+             SELECT blocked_id, NULL, NULL, {BLOCKED} FROM blocks WHERE blocker_id = ?
+             UNION ALL
+             SELECT blocker_id, NULL, NULL, {BLOCKED} FROM blocks WHERE blocked_id = ?"
         );
-        Ok(
-            CandidateRow::find_by_statement(sql::statement(backend, &sql, values))
-                .all(&self.db)
-                .await?,
-        )
+        let backend = self.db.get_database_backend();
+        let rows = Row::find_by_statement(sql::statement(
+            backend,
+            &sql,
+            vec![viewer.into(), viewer.into(), viewer.into(), viewer.into()],
+        ))
+        .all(&self.db)
+        .await?;
+        let cooled_down = self.cooled_down(now);
+        let mut standing = Standing::default();
+        for row in rows {
+            let kind = row.kind.as_deref().map(SwipeKind::from_stored);
+            match row.side {
+                BY_VIEWER => {
+                    let cooling = row.created_at.is_none_or(|at| at > cooled_down);
+                    if kind != Some(SwipeKind::Pass) || cooling {
+                        standing.hidden.insert(row.id);
+                    }
+                }
+                ON_VIEWER => {
+                    standing
+                        .their_swipes
+                        .extend(kind.map(|kind| (row.id, kind)));
+                }
+                _ => {
+                    standing.hidden.insert(row.id);
+                }
+            }
+        }
+        Ok(standing)
+    }
+
+    /// Passes made before this are over.
+    fn cooled_down(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        // A cooldown too long to subtract holds passes back for good.
+        now.checked_sub_signed(self.pass_cooldown)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC)
     }
 
     /// Which of `ids` discovery may still show the viewer.
@@ -608,14 +624,10 @@ impl Recommendations {
 
     /// The values of [`STILL_OPEN`], in order.
     fn still_open_values(&self, viewer: Uuid, now: DateTime<Utc>) -> [Value; 5] {
-        // A cooldown too long to subtract holds passes back for good.
-        let cooled_down = now
-            .checked_sub_signed(self.pass_cooldown)
-            .unwrap_or(DateTime::<Utc>::MIN_UTC);
         [
             viewer.into(),
             viewer.into(),
-            cooled_down.into(),
+            self.cooled_down(now).into(),
             viewer.into(),
             viewer.into(),
         ]
@@ -631,24 +643,86 @@ const STILL_OPEN: &str = "u.discoverable AND u.id <> ?
     AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = ? AND b.blocked_id = u.id)
     AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = u.id AND b.blocked_id = ?)";
 
-#[derive(FromQueryResult)]
-struct CandidateRow {
-    id: Uuid,
-    latitude: f64,
-    longitude: f64,
-    interests: serde_json::Value,
-    last_seen_at: Option<DateTime<Utc>>,
-    their_swipe: Option<String>,
+/// Who may make the deck (see the module docs), from the listed users of
+/// `cells`: those inside both sides' limits, less whom the viewer swiped or is
+/// blocked with either way; the most recently active first when there are
+/// more than `pool`. Each comes with their swipe on the viewer.
+fn candidates<'a>(
+    cells: &'a Cells,
+    standing: &Standing,
+    seeker: &Seeker,
+    limits: &Limits,
+    bounds: &BoundingBox,
+    now: DateTime<Utc>,
+    pool: usize,
+) -> Vec<(&'a Listed, Option<SwipeKind>)> {
+    let (viewer, profile) = (seeker.id, &seeker.profile);
+    let today = now.date_naive();
+    // Age in [min, max]: born after the day one turns max + 1, and on or
+    // before the day one turns min.
+    let born = (
+        years_before(today, limits.max_age + 1),
+        years_before(today, limits.min_age),
+    );
+    let (south, north) = bounds.latitude;
+    let viewer_bit = GenderSet::bit(profile.gender);
+    let wanted = compatibility::Interests::new(limits.interests.clone());
+    let mut found: Vec<(&Listed, Option<SwipeKind>)> = cells
+        .iter()
+        .flat_map(|cell| cell.iter())
+        .filter(|user| {
+            limits.genders.bits() & user.gender != 0
+                && (south..=north).contains(&user.latitude)
+                && bounds
+                    .longitude
+                    .is_none_or(|(west, east)| (west..=east).contains(&user.longitude))
+                && user.birthdate > born.0
+                && user.birthdate <= born.1
+                && (user.min_age..=user.max_age).contains(&profile.age)
+                && user.genders.bits() & viewer_bit != 0
+                && user.id != viewer
+                && !standing.hidden.contains(&user.id)
+                && (limits.interests.is_empty() || user.interests.any_of(&wanted))
+        })
+        .map(|user| (user, standing.their_swipes.get(&user.id).copied()))
+        .collect();
+    if found.len() > pool {
+        // Never seen last; then by id, so the pool is the same each time.
+        found.sort_unstable_by(|(a, _), (b, _)| {
+            (b.last_seen_at.is_some(), b.last_seen_at)
+                .cmp(&(a.last_seen_at.is_some(), a.last_seen_at))
+                .then_with(|| a.id.cmp(&b.id))
+        });
+        found.truncate(pool);
+    }
+    found
 }
 
-/// Deck order: best rank first, then by user id.
-fn sort_cards<T>(items: &mut [T], card: impl Fn(&T) -> &Card) {
-    items.sort_by(|a, b| {
-        let (a, b) = (card(a), card(b));
+/// A candidate as the deck ranks them, before they become a card.
+struct Weighed<'a> {
+    user: &'a Listed,
+    distance_km: i32,
+    parts: Parts,
+    affinity: f64,
+    rank: f64,
+    mutual_friends: i64,
+    super_liked_viewer: bool,
+}
+
+impl Weighed<'_> {
+    /// Deck order: best rank first, then by user id.
+    fn deck_order(a: &Self, b: &Self) -> std::cmp::Ordering {
         b.rank
             .total_cmp(&a.rank)
-            .then_with(|| a.user_id.cmp(&b.user_id))
-    });
+            .then_with(|| a.user.id.cmp(&b.user.id))
+    }
+}
+
+/// See [`Recommendations::standing`].
+#[derive(Default)]
+struct Standing {
+    hidden: HashSet<Uuid>,
+    their_swipes: HashMap<Uuid, SwipeKind>,
 }
 
 /// The date `years` before `day` (29 February falls back to the 28th).
