@@ -276,7 +276,7 @@ mod tests {
         let all = Interests::new(many.clone());
         for tag in &many {
             let one = tags(&[tag]);
-            assert_eq!(common_interests(&one, &all), [tag.clone()]);
+            assert_eq!(common_interests(&one, &all), std::slice::from_ref(tag));
             assert!(all.any_of(&one));
         }
         assert!(!all.any_of(&tags(&["none of these"])));
