@@ -404,6 +404,42 @@ async fn recommendations_follow_profile_and_preference_changes_at_once() {
 }
 
 #[tokio::test]
+async fn recent_activity_is_full_while_a_candidate_is_online_and_visible() {
+    let app = spawn_app().await;
+    let viewer = Dater::new("viewer", 30, "FEMALE").join(&app).await;
+    let online = Dater::new("online", 31, "MALE").join(&app).await;
+    let invisible = Dater::new("invisible", 31, "MALE").join(&app).await;
+    Dater::new("never.here", 31, "MALE").join(&app).await;
+    let _online_socket = app.signed_in_socket(&online).await;
+    let _invisible_socket = app.signed_in_socket(&invisible).await;
+    app.data(
+        "mutation { setPresence(status: INVISIBLE) }",
+        json!({}),
+        invisible.token(),
+    )
+    .await;
+
+    let page = recommendations(&app, &viewer, json!({})).await;
+    let activity = |name: &str| {
+        page["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["node"]["username"] == name)
+            .unwrap_or_else(|| panic!("{name} recommended: {page:#}"))["compatibility"]
+            ["recentActivity"]
+            .as_f64()
+            .unwrap()
+    };
+    assert_eq!(activity("online"), 1.0, "an open socket is full activity");
+    assert!(
+        activity("invisible") < 1.0,
+        "INVISIBLE must not show through the ranking"
+    );
+    assert!(activity("never.here") < 1.0);
+}
+
+#[tokio::test]
 async fn edges_show_rounded_distances_and_the_parts_of_compatibility() {
     let app = spawn_app().await;
     let viewer = Dater::new("viewer", 30, "FEMALE")

@@ -96,10 +96,6 @@ impl Interests {
         }
     }
 
-    pub fn tags(&self) -> &[String] {
-        &self.tags
-    }
-
     /// Whether any of `tags` is here.
     pub fn any_of(&self, tags: &Interests) -> bool {
         self.signature & tags.signature != 0 && self.common_with(tags).next().is_some()

@@ -90,6 +90,14 @@ impl GenderSet {
         self.0 == 0
     }
 
+    /// The bit of each gender in the set, without allocating.
+    pub fn each_bit(self) -> impl Iterator<Item = i32> {
+        [Gender::Female, Gender::Male, Gender::Nonbinary]
+            .into_iter()
+            .map(Self::bit)
+            .filter(move |bit| self.0 & bit != 0)
+    }
+
     pub fn genders(self) -> Vec<Gender> {
         [Gender::Female, Gender::Male, Gender::Nonbinary]
             .into_iter()

@@ -165,9 +165,8 @@ impl Area {
     }
 
     fn cells(self, genders: GenderSet) -> impl Iterator<Item = Cell> {
-        let bits: Vec<i32> = genders.genders().into_iter().map(GenderSet::bit).collect();
         self.squares()
-            .flat_map(move |square| bits.clone().into_iter().map(move |bit| (square, bit)))
+            .flat_map(move |square| genders.each_bit().map(move |bit| (square, bit)))
     }
 
     /// The smallest area holding all of `cells`.

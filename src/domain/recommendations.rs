@@ -50,6 +50,13 @@ use serde::{Deserialize, Serialize};
 /// Decks kept at once, by their approximate size in bytes.
 const DECK_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 const DECK_IDLE: Duration = Duration::from_secs(30 * 60);
+/// How old a candidate's online status may be when ranking. A deck is kept
+/// for half an hour, so its activity part is a snapshot anyway; a few seconds
+/// more spare the shared presence store a read per candidate on every deck
+/// (about a thousand), which with Redis was half of a deck's cost.
+const ONLINE_STALE: Duration = Duration::from_secs(5);
+/// Candidates' online statuses kept for ranking at once.
+const ONLINE_KEPT: u64 = 200_000;
 /// The most cards one deck holds: the best of its pool. Paging past them ends
 /// the list; asking again deals a fresh deck without whoever was swiped.
 const DECK_SIZE: usize = 200;
@@ -226,6 +233,8 @@ pub struct Recommendations {
     /// Whom discovery may show, by map cell.
     index: DiscoveryIndex,
     presence: Presence,
+    /// Whether candidates were online (or away) a moment ago, for ranking.
+    online: Cache<Uuid, bool>,
     /// Friend lists, for the mutual friends of the candidates.
     graph: Graph,
     /// Each viewer's current deck.
@@ -264,6 +273,10 @@ impl Recommendations {
             profiles,
             index,
             presence,
+            online: Cache::builder()
+                .max_capacity(ONLINE_KEPT)
+                .time_to_live(ONLINE_STALE)
+                .build(),
             graph,
             decks,
             shared: shared.cloned(),
@@ -427,7 +440,7 @@ impl Recommendations {
         let found = candidates(&cells, &standing, seeker, &limits, &bounds, now, pool);
         let here = (profile.latitude, profile.longitude);
         let ids: Vec<Uuid> = found.iter().map(|(user, _)| user.id).collect();
-        let statuses = self.presence.statuses(&ids, Some(viewer)).await;
+        let online = self.online_among(&ids).await;
         let mut weighed: Vec<Weighed> = found
             .into_iter()
             .filter_map(|(user, their_swipe)| {
@@ -436,7 +449,7 @@ impl Recommendations {
                 if distance_km > limits.max_distance_km {
                     return None;
                 }
-                let online = matches!(statuses.get(&user.id), Some(Status::Online | Status::Away));
+                let online = online.contains(&user.id);
                 let parts = Parts {
                     shared_interests: compatibility::shared_part(
                         &seeker.interests,
@@ -499,6 +512,45 @@ impl Recommendations {
                 })
                 .collect(),
         }))
+    }
+
+    /// Who of `candidates` is online or away. With shared presence, by
+    /// statuses up to [`ONLINE_STALE`] old; the store is asked about the rest.
+    async fn online_among(&self, candidates: &[Uuid]) -> HashSet<Uuid> {
+        if !self.presence.is_shared() {
+            // This replica's own sockets: fresh, and cheaper than the cache.
+            let statuses = self.presence.statuses(candidates, None).await;
+            return statuses
+                .into_iter()
+                .filter(|(_, status)| matches!(status, Status::Online | Status::Away))
+                .map(|(id, _)| id)
+                .collect();
+        }
+        let mut online = HashSet::new();
+        let mut unknown = Vec::new();
+        for &id in candidates {
+            match self.online.get(&id) {
+                Some(true) => {
+                    online.insert(id);
+                }
+                Some(false) => {}
+                None => unknown.push(id),
+            }
+        }
+        if unknown.is_empty() {
+            return online;
+        }
+        // Asked as nobody in particular: the viewer is never a candidate, so
+        // an INVISIBLE candidate reads as offline, as the viewer would see them.
+        let statuses = self.presence.statuses(&unknown, None).await;
+        for id in unknown {
+            let is_online = matches!(statuses.get(&id), Some(Status::Online | Status::Away));
+            self.online.insert(id, is_online);
+            if is_online {
+                online.insert(id);
+            }
+        }
+        online
     }
 
     /// How many friends each of `candidates` shares with the viewer, from the
@@ -671,8 +723,9 @@ fn candidates<'a>(
         .iter()
         .flat_map(|cell| cell.iter())
         .filter(|user| {
-            limits.genders.bits() & user.gender != 0
-                && (south..=north).contains(&user.latitude)
+            // The index hands out only cells of the genders asked for.
+            debug_assert!(limits.genders.bits() & user.gender != 0);
+            (south..=north).contains(&user.latitude)
                 && bounds
                     .longitude
                     .is_none_or(|(west, east)| (west..=east).contains(&user.longitude))
