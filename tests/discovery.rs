@@ -102,6 +102,16 @@ fn usernames(connection: &Value) -> Vec<String> {
         .collect()
 }
 
+/// The edge of `page` (a `recommendations` answer) showing `name`.
+fn edge_of<'a>(page: &'a Value, name: &str) -> &'a Value {
+    page["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["node"]["username"] == name)
+        .unwrap_or_else(|| panic!("{name} recommended: {page:#}"))
+}
+
 /// Every username recommended to `viewer`, page by page.
 async fn all_recommended(app: &TestApp, viewer: &Session, variables: Value) -> Vec<String> {
     let mut variables = variables;
@@ -421,13 +431,7 @@ async fn recent_activity_is_full_while_a_candidate_is_online_and_visible() {
 
     let page = recommendations(&app, &viewer, json!({})).await;
     let activity = |name: &str| {
-        page["edges"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|e| e["node"]["username"] == name)
-            .unwrap_or_else(|| panic!("{name} recommended: {page:#}"))["compatibility"]
-            ["recentActivity"]
+        edge_of(&page, name)["compatibility"]["recentActivity"]
             .as_f64()
             .unwrap()
     };
@@ -461,12 +465,7 @@ async fn edges_show_rounded_distances_and_the_parts_of_compatibility() {
 
     let page = recommendations(&app, &viewer, json!({})).await;
     let edges = page["edges"].as_array().unwrap();
-    let edge = |name: &str| {
-        edges
-            .iter()
-            .find(|e| e["node"]["username"] == name)
-            .unwrap_or_else(|| panic!("{name} recommended: {page:#}"))
-    };
+    let edge = |name: &str| edge_of(&page, name);
     let near = edge("next.door");
     assert_eq!(near["distanceKm"], 1, "never below 1 km");
     assert_eq!(near["node"]["location"], Value::Null, "no exact location");
@@ -501,12 +500,7 @@ async fn edges_show_rounded_distances_and_the_parts_of_compatibility() {
             .await;
     }
     let wider = recommendations(&app, &viewer, json!({})).await;
-    let again = wider["edges"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["node"]["username"] == "next.door")
-        .unwrap();
+    let again = edge_of(&wider, "next.door");
     assert_eq!(wider["edges"].as_array().unwrap().len(), 6);
     assert_eq!(again["mutualFriendsCount"], 1);
     let _ = farther;
@@ -519,13 +513,7 @@ async fn a_plain_like_shows_nowhere_but_a_super_like_does() {
     let fan = Dater::new("fan", 31, "MALE").join(&app).await;
     let star = Dater::new("star", 31, "MALE").join(&app).await;
     let edge_of = |page: &Value, name: &str| {
-        let mut edge = page["edges"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|e| e["node"]["username"] == name)
-            .cloned()
-            .unwrap();
+        let mut edge = edge_of(page, name).clone();
         // Cursors differ per deck; everything else must not move.
         edge.as_object_mut().unwrap().remove("cursor");
         edge

@@ -92,17 +92,17 @@ impl GenderSet {
 
     /// The bit of each gender in the set, without allocating.
     pub fn each_bit(self) -> impl Iterator<Item = i32> {
-        [Gender::Female, Gender::Male, Gender::Nonbinary]
-            .into_iter()
-            .map(Self::bit)
-            .filter(move |bit| self.0 & bit != 0)
+        self.members().map(Self::bit)
     }
 
     pub fn genders(self) -> Vec<Gender> {
+        self.members().collect()
+    }
+
+    fn members(self) -> impl Iterator<Item = Gender> {
         [Gender::Female, Gender::Male, Gender::Nonbinary]
             .into_iter()
-            .filter(|g| self.0 & Self::bit(*g) != 0)
-            .collect()
+            .filter(move |g| self.0 & Self::bit(*g) != 0)
     }
 }
 

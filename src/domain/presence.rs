@@ -85,14 +85,14 @@ impl Presence {
         }
     }
 
-    /// The shared store, while Redis answers; otherwise this replica decides
-    /// alone (degraded: users connected elsewhere look offline here).
     /// Whether statuses are read from the shared store (a round trip) rather
     /// than from this replica's own sockets (a lookup).
     pub fn is_shared(&self) -> bool {
         self.store().is_some()
     }
 
+    /// The shared store, while Redis answers; otherwise this replica decides
+    /// alone (degraded: users connected elsewhere look offline here).
     fn store(&self) -> Option<&PresenceStore> {
         self.shared.as_ref().filter(|store| store.is_up())
     }

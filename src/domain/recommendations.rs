@@ -517,19 +517,13 @@ impl Recommendations {
     /// Who of `candidates` is online or away. With shared presence, by
     /// statuses up to [`ONLINE_STALE`] old; the store is asked about the rest.
     async fn online_among(&self, candidates: &[Uuid]) -> HashSet<Uuid> {
-        if !self.presence.is_shared() {
-            // This replica's own sockets: fresh, and cheaper than the cache.
-            let statuses = self.presence.statuses(candidates, None).await;
-            return statuses
-                .into_iter()
-                .filter(|(_, status)| matches!(status, Status::Online | Status::Away))
-                .map(|(id, _)| id)
-                .collect();
-        }
+        // Only shared statuses are kept: this replica's own sockets are
+        // fresh, and cheaper to read than the cache.
+        let cached = self.presence.is_shared();
         let mut online = HashSet::new();
         let mut unknown = Vec::new();
         for &id in candidates {
-            match self.online.get(&id) {
+            match cached.then(|| self.online.get(&id)).flatten() {
                 Some(true) => {
                     online.insert(id);
                 }
@@ -545,7 +539,9 @@ impl Recommendations {
         let statuses = self.presence.statuses(&unknown, None).await;
         for id in unknown {
             let is_online = matches!(statuses.get(&id), Some(Status::Online | Status::Away));
-            self.online.insert(id, is_online);
+            if cached {
+                self.online.insert(id, is_online);
+            }
             if is_online {
                 online.insert(id);
             }
