@@ -95,6 +95,10 @@ struct Args {
     /// a socket's cost from its subscription's.
     #[arg(long)]
     no_subscription: bool,
+    /// `sockets` only: keep the sockets open this many seconds after
+    /// measuring, for a profiler to look at the server meanwhile.
+    #[arg(long, default_value_t = 0)]
+    hold: u64,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -672,6 +676,14 @@ async fn sockets(args: &Args, kith: &Kith, db: &DatabaseConnection) -> anyhow::R
         let delta =
             counters_after.get(name).unwrap_or(&0) - counters_before.get(name).unwrap_or(&0);
         println!("sockets: {name} during the burst: {delta}");
+    }
+    if args.hold > 0 {
+        println!(
+            "sockets: holding them open for {} s (kith pid {})",
+            args.hold,
+            kith.pid()
+        );
+        tokio::time::sleep(Duration::from_secs(args.hold)).await;
     }
     drop(opened);
     Ok(())

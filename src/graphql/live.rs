@@ -71,7 +71,9 @@ async fn revoked(mut events: Topic, pubsub: Arc<dyn PubSub>, accounts: Accounts,
             Some(Ok(_)) => {}
             Some(Err(_)) => {
                 events = pubsub.subscribe(&user_topic(viewer.user_id)).await;
-                if !stored_session_holds(&accounts, &viewer).await {
+                // Boxed: this future waits beside every live subscription,
+                // and a database read inline would make each one carry it.
+                if !Box::pin(stored_session_holds(&accounts, &viewer)).await {
                     return;
                 }
             }

@@ -30,7 +30,7 @@ use tokio::sync::{Notify, watch};
 
 use crate::{app::HttpState, auth::RequestAuth, http};
 
-const READ_BUFFER_BYTES: usize = 4096;
+const READ_BUFFER_BYTES: usize = 1024;
 
 /// `GET /graphql/ws`.
 pub async fn handler(
@@ -70,8 +70,6 @@ pub async fn upgrade(
             let (mut sink, stream) = socket.split();
             let signed_in = Arc::new(std::sync::OnceLock::new());
             let stream = mark_writers(stream, state.recent_writers.clone(), signed_in.clone());
-            let accounts = state.app.accounts.clone();
-            let presence = state.app.presence.clone();
             let settings = state.settings();
             let max_sockets = settings.ws_max_sockets_per_user;
             let init_timeout = Duration::from_millis(settings.ws_init_timeout_millis);
@@ -79,11 +77,12 @@ pub async fn upgrade(
             let serve =
                 GraphQLWebSocket::new_with_pair(&mut sink, stream, state.schema.clone(), protocol)
                     .on_connection_init({
-                        let initialised = initialised.clone();
+                        let (initialised, state) = (initialised.clone(), state.clone());
                         move |payload| async move {
+                            let (accounts, presence) = (&state.app.accounts, &state.app.presence);
                             let auth = RequestAuth::for_socket(init_token(&payload));
                             // Checked now, so a bad token refuses the socket outright.
-                            let viewer = auth.viewer(&accounts).await?;
+                            let viewer = auth.viewer(accounts).await?;
                             let mut data = Data::default();
                             if let Some(viewer) = viewer {
                                 // A signed-in socket keeps its user online while the
