@@ -595,61 +595,70 @@ impl ChatSubscription {
         conversation_id: Option<ID>,
         since_seq: Option<i64>,
     ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<Message>> + use<>> {
-        let viewer = ctx.require_viewer().await?;
-        if since_seq.is_some_and(|seq| seq < 0) {
-            return Err(AppError::bad_input("sinceSeq", "sinceSeq must not be negative").into());
+        // Boxed: async-graphql keeps the space of this future beside the
+        // subscription for its whole life, and the setup (database reads,
+        // the session check) is several KiB of it.
+        Box::pin(open_message_added(ctx, conversation_id, since_seq)).await
+    }
+}
+
+async fn open_message_added(
+    ctx: &Context<'_>,
+    conversation_id: Option<ID>,
+    since_seq: Option<i64>,
+) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<Message>> + use<>> {
+    let viewer = ctx.require_viewer().await?;
+    if since_seq.is_some_and(|seq| seq < 0) {
+        return Err(AppError::bad_input("sinceSeq", "sinceSeq must not be negative").into());
+    }
+    let state = ctx.state().clone();
+    let feed = match conversation_id {
+        None if since_seq.is_some() => {
+            return Err(AppError::bad_input(
+                "sinceSeq",
+                "sinceSeq needs a conversationId: seqs count within one conversation",
+            )
+            .into());
         }
-        let state = ctx.state().clone();
-        let feed = match conversation_id {
-            None if since_seq.is_some() => {
+        None => Feed::everything(state.chat.clone(), state.pubsub.clone(), viewer.user_id).await?,
+        Some(id) => {
+            let key = ids::expect(&id, NodeKind::Conversation)?;
+            let not_found = || AppError::not_found("conversation not found");
+            let conversation = state.chat.find(key).await?.ok_or_else(not_found)?;
+            // Listen first, then check access and read where the
+            // conversation stands: nothing sent or revoked in between is
+            // missed.
+            let live = listen(&state.pubsub, key, viewer.user_id, conversation.group_id).await;
+            let membership = state
+                .chat
+                .readable(viewer.user_id, key)
+                .await?
+                .ok_or_else(not_found)?;
+            let conversation = membership.conversation;
+            if since_seq.is_some_and(|seq| seq > conversation.last_seq) {
                 return Err(AppError::bad_input(
                     "sinceSeq",
-                    "sinceSeq needs a conversationId: seqs count within one conversation",
+                    format!(
+                        "sinceSeq is past the conversation's last message ({})",
+                        conversation.last_seq
+                    ),
                 )
                 .into());
             }
-            None => {
-                Feed::everything(state.chat.clone(), state.pubsub.clone(), viewer.user_id).await?
-            }
-            Some(id) => {
-                let key = ids::expect(&id, NodeKind::Conversation)?;
-                let not_found = || AppError::not_found("conversation not found");
-                let conversation = state.chat.find(key).await?.ok_or_else(not_found)?;
-                // Listen first, then check access and read where the
-                // conversation stands: nothing sent or revoked in between is
-                // missed.
-                let live = listen(&state.pubsub, key, viewer.user_id, conversation.group_id).await;
-                let membership = state
-                    .chat
-                    .readable(viewer.user_id, key)
-                    .await?
-                    .ok_or_else(not_found)?;
-                let conversation = membership.conversation;
-                if since_seq.is_some_and(|seq| seq > conversation.last_seq) {
-                    return Err(AppError::bad_input(
-                        "sinceSeq",
-                        format!(
-                            "sinceSeq is past the conversation's last message ({})",
-                            conversation.last_seq
-                        ),
-                    )
-                    .into());
-                }
-                let last = since_seq.unwrap_or(conversation.last_seq);
-                Feed::one(
-                    state.chat.clone(),
-                    state.pubsub.clone(),
-                    viewer.user_id,
-                    conversation,
-                    live,
-                    last,
-                    since_seq.is_some(),
-                )
-            }
-        };
-        let messages = futures_util::stream::unfold(feed, Feed::next).map(|m| m.map(Message));
-        Ok(live::while_session_lives(&state.pubsub, &state.accounts, viewer, messages).await?)
-    }
+            let last = since_seq.unwrap_or(conversation.last_seq);
+            Feed::one(
+                state.chat.clone(),
+                state.pubsub.clone(),
+                viewer.user_id,
+                conversation,
+                live,
+                last,
+                since_seq.is_some(),
+            )
+        }
+    };
+    let messages = futures_util::stream::unfold(feed, Feed::next).map(|m| m.map(Message));
+    Ok(live::while_session_lives(&state.pubsub, &state.accounts, viewer, messages).await?)
 }
 
 /// The GROUP conversation of a group, for `Group.conversation`.

@@ -179,42 +179,53 @@ impl ConversationEventsSubscription {
         conversation_id: ID,
     ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<ConversationEvent>> + use<>>
     {
-        let viewer = ctx.require_viewer().await?;
-        let key = ids::expect(&conversation_id, NodeKind::Conversation)?;
-        let state = ctx.state().clone();
-        let not_found = || AppError::not_found("conversation not found");
-        let conversation = state.chat.find(key).await?.ok_or_else(not_found)?;
-        let live = live::stop_on_lag(
-            listen(&state.pubsub, key, viewer.user_id, conversation.group_id).await,
-        );
-        let membership = state
-            .chat
-            .readable(viewer.user_id, key)
-            .await?
-            .ok_or_else(not_found)?;
-        let context = Arc::new(EventContext {
-            db: state.db.clone(),
-            social: state.social.clone(),
-            conversation: membership.conversation,
-            viewer: viewer.user_id,
-        });
-        let events = live
-            .then(move |event| {
-                let context = context.clone();
-                async move {
-                    match event {
-                        Ok(event) => context.see(&event).await,
-                        Err(lagged) => Seen::Deliver(Box::new(Err(lagged))),
-                    }
+        // Boxed: async-graphql keeps the space of this future beside the
+        // subscription for its whole life, and the setup (database reads,
+        // the session check) is several KiB of it.
+        Box::pin(open_conversation_events(ctx, conversation_id)).await
+    }
+}
+
+async fn open_conversation_events(
+    ctx: &Context<'_>,
+    conversation_id: ID,
+) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<ConversationEvent>> + use<>> {
+    let viewer = ctx.require_viewer().await?;
+    let key = ids::expect(&conversation_id, NodeKind::Conversation)?;
+    let state = ctx.state().clone();
+    let not_found = || AppError::not_found("conversation not found");
+    let conversation = state.chat.find(key).await?.ok_or_else(not_found)?;
+    let live =
+        live::stop_on_lag(listen(&state.pubsub, key, viewer.user_id, conversation.group_id).await);
+    let membership = state
+        .chat
+        .readable(viewer.user_id, key)
+        .await?
+        .ok_or_else(not_found)?;
+    let context = Arc::new(EventContext {
+        db: state.db.clone(),
+        social: state.social.clone(),
+        conversation: membership.conversation,
+        viewer: viewer.user_id,
+    });
+    let events = live
+        .then(move |event| {
+            let context = context.clone();
+            // Boxed, so the stream does not carry a database read's future
+            // while it waits.
+            Box::pin(async move {
+                match event {
+                    Ok(event) => context.see(&event).await,
+                    Err(lagged) => Seen::Deliver(Box::new(Err(lagged))),
                 }
             })
-            .take_while(|seen| futures_util::future::ready(!matches!(seen, Seen::End)))
-            .filter_map(|seen| {
-                futures_util::future::ready(match seen {
-                    Seen::Deliver(event) => Some(*event),
-                    _ => None,
-                })
-            });
-        Ok(live::while_session_lives(&state.pubsub, &state.accounts, viewer, events).await?)
-    }
+        })
+        .take_while(|seen| futures_util::future::ready(!matches!(seen, Seen::End)))
+        .filter_map(|seen| {
+            futures_util::future::ready(match seen {
+                Seen::Deliver(event) => Some(*event),
+                _ => None,
+            })
+        });
+    Ok(live::while_session_lives(&state.pubsub, &state.accounts, viewer, events).await?)
 }

@@ -92,77 +92,83 @@ impl NotificationSubscription {
         ctx: &Context<'_>,
     ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<Notification>> + use<>>
     {
-        let viewer = ctx.require_viewer().await?;
-        let state = ctx.state().clone();
-        let events = live::stop_on_lag(state.pubsub.subscribe(&user_topic(viewer.user_id)).await);
-        let accounts = state.accounts.clone();
-        let notifications = events.filter_map(move |event| {
-            let accounts = accounts.clone();
-            async move {
-                let event = match event {
-                    Ok(event) => event,
-                    Err(lagged) => return Some(Err(lagged)),
-                };
-                match &*event {
-                    Event::SignedIn { session_id, .. } if *session_id != viewer.session_id => {
-                        match accounts.active_session(*session_id).await {
-                            Ok(Some(model)) => {
-                                Some(Ok(Notification::NewSignIn(NewSignInNotification {
-                                    created_at: model.created_at,
-                                    session: Session {
-                                        model,
-                                        current: false,
-                                    },
-                                })))
-                            }
-                            Ok(None) => None,
-                            Err(err) => Some(Err(err.into())),
-                        }
-                    }
-                    Event::FriendRequestReceived { request } => Some(Ok(
-                        Notification::FriendRequestReceived(FriendRequestReceivedNotification {
-                            request: FriendRequest(request.clone()),
-                        }),
-                    )),
-                    Event::FriendRequestAccepted { request } => Some(Ok(
-                        Notification::FriendRequestAccepted(FriendRequestAcceptedNotification {
-                            request: FriendRequest(request.clone()),
-                        }),
-                    )),
-                    Event::GroupInvitationReceived { invitation } => Some(Ok(
-                        Notification::GroupInvitation(GroupInvitationNotification {
-                            invitation: GroupInvitation(invitation.clone()),
-                        }),
-                    )),
-                    Event::GroupJoinRequestReceived { request } => Some(Ok(
-                        Notification::GroupJoinRequest(GroupJoinRequestNotification {
-                            request: GroupJoinRequest(request.clone()),
-                        }),
-                    )),
-                    Event::GroupJoinRequestApproved { request } => {
-                        Some(Ok(Notification::GroupJoinRequestApproved(
-                            GroupJoinRequestApprovedNotification {
-                                request: GroupJoinRequest(request.clone()),
-                            },
-                        )))
-                    }
-                    Event::MatchCreated { matched } => {
-                        Some(Ok(Notification::Match(MatchNotification {
-                            matched: Match::new(matched.clone(), viewer.user_id),
-                        })))
-                    }
-                    Event::MatchEnded { match_id, .. } => {
-                        Some(Ok(Notification::MatchEnded(MatchEndedNotification {
-                            match_id: ids::encode(NodeKind::Match, *match_id),
-                        })))
-                    }
-                    _ => None,
-                }
-            }
-        });
-        Ok(
-            live::while_session_lives(&state.pubsub, &state.accounts, viewer, notifications)
-                .await?,
-        )
+        // Boxed: async-graphql keeps the space of this future beside the
+        // subscription for its whole life, and the setup (database reads,
+        // the session check) is several KiB of it.
+        Box::pin(open_notifications(ctx)).await
     }
+}
+
+async fn open_notifications(
+    ctx: &Context<'_>,
+) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<Notification>> + use<>> {
+    let viewer = ctx.require_viewer().await?;
+    let state = ctx.state().clone();
+    let events = live::stop_on_lag(state.pubsub.subscribe(&user_topic(viewer.user_id)).await);
+    let accounts = state.accounts.clone();
+    let notifications = events.filter_map(move |event| {
+        let accounts = accounts.clone();
+        // Boxed, so the stream does not carry a database read's future while
+        // it waits.
+        Box::pin(async move {
+            let event = match event {
+                Ok(event) => event,
+                Err(lagged) => return Some(Err(lagged)),
+            };
+            match &*event {
+                Event::SignedIn { session_id, .. } if *session_id != viewer.session_id => {
+                    match accounts.active_session(*session_id).await {
+                        Ok(Some(model)) => {
+                            Some(Ok(Notification::NewSignIn(NewSignInNotification {
+                                created_at: model.created_at,
+                                session: Session {
+                                    model,
+                                    current: false,
+                                },
+                            })))
+                        }
+                        Ok(None) => None,
+                        Err(err) => Some(Err(err.into())),
+                    }
+                }
+                Event::FriendRequestReceived { request } => Some(Ok(
+                    Notification::FriendRequestReceived(FriendRequestReceivedNotification {
+                        request: FriendRequest(request.clone()),
+                    }),
+                )),
+                Event::FriendRequestAccepted { request } => Some(Ok(
+                    Notification::FriendRequestAccepted(FriendRequestAcceptedNotification {
+                        request: FriendRequest(request.clone()),
+                    }),
+                )),
+                Event::GroupInvitationReceived { invitation } => Some(Ok(
+                    Notification::GroupInvitation(GroupInvitationNotification {
+                        invitation: GroupInvitation(invitation.clone()),
+                    }),
+                )),
+                Event::GroupJoinRequestReceived { request } => Some(Ok(
+                    Notification::GroupJoinRequest(GroupJoinRequestNotification {
+                        request: GroupJoinRequest(request.clone()),
+                    }),
+                )),
+                Event::GroupJoinRequestApproved { request } => Some(Ok(
+                    Notification::GroupJoinRequestApproved(GroupJoinRequestApprovedNotification {
+                        request: GroupJoinRequest(request.clone()),
+                    }),
+                )),
+                Event::MatchCreated { matched } => {
+                    Some(Ok(Notification::Match(MatchNotification {
+                        matched: Match::new(matched.clone(), viewer.user_id),
+                    })))
+                }
+                Event::MatchEnded { match_id, .. } => {
+                    Some(Ok(Notification::MatchEnded(MatchEndedNotification {
+                        match_id: ids::encode(NodeKind::Match, *match_id),
+                    })))
+                }
+                _ => None,
+            }
+        })
+    });
+    Ok(live::while_session_lives(&state.pubsub, &state.accounts, viewer, notifications).await?)
 }

@@ -103,73 +103,85 @@ impl PresenceSubscription {
     ) -> async_graphql::Result<
         impl Stream<Item = async_graphql::Result<PresenceChangedEvent>> + use<>,
     > {
-        let viewer = ctx.require_viewer().await?;
-        let state = ctx.state().clone();
-        // The viewer's own topic first, so a friendship made while the friends
-        // are read is still heard of.
-        let mut topics = SelectAll::new();
-        topics.push(state.pubsub.subscribe(&user_topic(viewer.user_id)).await);
-        let friends = state
-            .social
-            .friends(viewer.user_id, Some(viewer.user_id), None, MAX_FOLLOWED)
-            .await?;
-        let friend_topics = friends
-            .iter()
-            .map(|friend| presence_topic(*friend))
-            .collect();
-        topics.extend(state.pubsub.subscribe_all(friend_topics).await);
-        // With no friends (yet) the feed still stays open, like any other.
-        topics.push(futures_util::stream::pending().boxed());
-        let followed: HashSet<Uuid> = friends.into_iter().collect();
-        // New friends are followed from the moment they are friends.
-        let pubsub = state.pubsub.clone();
-        let viewer_id = viewer.user_id;
-        let feed =
-            futures_util::stream::unfold((topics, followed), move |(mut topics, mut followed)| {
-                let pubsub = pubsub.clone();
-                async move {
-                    let next = topics.next().await?;
-                    if let Ok(event) = &next
-                        && let Event::FriendshipStarted { user_id, friend_id } = &**event
-                        && *user_id == viewer_id
-                        && followed.len() < MAX_FOLLOWED as usize
-                        && followed.insert(*friend_id)
-                    {
-                        topics.push(pubsub.subscribe(&presence_topic(*friend_id)).await);
-                    }
-                    Some((next, (topics, followed)))
-                }
-            });
-        let db = state.db.clone();
-        let social = state.social.clone();
-        let events = live::stop_on_lag(feed).filter_map(move |event| {
-            let (db, social) = (db.clone(), social.clone());
+        // Boxed: async-graphql keeps the space of this future beside the
+        // subscription for its whole life, and the setup (database reads,
+        // the session check) is several KiB of it.
+        Box::pin(open_presence_changed(ctx)).await
+    }
+}
+
+async fn open_presence_changed(
+    ctx: &Context<'_>,
+) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<PresenceChangedEvent>> + use<>>
+{
+    let viewer = ctx.require_viewer().await?;
+    let state = ctx.state().clone();
+    // The viewer's own topic first, so a friendship made while the friends
+    // are read is still heard of.
+    let mut topics = SelectAll::new();
+    topics.push(state.pubsub.subscribe(&user_topic(viewer.user_id)).await);
+    let friends = state
+        .social
+        .friends(viewer.user_id, Some(viewer.user_id), None, MAX_FOLLOWED)
+        .await?;
+    let friend_topics = friends
+        .iter()
+        .map(|friend| presence_topic(*friend))
+        .collect();
+    topics.extend(state.pubsub.subscribe_all(friend_topics).await);
+    // With no friends (yet) the feed still stays open, like any other.
+    topics.push(futures_util::stream::pending().boxed());
+    let followed: HashSet<Uuid> = friends.into_iter().collect();
+    // New friends are followed from the moment they are friends.
+    let pubsub = state.pubsub.clone();
+    let viewer_id = viewer.user_id;
+    let feed =
+        futures_util::stream::unfold((topics, followed), move |(mut topics, mut followed)| {
+            let pubsub = pubsub.clone();
             async move {
-                let event = match event {
-                    Ok(event) => event,
-                    Err(lagged) => return Some(Err(lagged)),
-                };
-                let Event::PresenceChanged {
-                    user_id,
-                    status,
-                    last_seen_at,
-                } = &*event
-                else {
-                    return None;
-                };
-                // Friends when it started, but maybe not now: an unfriending
-                // or a block ends what they share.
-                if !social.are_friends(viewer_id, *user_id).await.ok()? {
-                    return None;
+                let next = topics.next().await?;
+                if let Ok(event) = &next
+                    && let Event::FriendshipStarted { user_id, friend_id } = &**event
+                    && *user_id == viewer_id
+                    && followed.len() < MAX_FOLLOWED as usize
+                    && followed.insert(*friend_id)
+                {
+                    topics.push(pubsub.subscribe(&presence_topic(*friend_id)).await);
                 }
-                let user = crate::domain::users::find(&db, *user_id).await.ok()??;
-                Some(Ok(PresenceChangedEvent {
-                    user: User::new(user),
-                    presence: (*status).into(),
-                    last_seen_at: *last_seen_at,
-                }))
+                Some((next, (topics, followed)))
             }
         });
-        Ok(live::while_session_lives(&state.pubsub, &state.accounts, viewer, events).await?)
-    }
+    let db = state.db.clone();
+    let social = state.social.clone();
+    let events = live::stop_on_lag(feed).filter_map(move |event| {
+        let (db, social) = (db.clone(), social.clone());
+        // Boxed, so the stream does not carry database reads' futures while
+        // it waits.
+        Box::pin(async move {
+            let event = match event {
+                Ok(event) => event,
+                Err(lagged) => return Some(Err(lagged)),
+            };
+            let Event::PresenceChanged {
+                user_id,
+                status,
+                last_seen_at,
+            } = &*event
+            else {
+                return None;
+            };
+            // Friends when it started, but maybe not now: an unfriending
+            // or a block ends what they share.
+            if !social.are_friends(viewer_id, *user_id).await.ok()? {
+                return None;
+            }
+            let user = crate::domain::users::find(&db, *user_id).await.ok()??;
+            Some(Ok(PresenceChangedEvent {
+                user: User::new(user),
+                presence: (*status).into(),
+                last_seen_at: *last_seen_at,
+            }))
+        })
+    });
+    Ok(live::while_session_lives(&state.pubsub, &state.accounts, viewer, events).await?)
 }
