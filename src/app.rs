@@ -5,6 +5,7 @@
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
+use axum::serve::ListenerExt;
 use axum::{
     Router,
     extract::DefaultBodyLimit,
@@ -319,7 +320,15 @@ impl Application {
             .router
             .into_make_service_with_connect_info::<SocketAddr>();
         let sockets = self.sockets.clone();
-        let served = axum::serve(self.listener, service)
+        // Chat frames are small and must go out at once: with Nagle's
+        // algorithm on, a frame written while the previous one is unacknowledged
+        // waits for the client's delayed ACK (up to 40 ms on Linux).
+        let listener = self.listener.tap_io(|socket| {
+            if let Err(err) = socket.set_nodelay(true) {
+                tracing::debug!(error = %err, "could not set TCP_NODELAY on a connection");
+            }
+        });
+        let served = axum::serve(listener, service)
             .with_graceful_shutdown(async move {
                 shutdown.await;
                 sockets.close_all();
