@@ -5,11 +5,11 @@
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
-use axum::serve::ListenerExt;
 use axum::{
     Router,
     extract::DefaultBodyLimit,
     routing::{any, get},
+    serve::ListenerExt,
 };
 use metrics_exporter_prometheus::PrometheusHandle;
 use migration::{Migrator, MigratorTrait};
