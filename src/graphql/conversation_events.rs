@@ -179,9 +179,7 @@ impl ConversationEventsSubscription {
         conversation_id: ID,
     ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<ConversationEvent>> + use<>>
     {
-        // Boxed: async-graphql keeps the space of this future beside the
-        // subscription for its whole life, and the setup (database reads,
-        // the session check) is 10 to 14 KiB of it.
+        // Boxed, for memory: see "Boxed setup" in `live`.
         Box::pin(open_conversation_events(ctx, conversation_id)).await
     }
 }

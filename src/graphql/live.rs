@@ -2,6 +2,13 @@
 //! opened it. It ends when that session is revoked (logout, revokeSession, a reused
 //! refresh token) or its access token expires, and a subscriber that falls behind is
 //! told so and ended rather than silently skipped.
+//!
+//! Boxed setup: each subscription resolver runs its setup (database reads, the
+//! session check; 10 to 14 KiB of future) as `Box::pin(open_…(ctx, …)).await`.
+//! async-graphql's generated code keeps the resolver's own future inline, in a
+//! `stream::once`, beside the subscription for its whole life; boxed, the setup
+//! is freed when it ends (bench/README, "The subscription resolvers' setup,
+//! boxed"). Per-event reads inside the streams are boxed for the same reason.
 
 use std::{future::ready, sync::Arc};
 

@@ -92,9 +92,7 @@ impl NotificationSubscription {
         ctx: &Context<'_>,
     ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<Notification>> + use<>>
     {
-        // Boxed: async-graphql keeps the space of this future beside the
-        // subscription for its whole life, and the setup (database reads,
-        // the session check) is 10 to 14 KiB of it.
+        // Boxed, for memory: see "Boxed setup" in `live`.
         Box::pin(open_notifications(ctx)).await
     }
 }
