@@ -66,8 +66,11 @@ const PROFILE_CACHE_SHARED_TTL: Duration = Duration::from_secs(300);
 /// gives up their presence: their clients' reconnects elsewhere come first,
 /// so those users never look gone.
 const LEAVE_AFTER_SHUTDOWN: Duration = Duration::from_secs(1);
-/// A pooled database connection idle this long is pinged before it is used.
-const POOL_PING_AFTER_IDLE: Duration = Duration::from_secs(30);
+/// A pooled database connection idle this long is pinged before it is used:
+/// pgx's pool default (Go). Under load connections come back within
+/// milliseconds and go out unpinged; after a database restart, which takes
+/// longer than this, every cut connection is idle past it and found out.
+const POOL_PING_AFTER_IDLE: Duration = Duration::from_secs(1);
 
 /// Everything resolvers and handlers share. Cheap to clone.
 #[derive(Clone)]
@@ -479,8 +482,10 @@ async fn connect(url: &str, settings: &Settings, lazy: bool) -> anyhow::Result<D
         .connect_timeout(Duration::from_secs(10))
         // sqlx pings every connection it hands out by default: one more round
         // trip per checkout, and a send checks out three times. Only a
-        // connection idle long enough to have been dropped (by the server, a
-        // proxy or a firewall) is pinged now.
+        // connection idle long enough to have been dropped (by a restarting
+        // server, a proxy or a firewall) is pinged now. One used in the last
+        // second before its server cut it fails the one request it is handed
+        // to, and the pool replaces it.
         .test_before_acquire_if_idle_for(POOL_PING_AFTER_IDLE)
         .sqlx_logging(false)
         // Plan every execution for its own values. After five runs PostgreSQL
