@@ -21,7 +21,7 @@ use crate::{
         ids::{self, NodeKind},
         live,
         loaders::{LastMessageLoader, ParticipantsLoader, ReactionsLoader, ReadersLoader},
-        message_feed::{Feed, listen},
+        message_feed::{Feed, listen_each},
         pagination::{Page, decode_cursor, encode_cursor, not_a_cursor, page_size},
         users::{User, load_user},
     },
@@ -626,7 +626,7 @@ async fn open_message_added(
             // Listen first, then check access and read where the
             // conversation stands: nothing sent or revoked in between is
             // missed.
-            let live = listen(&state.pubsub, key, viewer.user_id, conversation.group_id).await;
+            let live = listen_each(&state.pubsub, key, viewer.user_id, conversation.group_id).await;
             let membership = state
                 .chat
                 .readable(viewer.user_id, key)

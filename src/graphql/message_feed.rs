@@ -36,18 +36,29 @@ const CATCH_UP_PAGE: u64 = 100;
 /// The most conversations one all-conversations feed follows (most recent first).
 pub const MAX_FOLLOWED: u64 = 1000;
 
-/// The topics a conversation's subscriber listens on: the conversation's own,
-/// the viewer's (blocks, removals, joins) and, for a group's, the group's (its
-/// deletion).
+/// The topics a conversation's subscriber listens on, as one stream: the
+/// conversation's own, the viewer's (blocks, removals, joins) and, for a
+/// group's, the group's (its deletion).
 pub async fn listen(
     pubsub: &Arc<dyn PubSub>,
     conversation: Uuid,
     viewer: Uuid,
     group: Option<Uuid>,
 ) -> Topic {
+    futures_util::stream::select_all(listen_each(pubsub, conversation, viewer, group).await).boxed()
+}
+
+/// The same topics apart, for a [`Feed`], which selects over its own: one
+/// `SelectAll` inside another would be one more layer to poll per delivery.
+pub async fn listen_each(
+    pubsub: &Arc<dyn PubSub>,
+    conversation: Uuid,
+    viewer: Uuid,
+    group: Option<Uuid>,
+) -> Vec<Topic> {
     let mut topics = vec![conversation_topic(conversation), user_topic(viewer)];
     topics.extend(group.map(group_topic));
-    futures_util::stream::select_all(pubsub.subscribe_all(topics).await).boxed()
+    pubsub.subscribe_all(topics).await
 }
 
 /// Whether `event` ends `viewer`'s access to `conversation`.
@@ -88,7 +99,7 @@ pub struct Feed {
 }
 
 impl Feed {
-    /// One conversation, already listened to (`live`, from [`listen`]) and
+    /// One conversation, already listened to (`live`, from [`listen_each`]) and
     /// checked readable: live messages after `last`, and first the stored ones
     /// after it when `catch_up`.
     pub fn one(
@@ -96,13 +107,13 @@ impl Feed {
         pubsub: Arc<dyn PubSub>,
         viewer: Uuid,
         conversation: conversation::Model,
-        live: Topic,
+        live: Vec<Topic>,
         last: i64,
         catch_up: bool,
     ) -> Self {
         let id = conversation.id;
         let mut feed = Self::empty(chat, pubsub, viewer, false);
-        feed.live.push(live);
+        feed.live.extend(live);
         feed.tracks.insert(id, Track { conversation, last });
         if catch_up {
             feed.catch_up.push_back(id);
@@ -283,8 +294,8 @@ impl Feed {
         // Maybe past the end of its access: listen afresh, check access again,
         // then catch up from the database.
         self.live = SelectAll::new();
-        self.live.push(
-            listen(
+        self.live.extend(
+            listen_each(
                 &self.pubsub,
                 conversation.id,
                 self.viewer,
