@@ -545,6 +545,39 @@ async fn a_deleted_account_leaves_the_other_side_its_conversation() {
 }
 
 #[tokio::test]
+async fn a_deleted_group_takes_its_conversation_even_from_a_recent_sender() {
+    let app = spawn_app().await;
+    let ann = app.register("ann").await;
+    let group = app
+        .data(
+            "mutation { createGroup(input: { name: \"brief\", visibility: PUBLIC, joinPolicy: OPEN }) {
+                id conversation { id } } }",
+            json!({}),
+            ann.token(),
+        )
+        .await["createGroup"]
+        .clone();
+    let conversation = group["conversation"]["id"].clone();
+    // A send just before: the server has seen this conversation and may keep
+    // what it learnt of it.
+    send(&app, &ann, &conversation, "last words", "l1").await;
+    app.data(
+        "mutation($id: ID!) { deleteGroup(groupId: $id) }",
+        json!({ "id": group["id"] }),
+        ann.token(),
+    )
+    .await;
+    let into_nothing = app
+        .graphql(
+            SEND,
+            json!({ "c": conversation, "b": "anyone?", "k": "l2" }),
+            ann.token(),
+        )
+        .await;
+    assert_eq!(error_code(&into_nothing), "NOT_FOUND", "{into_nothing}");
+}
+
+#[tokio::test]
 async fn message_added_without_a_conversation_follows_all_of_them_and_new_ones() {
     let app = spawn_app().await;
     let (ann, bob, direct) = friends_chatting(&app).await;

@@ -23,7 +23,7 @@ use entity::{conversation, conversation_participant as participant, message, mes
 use sea_orm::{
     ActiveValue::Set,
     ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, TransactionTrait,
+    QuerySelect, SqliteTransactionMode, TransactionOptions, TransactionTrait,
     sea_query::{Expr, ExprTrait},
 };
 use serde::{Deserialize, Serialize};
@@ -31,7 +31,11 @@ use uuid::Uuid;
 
 use crate::infra::db::Db;
 use crate::{
-    domain::{chat_send, groups, social},
+    domain::{
+        chat_send,
+        chat_shapes::{Shape, Shapes},
+        groups, social,
+    },
     error::{AppError, AppResult, is_unique_violation},
     infra::pubsub::{Event, PubSub, conversation_topic, user_topic},
 };
@@ -157,11 +161,17 @@ pub struct Chat {
     db: Db,
     pubsub: Arc<dyn PubSub>,
     policy: DirectPolicy,
+    shapes: Shapes,
 }
 
 impl Chat {
     pub fn new(db: Db, pubsub: Arc<dyn PubSub>, policy: DirectPolicy) -> Self {
-        Self { db, pubsub, policy }
+        Self {
+            db,
+            pubsub,
+            policy,
+            shapes: Shapes::default(),
+        }
     }
 
     /// The direct conversation between the viewer and `other`, opened if it is
@@ -398,6 +408,16 @@ impl Chat {
             .collect())
     }
 
+    /// What a send needs of the conversation, read once and then kept (see
+    /// `chat_shapes` for why a kept one is safe).
+    async fn shape(&self, id: Uuid) -> AppResult<Option<Shape>> {
+        if let Some(shape) = self.shapes.get(id) {
+            return Ok(Some(shape));
+        }
+        let found = conversation::Entity::find_by_id(id).one(&self.db).await?;
+        Ok(found.map(|conversation| self.shapes.keep(&conversation)))
+    }
+
     /// Sends a message. A retry with the same `clientMessageId` returns the
     /// first message, whatever the body, and announces nothing.
     pub async fn send(&self, sender: Uuid, outgoing: Outgoing) -> AppResult<Message> {
@@ -421,20 +441,18 @@ impl Chat {
                 ))
             }
         };
-        let conversation = conversation::Entity::find_by_id(outgoing.conversation_id)
-            .one(&self.db)
-            .await?
-            .ok_or_else(not_found)?;
+        let conversation_id = outgoing.conversation_id;
+        let shape = self.shape(conversation_id).await?.ok_or_else(not_found)?;
         // Whom a direct message goes to; gone when their account is.
-        let recipient = match Kind::of(&conversation) {
-            Kind::Direct => Some(counterpart(&conversation, sender).ok_or_else(not_found)?),
+        let recipient = match shape.kind {
+            Kind::Direct => Some(shape.recipient(sender).ok_or_else(not_found)?),
             Kind::Group => None,
         };
         if let Some(reply_to) = outgoing.reply_to_id {
             let in_conversation = message::Entity::find_by_id(reply_to)
                 .one(&self.db)
                 .await?
-                .is_some_and(|m| m.conversation_id == conversation.id);
+                .is_some_and(|m| m.conversation_id == conversation_id);
             if !in_conversation {
                 return Err(AppError::bad_input(
                     "replyToId",
@@ -443,16 +461,29 @@ impl Chat {
             }
         }
 
-        let txn = self.db.begin().await?;
+        // IMMEDIATE on SQLite: the send reads the users before it writes, and a
+        // deferred transaction's read could not become a write once another
+        // sender has written (SQLITE_BUSY, at once). PostgreSQL ignores it.
+        let txn = self
+            .db
+            .begin_with_options(TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..Default::default()
+            })
+            .await?;
         // Lock order: users, then the conversation. A direct message share-locks
         // both users, which a block, an unfriending or an account deletion
-        // (each writing those rows) waits for, and which waits for them.
-        if let Some(recipient) = recipient {
-            share_lock_users(&txn, sender, recipient).await?;
+        // (each writing those rows) waits for, and which waits for them. The
+        // shape may be older than a deletion: a user found gone ends the send.
+        if let Some(recipient) = recipient
+            && !share_lock_users(&txn, sender, recipient).await?
+        {
+            txn.rollback().await?;
+            return Err(not_found());
         }
         let draft = chat_send::Draft {
             id: Uuid::now_v7(),
-            conversation_id: conversation.id,
+            conversation_id,
             sender,
             body: &body,
             client_message_id: &client_message_id,
@@ -487,7 +518,7 @@ impl Chat {
         }
         let row = Message {
             id: draft.id,
-            conversation_id: conversation.id,
+            conversation_id,
             seq: written.seq,
             sender_id: Some(sender),
             body: body.clone(),
@@ -499,7 +530,7 @@ impl Chat {
         txn.commit().await?;
         let message = row;
         self.pubsub.publish(
-            &conversation_topic(conversation.id),
+            &conversation_topic(conversation_id),
             Event::MessageAdded {
                 message: message.clone(),
             },
@@ -940,13 +971,7 @@ impl Chat {
 /// The other user of a direct conversation, as `user` sees it; none for a
 /// group's, or once the other side deleted their account.
 fn counterpart(conversation: &conversation::Model, user: Uuid) -> Option<Uuid> {
-    if Kind::of(conversation) != Kind::Direct {
-        return None;
-    }
-    [conversation.direct_low, conversation.direct_high]
-        .into_iter()
-        .flatten()
-        .find(|id| *id != user)
+    Shape::of(conversation).recipient(user)
 }
 
 /// A message body: trimmed, 1 to 4000 characters.
@@ -971,18 +996,17 @@ fn now() -> DateTime<Utc> {
 /// account deletion writes them: it waits for this transaction, or this one for
 /// it. SQLite needs nothing: its writers run one at a time, and a send's first
 /// write (the seq bump) comes before any of its checks.
-async fn share_lock_users(db: &impl ConnectionTrait, a: Uuid, b: Uuid) -> AppResult<()> {
+/// Share-locks both users (PostgreSQL; SQLite's one writer needs no lock);
+/// whether both are still there.
+async fn share_lock_users(db: &impl ConnectionTrait, a: Uuid, b: Uuid) -> AppResult<bool> {
+    let mut users = entity::user::Entity::find()
+        .select_only()
+        .column(entity::user::Column::Id)
+        .filter(entity::user::Column::Id.is_in([a, b]));
     if db.get_database_backend() == DbBackend::Postgres {
-        entity::user::Entity::find()
-            .select_only()
-            .column(entity::user::Column::Id)
-            .filter(entity::user::Column::Id.is_in([a, b]))
-            .lock_shared()
-            .into_tuple::<Uuid>()
-            .all(db)
-            .await?;
+        users = users.lock_shared();
     }
-    Ok(())
+    Ok(users.into_tuple::<Uuid>().all(db).await?.len() == 2)
 }
 
 fn not_found() -> AppError {

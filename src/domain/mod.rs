@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod chat;
 pub mod chat_send;
+pub mod chat_shapes;
 pub mod compatibility;
 pub mod discovery;
 pub mod discovery_index;
