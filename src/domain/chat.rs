@@ -992,12 +992,10 @@ fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
 }
 
-/// Share-locks both users' rows on PostgreSQL, where a block, unfriending or
-/// account deletion writes them: it waits for this transaction, or this one for
-/// it. SQLite needs nothing: its writers run one at a time, and a send's first
-/// write (the seq bump) comes before any of its checks.
-/// Share-locks both users (PostgreSQL; SQLite's one writer needs no lock);
-/// whether both are still there.
+/// Whether both users are still there, share-locking their rows on
+/// PostgreSQL, where a block, unfriending or account deletion writes them: it
+/// waits for this transaction, or this one for it. SQLite needs no lock: the
+/// send's transaction is IMMEDIATE, so no other writer runs until it ends.
 async fn share_lock_users(db: &impl ConnectionTrait, a: Uuid, b: Uuid) -> AppResult<bool> {
     let mut users = entity::user::Entity::find()
         .select_only()
