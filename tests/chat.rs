@@ -183,15 +183,7 @@ async fn messages_are_numbered_and_a_retry_is_the_same_message() {
 async fn concurrent_senders_get_gapless_seqs() {
     let app = spawn_app().await;
     let owner = app.register("owner").await;
-    let group = app
-        .data(
-            "mutation { createGroup(input: { name: \"busy\", visibility: PUBLIC, joinPolicy: OPEN }) {
-                id conversation { id } } }",
-            json!({}),
-            owner.token(),
-        )
-        .await["createGroup"]
-        .clone();
+    let group = app.open_group(&owner, "busy").await;
     let conversation = group["conversation"]["id"].clone();
     let mut senders = vec![owner];
     for i in 0..3 {
@@ -439,15 +431,7 @@ async fn leaving_a_group_or_a_block_ends_the_conversation() {
         "ann blocked bob: she is gone to him"
     );
 
-    let group = app
-        .data(
-            "mutation { createGroup(input: { name: \"club\", visibility: PUBLIC, joinPolicy: OPEN }) {
-                id conversation { id } } }",
-            json!({}),
-            ann.token(),
-        )
-        .await["createGroup"]
-        .clone();
+    let group = app.open_group(&ann, "club").await;
     let cat = app.register("cat").await;
     let joined = app
         .data(
@@ -548,15 +532,7 @@ async fn a_deleted_account_leaves_the_other_side_its_conversation() {
 async fn a_deleted_group_takes_its_conversation_even_from_a_recent_sender() {
     let app = spawn_app().await;
     let ann = app.register("ann").await;
-    let group = app
-        .data(
-            "mutation { createGroup(input: { name: \"brief\", visibility: PUBLIC, joinPolicy: OPEN }) {
-                id conversation { id } } }",
-            json!({}),
-            ann.token(),
-        )
-        .await["createGroup"]
-        .clone();
+    let group = app.open_group(&ann, "brief").await;
     let conversation = group["conversation"]["id"].clone();
     // A send just before: the server has seen this conversation and may keep
     // what it learnt of it.
@@ -594,15 +570,7 @@ async fn message_added_without_a_conversation_follows_all_of_them_and_new_ones()
     );
 
     // A group joined after subscribing is followed from the join on.
-    let group = app
-        .data(
-            "mutation { createGroup(input: { name: \"later\", visibility: PUBLIC, joinPolicy: OPEN }) {
-                id conversation { id } } }",
-            json!({}),
-            ann.token(),
-        )
-        .await["createGroup"]
-        .clone();
+    let group = app.open_group(&ann, "later").await;
     let group_conversation = group["conversation"]["id"].clone();
     send(&app, &ann, &group_conversation, "before bob", "g1").await;
     app.data(

@@ -131,15 +131,7 @@ async fn group_admins_delete_members_messages_but_members_do_not() {
         app.register("admin").await,
         app.register("member").await,
     ];
-    let group = app
-        .data(
-            "mutation { createGroup(input: { name: \"g\", visibility: PUBLIC, joinPolicy: OPEN }) {
-                id conversation { id } } }",
-            json!({}),
-            owner.token(),
-        )
-        .await["createGroup"]
-        .clone();
+    let group = app.open_group(&owner, "g").await;
     for user in [&admin, &member] {
         app.data(
             "mutation($g: ID!) { requestToJoinGroup(groupId: $g) { joined } }",

@@ -373,6 +373,20 @@ impl TestApp {
         Session::from_payload(&data["register"])
     }
 
+    /// A public group anyone may join, created by `owner`: its `id` and its
+    /// `conversation { id }`.
+    pub async fn open_group(&self, owner: &Session, name: &str) -> Value {
+        self.data(
+            "mutation($name: String!) {
+                createGroup(input: { name: $name, visibility: PUBLIC, joinPolicy: OPEN }) {
+                    id conversation { id } } }",
+            json!({ "name": name }),
+            owner.token(),
+        )
+        .await["createGroup"]
+            .clone()
+    }
+
     /// Makes `a` and `b` friends: `a` asks, `b` accepts.
     pub async fn befriend(&self, a: &Session, b: &Session) {
         let request = self
