@@ -19,10 +19,11 @@ use tower_http::{catch_panic::CatchPanicLayer, cors::CorsLayer, trace::TraceLaye
 
 use crate::{
     auth::{PasswordHasher, TokenIssuer, signing_key},
-    config::Settings,
+    config::{Settings, Switch},
     domain::{
         accounts::{AccountCaches, Accounts},
         chat::Chat,
+        chat_batch::SendBatches,
         compatibility::AffinityKey,
         discovery::Discovery,
         discovery_index::DiscoveryIndex,
@@ -230,7 +231,15 @@ impl Application {
         );
         let social = Social::new(db.clone(), pubsub.clone(), profiles.clone(), graph.clone());
         let groups = Groups::new(db.clone(), pubsub.clone(), settings.group_member_cap);
-        let chat = Chat::new(db.clone(), pubsub.clone(), settings.direct_messages);
+        let mut chat = Chat::new(db.clone(), pubsub.clone(), settings.direct_messages);
+        if settings.send_batching == Switch::On
+            && db.primary().get_database_backend() == DbBackend::Postgres
+        {
+            let (batches, writers) =
+                SendBatches::start(db.clone(), pubsub.clone(), settings.direct_messages);
+            chat = chat.with_send_batches(batches);
+            background.0.extend(writers);
+        }
         let presence = Presence::new(
             db.clone(),
             pubsub.clone(),

@@ -96,6 +96,9 @@ pub struct Settings {
     /// `KITH_DIRECT_MESSAGES`: who may open a direct conversation: `friends` or
     /// `everyone` (never across a block).
     pub direct_messages: DirectPolicy,
+    /// `KITH_SEND_BATCHING`: on PostgreSQL, write concurrent sends together,
+    /// one transaction per batch (`off` writes each alone, to compare).
+    pub send_batching: Switch,
     /// `KITH_PASS_COOLDOWN_SECS`: how long a passed user stays out of
     /// recommendations.
     pub pass_cooldown_secs: u64,
@@ -157,6 +160,7 @@ impl Default for Settings {
             presence_grace_millis: 10_000,
             presence_claim_ttl_millis: 30_000,
             direct_messages: DirectPolicy::Friends,
+            send_batching: Switch::On,
             pass_cooldown_secs: 7 * 24 * 3600,
             super_likes_per_day: 5,
             recommendation_pool: 1_000,

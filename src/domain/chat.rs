@@ -32,6 +32,7 @@ use uuid::Uuid;
 use crate::infra::db::Db;
 use crate::{
     domain::{
+        chat_batch::{self, Batched, SendBatches},
         chat_send,
         chat_shapes::{Shape, Shapes},
         groups, social,
@@ -162,6 +163,8 @@ pub struct Chat {
     pubsub: Arc<dyn PubSub>,
     policy: DirectPolicy,
     shapes: Shapes,
+    /// On PostgreSQL: concurrent sends written together (`chat_batch`).
+    batches: Option<SendBatches>,
 }
 
 impl Chat {
@@ -171,7 +174,14 @@ impl Chat {
             pubsub,
             policy,
             shapes: Shapes::default(),
+            batches: None,
         }
+    }
+
+    /// Writes concurrent sends together, through `batches`' writers.
+    pub fn with_send_batches(mut self, batches: SendBatches) -> Self {
+        self.batches = Some(batches);
+        self
     }
 
     /// The direct conversation between the viewer and `other`, opened if it is
@@ -461,6 +471,23 @@ impl Chat {
             }
         }
 
+        if let Some(batches) = &self.batches {
+            let draft = chat_batch::Draft {
+                id: Uuid::now_v7(),
+                conversation_id,
+                sender,
+                body: body.clone(),
+                client_message_id: client_message_id.clone(),
+                reply_to_id: outgoing.reply_to_id,
+                recipient,
+            };
+            // Anything a batch could not write as it would alone comes back
+            // to be written alone, below, which gives it its own answer.
+            if let Batched::Written(message) = batches.write(draft).await {
+                return Ok(message);
+            }
+        }
+
         // IMMEDIATE on SQLite: the send reads the users before it writes, and a
         // deferred transaction's read could not become a write once another
         // sender has written (SQLITE_BUSY, at once). PostgreSQL ignores it.
@@ -528,14 +555,8 @@ impl Chat {
             deleted_at: None,
         };
         txn.commit().await?;
-        let message = row;
-        self.pubsub.publish(
-            &conversation_topic(conversation_id),
-            Event::MessageAdded {
-                message: message.clone(),
-            },
-        );
-        Ok(message)
+        announce(self.pubsub.as_ref(), &row);
+        Ok(row)
     }
 
     /// A window of the conversation's messages, oldest first. Callers check the
@@ -934,26 +955,9 @@ impl Chat {
             .await?)
     }
 
-    /// The direct-message policy applied to how a pair stands (read by the
-    /// send under its locks): never across a block (whoever blocked is
-    /// `NOT_FOUND` to the other, as everywhere), never after their match ended
-    /// (unless they are friends), and friends or matches only unless the
-    /// policy says everyone.
+    /// [`judge`], under this service's policy.
     fn judge(&self, standing: chat_send::Standing) -> AppResult<()> {
-        social::judge_blocks(
-            standing.recipient_blocked,
-            standing.sender_blocked,
-            social::OwnBlock::Refuse,
-        )?;
-        if standing.unmatched && !standing.friends {
-            return Err(AppError::forbidden("your match with this user has ended"));
-        }
-        if self.policy == DirectPolicy::Friends && !standing.friends && !standing.matched {
-            return Err(AppError::forbidden(
-                "you can message your friends and matches only",
-            ));
-        }
-        Ok(())
+        judge(self.policy, standing)
     }
 
     /// The policy of [`Self::judge`], read now, for opening a conversation.
@@ -986,9 +990,40 @@ pub fn parse_body(raw: &str) -> AppResult<String> {
     Ok(body.to_owned())
 }
 
+/// Tells a conversation's subscribers of a message just committed.
+pub(crate) fn announce(pubsub: &dyn PubSub, message: &Message) {
+    pubsub.publish(
+        &conversation_topic(message.conversation_id),
+        Event::MessageAdded {
+            message: message.clone(),
+        },
+    );
+}
+
+/// The direct-message policy applied to how a pair stands (read by the send
+/// under its locks): never across a block (whoever blocked is `NOT_FOUND` to
+/// the other, as everywhere), never after their match ended (unless they are
+/// friends), and friends or matches only unless the policy says everyone.
+pub fn judge(policy: DirectPolicy, standing: chat_send::Standing) -> AppResult<()> {
+    social::judge_blocks(
+        standing.recipient_blocked,
+        standing.sender_blocked,
+        social::OwnBlock::Refuse,
+    )?;
+    if standing.unmatched && !standing.friends {
+        return Err(AppError::forbidden("your match with this user has ended"));
+    }
+    if policy == DirectPolicy::Friends && !standing.friends && !standing.matched {
+        return Err(AppError::forbidden(
+            "you can message your friends and matches only",
+        ));
+    }
+    Ok(())
+}
+
 /// The current time to the microsecond: what PostgreSQL stores, so activity
 /// times (and the cursors made of them) compare alike on both databases.
-fn now() -> DateTime<Utc> {
+pub(crate) fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
 }
 

@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod chat;
+pub mod chat_batch;
 pub mod chat_send;
 pub mod chat_shapes;
 pub mod compatibility;
