@@ -51,8 +51,10 @@ use crate::{
 /// Drafts written in one transaction at most.
 const MAX_BATCH: usize = 64;
 /// Batches in flight at once: while one waits on PostgreSQL (or on a lock),
-/// the next drafts are written beside it.
-const WRITERS: usize = 4;
+/// the next drafts are written beside it. More writers make smaller batches:
+/// at 32 senders, 4 writers wrote 2,700–2,900 sends/s and 2 wrote
+/// 3,100–3,600 (`bench/README.md`).
+const WRITERS: usize = 2;
 /// Drafts waiting at most; past that a send is written alone.
 const QUEUED: usize = 1024;
 
@@ -249,11 +251,17 @@ async fn write_together(
 }
 
 /// Share-locks `users` (sorted) in id order; how many are still there.
+///
+/// It also switches the rest of the transaction to generic plans. The pool
+/// plans every statement for its values (`app::connect` says why), and the
+/// writing statement's plan, the same whatever the drafts, was 40 % of
+/// PostgreSQL's time per batch; kept, it is planned once per connection.
 async fn share_lock(db: &impl ConnectionTrait, users: &[Uuid]) -> Result<usize, DbErr> {
     let locked = db
         .query_all_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
-            "SELECT id FROM users WHERE id = ANY($1) ORDER BY id FOR SHARE",
+            "SELECT id, set_config('plan_cache_mode', 'force_generic_plan', true) \
+             FROM users WHERE id = ANY($1) ORDER BY id FOR SHARE",
             [Value::from(users.to_vec())],
         ))
         .await?;
