@@ -14,6 +14,9 @@
 //!   takes the next number, so numbers are gapless (the writing half, one
 //!   statement on PostgreSQL, is `chat_send`). A retry with the same
 //!   `clientMessageId` returns the first message and announces nothing.
+//! - On PostgreSQL concurrent sends are written together, one transaction per
+//!   batch (`chat_batch`); whatever a batch cannot write as it would alone is
+//!   written alone, here.
 //! - Events are published after commit, to the conversation's topic.
 
 use std::{collections::HashMap, sync::Arc};
