@@ -4,8 +4,12 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::{Session, TestApp, error_code, spawn_app};
 use futures_util::future::join_all;
+use kith::graphql::ids;
+use sea_orm::{ConnectionTrait, Database, DbBackend, Statement, TransactionTrait};
 use serde_json::{Value, json};
 
 const SEND: &str = "mutation($c: ID!, $b: String!, $k: String!) {
@@ -20,6 +24,21 @@ async fn send(app: &TestApp, from: &Session, conversation: &Value, key: &str) ->
         from.token(),
     )
     .await
+}
+
+/// Friends `name0`, `name1`, ... each with a friend, and their conversations.
+async fn chatting(app: &TestApp, name: &str, count: usize) -> Vec<(Session, Value)> {
+    let mut pairs = Vec::new();
+    for i in 0..count {
+        let (a, b) = (
+            app.register(&format!("{name}{i}")).await,
+            app.register(&format!("{name}friend{i}")).await,
+        );
+        app.befriend(&a, &b).await;
+        let conversation = app.direct_conversation(&a, &b).await;
+        pairs.push((a, conversation));
+    }
+    pairs
 }
 
 /// A metric's value in `/metrics` (0 when absent).
@@ -41,16 +60,7 @@ async fn metric(app: &TestApp, line_start: &str) -> f64 {
 #[tokio::test]
 async fn concurrent_sends_each_get_their_own_answer() {
     let app = spawn_app().await;
-    let mut pairs = Vec::new();
-    for i in 0..PAIRS {
-        let (a, b) = (
-            app.register(&format!("ann{i}")).await,
-            app.register(&format!("bob{i}")).await,
-        );
-        app.befriend(&a, &b).await;
-        let conversation = app.direct_conversation(&a, &b).await;
-        pairs.push((a, conversation));
-    }
+    let pairs = chatting(&app, "ann", PAIRS).await;
     // A sender whose friend then blocked them: every send of theirs fails,
     // and must not take the others' down with it.
     let (eve, ivy) = (app.register("eve").await, app.register("ivy").await);
@@ -115,5 +125,66 @@ async fn concurrent_sends_each_get_their_own_answer() {
             drafts > batches,
             "some batch held more than one send ({drafts} drafts in {batches} batches)"
         );
+    }
+}
+
+/// A batch waits only briefly behind another transaction's lock (a long
+/// account deletion, say): it gives up, its sends wait alone, and the sends
+/// behind it go on. Each stuck sender's send arrives on its own, so each
+/// stops a writer of its own for a while.
+#[tokio::test]
+async fn sends_stuck_behind_a_lock_hold_up_no_others() {
+    let app = spawn_app().await;
+    // SQLite has one writer at a time anyway.
+    let Some(url) = app.postgres_url() else {
+        return;
+    };
+    let stuck = chatting(&app, "stuck", 4).await;
+    let others = chatting(&app, "other", 6).await;
+    let db = Database::connect(&url).await.unwrap();
+    let lock = db.begin().await.unwrap();
+    let ids = stuck
+        .iter()
+        .map(|(sender, _)| {
+            let (_, id) = ids::decode(&sender.user_id).expect("a user's global id");
+            format!("'{id}'")
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    lock.execute_raw(Statement::from_string(
+        DbBackend::Postgres,
+        format!("SELECT id FROM users WHERE id IN ({ids}) FOR UPDATE"),
+    ))
+    .await
+    .unwrap();
+
+    let app = &app;
+    let mut waiting = Box::pin(async {
+        let mut sends = Vec::new();
+        for (sender, conversation) in &stuck {
+            sends.push(send(app, sender, conversation, "stuck"));
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        join_all(sends).await
+    });
+    let go_on = tokio::time::timeout(Duration::from_secs(10), async {
+        // Let every stuck send reach a writer first.
+        tokio::time::sleep(Duration::from_millis(1300)).await;
+        for round in 0..3i64 {
+            let sends = others.iter().map(|(sender, conversation)| async move {
+                send(app, sender, conversation, &format!("r{round}")).await
+            });
+            for answer in join_all(sends).await {
+                assert_eq!(answer["data"]["sendMessage"]["seq"], round + 1, "{answer}");
+            }
+        }
+    });
+    tokio::select! {
+        answers = &mut waiting => panic!("sent through another's lock: {answers:?}"),
+        went_on = go_on => went_on.expect("the other sends went on behind the lock"),
+    }
+    lock.rollback().await.unwrap();
+    for answer in waiting.await {
+        assert_eq!(answer["data"]["sendMessage"]["seq"], 1, "{answer}");
     }
 }

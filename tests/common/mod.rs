@@ -332,6 +332,15 @@ impl TestApp {
         format!("http://{}{path}", self.addr)
     }
 
+    /// The app's own database, when it is on PostgreSQL.
+    #[allow(dead_code)]
+    pub fn postgres_url(&self) -> Option<String> {
+        match self.database.as_ref() {
+            TestDatabase::Postgres { admin_url, name } => Some(replace_database(admin_url, name)),
+            TestDatabase::Sqlite(_) => None,
+        }
+    }
+
     /// Posts an operation and returns the whole JSON response.
     pub async fn graphql(&self, query: &str, variables: Value, token: Option<&str>) -> Value {
         let mut request = self
