@@ -5,7 +5,8 @@
 //! most of its time per send on those statements' overhead (planning,
 //! protocol, commit), not on their work. So a send queues its draft here; a
 //! writer takes every draft waiting (one per conversation) and writes them
-//! with the same four statements over arrays, in one transaction.
+//! in one transaction: the same statements over arrays, after one that sets
+//! the transaction's plans and lock patience (`BATCH_SETTINGS`).
 //!
 //! The writer announces each message once the batch commits, so a message
 //! is announced even when its sender stopped waiting (a dropped request).
