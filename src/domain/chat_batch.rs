@@ -236,7 +236,7 @@ async fn write_together(
         .await?;
     let mut seqs = Vec::with_capacity(drafts.len());
     for (draft, row) in drafts.iter().zip(&rows) {
-        let standing_allows = draft.recipient.is_none() || judge(policy, row.standing()).is_ok();
+        let standing_allows = draft.recipient.is_none() || judge(policy, row.standing).is_ok();
         match row.seq {
             Some(seq) if row.id == draft.id && row.participating && standing_allows => {
                 seqs.push(seq);
@@ -321,23 +321,8 @@ struct WrittenRow {
     id: Uuid,
     seq: Option<i64>,
     participating: bool,
-    sender_blocked: bool,
-    recipient_blocked: bool,
-    friends: bool,
-    matched: bool,
-    unmatched: bool,
-}
-
-impl WrittenRow {
-    fn standing(&self) -> Standing {
-        Standing {
-            sender_blocked: self.sender_blocked,
-            recipient_blocked: self.recipient_blocked,
-            friends: self.friends,
-            matched: self.matched,
-            unmatched: self.unmatched,
-        }
-    }
+    #[sea_orm(nested)]
+    standing: Standing,
 }
 
 fn write_statement(drafts: &[&Draft], at: DateTime<Utc>) -> Statement {

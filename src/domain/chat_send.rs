@@ -93,11 +93,8 @@ async fn write_in_one(db: &impl ConnectionTrait, draft: &Draft<'_>) -> Result<Wr
     struct Row {
         seq: Option<i64>,
         participating: bool,
-        sender_blocked: bool,
-        recipient_blocked: bool,
-        friends: bool,
-        matched: bool,
-        unmatched: bool,
+        #[sea_orm(nested)]
+        standing: Standing,
     }
     // A group message has no pair; nothing matches the nil id.
     let (low, high) = draft
@@ -130,13 +127,7 @@ async fn write_in_one(db: &impl ConnectionTrait, draft: &Draft<'_>) -> Result<Wr
     Ok(Written {
         seq,
         participating: row.participating,
-        standing: draft.recipient.map(|_| Standing {
-            sender_blocked: row.sender_blocked,
-            recipient_blocked: row.recipient_blocked,
-            friends: row.friends,
-            matched: row.matched,
-            unmatched: row.unmatched,
-        }),
+        standing: draft.recipient.map(|_| row.standing),
     })
 }
 
