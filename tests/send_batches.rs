@@ -41,22 +41,6 @@ async fn chatting(app: &TestApp, name: &str, count: usize) -> Vec<(Session, Valu
     pairs
 }
 
-/// A metric's value in `/metrics` (0 when absent).
-async fn metric(app: &TestApp, line_start: &str) -> f64 {
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|line| line.strip_prefix(line_start))
-        .map_or(0.0, |value| value.trim().parse().unwrap())
-}
-
 #[tokio::test]
 async fn concurrent_sends_each_get_their_own_answer() {
     let app = spawn_app().await;
@@ -112,10 +96,14 @@ async fn concurrent_sends_each_get_their_own_answer() {
     }
 
     if std::env::var("KITH_TEST_DATABASE_URL").is_ok() {
-        let committed = metric(app, "kith_send_batches_total{outcome=\"committed\"} ").await;
-        let alone = metric(app, "kith_send_batches_total{outcome=\"alone\"} ").await;
-        let drafts = metric(app, "kith_send_batch_drafts_sum ").await;
-        let batches = metric(app, "kith_send_batch_drafts_count ").await;
+        let committed = app
+            .metric("kith_send_batches_total{outcome=\"committed\"} ")
+            .await;
+        let alone = app
+            .metric("kith_send_batches_total{outcome=\"alone\"} ")
+            .await;
+        let drafts = app.metric("kith_send_batch_drafts_sum ").await;
+        let batches = app.metric("kith_send_batch_drafts_count ").await;
         assert!(committed > 0.0, "sends were written in batches");
         assert!(
             alone >= ROUNDS as f64,

@@ -11,18 +11,7 @@ use common::{Session, Socket, TestApp, spawn_app};
 use serde_json::json;
 
 async fn active_subscriptions(app: &TestApp) -> f64 {
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|line| line.strip_prefix("kith_subscriptions_active "))
-        .map_or(0.0, |value| value.trim().parse().unwrap())
+    app.metric("kith_subscriptions_active ").await
 }
 
 async fn subscribe(

@@ -230,15 +230,7 @@ async fn health_readiness_and_metrics_answer() {
 
     app.data("query ReadinessProbe { __typename }", json!({}), None)
         .await;
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics
             .contains(r#"kith_graphql_operations_total{operation="ReadinessProbe",outcome="ok"}"#)

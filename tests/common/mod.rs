@@ -332,8 +332,29 @@ impl TestApp {
         format!("http://{}{path}", self.addr)
     }
 
+    /// What `/metrics` shows now.
+    pub async fn metrics(&self) -> String {
+        self.client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    /// The value on the `/metrics` line that starts with `line_start` (the
+    /// name and labels, then a space); 0 when there is none.
+    pub async fn metric(&self, line_start: &str) -> f64 {
+        self.metrics()
+            .await
+            .lines()
+            .find_map(|line| line.strip_prefix(line_start))
+            .map_or(0.0, |value| value.trim().parse().unwrap())
+    }
+
     /// The app's own database, when it is on PostgreSQL.
-    #[allow(dead_code)]
     pub fn postgres_url(&self) -> Option<String> {
         match self.database.as_ref() {
             TestDatabase::Postgres { admin_url, name } => Some(replace_database(admin_url, name)),
