@@ -110,6 +110,8 @@ impl std::ops::Deref for HttpState {
 pub struct HttpServices {
     pub app: AppState,
     pub schema: KithSchema,
+    /// What sockets run operations with (shared, for its limit on setups).
+    pub socket_executor: graphql::delivery::SocketExecutor,
     pub metrics: PrometheusHandle,
     pub sockets: http::websocket::Sockets,
     /// With a read replica: who must read from the primary.
@@ -377,7 +379,11 @@ pub fn router(state: AppState, sockets: http::websocket::Sockets) -> Router {
         let window = Duration::from_millis(state.settings.read_your_writes_millis);
         http::reads::RecentWriters::new(state.redis.as_ref(), window)
     });
+    // Two setups per database connection keep the pool busy; more would only
+    // wait on it, holding memory.
+    let setups_at_once = 2 * state.settings.db_max_connections as usize;
     let http_state = HttpState(Arc::new(HttpServices {
+        socket_executor: graphql::delivery::SocketExecutor::new(schema.clone(), setups_at_once),
         app: state,
         schema,
         metrics: http::metrics::recorder(),

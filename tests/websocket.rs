@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::time::Duration;
+use std::{collections::HashMap, time::Duration};
 
 use common::{PASSWORD, Received, Socket, spawn_app};
 use serde_json::{Value, json};
@@ -331,4 +331,117 @@ async fn one_user_may_hold_only_so_many_sockets() {
     let mut again = app.websocket("/graphql", "graphql-transport-ws").await;
     again.send(init).await;
     assert_eq!(again.receive().await["type"], "connection_ack");
+}
+
+const SEND: &str = "mutation($c: ID!, $b: String!, $k: String!) {
+    sendMessage(input: { conversationId: $c, body: $b, clientMessageId: $k }) { seq } }";
+
+/// Each payload on a socket by its operation id, `count` of them in all.
+async fn payloads_by_id(socket: &mut Socket, count: usize) -> HashMap<String, Vec<Value>> {
+    let mut by_id = HashMap::<String, Vec<Value>>::new();
+    for _ in 0..count {
+        let message = socket.receive().await;
+        assert_eq!(message["type"], "next", "{message}");
+        let id = message["id"].as_str().expect("an id").to_owned();
+        by_id
+            .entry(id)
+            .or_default()
+            .push(message["payload"].clone());
+    }
+    by_id
+}
+
+/// The bodies of `messageAdded.conversation.messages` in a payload.
+fn recent_bodies(payload: &Value) -> Vec<&str> {
+    let edges = payload["data"]["messageAdded"]["conversation"]["messages"]["edges"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no messages in {payload}"));
+    edges
+        .iter()
+        .map(|e| e["node"]["body"].as_str().unwrap())
+        .collect()
+}
+
+/// After setup a socket executes each event itself (`graphql::delivery`),
+/// keeping of the request only what the selection reads: here a fragment, a
+/// variable, and a variable's default when the client left it out.
+#[tokio::test]
+async fn an_events_selection_keeps_its_fragments_variables_and_defaults() {
+    let app = spawn_app().await;
+    let (ann, bob) = (app.register("ann").await, app.register("bob").await);
+    app.befriend(&ann, &bob).await;
+    let conversation = app.direct_conversation(&ann, &bob).await;
+    let send = |body: &'static str| {
+        let variables = json!({ "c": conversation, "b": body, "k": body });
+        let app = &app;
+        let token = ann.token();
+        async move { app.data(SEND, variables, token).await }
+    };
+    send("one").await;
+    let query = "subscription($c: ID!, $recent: Int = 1) {
+        messageAdded(conversationId: $c, sinceSeq: 0) {
+            seq ...Sender conversation { messages(last: $recent) { edges { node { body } } } } } }
+        fragment Sender on Message { sender { username } }";
+    let mut socket = app.signed_in_socket(&bob).await;
+    for (id, variables) in [
+        ("default", json!({ "c": conversation })),
+        ("two", json!({ "c": conversation, "recent": 2 })),
+    ] {
+        socket
+            .send(json!({ "id": id, "type": "subscribe",
+                "payload": { "query": query, "variables": variables } }))
+            .await;
+    }
+    // The stored message, replayed.
+    let replayed = payloads_by_id(&mut socket, 2).await;
+    for payload in [&replayed["default"][0], &replayed["two"][0]] {
+        assert_eq!(payload["data"]["messageAdded"]["seq"], 1, "{payload}");
+        assert_eq!(payload["data"]["messageAdded"]["sender"]["username"], "ann");
+        assert_eq!(recent_bodies(payload), ["one"]);
+    }
+    // A live one, executed the same way.
+    send("two").await;
+    let live = payloads_by_id(&mut socket, 2).await;
+    assert_eq!(live["default"][0]["data"]["messageAdded"]["seq"], 2);
+    assert_eq!(recent_bodies(&live["default"][0]), ["two"]);
+    assert_eq!(recent_bodies(&live["two"][0]), ["one", "two"]);
+}
+
+/// Sockets set up only two operations per database connection at once; the
+/// rest wait their turn rather than fail. A setup's turn ends with it, so live
+/// subscriptions hold none and the socket still answers a query.
+#[tokio::test]
+async fn subscriptions_beyond_the_setup_limit_wait_their_turn() {
+    let app = common::spawn_app_with(|settings| settings.db_max_connections = 2).await;
+    let (ann, bob) = (app.register("ann").await, app.register("bob").await);
+    app.befriend(&ann, &bob).await;
+    let conversation = app.direct_conversation(&ann, &bob).await;
+    app.data(
+        SEND,
+        json!({ "c": conversation, "b": "hi", "k": "1" }),
+        ann.token(),
+    )
+    .await;
+    let mut socket = app.signed_in_socket(&bob).await;
+    let subscriptions = 12;
+    for id in 0..subscriptions {
+        socket
+            .send(json!({ "id": id.to_string(), "type": "subscribe", "payload": {
+                "query": "subscription($c: ID!) { messageAdded(conversationId: $c, sinceSeq: 0) { seq } }",
+                "variables": { "c": conversation } } }))
+            .await;
+    }
+    let replayed = payloads_by_id(&mut socket, subscriptions).await;
+    assert_eq!(
+        replayed.len(),
+        subscriptions,
+        "every subscription was set up"
+    );
+    socket
+        .send(json!({ "id": "me", "type": "subscribe",
+            "payload": { "query": "{ me { username } }" } }))
+        .await;
+    let answer = socket.receive().await;
+    assert_eq!(answer["id"], "me", "{answer}");
+    assert_eq!(answer["payload"]["data"]["me"]["username"], "bob");
 }

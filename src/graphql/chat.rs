@@ -656,7 +656,7 @@ async fn open_message_added(
         }
     };
     let messages = futures_util::stream::unfold(feed, Feed::next).map(|m| m.map(Message));
-    Ok(live::while_session_lives(&state.pubsub, &state.accounts, viewer, messages).await?)
+    Ok(live::while_session_lives(ctx, viewer, messages).await?)
 }
 
 /// The GROUP conversation of a group, for `Group.conversation`.

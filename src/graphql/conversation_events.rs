@@ -225,5 +225,5 @@ async fn open_conversation_events(
                 _ => None,
             })
         });
-    Ok(live::while_session_lives(&state.pubsub, &state.accounts, viewer, events).await?)
+    Ok(live::while_session_lives(ctx, viewer, events).await?)
 }

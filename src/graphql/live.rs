@@ -17,26 +17,30 @@ use std::{
     task::{self, Poll},
 };
 
-use async_graphql::ErrorExtensions;
+use async_graphql::{Context, ErrorExtensions, OutputType};
 use futures_util::{Stream, StreamExt, stream::BoxStream};
 
 use crate::{
     auth::Viewer,
     domain::accounts::Accounts,
     error::{AppError, AppResult},
+    graphql::{ContextExt, delivery},
     infra::pubsub::{Event, Lagged, PubSub, Topic, user_topic},
 };
 
-/// Ends `items` when the viewer's session ends. The session is checked once more
-/// after listening for revocations starts, so one that lands in between is not
-/// missed; and again whenever revocations may have been missed (a gap in the
-/// events), rather than ending every subscription on a Redis blip.
-pub async fn while_session_lives<T: Send + 'static>(
-    pubsub: &Arc<dyn PubSub>,
-    accounts: &Accounts,
+/// A subscription resolver's stream: `items`, ended when the viewer's session
+/// ends, and handed to the socket when there is one (see `delivery`).
+///
+/// The session is checked once more after listening for revocations starts,
+/// so one that lands in between is not missed; and again whenever revocations
+/// may have been missed (a gap in the events), rather than ending every
+/// subscription on a Redis blip.
+pub async fn while_session_lives<T: OutputType + Send + Sync + 'static>(
+    ctx: &Context<'_>,
     viewer: Viewer,
     items: impl Stream<Item = async_graphql::Result<T>> + Send + 'static,
 ) -> AppResult<BoxStream<'static, async_graphql::Result<T>>> {
+    let (pubsub, accounts) = (&ctx.state().pubsub, &ctx.state().accounts);
     let revocations = pubsub.subscribe(&user_topic(viewer.user_id)).await;
     if !session_holds(accounts, &viewer).await? {
         return Err(AppError::unauthenticated("session has ended"));
@@ -54,7 +58,7 @@ pub async fn while_session_lives<T: Send + 'static>(
         }))
     };
     let active = ActiveSubscription::count();
-    Ok(items
+    let items = items
         .take_until(session_ends)
         // The guard lives as long as the stream, however it ends: completed,
         // cancelled by the client, or dropped with its socket.
@@ -62,7 +66,8 @@ pub async fn while_session_lives<T: Send + 'static>(
             let _ = &active;
             item
         })
-        .boxed())
+        .boxed();
+    Ok(delivery::deliver(ctx, items))
 }
 
 /// The session's watcher, run as a task of its own and stopped with the

@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod chat;
 pub mod conversation_events;
+pub mod delivery;
 pub mod discovery;
 pub mod error_codes;
 pub mod groups;

@@ -168,5 +168,5 @@ async fn open_notifications(
             }
         })
     });
-    Ok(live::while_session_lives(&state.pubsub, &state.accounts, viewer, notifications).await?)
+    Ok(live::while_session_lives(ctx, viewer, notifications).await?)
 }

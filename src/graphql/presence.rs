@@ -181,5 +181,5 @@ async fn open_presence_changed(
             }))
         })
     });
-    Ok(live::while_session_lives(&state.pubsub, &state.accounts, viewer, events).await?)
+    Ok(live::while_session_lives(ctx, viewer, events).await?)
 }

@@ -74,36 +74,39 @@ pub async fn upgrade(
             let max_sockets = settings.ws_max_sockets_per_user;
             let init_timeout = Duration::from_millis(settings.ws_init_timeout_millis);
             let initialised = Arc::new(Notify::new());
-            let serve =
-                GraphQLWebSocket::new_with_pair(&mut sink, stream, state.schema.clone(), protocol)
-                    .on_connection_init({
-                        let (initialised, state) = (initialised.clone(), state.clone());
-                        move |payload| async move {
-                            let (accounts, presence) = (&state.app.accounts, &state.app.presence);
-                            let auth = RequestAuth::for_socket(init_token(&payload));
-                            // Checked now, so a bad token refuses the socket outright.
-                            let viewer = auth.viewer(accounts).await?;
-                            let mut data = Data::default();
-                            if let Some(viewer) = viewer {
-                                // A signed-in socket keeps its user online while the
-                                // connection's data lives, that is, as long as the socket.
-                                let Some(online) =
-                                    presence.try_connect(viewer.user_id, max_sockets).await
-                                else {
-                                    return Err(async_graphql::Error::new(format!(
-                                        "too many open connections (at most {max_sockets} per user)"
-                                    )));
-                                };
-                                data.insert(online);
-                                let _ = signed_in.set(viewer.user_id);
-                            }
-                            data.insert(Arc::new(auth));
-                            data.insert(client);
-                            initialised.notify_one();
-                            Ok(data)
-                        }
-                    })
-                    .serve();
+            let serve = GraphQLWebSocket::new_with_pair(
+                &mut sink,
+                stream,
+                state.socket_executor.clone(),
+                protocol,
+            )
+            .on_connection_init({
+                let (initialised, state) = (initialised.clone(), state.clone());
+                move |payload| async move {
+                    let (accounts, presence) = (&state.app.accounts, &state.app.presence);
+                    let auth = RequestAuth::for_socket(init_token(&payload));
+                    // Checked now, so a bad token refuses the socket outright.
+                    let viewer = auth.viewer(accounts).await?;
+                    let mut data = Data::default();
+                    if let Some(viewer) = viewer {
+                        // A signed-in socket keeps its user online while the
+                        // connection's data lives, that is, as long as the socket.
+                        let Some(online) = presence.try_connect(viewer.user_id, max_sockets).await
+                        else {
+                            return Err(async_graphql::Error::new(format!(
+                                "too many open connections (at most {max_sockets} per user)"
+                            )));
+                        };
+                        data.insert(online);
+                        let _ = signed_in.set(viewer.user_id);
+                    }
+                    data.insert(Arc::new(auth));
+                    data.insert(client);
+                    initialised.notify_one();
+                    Ok(data)
+                }
+            })
+            .serve();
             // A socket that never says hello is dropped, rather than holding a
             // connection slot (and its memory) forever.
             let hello_or_timeout = async {
