@@ -446,6 +446,40 @@ async fn open_sockets(
     opened.into_iter().collect()
 }
 
+/// Waits until the servers, together, report `want` live subscriptions
+/// (`kith_subscriptions_active`), and says how long that took after `since`.
+/// Subscribing only sends the request: setups run on after it, queued at
+/// most two per database connection, so a fixed pause could start measuring
+/// before the last one is live.
+async fn wait_until_live(cluster: &[&Kith], want: usize, since: Instant) -> anyhow::Result<()> {
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let mut live = 0;
+        for kith in cluster {
+            let url = kith.http.replace("/graphql", "/metrics");
+            let metrics = client.get(url).send().await?.text().await?;
+            live += metrics
+                .lines()
+                .find_map(|line| line.strip_prefix("kith_subscriptions_active "))
+                .and_then(|value| value.trim().parse::<f64>().ok())
+                .unwrap_or(0.0) as usize;
+        }
+        if live >= want {
+            println!(
+                "all {want} subscriptions live {:.1} s after the first connect",
+                since.elapsed().as_secs_f64()
+            );
+            return Ok(());
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "only {live} of {want} subscriptions live after 120 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 async fn send_message(
     client: &reqwest::Client,
     url: &str,
@@ -502,6 +536,7 @@ async fn fanout(args: &Args, cluster: &[Kith], db: &DatabaseConnection) -> anyho
     let conversation = create_conversation(db, &users.ids, true).await?;
     let conversation_id = ids::encode(NodeKind::Conversation, conversation).to_string();
     let urls: Vec<&str> = cluster.iter().map(|kith| kith.ws.as_str()).collect();
+    let connecting = Instant::now();
     let sockets = open_sockets(
         &urls,
         &users.tokens,
@@ -514,6 +549,12 @@ async fn fanout(args: &Args, cluster: &[Kith], db: &DatabaseConnection) -> anyho
         sockets.len(),
         setup.elapsed().as_secs_f64()
     );
+    wait_until_live(
+        &cluster.iter().collect::<Vec<_>>(),
+        sockets.len(),
+        connecting,
+    )
+    .await?;
     // Sends are timed from just before each request; receivers look it up by seq.
     let sent_at: Arc<Mutex<HashMap<i64, Instant>>> = Arc::default();
     let expected = args.messages as i64;
@@ -547,7 +588,7 @@ async fn fanout(args: &Args, cluster: &[Kith], db: &DatabaseConnection) -> anyho
             })
         })
         .collect();
-    // Let every subscription start listening.
+    // Every subscription is live; let the receivers start reading.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let client = reqwest::Client::new();
     let owner = &users.tokens[0];
@@ -659,7 +700,10 @@ async fn sockets(args: &Args, kith: &Kith, db: &DatabaseConnection) -> anyhow::R
     )
     .await?;
     let took = started.elapsed();
-    // Let the subscriptions settle, then measure.
+    if subscription.is_some() {
+        wait_until_live(&[kith], opened.len(), started).await?;
+    }
+    // Let the sockets settle, then measure.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let after = rss_kib(kith.pid())?;
     let counters_after = tcp_counters()?;

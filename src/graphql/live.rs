@@ -48,15 +48,11 @@ pub async fn while_session_lives<T: OutputType + Send + Sync + 'static>(
     let expiry = (viewer.token_expires_at - chrono::Utc::now())
         .to_std()
         .unwrap_or_default();
-    let session_ends = {
-        let (pubsub, accounts) = (pubsub.clone(), accounts.clone());
-        Watcher(tokio::spawn(async move {
-            tokio::select! {
-                () = revoked(revocations, pubsub, accounts, viewer) => {}
-                () = tokio::time::sleep(expiry) => {}
-            }
-        }))
-    };
+    // A `timeout` around the watch rather than an async block selecting over
+    // both: the block would keep its captures beside the futures made of
+    // them, and the task is the bulk of what a subscription keeps.
+    let watch = revoked(revocations, pubsub.clone(), accounts.clone(), viewer);
+    let session_ends = Watcher(tokio::spawn(tokio::time::timeout(expiry, watch)));
     let active = ActiveSubscription::count();
     let items = items
         .take_until(session_ends)
@@ -74,7 +70,7 @@ pub async fn while_session_lives<T: OutputType + Send + Sync + 'static>(
 /// subscription. Inline, `take_until` would poll it (a broadcast receiver and a
 /// timer) on every delivery, about 3% of kith's CPU in a fan-out; a task's
 /// handle costs one atomic load until the task ends.
-struct Watcher(tokio::task::JoinHandle<()>);
+struct Watcher(tokio::task::JoinHandle<Result<(), tokio::time::error::Elapsed>>);
 
 impl Future for Watcher {
     type Output = ();

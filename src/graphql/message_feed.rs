@@ -90,7 +90,9 @@ pub struct Feed {
     viewer: Uuid,
     /// Following every conversation of the viewer, joining new ones as they come.
     everything: bool,
-    tracks: HashMap<Uuid, Track>,
+    /// Boxed: a map allocates at least four slots, and a one-conversation
+    /// feed, the common kind, fills one.
+    tracks: HashMap<Uuid, Box<Track>>,
     /// Conversations to read from the database before going live.
     catch_up: VecDeque<Uuid>,
     live: SelectAll<Topic>,
@@ -114,7 +116,8 @@ impl Feed {
         let id = conversation.id;
         let mut feed = Self::empty(chat, pubsub, viewer, false);
         feed.live.extend(live);
-        feed.tracks.insert(id, Track { conversation, last });
+        feed.tracks
+            .insert(id, Box::new(Track { conversation, last }));
         if catch_up {
             feed.catch_up.push_back(id);
         }
@@ -141,10 +144,10 @@ impl Feed {
             if let Some(&last) = last_seqs.get(&id) {
                 feed.tracks.insert(
                     id,
-                    Track {
+                    Box::new(Track {
                         conversation: membership.conversation,
                         last,
-                    },
+                    }),
                 );
             }
         }
@@ -272,10 +275,10 @@ impl Feed {
         };
         self.tracks.insert(
             id,
-            Track {
+            Box::new(Track {
                 conversation: membership.conversation,
                 last: from_seq,
-            },
+            }),
         );
         self.catch_up.push_back(id);
         Ok(())
