@@ -50,7 +50,7 @@ pub async fn while_session_lives<T: OutputType + Send + Sync + 'static>(
         .unwrap_or_default();
     // A `timeout` around the watch rather than an async block selecting over
     // both: the block would keep its captures beside the futures made of
-    // them, and the task is the bulk of what a subscription keeps.
+    // them, and this task was the largest thing a subscription kept.
     let watch = revoked(revocations, pubsub.clone(), accounts.clone(), viewer);
     let session_ends = Watcher(tokio::spawn(tokio::time::timeout(expiry, watch)));
     let active = ActiveSubscription::count();
