@@ -451,7 +451,7 @@ async fn open_sockets(
 /// Subscribing only sends the request: setups run on after it, queued at
 /// most two per database connection, so a fixed pause could start measuring
 /// before the last one is live.
-async fn wait_until_live(cluster: &[&Kith], want: usize, since: Instant) -> anyhow::Result<()> {
+async fn wait_until_live(cluster: &[Kith], want: usize, since: Instant) -> anyhow::Result<()> {
     let client = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
@@ -549,12 +549,7 @@ async fn fanout(args: &Args, cluster: &[Kith], db: &DatabaseConnection) -> anyho
         sockets.len(),
         setup.elapsed().as_secs_f64()
     );
-    wait_until_live(
-        &cluster.iter().collect::<Vec<_>>(),
-        sockets.len(),
-        connecting,
-    )
-    .await?;
+    wait_until_live(cluster, sockets.len(), connecting).await?;
     // Sends are timed from just before each request; receivers look it up by seq.
     let sent_at: Arc<Mutex<HashMap<i64, Instant>>> = Arc::default();
     let expected = args.messages as i64;
@@ -701,7 +696,7 @@ async fn sockets(args: &Args, kith: &Kith, db: &DatabaseConnection) -> anyhow::R
     .await?;
     let took = started.elapsed();
     if subscription.is_some() {
-        wait_until_live(&[kith], opened.len(), started).await?;
+        wait_until_live(std::slice::from_ref(kith), opened.len(), started).await?;
     }
     // Let the sockets settle, then measure.
     tokio::time::sleep(Duration::from_secs(3)).await;

@@ -16,17 +16,6 @@ const SEND: &str = "mutation($c: ID!, $b: String!, $k: String!) {
     sendMessage(input: { conversationId: $c, body: $b, clientMessageId: $k }) {
         id seq body sender { username } } }";
 
-/// Two friends and their direct conversation's id.
-async fn friends_chatting(app: &TestApp) -> (Session, Session, Value) {
-    let (ann, bob) = (app.register("ann").await, app.register("bob").await);
-    app.befriend(&ann, &bob).await;
-    let conversation = app
-        .data(DIRECT, json!({ "u": bob.user_id }), ann.token())
-        .await["directConversation"]["id"]
-        .clone();
-    (ann, bob, conversation)
-}
-
 async fn send(app: &TestApp, from: &Session, conversation: &Value, body: &str, key: &str) -> Value {
     app.data(
         SEND,
@@ -72,7 +61,7 @@ async fn next_seq(socket: &mut Socket) -> i64 {
 #[tokio::test]
 async fn friends_open_one_direct_conversation_and_strangers_none() {
     let app = spawn_app().await;
-    let (ann, bob, conversation) = friends_chatting(&app).await;
+    let (ann, bob, conversation) = app.friends_chatting().await;
     let from_bob = app
         .data(DIRECT, json!({ "u": ann.user_id }), bob.token())
         .await["directConversation"]
@@ -119,7 +108,7 @@ async fn friends_open_one_direct_conversation_and_strangers_none() {
 #[tokio::test]
 async fn messages_are_numbered_and_a_retry_is_the_same_message() {
     let app = spawn_app().await;
-    let (ann, bob, conversation) = friends_chatting(&app).await;
+    let (ann, bob, conversation) = app.friends_chatting().await;
     let first = send(&app, &ann, &conversation, "  hello  ", "k1").await;
     assert_eq!(first["seq"], 1);
     assert_eq!(first["body"], "hello");
@@ -221,7 +210,7 @@ async fn concurrent_senders_get_gapless_seqs() {
 #[tokio::test]
 async fn conversations_are_listed_by_activity_with_unread_counts() {
     let app = spawn_app().await;
-    let (ann, bob, with_bob) = friends_chatting(&app).await;
+    let (ann, bob, with_bob) = app.friends_chatting().await;
     let cat = app.register("cat").await;
     app.befriend(&ann, &cat).await;
     let with_cat = app
@@ -267,7 +256,7 @@ async fn conversations_are_listed_by_activity_with_unread_counts() {
 #[tokio::test]
 async fn messages_page_forward_and_back_by_seq() {
     let app = spawn_app().await;
-    let (ann, _bob, conversation) = friends_chatting(&app).await;
+    let (ann, _bob, conversation) = app.friends_chatting().await;
     for i in 1..=7 {
         send(
             &app,
@@ -335,7 +324,7 @@ async fn messages_page_forward_and_back_by_seq() {
 #[tokio::test]
 async fn message_added_delivers_live_messages_to_every_participant() {
     let app = spawn_app().await;
-    let (ann, bob, conversation) = friends_chatting(&app).await;
+    let (ann, bob, conversation) = app.friends_chatting().await;
     let mut ann_socket = subscribe(&app, &ann, &conversation, None).await;
     let mut bob_socket = subscribe(&app, &bob, &conversation, None).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -364,7 +353,7 @@ async fn message_added_delivers_live_messages_to_every_participant() {
 #[tokio::test]
 async fn since_seq_replays_then_goes_live_with_no_gap_or_duplicate() {
     let app = spawn_app().await;
-    let (ann, bob, conversation) = friends_chatting(&app).await;
+    let (ann, bob, conversation) = app.friends_chatting().await;
     for i in 1..=30 {
         send(
             &app,
@@ -408,7 +397,7 @@ async fn since_seq_replays_then_goes_live_with_no_gap_or_duplicate() {
 #[tokio::test]
 async fn leaving_a_group_or_a_block_ends_the_conversation() {
     let app = spawn_app().await;
-    let (ann, bob, conversation) = friends_chatting(&app).await;
+    let (ann, bob, conversation) = app.friends_chatting().await;
     let mut bob_socket = subscribe(&app, &bob, &conversation, None).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     app.data(
@@ -469,7 +458,7 @@ async fn leaving_a_group_or_a_block_ends_the_conversation() {
 #[tokio::test]
 async fn subscriptions_refuse_blocked_users_and_impossible_resume_points() {
     let app = spawn_app().await;
-    let (ann, bob, conversation) = friends_chatting(&app).await;
+    let (ann, bob, conversation) = app.friends_chatting().await;
     send(&app, &ann, &conversation, "one", "k1").await;
     let mut ahead = subscribe(&app, &bob, &conversation, Some(5)).await;
     let refused = ahead.receive().await;
@@ -497,7 +486,7 @@ async fn subscriptions_refuse_blocked_users_and_impossible_resume_points() {
 #[tokio::test]
 async fn a_deleted_account_leaves_the_other_side_its_conversation() {
     let app = spawn_app().await;
-    let (ann, bob, conversation) = friends_chatting(&app).await;
+    let (ann, bob, conversation) = app.friends_chatting().await;
     send(&app, &ann, &conversation, "bye", "k1").await;
     app.data(
         "mutation($p: String!) { deleteAccount(input: { password: $p }) }",
@@ -556,7 +545,7 @@ async fn a_deleted_group_takes_its_conversation_even_from_a_recent_sender() {
 #[tokio::test]
 async fn message_added_without_a_conversation_follows_all_of_them_and_new_ones() {
     let app = spawn_app().await;
-    let (ann, bob, direct) = friends_chatting(&app).await;
+    let (ann, bob, direct) = app.friends_chatting().await;
     let mut socket = app.signed_in_socket(&bob).await;
     socket
         .send(json!({ "id": "all", "type": "subscribe", "payload": {

@@ -24,13 +24,6 @@ const UNREACT: &str =
 const TYPING: &str =
     "mutation($c: ID!, $t: Boolean!) { setTyping(input: { conversationId: $c, typing: $t }) }";
 
-async fn friends_chatting(app: &TestApp) -> (Session, Session, Value) {
-    let (ann, bob) = (app.register("ann").await, app.register("bob").await);
-    app.befriend(&ann, &bob).await;
-    let conversation = app.direct_conversation(&ann, &bob).await;
-    (ann, bob, conversation)
-}
-
 /// Sends and returns the message's id.
 async fn send(app: &TestApp, from: &Session, conversation: &Value, body: &str) -> Value {
     app.data(
@@ -68,7 +61,7 @@ async fn next_event(socket: &mut Socket) -> Value {
 #[tokio::test]
 async fn only_the_sender_edits_and_a_tombstone_stays_put() {
     let app = spawn_app().await;
-    let (ann, bob, conversation) = friends_chatting(&app).await;
+    let (ann, bob, conversation) = app.friends_chatting().await;
     let message = send(&app, &ann, &conversation, "helo").await;
     let edited = app
         .data(EDIT, json!({ "m": message, "b": "hello" }), ann.token())
@@ -162,7 +155,7 @@ async fn group_admins_delete_members_messages_but_members_do_not() {
 #[tokio::test]
 async fn one_reaction_per_user_with_counts_per_emoji() {
     let app = spawn_app().await;
-    let (ann, bob, conversation) = friends_chatting(&app).await;
+    let (ann, bob, conversation) = app.friends_chatting().await;
     let message = send(&app, &ann, &conversation, "party?").await;
     let after_ann = app
         .data(REACT, json!({ "m": message, "e": "👍" }), ann.token())
@@ -223,7 +216,7 @@ async fn one_reaction_per_user_with_counts_per_emoji() {
 #[tokio::test]
 async fn read_receipts_say_who_has_read_a_message() {
     let app = spawn_app().await;
-    let (ann, bob, conversation) = friends_chatting(&app).await;
+    let (ann, bob, conversation) = app.friends_chatting().await;
     send(&app, &ann, &conversation, "one").await;
     send(&app, &ann, &conversation, "two").await;
     let read_by = "query($c: ID!) { conversation(id: $c) { messages { edges { node { seq readBy { username } } } } } }";
@@ -260,7 +253,7 @@ async fn typing_is_rate_limited() {
         settings.rate_typing_per_user = "2/min".parse().unwrap();
     })
     .await;
-    let (ann, _bob, conversation) = friends_chatting(&app).await;
+    let (ann, _bob, conversation) = app.friends_chatting().await;
     for _ in 0..2 {
         let ok = app
             .data(TYPING, json!({ "c": conversation, "t": true }), ann.token())
@@ -286,7 +279,7 @@ async fn messages_are_rate_limited_per_user() {
         settings.rate_messages_per_user = "3/min".parse().unwrap();
     })
     .await;
-    let (ann, bob, conversation) = friends_chatting(&app).await;
+    let (ann, bob, conversation) = app.friends_chatting().await;
     for body in ["one", "two", "three"] {
         send(&app, &ann, &conversation, body).await;
     }
@@ -311,7 +304,7 @@ async fn messages_are_rate_limited_per_user() {
 #[tokio::test]
 async fn conversation_events_report_everything_that_happens() {
     let app = spawn_app().await;
-    let (ann, bob, conversation) = friends_chatting(&app).await;
+    let (ann, bob, conversation) = app.friends_chatting().await;
     let mut bob_events = events(&app, &bob, &conversation).await;
     let mut ann_events = events(&app, &ann, &conversation).await;
     tokio::time::sleep(Duration::from_millis(200)).await;

@@ -44,9 +44,7 @@ async fn wait_for(app: &TestApp, want: f64) {
 #[tokio::test]
 async fn closed_sockets_leave_no_subscription_behind() {
     let app = spawn_app().await;
-    let (ann, bob) = (app.register("ann").await, app.register("bob").await);
-    app.befriend(&ann, &bob).await;
-    let conversation = app.direct_conversation(&ann, &bob).await;
+    let (ann, bob, conversation) = app.friends_chatting().await;
     assert_eq!(active_subscriptions(&app).await, 0.0);
 
     let variables = json!({ "c": conversation });

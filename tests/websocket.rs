@@ -368,9 +368,7 @@ fn recent_bodies(payload: &Value) -> Vec<&str> {
 #[tokio::test]
 async fn an_events_selection_keeps_its_fragments_variables_and_defaults() {
     let app = spawn_app().await;
-    let (ann, bob) = (app.register("ann").await, app.register("bob").await);
-    app.befriend(&ann, &bob).await;
-    let conversation = app.direct_conversation(&ann, &bob).await;
+    let (ann, bob, conversation) = app.friends_chatting().await;
     let send = |body: &'static str| {
         let variables = json!({ "c": conversation, "b": body, "k": body });
         let app = &app;
@@ -413,9 +411,7 @@ async fn an_events_selection_keeps_its_fragments_variables_and_defaults() {
 #[tokio::test]
 async fn subscriptions_beyond_the_setup_limit_wait_their_turn() {
     let app = common::spawn_app_with(|settings| settings.db_max_connections = 2).await;
-    let (ann, bob) = (app.register("ann").await, app.register("bob").await);
-    app.befriend(&ann, &bob).await;
-    let conversation = app.direct_conversation(&ann, &bob).await;
+    let (ann, bob, conversation) = app.friends_chatting().await;
     app.data(
         SEND,
         json!({ "c": conversation, "b": "hi", "k": "1" }),

@@ -434,6 +434,14 @@ impl TestApp {
         .await;
     }
 
+    /// `ann` and `bob`, friends, and their direct conversation's id.
+    pub async fn friends_chatting(&self) -> (Session, Session, Value) {
+        let (ann, bob) = (self.register("ann").await, self.register("bob").await);
+        self.befriend(&ann, &bob).await;
+        let conversation = self.direct_conversation(&ann, &bob).await;
+        (ann, bob, conversation)
+    }
+
     /// Opens (or finds) the direct conversation of `from` with `to`; its id.
     pub async fn direct_conversation(&self, from: &Session, to: &Session) -> Value {
         self.data(
