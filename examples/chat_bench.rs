@@ -10,6 +10,10 @@
 //!   socket; the owner sends `--messages` messages, one after another. Reports
 //!   how many deliveries arrived and send-to-receive latency (from just before
 //!   the `sendMessage` request to the moment each socket reads the message).
+//!   `--warmup` messages go first, untimed and reported apart: a server just
+//!   started prepares its statements on each pool connection and grows each
+//!   socket's buffers on its first frame, which a server up for a while has
+//!   done long before.
 //!   With `--replicas N` (N > 1, and `--redis-url`) it runs twice: first on one
 //!   replica, then with the sockets round-robin over N replicas (the owner
 //!   sends through the first), reporting the sockets on the sender's replica
@@ -52,7 +56,7 @@ use sea_orm::{ActiveValue::Set, ConnectionTrait, Database, DatabaseConnection, E
 use serde_json::{Value, json};
 use tokio::{process::Command, sync::Semaphore};
 use tokio_tungstenite::tungstenite::{
-    Message as WsMessage, client::IntoClientRequest, http::HeaderValue,
+    Message as WsMessage, client::IntoClientRequest, http::HeaderValue, protocol::WebSocketConfig,
 };
 use uuid::Uuid;
 
@@ -70,6 +74,9 @@ struct Args {
     members: usize,
     #[arg(long, default_value_t = 100)]
     messages: usize,
+    /// `fanout` only: messages sent before the timed ones, reported apart.
+    #[arg(long, default_value_t = 10)]
+    warmup: usize,
     #[arg(long, default_value_t = 10_000)]
     sockets: usize,
     #[arg(long, default_value_t = 1000)]
@@ -390,6 +397,9 @@ async fn create_conversation(
     Ok(conversation_id)
 }
 
+/// A client socket's read buffer: a few frames of the sizes kith sends here.
+const READ_BUFFER_BYTES: usize = 4096;
+
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
@@ -401,7 +411,14 @@ async fn subscribe(url: &str, token: &str, conversation: Option<&str>) -> anyhow
         "sec-websocket-protocol",
         HeaderValue::from_static("graphql-transport-ws"),
     );
-    let (mut socket, _) = tokio_tungstenite::connect_async(request).await?;
+    // tungstenite's default read buffer is 128 KiB, zeroed before every read:
+    // for thousands of sockets receiving frames of a hundred bytes, that
+    // zeroing took more of this machine's two cores than kith did (perf,
+    // fan-out of 1,000), and the server was measured short of CPU it would
+    // have beside real clients.
+    let config = WebSocketConfig::default().read_buffer_size(READ_BUFFER_BYTES);
+    let (mut socket, _) =
+        tokio_tungstenite::connect_async_with_config(request, Some(config), false).await?;
     let init = json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {token}") } });
     socket
         .send(WsMessage::Text(init.to_string().into()))
@@ -552,7 +569,7 @@ async fn fanout(args: &Args, cluster: &[Kith], db: &DatabaseConnection) -> anyho
     wait_until_live(cluster, sockets.len(), connecting).await?;
     // Sends are timed from just before each request; receivers look it up by seq.
     let sent_at: Arc<Mutex<HashMap<i64, Instant>>> = Arc::default();
-    let expected = args.messages as i64;
+    let expected = (args.warmup + args.messages) as i64;
     let receivers: Vec<_> = sockets
         .into_iter()
         .map(|mut socket| {
@@ -574,12 +591,19 @@ async fn fanout(args: &Args, cluster: &[Kith], db: &DatabaseConnection) -> anyho
                     arrivals.push((seq, now));
                 }
                 let sent_at = sent_at.lock().unwrap();
-                arrivals
+                let latencies = arrivals
                     .into_iter()
                     .filter_map(|(seq, at)| {
-                        Some(at.duration_since(*sent_at.get(&seq)?).as_secs_f64() * 1e3)
+                        Some((
+                            seq,
+                            at.duration_since(*sent_at.get(&seq)?).as_secs_f64() * 1e3,
+                        ))
                     })
-                    .collect::<Vec<f64>>()
+                    .collect::<Vec<(i64, f64)>>();
+                // Kept open until every receiver is done: a socket closing
+                // while others still receive would add its teardown to their
+                // deliveries.
+                (latencies, socket)
             })
         })
         .collect();
@@ -588,9 +612,11 @@ async fn fanout(args: &Args, cluster: &[Kith], db: &DatabaseConnection) -> anyho
     let client = reqwest::Client::new();
     let owner = &users.tokens[0];
     let started = Instant::now();
-    for i in 0..args.messages {
+    let mut round_trips = Vec::with_capacity(args.warmup + args.messages);
+    for i in 0..args.warmup + args.messages {
         let seq = i as i64 + 1;
-        sent_at.lock().unwrap().insert(seq, Instant::now());
+        let sending = Instant::now();
+        sent_at.lock().unwrap().insert(seq, sending);
         let got = send_message(
             &client,
             &cluster[0].http,
@@ -600,21 +626,43 @@ async fn fanout(args: &Args, cluster: &[Kith], db: &DatabaseConnection) -> anyho
         )
         .await?;
         anyhow::ensure!(got == seq, "expected seq {seq}, got {got}");
+        round_trips.push(sending.elapsed().as_secs_f64() * 1e3);
         // A conversation's pace, not a flood: 20 messages a second.
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // Sockets on the sender's replica get each event from its own hub; the
     // others' through Redis, so they are reported apart. join_all keeps the
     // sockets' order, so socket i is still on replica i % n.
-    let (mut local, mut remote) = (Vec::new(), Vec::new());
+    let (mut local, mut remote, mut warmup) = (Vec::new(), Vec::new(), Vec::new());
+    let mut open = Vec::with_capacity(args.members);
     for (i, received) in join_all(receivers).await.into_iter().enumerate() {
         let side = if i % cluster.len() == 0 {
             &mut local
         } else {
             &mut remote
         };
-        side.extend(received.unwrap_or_default());
+        let Ok((latencies, socket)) = received else {
+            continue;
+        };
+        open.push(socket);
+        let (early, timed): (Vec<_>, Vec<_>) = latencies
+            .into_iter()
+            .partition(|&(seq, _)| seq <= args.warmup as i64);
+        warmup.extend(early.into_iter().map(|(_, ms)| ms));
+        side.extend(timed);
     }
+    drop(open);
+    let warmup_round_trips = round_trips.drain(..args.warmup).collect();
+    // A message's deliveries share its send: one slow commit moves a
+    // thousand deliveries at once. The send's own round trip, and the time
+    // each message's last delivery took, tell that apart from the fan-out.
+    let mut last_delivery: HashMap<i64, f64> = HashMap::new();
+    for &(seq, millis) in local.iter().chain(&remote) {
+        let last = last_delivery.entry(seq).or_default();
+        *last = last.max(millis);
+    }
+    let [local, remote] =
+        [local, remote].map(|side| side.into_iter().map(|(_, ms)| ms).collect::<Vec<f64>>());
     let latencies = [local.as_slice(), remote.as_slice()].concat();
     println!(
         "{name}: {} of {} deliveries arrived ({} members x {} messages, sent over {:.1} s)",
@@ -624,7 +672,28 @@ async fn fanout(args: &Args, cluster: &[Kith], db: &DatabaseConnection) -> anyho
         args.messages,
         started.elapsed().as_secs_f64()
     );
+    report(
+        &format!("{name} send-to-receive, {} warm-up messages", args.warmup),
+        warmup,
+    );
+    report(
+        &format!("{name} sendMessage round trip, warm-up"),
+        warmup_round_trips,
+    );
     report(&format!("{name} send-to-receive"), latencies);
+        let mut v: Vec<_> = last_delivery.iter().map(|(k, v)| (*k, *v)).collect();
+        v.sort_by_key(|x| x.0);
+        eprintln!("{:?}", v.iter().map(|x| x.1 as i64).collect::<Vec<_>>());
+        eprintln!(
+            "rt {:?}",
+            round_trips.iter().map(|x| *x as i64).collect::<Vec<_>>()
+        );
+    }
+    report(&format!("{name} sendMessage round trip"), round_trips);
+    report(
+        &format!("{name} send-to-last-receive per message"),
+        last_delivery.into_values().collect(),
+    );
     if cluster.len() > 1 {
         let local_members = args.members.div_ceil(cluster.len());
         let remote_members = args.members - local_members;
