@@ -681,14 +681,6 @@ async fn fanout(args: &Args, cluster: &[Kith], db: &DatabaseConnection) -> anyho
         warmup_round_trips,
     );
     report(&format!("{name} send-to-receive"), latencies);
-        let mut v: Vec<_> = last_delivery.iter().map(|(k, v)| (*k, *v)).collect();
-        v.sort_by_key(|x| x.0);
-        eprintln!("{:?}", v.iter().map(|x| x.1 as i64).collect::<Vec<_>>());
-        eprintln!(
-            "rt {:?}",
-            round_trips.iter().map(|x| *x as i64).collect::<Vec<_>>()
-        );
-    }
     report(&format!("{name} sendMessage round trip"), round_trips);
     report(
         &format!("{name} send-to-last-receive per message"),
