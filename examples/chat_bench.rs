@@ -539,6 +539,29 @@ fn report(name: &str, mut millis: Vec<f64>) {
     );
 }
 
+/// The part of a graphql-transport-ws `next` frame of `messageAdded` the
+/// receivers read; any other frame does not parse.
+#[derive(serde::Deserialize)]
+struct NextFrame {
+    payload: NextPayload,
+}
+
+#[derive(serde::Deserialize)]
+struct NextPayload {
+    data: NextData,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct NextData {
+    message_added: AddedSeq,
+}
+
+#[derive(serde::Deserialize)]
+struct AddedSeq {
+    seq: i64,
+}
+
 /// `cluster[0]` is the sender's replica; member `i`'s socket is on
 /// `cluster[i % cluster.len()]`.
 async fn fanout(args: &Args, cluster: &[Kith], db: &DatabaseConnection) -> anyhow::Result<()> {
@@ -570,26 +593,27 @@ async fn fanout(args: &Args, cluster: &[Kith], db: &DatabaseConnection) -> anyho
     // Sends are timed from just before each request; receivers look it up by seq.
     let sent_at: Arc<Mutex<HashMap<i64, Instant>>> = Arc::default();
     let expected = (args.warmup + args.messages) as i64;
+    // The sends' pace, and then 30 s for stragglers.
+    let receive_for = Duration::from_secs(32) + Duration::from_millis(100) * expected as u32;
     let receivers: Vec<_> = sockets
         .into_iter()
         .map(|mut socket| {
             let sent_at = sent_at.clone();
             tokio::spawn(async move {
-                let mut arrivals = Vec::new();
-                let mut seen = 0;
-                while seen < expected {
-                    let next = tokio::time::timeout(Duration::from_secs(30), socket.next()).await;
-                    let Ok(Some(Ok(WsMessage::Text(text)))) = next else {
-                        break;
-                    };
-                    let value: Value = serde_json::from_str(&text).unwrap_or_default();
-                    let Some(seq) = value["payload"]["data"]["messageAdded"]["seq"].as_i64() else {
-                        continue;
-                    };
-                    let now = Instant::now();
-                    seen += 1;
-                    arrivals.push((seq, now));
-                }
+                let mut arrivals = Vec::with_capacity(expected as usize);
+                // One deadline for the whole run rather than a timer per
+                // frame: the receivers share the server's two cores.
+                let receiving = async {
+                    while (arrivals.len() as i64) < expected {
+                        let Some(Ok(WsMessage::Text(text))) = socket.next().await else {
+                            break;
+                        };
+                        if let Ok(frame) = serde_json::from_str::<NextFrame>(&text) {
+                            arrivals.push((frame.payload.data.message_added.seq, Instant::now()));
+                        }
+                    }
+                };
+                let _ = tokio::time::timeout(receive_for, receiving).await;
                 let sent_at = sent_at.lock().unwrap();
                 let latencies = arrivals
                     .into_iter()
