@@ -112,6 +112,8 @@ pub struct HttpServices {
     pub schema: KithSchema,
     /// What sockets run operations with (shared, for its limit on setups).
     pub socket_executor: graphql::delivery::SocketExecutor,
+    /// Parsed operations, for requests over HTTP and sockets alike.
+    pub documents: graphql::documents::Documents,
     pub metrics: PrometheusHandle,
     pub sockets: http::websocket::Sockets,
     /// With a read replica: who must read from the primary.
@@ -382,8 +384,14 @@ pub fn router(state: AppState, sockets: http::websocket::Sockets) -> Router {
     // Two setups per database connection keep the pool busy; more would only
     // wait on it, holding memory.
     let setups_at_once = 2 * state.settings.db_max_connections as usize;
+    let documents = graphql::documents::Documents::default();
     let http_state = HttpState(Arc::new(HttpServices {
-        socket_executor: graphql::delivery::SocketExecutor::new(schema.clone(), setups_at_once),
+        socket_executor: graphql::delivery::SocketExecutor::new(
+            schema.clone(),
+            documents.clone(),
+            setups_at_once,
+        ),
+        documents,
         app: state,
         schema,
         metrics: http::metrics::recorder(),

@@ -42,7 +42,7 @@ use futures_util::{
 };
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::KithSchema;
+use super::{KithSchema, documents::Documents};
 
 type Responses = BoxStream<'static, Response>;
 
@@ -59,15 +59,17 @@ struct HandOff(Weak<Mutex<Option<Responses>>>);
 #[derive(Clone)]
 pub struct SocketExecutor {
     schema: KithSchema,
+    documents: Documents,
     /// Operations being set up (or, for queries and mutations, run) at once,
     /// across all sockets.
     setups: Arc<Semaphore>,
 }
 
 impl SocketExecutor {
-    pub fn new(schema: KithSchema, setups_at_once: usize) -> Self {
+    pub fn new(schema: KithSchema, documents: Documents, setups_at_once: usize) -> Self {
         Self {
             schema,
+            documents,
             setups: Arc::new(Semaphore::new(setups_at_once.max(1))),
         }
     }
@@ -75,7 +77,7 @@ impl SocketExecutor {
 
 impl Executor for SocketExecutor {
     async fn execute(&self, request: Request) -> Response {
-        self.schema.execute(request).await
+        self.schema.execute(self.documents.prepare(request)).await
     }
 
     fn execute_stream(
@@ -85,10 +87,17 @@ impl Executor for SocketExecutor {
     ) -> BoxStream<'static, Response> {
         let slot = Slot::default();
         let request = request.data(HandOff(Arc::downgrade(&slot)));
-        let (schema, setups) = (self.schema.clone(), self.setups.clone());
+        let (schema, documents, setups) = (
+            self.schema.clone(),
+            self.documents.clone(),
+            self.setups.clone(),
+        );
         let admitted = async move {
             // Closed only if the semaphore is, which it never is.
             let permit = setups.acquire_owned().await.ok();
+            // Parsed once admitted: a burst waits as query text, not as
+            // parsed documents.
+            let request = documents.prepare(request);
             let setup =
                 schema.execute_stream_with_session_data(request, session_data.unwrap_or_default());
             (permit, setup)

@@ -6,6 +6,7 @@ pub mod chat;
 pub mod conversation_events;
 pub mod delivery;
 pub mod discovery;
+pub mod documents;
 pub mod error_codes;
 pub mod groups;
 pub mod ids;

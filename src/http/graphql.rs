@@ -319,7 +319,9 @@ async fn execute(
     let credentials = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let batch = batch
+    let batch = state
+        .documents
+        .prepare_batch(batch)
         .data(Arc::new(RequestAuth::from_credentials(credentials)))
         .data(http::client_info(
             headers,
