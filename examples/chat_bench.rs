@@ -36,7 +36,10 @@ use std::{
     collections::HashMap,
     path::PathBuf,
     process::Stdio,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -595,10 +598,14 @@ async fn fanout(args: &Args, cluster: &[Kith], db: &DatabaseConnection) -> anyho
     let expected = (args.warmup + args.messages) as i64;
     // The sends' pace, and then 30 s for stragglers.
     let receive_for = Duration::from_secs(32) + Duration::from_millis(100) * expected as u32;
+    // Warm-up deliveries arrived, so the timed messages start on a server
+    // that has caught up.
+    let warmed: Arc<AtomicUsize> = Arc::default();
+    let warmup_seq = args.warmup as i64;
     let receivers: Vec<_> = sockets
         .into_iter()
         .map(|mut socket| {
-            let sent_at = sent_at.clone();
+            let (sent_at, warmed) = (sent_at.clone(), warmed.clone());
             tokio::spawn(async move {
                 let mut arrivals = Vec::with_capacity(expected as usize);
                 // One deadline for the whole run rather than a timer per
@@ -609,7 +616,11 @@ async fn fanout(args: &Args, cluster: &[Kith], db: &DatabaseConnection) -> anyho
                             break;
                         };
                         if let Ok(frame) = serde_json::from_str::<NextFrame>(&text) {
-                            arrivals.push((frame.payload.data.message_added.seq, Instant::now()));
+                            let seq = frame.payload.data.message_added.seq;
+                            arrivals.push((seq, Instant::now()));
+                            if seq <= warmup_seq {
+                                warmed.fetch_add(1, Ordering::Relaxed);
+                            }
                         }
                     }
                 };
@@ -653,6 +664,17 @@ async fn fanout(args: &Args, cluster: &[Kith], db: &DatabaseConnection) -> anyho
         round_trips.push(sending.elapsed().as_secs_f64() * 1e3);
         // A conversation's pace, not a flood: 20 messages a second.
         tokio::time::sleep(Duration::from_millis(50)).await;
+        if i + 1 == args.warmup {
+            // A large group's fan-out outlasts the pace: let the warm-up's
+            // backlog drain rather than queue the timed messages behind it.
+            let all = args.members * args.warmup;
+            let draining = Instant::now();
+            while warmed.load(Ordering::Relaxed) < all
+                && draining.elapsed() < Duration::from_secs(30)
+            {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
     }
     // Sockets on the sender's replica get each event from its own hub; the
     // others' through Redis, so they are reported apart. join_all keeps the
