@@ -693,7 +693,7 @@ async fn fanout(args: &Args, cluster: &[Kith], db: &DatabaseConnection) -> anyho
         open.push(socket);
         let (early, timed): (Vec<_>, Vec<_>) = latencies
             .into_iter()
-            .partition(|&(seq, _)| seq <= args.warmup as i64);
+            .partition(|&(seq, _)| seq <= warmup_seq);
         warmup.extend(early.into_iter().map(|(_, ms)| ms));
         side.extend(timed);
     }

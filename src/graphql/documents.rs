@@ -20,13 +20,13 @@ const PARSED_PER_TEXT_BYTE: usize = 8;
 
 #[derive(Clone)]
 pub struct Documents {
-    parsed: Cache<String, Arc<ExecutableDocument>>,
+    cache: Cache<String, Arc<ExecutableDocument>>,
 }
 
 impl Default for Documents {
     fn default() -> Self {
         Self {
-            parsed: Cache::builder()
+            cache: Cache::builder()
                 .max_capacity(CAPACITY_BYTES)
                 .weigher(|query: &String, _| {
                     u32::try_from(query.len().saturating_mul(PARSED_PER_TEXT_BYTE))
@@ -41,14 +41,21 @@ impl Documents {
     /// `request`, carrying its parsed document when it parses. One that does
     /// not is left for async-graphql to parse and report as it always does.
     pub fn prepare(&self, mut request: Request) -> Request {
-        if let Some(document) = self.parsed.get(&request.query) {
+        if let Some(document) = self.parsed(&request.query) {
             request.set_parsed_query(ExecutableDocument::clone(&document));
-        } else if let Ok(document) = async_graphql::parser::parse_query(&request.query) {
-            self.parsed
-                .insert(request.query.clone(), Arc::new(document.clone()));
-            request.set_parsed_query(document);
         }
         request
+    }
+
+    /// `query` parsed, from the cache or now (and kept); `None` when it does
+    /// not parse.
+    pub fn parsed(&self, query: &str) -> Option<Arc<ExecutableDocument>> {
+        if let Some(document) = self.cache.get(query) {
+            return Some(document);
+        }
+        let document = Arc::new(async_graphql::parser::parse_query(query).ok()?);
+        self.cache.insert(query.to_owned(), document.clone());
+        Some(document)
     }
 
     pub fn prepare_batch(&self, batch: BatchRequest) -> BatchRequest {
@@ -73,16 +80,16 @@ mod tests {
         let documents = Documents::default();
         let mut first = documents.prepare(Request::new("{ me { id } }"));
         let mut again = documents.prepare(Request::new("{ me { id } }"));
-        documents.parsed.run_pending_tasks();
-        assert_eq!(documents.parsed.entry_count(), 1);
+        documents.cache.run_pending_tasks();
+        assert_eq!(documents.cache.entry_count(), 1);
         assert_eq!(
             format!("{:?}", first.parsed_query().unwrap()),
             format!("{:?}", again.parsed_query().unwrap())
         );
 
         let mut broken = documents.prepare(Request::new("{ me { id }"));
-        documents.parsed.run_pending_tasks();
-        assert_eq!(documents.parsed.entry_count(), 1);
+        documents.cache.run_pending_tasks();
+        assert_eq!(documents.cache.entry_count(), 1);
         assert!(broken.parsed_query().is_err(), "left to async-graphql");
     }
 }

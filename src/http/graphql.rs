@@ -7,8 +7,7 @@ use std::sync::Arc;
 
 use async_graphql::{
     BatchRequest, BatchResponse, Request as GqlRequest, Response as GqlResponse, ServerError,
-    http::MultipartOptions,
-    parser::{parse_query, types::OperationType},
+    http::MultipartOptions, parser::types::OperationType,
 };
 use axum::{
     body::Bytes,
@@ -20,7 +19,9 @@ use serde::Deserialize;
 use serde_json::Value;
 use std::net::SocketAddr;
 
-use crate::{app::HttpState, auth::RequestAuth, http, infra::db::Db};
+use crate::{
+    app::HttpState, auth::RequestAuth, graphql::documents::Documents, http, infra::db::Db,
+};
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 const JSON: &str = "application/json";
@@ -238,7 +239,7 @@ pub async fn get(
         Ok(request) => request,
         Err(message) => return request_error(StatusCode::BAD_REQUEST, format, &message),
     };
-    if selects_mutation(&request) {
+    if selects_mutation(&state.documents, &request) {
         let mut response = request_error(
             StatusCode::METHOD_NOT_ALLOWED,
             format,
@@ -285,8 +286,8 @@ fn get_request(uri: &Uri) -> Result<GqlRequest, String> {
 
 /// Whether the operation a request would run is a mutation (which GET must
 /// not run, and whose viewer reads from the primary for a while after).
-pub(crate) fn selects_mutation(request: &async_graphql::Request) -> bool {
-    let Ok(document) = parse_query(&request.query) else {
+pub(crate) fn selects_mutation(documents: &Documents, request: &async_graphql::Request) -> bool {
+    let Some(document) = documents.parsed(&request.query) else {
         return false; // execution reports the syntax error
     };
     let operation = match &request.operation_name {
@@ -335,7 +336,10 @@ async fn execute(
             let tokens = state.app.accounts.tokens();
             let token = RequestAuth::from_credentials(credentials);
             let token = token.token();
-            if batch.iter().any(selects_mutation) {
+            if batch
+                .iter()
+                .any(|request| selects_mutation(&state.documents, request))
+            {
                 let response = state.schema.execute_batch(batch).await;
                 writers.wrote(tokens, token).await;
                 response

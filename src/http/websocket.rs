@@ -28,7 +28,7 @@ use axum::{
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::{Notify, watch};
 
-use crate::{app::HttpState, auth::RequestAuth, http};
+use crate::{app::HttpState, auth::RequestAuth, graphql::documents::Documents, http};
 
 const READ_BUFFER_BYTES: usize = 1024;
 
@@ -69,7 +69,10 @@ pub async fn upgrade(
             // server stops.
             let (mut sink, stream) = socket.split();
             let signed_in = Arc::new(std::sync::OnceLock::new());
-            let stream = mark_writers(stream, state.recent_writers.clone(), signed_in.clone());
+            // The documents go only where there are writers to mark.
+            let writers =
+                (state.recent_writers.clone()).map(|writers| (writers, state.documents.clone()));
+            let stream = mark_writers(stream, writers, signed_in.clone());
             let settings = state.settings();
             let max_sockets = settings.ws_max_sockets_per_user;
             let init_timeout = Duration::from_millis(settings.ws_init_timeout_millis);
@@ -185,19 +188,19 @@ impl Sockets {
 /// it back from the primary.
 fn mark_writers<S>(
     stream: S,
-    writers: Option<http::reads::RecentWriters>,
+    writers: Option<(http::reads::RecentWriters, Documents)>,
     signed_in: Arc<std::sync::OnceLock<uuid::Uuid>>,
 ) -> impl futures_util::Stream<Item = S::Item> + Unpin + Send + 'static
 where
     S: futures_util::Stream<Item = Result<Message, axum::Error>> + Unpin + Send + 'static,
 {
     stream.inspect(move |message| {
-        let (Some(writers), Some(&user_id), Ok(Message::Text(text))) =
+        let (Some((writers, documents)), Some(&user_id), Ok(Message::Text(text))) =
             (&writers, signed_in.get(), message)
         else {
             return;
         };
-        if starts_mutation(text.as_str()) {
+        if starts_mutation(documents, text.as_str()) {
             tokio::spawn(writers.user_wrote(user_id));
         }
     })
@@ -205,7 +208,7 @@ where
 
 /// Whether a client message (either protocol) starts an operation that
 /// selects a mutation.
-fn starts_mutation(text: &str) -> bool {
+fn starts_mutation(documents: &Documents, text: &str) -> bool {
     #[derive(serde::Deserialize)]
     struct Start {
         r#type: String,
@@ -216,7 +219,7 @@ fn starts_mutation(text: &str) -> bool {
             r#type,
             payload: Some(request),
         }) if r#type == "subscribe" || r#type == "start" => {
-            http::graphql::selects_mutation(&request)
+            http::graphql::selects_mutation(documents, &request)
         }
         _ => false,
     }
