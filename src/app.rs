@@ -384,7 +384,8 @@ pub fn router(state: AppState, sockets: http::websocket::Sockets) -> Router {
     // Two setups per database connection keep the pool busy; more would only
     // wait on it, holding memory.
     let setups_at_once = 2 * state.settings.db_max_connections as usize;
-    let documents = graphql::documents::Documents::default();
+    let documents =
+        graphql::documents::Documents::new(graphql::guard::Limits::from_settings(&state.settings));
     let http_state = HttpState(Arc::new(HttpServices {
         socket_executor: graphql::delivery::SocketExecutor::new(
             schema.clone(),

@@ -48,8 +48,26 @@ pub struct Settings {
     pub body_limit_bytes: usize,
     /// `KITH_QUERY_DEPTH_LIMIT`: deepest accepted selection.
     pub query_depth_limit: usize,
-    /// `KITH_QUERY_COMPLEXITY_LIMIT`: largest accepted query complexity.
+    /// `KITH_QUERY_COMPLEXITY_LIMIT`: largest accepted query cost: each field
+    /// is 1 plus its children, and a list field's children count once per item
+    /// it may return (`first`, or the page it defaults to).
     pub query_complexity_limit: usize,
+    /// `KITH_QUERY_FIELDS_LIMIT`: most fields in one document, each fragment
+    /// counted as often as it is spread (aliases count each time).
+    pub query_fields_limit: usize,
+    /// `KITH_QUERY_DIRECTIVES_LIMIT`: most directives in one document, counted
+    /// the same way.
+    pub query_directives_limit: usize,
+    /// `KITH_QUERY_NESTING_LIMIT`: deepest nesting of brackets anywhere in a
+    /// document (selections, lists and objects in arguments), and of fragments
+    /// spread in fragments. Checked on the text before it is parsed.
+    pub query_nesting_limit: usize,
+    /// `KITH_EXECUTION_TIMEOUT_MILLIS`: an operation over HTTP still running
+    /// after this long is cancelled and answered `UNAVAILABLE`.
+    pub execution_timeout_millis: u64,
+    /// `KITH_RESPONSE_LIMIT_BYTES`: largest response body over HTTP; a larger
+    /// one is replaced by an error.
+    pub response_limit_bytes: usize,
     /// `KITH_BATCH_LIMIT`: most operations in one batched HTTP request.
     pub batch_limit: usize,
     /// `KITH_LOADER_DELAY_MICROS`: how long a DataLoader gathers keys before it
@@ -140,7 +158,12 @@ impl Default for Settings {
             db_max_connections: 16,
             body_limit_bytes: 2 * 1024 * 1024,
             query_depth_limit: 12,
-            query_complexity_limit: 2_000,
+            query_complexity_limit: 10_000,
+            query_fields_limit: 2_000,
+            query_directives_limit: 50,
+            query_nesting_limit: 64,
+            execution_timeout_millis: 10_000,
+            response_limit_bytes: 4 << 20,
             batch_limit: 10,
             loader_delay_micros: 1_000,
             ws_max_message_bytes: 64 * 1024,

@@ -28,6 +28,12 @@ pub enum AppError {
         /// What ran out, for a quota the user should understand (super likes).
         reason: Option<String>,
     },
+    /// A dependency (the database, or Redis where it is required) did not
+    /// answer in time: the client may retry after a while.
+    Unavailable {
+        retry_after_secs: u64,
+        message: String,
+    },
     Internal(anyhow::Error),
 }
 
@@ -68,8 +74,20 @@ impl AppError {
             Self::BadUserInput { .. } => "BAD_USER_INPUT",
             Self::Conflict { .. } => "CONFLICT",
             Self::RateLimited { .. } => "RATE_LIMITED",
+            Self::Unavailable { .. } => "UNAVAILABLE",
             Self::Internal(_) => "INTERNAL_SERVER_ERROR",
         }
+    }
+}
+
+impl AppError {
+    /// As an error of a whole request rather than of a field: no path, no
+    /// location.
+    pub fn into_request_error(self) -> async_graphql::ServerError {
+        let error = async_graphql::Error::from(self);
+        let mut server_error = async_graphql::ServerError::new(error.message, None);
+        server_error.extensions = error.extensions;
+        server_error
     }
 }
 
@@ -112,6 +130,10 @@ impl From<AppError> for async_graphql::Error {
                 None,
                 Some(retry_after_secs),
             ),
+            AppError::Unavailable {
+                retry_after_secs,
+                message,
+            } => (message, None, Some(retry_after_secs)),
             AppError::Internal(cause) => {
                 tracing::error!(error = ?cause, "internal error");
                 ("internal server error".to_owned(), None, None)

@@ -40,8 +40,20 @@ enum Command {
     },
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+/// Runtime threads' stacks. Every document's nesting is bounded before it is
+/// parsed (`graphql::guard`), so this is a margin, not the defence: 2 MiB, the
+/// default, is what one overflowing request once used up.
+const THREAD_STACK_BYTES: usize = 8 << 20;
+
+fn main() -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(THREAD_STACK_BYTES)
+        .build()?
+        .block_on(run())
+}
+
+async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     if let Some(Command::Schema) = cli.command {
         print!("{}", graphql::sdl());

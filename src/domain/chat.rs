@@ -49,7 +49,7 @@ const MAX_CLIENT_MESSAGE_ID_CHARS: usize = 64;
 /// An emoji may be a sequence (flags, skin tones, families), but not a sentence.
 const MAX_EMOJI_CHARS: usize = 10;
 /// Different emoji on one message.
-const MAX_DISTINCT_REACTIONS: usize = 20;
+pub const MAX_DISTINCT_REACTIONS: usize = 20;
 /// How long a typing indicator holds unless renewed.
 pub const TYPING_TTL_SECS: i64 = 6;
 

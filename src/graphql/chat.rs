@@ -55,6 +55,9 @@ impl Conversation {
 
     /// The first 20 participants, in the order they joined (a direct
     /// conversation's two; a group's members, as `Group.members` pages them all).
+    #[graphql(
+        complexity = "crate::graphql::pagination::list_cost(PARTICIPANTS_SHOWN, child_complexity)"
+    )]
     async fn participants(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<User>> {
         let ids = ctx
             .data_unchecked::<DataLoader<ParticipantsLoader>>()
@@ -110,6 +113,7 @@ impl Conversation {
     /// Messages in seq order. `first`/`after` pages forward from the start (or
     /// from a cursor); `last`/`before` pages back from the end (or a cursor).
     /// With neither, the latest 20. Cursors are seqs.
+    #[graphql(complexity = "crate::graphql::pagination::cost(first.or(last), child_complexity)")]
     async fn messages(
         &self,
         ctx: &Context<'_>,
@@ -249,6 +253,9 @@ impl Message {
     }
 
     /// Each emoji with its count, most used first.
+    #[graphql(
+        complexity = "crate::graphql::pagination::list_cost(crate::domain::chat::MAX_DISTINCT_REACTIONS, child_complexity)"
+    )]
     async fn reactions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Reaction>> {
         let viewer = ctx.require_viewer().await?;
         Ok(ctx
@@ -268,6 +275,9 @@ impl Message {
 
     /// Participants other than the sender who have read this far: the first
     /// 20, in the order they joined.
+    #[graphql(
+        complexity = "crate::graphql::pagination::list_cost(PARTICIPANTS_SHOWN, child_complexity)"
+    )]
     async fn read_by(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<User>> {
         let readers = ctx
             .data_unchecked::<DataLoader<ReadersLoader>>()
@@ -317,6 +327,7 @@ pub struct ChatQuery;
 #[Object]
 impl ChatQuery {
     /// The viewer's conversations, most recent activity first.
+    #[graphql(complexity = "crate::graphql::pagination::cost(first, child_complexity)")]
     async fn conversations(
         &self,
         ctx: &Context<'_>,

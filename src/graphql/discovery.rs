@@ -246,6 +246,7 @@ impl DiscoveryQuery {
     /// gender and location. Pages never repeat or skip anyone: the first page
     /// ranks everyone in range once, and later pages read on from that
     /// ranking, leaving out whoever was swiped or blocked since.
+    #[graphql(complexity = "crate::graphql::pagination::cost(first, child_complexity)")]
     async fn recommendations(
         &self,
         ctx: &Context<'_>,
@@ -295,6 +296,7 @@ impl DiscoveryQuery {
     }
 
     /// The viewer's matches, newest first.
+    #[graphql(complexity = "crate::graphql::pagination::cost(first, child_complexity)")]
     async fn matches(
         &self,
         ctx: &Context<'_>,

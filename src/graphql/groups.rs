@@ -189,6 +189,7 @@ impl Group {
 
     /// Members in the order they joined, optionally of one role. Null on a
     /// private group the viewer is not a member of.
+    #[graphql(complexity = "crate::graphql::pagination::cost(first, child_complexity)")]
     async fn members(
         &self,
         ctx: &Context<'_>,
@@ -247,6 +248,7 @@ impl Group {
     }
 
     /// Pending invitations, newest first. Owners and admins only.
+    #[graphql(complexity = "crate::graphql::pagination::cost(first, child_complexity)")]
     async fn invitations(
         &self,
         ctx: &Context<'_>,
@@ -267,6 +269,7 @@ impl Group {
     }
 
     /// Pending join requests, oldest first. Owners and admins only.
+    #[graphql(complexity = "crate::graphql::pagination::cost(first, child_complexity)")]
     async fn join_requests(
         &self,
         ctx: &Context<'_>,
@@ -519,6 +522,7 @@ impl GroupQuery {
 
     /// Groups whose name contains the query, in name order: public groups, and
     /// the private ones the viewer belongs to.
+    #[graphql(complexity = "crate::graphql::pagination::cost(first, child_complexity)")]
     async fn search_groups(
         &self,
         ctx: &Context<'_>,

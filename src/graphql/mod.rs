@@ -9,6 +9,7 @@ pub mod discovery;
 pub mod documents;
 pub mod error_codes;
 pub mod groups;
+pub mod guard;
 pub mod ids;
 pub mod live;
 pub mod loaders;
@@ -78,7 +79,6 @@ pub fn build_schema(state: AppState) -> KithSchema {
         Subscription::default(),
     )
     .register_output_type::<node::Node>()
-    .limit_depth(settings.query_depth_limit)
     .limit_complexity(settings.query_complexity_limit)
     .extension(error_codes::ErrorCodes)
     .extension(observability::Observability)

@@ -42,6 +42,7 @@ impl NodeQuery {
     }
 
     /// One entry per id, in order; null where an id resolves to nothing.
+    #[graphql(complexity = "crate::graphql::pagination::list_cost(ids.len(), child_complexity)")]
     async fn nodes(
         &self,
         ctx: &Context<'_>,

@@ -70,3 +70,27 @@ pub fn decode_cursor(cursor: &str, field: &'static str) -> AppResult<String> {
 pub fn not_a_cursor() -> AppError {
     AppError::bad_input("after", "after is not a cursor from this list")
 }
+
+/// The most one field may cost, so that costs far over any limit still add
+/// up without overflowing in async-graphql's sum.
+const COST_CEILING: usize = u32::MAX as usize;
+
+/// What a paged list field costs (`#[graphql(complexity = …)]`): one, plus its
+/// children once per item the page may hold, so nested connections multiply
+/// as the objects they build do. A `first` out of range costs nothing here:
+/// the resolver refuses it.
+pub fn cost(first: Option<i32>, child_complexity: usize) -> usize {
+    let items = match first {
+        None => DEFAULT_PAGE,
+        Some(n) => usize::try_from(n).unwrap_or(0).min(MAX_PAGE),
+    };
+    list_cost(items, child_complexity)
+}
+
+/// What a list of at most `items` costs.
+pub fn list_cost(items: usize, child_complexity: usize) -> usize {
+    items
+        .saturating_mul(child_complexity)
+        .saturating_add(1)
+        .min(COST_CEILING)
+}

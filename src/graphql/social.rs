@@ -332,6 +332,7 @@ pub struct SocialQuery;
 #[Object]
 impl SocialQuery {
     /// Friends of friends, most mutual friends first.
+    #[graphql(complexity = "crate::graphql::pagination::cost(first, child_complexity)")]
     async fn friend_suggestions(
         &self,
         ctx: &Context<'_>,

@@ -212,6 +212,7 @@ impl User {
     }
 
     /// The user's friends; null when their friend-list setting hides it from the viewer.
+    #[graphql(complexity = "crate::graphql::pagination::cost(first, child_complexity)")]
     async fn friends(
         &self,
         ctx: &Context<'_>,
@@ -226,6 +227,7 @@ impl User {
     }
 
     /// Friends the viewer and this user share; null when signed out or on your own profile.
+    #[graphql(complexity = "crate::graphql::pagination::cost(first, child_complexity)")]
     async fn mutual_friends(
         &self,
         ctx: &Context<'_>,
@@ -253,6 +255,7 @@ impl User {
     }
 
     /// Pending requests others sent this user, newest first. Owner only.
+    #[graphql(complexity = "crate::graphql::pagination::cost(first, child_complexity)")]
     async fn incoming_friend_requests(
         &self,
         ctx: &Context<'_>,
@@ -263,6 +266,7 @@ impl User {
     }
 
     /// Pending requests this user sent, newest first. Owner only.
+    #[graphql(complexity = "crate::graphql::pagination::cost(first, child_complexity)")]
     async fn outgoing_friend_requests(
         &self,
         ctx: &Context<'_>,
@@ -273,6 +277,7 @@ impl User {
     }
 
     /// The users this user blocked. Owner only.
+    #[graphql(complexity = "crate::graphql::pagination::cost(first, child_complexity)")]
     async fn blocked_users(
         &self,
         ctx: &Context<'_>,
@@ -284,6 +289,7 @@ impl User {
 
     /// The groups the user belongs to, in the order they joined: all of them to
     /// their owner; to others the public ones and the private ones they share.
+    #[graphql(complexity = "crate::graphql::pagination::cost(first, child_complexity)")]
     async fn groups(
         &self,
         ctx: &Context<'_>,
@@ -294,6 +300,7 @@ impl User {
     }
 
     /// Pending invitations to groups, newest first. Owner only.
+    #[graphql(complexity = "crate::graphql::pagination::cost(first, child_complexity)")]
     async fn group_invitations(
         &self,
         ctx: &Context<'_>,
@@ -304,6 +311,9 @@ impl User {
     }
 
     /// The account's signed-in sessions, most recently used first. Owner only.
+    #[graphql(
+        complexity = "crate::graphql::pagination::list_cost(crate::graphql::pagination::DEFAULT_PAGE, child_complexity)"
+    )]
     async fn sessions(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Vec<Session>>> {
         let Some(viewer) = ctx.viewer().await?.filter(|v| v.user_id == self.0.id) else {
             return Ok(None);
@@ -396,6 +406,7 @@ impl UserQuery {
 
     /// Users whose username starts with, or whose display name contains, the
     /// query; in username order.
+    #[graphql(complexity = "crate::graphql::pagination::cost(first, child_complexity)")]
     async fn search_users(
         &self,
         ctx: &Context<'_>,

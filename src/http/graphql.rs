@@ -3,7 +3,7 @@
 //! use `application/graphql-response+json` when the client accepts it, with 4xx for
 //! requests that never reached execution; plain `application/json` answers 200.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use async_graphql::{
     BatchRequest, BatchResponse, Request as GqlRequest, Response as GqlResponse, ServerError,
@@ -20,7 +20,8 @@ use serde_json::Value;
 use std::net::SocketAddr;
 
 use crate::{
-    app::HttpState, auth::RequestAuth, graphql::documents::Documents, http, infra::db::Db,
+    app::HttpState, auth::RequestAuth, error::AppError, graphql::documents::Documents, http,
+    infra::db::Db,
 };
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
@@ -320,39 +321,47 @@ async fn execute(
     let credentials = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let batch = state
-        .documents
-        .prepare_batch(batch)
-        .data(Arc::new(RequestAuth::from_credentials(credentials)))
-        .data(http::client_info(
-            headers,
-            peer,
-            state.settings().trust_forwarded_for,
-        ));
+    let auth = Arc::new(RequestAuth::from_credentials(credentials));
+    let client = http::client_info(headers, peer, state.settings().trust_forwarded_for);
     let is_batch = matches!(batch, BatchRequest::Batch(_));
-    let response = match &state.recent_writers {
-        None => state.schema.execute_batch(batch).await,
+    let requests: Vec<_> = match batch {
+        BatchRequest::Single(request) => vec![request],
+        BatchRequest::Batch(requests) => requests,
+    };
+    let requests: Vec<_> = requests
+        .into_iter()
+        .map(|request| {
+            let request = state.documents.prepare(request)?;
+            Ok(request.data(auth.clone()).data(client.clone()))
+        })
+        .collect();
+    let responses = match &state.recent_writers {
+        None => run(state, requests).await,
         Some(writers) => {
             let tokens = state.app.accounts.tokens();
-            let token = RequestAuth::from_credentials(credentials);
-            let token = token.token();
-            if batch
+            let token = auth.token();
+            if requests
                 .iter()
+                .flatten()
                 .any(|request| selects_mutation(&state.documents, request))
             {
-                let response = state.schema.execute_batch(batch).await;
+                let responses = run(state, requests).await;
                 writers.wrote(tokens, token).await;
-                response
+                responses
             } else if writers.may_read_replica(tokens, token).await {
-                Db::reading_from_replica(state.schema.execute_batch(batch)).await
+                Db::reading_from_replica(run(state, requests)).await
             } else {
-                state.schema.execute_batch(batch).await
+                run(state, requests).await
             }
         }
     };
+    let response = match (is_batch, responses) {
+        (false, mut single) if single.len() == 1 => BatchResponse::Single(single.remove(0)),
+        (_, all) => BatchResponse::Batch(all),
+    };
     let status = match &response {
         BatchResponse::Single(single)
-            if !is_batch && format == Format::GraphqlResponseJson && is_request_error(single) =>
+            if format == Format::GraphqlResponseJson && is_request_error(single) =>
         {
             StatusCode::BAD_REQUEST
         }
@@ -362,19 +371,81 @@ async fn execute(
         BatchResponse::Single(single) => render(single),
         BatchResponse::Batch(all) => serde_json::Value::Array(all.iter().map(render).collect()),
     };
-    let mut http_response = (status, body.to_string()).into_response();
+    let body = body.to_string();
+    let limit = state.settings().response_limit_bytes;
+    if body.len() > limit {
+        // Built already, but never sent: the limit bounds what one client
+        // makes the server write, and tells an app its query asks too much.
+        return request_error(
+            StatusCode::OK,
+            format,
+            &format!("the response would be over {limit} bytes: ask for fewer items"),
+        );
+    }
+    let mut http_response = (status, body).into_response();
     http_response
         .headers_mut()
         .insert(header::CONTENT_TYPE, format.content_type());
     http_response
 }
 
+/// Runs each request whose document was accepted, each within the
+/// execution time limit; a refused one is answered with its refusal.
+async fn run(
+    state: &HttpState,
+    requests: Vec<Result<GqlRequest, ServerError>>,
+) -> Vec<GqlResponse> {
+    let limit = Duration::from_millis(state.settings().execution_timeout_millis);
+    let one = |request: Result<GqlRequest, ServerError>| async move {
+        let request = match request {
+            Ok(request) => request,
+            Err(refusal) => return GqlResponse::from_errors(vec![refusal]),
+        };
+        match tokio::time::timeout(limit, state.schema.execute(request)).await {
+            Ok(response) => response,
+            Err(_) => GqlResponse::from_errors(vec![timed_out(limit)]),
+        }
+    };
+    if requests.len() == 1 {
+        let request = requests.into_iter().next().expect("one request");
+        return vec![one(request).await];
+    }
+    futures_util::future::join_all(requests.into_iter().map(one)).await
+}
+
+/// An operation that ran out of time. Cancelled where it stood: a
+/// transaction it had open rolls back; one that committed stays committed,
+/// which a retry with the same `clientMessageId` (or any idempotent mutation)
+/// finds.
+fn timed_out(limit: Duration) -> ServerError {
+    AppError::Unavailable {
+        retry_after_secs: 1,
+        message: format!(
+            "the operation did not finish within {} ms",
+            limit.as_millis()
+        ),
+    }
+    .into_request_error()
+}
+
 /// A response that never reached execution: the document did not parse or
-/// validate, so there is no data, only errors without a path.
+/// validate, so there is no data, only errors without a path. (An operation
+/// that ran out of time has none either, but the request was fine.)
 fn is_request_error(response: &GqlResponse) -> bool {
     response.data == async_graphql::Value::Null
         && !response.errors.is_empty()
-        && response.errors.iter().all(|e| e.path.is_empty())
+        && response
+            .errors
+            .iter()
+            .all(|e| e.path.is_empty() && !is_unavailable(e))
+}
+
+fn is_unavailable(error: &ServerError) -> bool {
+    error
+        .extensions
+        .as_ref()
+        .and_then(|extensions| extensions.get("code"))
+        .is_some_and(|code| *code == async_graphql::Value::from("UNAVAILABLE"))
 }
 
 /// The response as JSON; a request error carries no `data` entry at all.
