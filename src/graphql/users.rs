@@ -30,6 +30,7 @@ use crate::{
             UserConnectionFields,
         },
     },
+    infra::ratelimit::Action,
 };
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
@@ -470,6 +471,15 @@ impl UserMutation {
         input: UpdateProfileInput,
     ) -> async_graphql::Result<User> {
         let viewer = ctx.require_viewer().await?;
+        let state = ctx.state();
+        if !matches!(input.location, MaybeUndefined::Undefined) {
+            // Moving oneself about and asking for decks is how someone's
+            // position is triangulated: moves are counted, like decks.
+            state
+                .limiter
+                .check(Action::LocationPerUser, &viewer.user_id.to_string())
+                .await?;
+        }
         let changes = ProfileChanges {
             display_name: change(input.display_name, |s| ProfileText::DisplayName.parse(&s))?,
             bio: change(input.bio, |s| ProfileText::Bio.parse(&s))?,
@@ -479,7 +489,6 @@ impl UserMutation {
             location: change(input.location, |l| Ok(Some((l.latitude, l.longitude))))?,
             friend_list_visibility: input.friend_list_visibility.map(Into::into),
         };
-        let state = ctx.state();
         let updated =
             users::update_profile(&state.db, &state.profiles, viewer.user_id, changes).await?;
         Ok(User::new(updated))
