@@ -116,6 +116,7 @@ pub struct SessionValidity {
 }
 
 impl Accounts {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         db: Db,
         hasher: PasswordHasher,
