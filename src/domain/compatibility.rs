@@ -282,7 +282,7 @@ mod tests {
     #[test]
     fn positions_in_one_cell_are_one_position() {
         let a = CoarsePosition::of(52.5162, 13.4013);
-        let b = CoarsePosition::of(52.5238, 13.4087);
+        let b = CoarsePosition::of(52.5238, 13.3987);
         assert_eq!(a, b);
         assert!((a.latitude() - 52.52).abs() < 1e-9);
         assert!((a.longitude() - 13.40).abs() < 1e-9);
