@@ -220,6 +220,8 @@ impl Application {
             .push(tokio::spawn(profiles.clone().follow_invalidations()));
         let graph = Graph::new(db.clone(), redis.as_ref(), pubsub.clone());
         background.0.extend(graph.follow_invalidations());
+        // Before the services: accounts and recommendations count in it too.
+        let limiter = RateLimiter::from_settings(&settings, redis.as_ref());
         let accounts = Accounts::new(
             db.clone(),
             hasher,
@@ -232,6 +234,7 @@ impl Application {
                 profiles: profiles.clone(),
                 graph: graph.clone(),
             },
+            limiter.clone(),
         );
         let social = Social::new(db.clone(), pubsub.clone(), profiles.clone(), graph.clone());
         let groups = Groups::new(db.clone(), pubsub.clone(), settings.group_member_cap);
@@ -278,9 +281,10 @@ impl Application {
             u64::from(settings.recommendation_pool),
             Duration::from_secs(settings.pass_cooldown_secs),
             redis.as_ref(),
+            limiter.clone(),
         );
         let state = AppState {
-            limiter: RateLimiter::from_settings(&settings, redis.as_ref()),
+            limiter,
             settings: settings.clone(),
             db,
             redis,

@@ -90,8 +90,13 @@ pub struct Settings {
     pub rate_limits: Switch,
     /// `KITH_RATE_LOGIN_PER_IP`, e.g. `30/min`.
     pub rate_login_per_ip: Rate,
-    /// `KITH_RATE_LOGIN_PER_IDENTIFIER`: attempts on one account, from anywhere.
-    pub rate_login_per_identifier: Rate,
+    /// `KITH_RATE_LOGIN_FAILURES_PER_ACCOUNT_AND_IP`: failed logins on one
+    /// account from one client address (a success counts nothing).
+    pub rate_login_failures_per_account_and_ip: Rate,
+    /// `KITH_RATE_LOGIN_FAILURES_PER_ACCOUNT`: failed logins on one account
+    /// from anywhere; slower, so guessing from many addresses stays bounded
+    /// while a stranger at one address cannot lock the owner out.
+    pub rate_login_failures_per_account: Rate,
     /// `KITH_RATE_REGISTER_PER_IP`.
     pub rate_register_per_ip: Rate,
     /// `KITH_RATE_REFRESH_PER_IP`.
@@ -102,6 +107,14 @@ pub struct Settings {
     pub rate_swipes_per_user: Rate,
     /// `KITH_RATE_MESSAGES_PER_USER`: `sendMessage` per user.
     pub rate_messages_per_user: Rate,
+    /// `KITH_RATE_LOCATION_PER_USER`: `updateProfile` calls that set a
+    /// location, per user (moving about is how distances are triangulated).
+    pub rate_location_per_user: Rate,
+    /// `KITH_RATE_DECKS_PER_USER`: recommendation decks dealt afresh per user.
+    pub rate_decks_per_user: Rate,
+    /// `KITH_RATE_USERNAME_CHECKS_PER_IP`: `usernameAvailable` per client
+    /// address, every aliased call counted.
+    pub rate_username_checks_per_ip: Rate,
     /// `KITH_GROUP_MEMBER_CAP`: most members a group may have, its owner included.
     pub group_member_cap: u32,
     /// `KITH_PRESENCE_GRACE_MILLIS`: how long after their last socket closes a
@@ -173,12 +186,16 @@ impl Default for Settings {
             trust_forwarded_for: false,
             rate_limits: Switch::On,
             rate_login_per_ip: Rate::per_minute(30),
-            rate_login_per_identifier: Rate::per_minute(10),
+            rate_login_failures_per_account_and_ip: Rate::per_minute(10),
+            rate_login_failures_per_account: Rate::per_hour(100),
             rate_register_per_ip: Rate::per_hour(20),
             rate_refresh_per_ip: Rate::per_minute(60),
             rate_typing_per_user: Rate::per_minute(60),
             rate_swipes_per_user: Rate::per_minute(120),
             rate_messages_per_user: Rate::per_minute(120),
+            rate_location_per_user: Rate::per_hour(30),
+            rate_decks_per_user: Rate::per_hour(60),
+            rate_username_checks_per_ip: Rate::per_minute(60),
             group_member_cap: 10_000,
             presence_grace_millis: 10_000,
             presence_claim_ttl_millis: 30_000,

@@ -24,6 +24,7 @@ use crate::{
     auth::PasswordHasher,
     domain::{
         discovery::{self, GenderSet},
+        presence::PresenceVisibility,
         social::FriendListVisibility,
         users::Gender,
     },
@@ -253,6 +254,7 @@ fn demo_user(id: Uuid, number: usize, password_hash: &str, rng: &mut StdRng) -> 
         longitude: Set(Some(longitude)),
         last_seen_at: Set(Some(last_seen_at)),
         friend_list_visibility: Set(FriendListVisibility::default().as_str().to_owned()),
+        presence_visibility: Set(PresenceVisibility::default().as_str().to_owned()),
         friend_count: Set(0),
         created_at: Set(created_at),
         updated_at: Set(created_at),

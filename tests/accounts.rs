@@ -4,7 +4,7 @@ mod common;
 
 use chrono::Utc;
 use common::{JWT_SECRET, PASSWORD, error_code, error_field, spawn_app, spawn_app_with};
-use serde_json::json;
+use serde_json::{Value, json};
 
 const REGISTER: &str = "mutation($input: RegisterInput!) {
     register(input: $input) { accessToken refreshToken accessTokenExpiresAt
@@ -612,32 +612,150 @@ async fn deleting_an_account_needs_the_password_and_ends_its_sessions() {
     assert!(gone["user"].is_null());
 }
 
-#[tokio::test]
-async fn logins_over_the_limit_are_rate_limited_with_a_retry_time() {
-    let app = spawn_app_with(|s| {
+/// Logs in from the client address `from`, as a proxy trusted with
+/// `X-Forwarded-For` would say.
+async fn login_from(app: &common::TestApp, from: &str, identifier: &str, password: &str) -> Value {
+    app.client
+        .post(app.url("/graphql"))
+        .header("x-forwarded-for", from)
+        .json(&json!({
+            "query": "mutation($input: LoginInput!) { login(input: $input) { accessToken } }",
+            "variables": { "input": { "identifier": identifier, "password": password } },
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// The default login limits, client addresses taken from `X-Forwarded-For`.
+async fn app_behind_a_proxy(
+    configure: impl FnOnce(&mut kith::config::Settings),
+) -> common::TestApp {
+    spawn_app_with(|s| {
         s.rate_limits = kith::config::Switch::On;
-        s.rate_login_per_identifier = "3/min".parse().unwrap();
-        s.rate_login_per_ip = "100/min".parse().unwrap();
+        s.trust_forwarded_for = true;
+        configure(s);
     })
-    .await;
-    app.register("popular").await;
-    for _ in 0..3 {
-        assert_eq!(
-            error_code(&app.login("popular", "wrong password").await),
-            "UNAUTHENTICATED"
-        );
+    .await
+}
+
+#[tokio::test]
+async fn a_stranger_guessing_passwords_cannot_lock_the_owner_out() {
+    let app = app_behind_a_proxy(|_| {}).await;
+    app.register("owner").await;
+    let stranger = "203.0.113.7";
+    for _ in 0..10 {
+        let guess = login_from(&app, stranger, "owner", "wrong password").await;
+        assert_eq!(error_code(&guess), "UNAUTHENTICATED");
     }
-    let limited = app.login("popular", PASSWORD).await;
+    // The stranger is stopped, even with the right password...
+    let limited = login_from(&app, stranger, "owner", PASSWORD).await;
     assert_eq!(error_code(&limited), "RATE_LIMITED");
     let retry = limited["errors"][0]["extensions"]["retryAfter"]
         .as_u64()
         .unwrap();
     assert!((1..=60).contains(&retry), "retryAfter {retry}");
-    // Another identifier is counted apart.
-    assert_eq!(
-        error_code(&app.login("someone_else", PASSWORD).await),
-        "UNAUTHENTICATED"
+    // ...and the owner, from their own address, is not.
+    let owner = login_from(&app, "198.51.100.20", "owner", PASSWORD).await;
+    assert!(
+        owner["data"]["login"]["accessToken"].is_string(),
+        "{owner:#}"
     );
+}
+
+#[tokio::test]
+async fn only_failed_logins_count() {
+    let app = app_behind_a_proxy(|s| {
+        s.rate_login_failures_per_account_and_ip = "3/min".parse().unwrap();
+        s.rate_login_failures_per_account = "3/h".parse().unwrap();
+    })
+    .await;
+    app.register("frequent").await;
+    for _ in 0..8 {
+        let login = login_from(&app, "198.51.100.1", "frequent", PASSWORD).await;
+        assert!(
+            login["data"]["login"]["accessToken"].is_string(),
+            "{login:#}"
+        );
+    }
+    // An unknown account fails, and is limited, exactly like a wrong password.
+    for _ in 0..3 {
+        let unknown = login_from(&app, "198.51.100.1", "nobody_here", PASSWORD).await;
+        assert_eq!(error_code(&unknown), "UNAUTHENTICATED");
+    }
+    let unknown = login_from(&app, "198.51.100.1", "nobody_here", PASSWORD).await;
+    assert_eq!(error_code(&unknown), "RATE_LIMITED");
+}
+
+#[tokio::test]
+async fn an_account_counts_once_by_username_email_or_phone() {
+    let app = app_behind_a_proxy(|s| {
+        s.rate_login_failures_per_account_and_ip = "3/min".parse().unwrap();
+    })
+    .await;
+    app.data(
+        REGISTER,
+        json!({ "input": { "username": "many.names", "password": PASSWORD,
+            "email": "many@example.com", "phone": "+14155550123" } }),
+        None,
+    )
+    .await;
+    let from = "192.0.2.44";
+    for identifier in ["many.names", "MANY@example.com", "+1 415 555 0123"] {
+        let guess = login_from(&app, from, identifier, "wrong password").await;
+        assert_eq!(error_code(&guess), "UNAUTHENTICATED", "{identifier}");
+    }
+    let limited = login_from(&app, from, "many@example.com", PASSWORD).await;
+    assert_eq!(error_code(&limited), "RATE_LIMITED");
+}
+
+#[tokio::test]
+async fn guessing_from_many_addresses_meets_a_ceiling_per_account() {
+    let app = app_behind_a_proxy(|s| {
+        s.rate_login_failures_per_account = "5/h".parse().unwrap();
+    })
+    .await;
+    app.register("targeted").await;
+    for i in 0..5 {
+        let guess = login_from(&app, &format!("203.0.113.{i}"), "targeted", "wrong").await;
+        assert_eq!(error_code(&guess), "UNAUTHENTICATED");
+    }
+    let next = login_from(&app, "203.0.113.99", "targeted", "wrong").await;
+    assert_eq!(error_code(&next), "RATE_LIMITED");
+    // Another account is counted apart.
+    app.register("bystander").await;
+    let other = login_from(&app, "203.0.113.99", "bystander", PASSWORD).await;
+    assert!(
+        other["data"]["login"]["accessToken"].is_string(),
+        "{other:#}"
+    );
+}
+
+#[tokio::test]
+async fn username_checks_are_limited_per_address_alias_by_alias() {
+    let app = app_behind_a_proxy(|s| {
+        s.rate_username_checks_per_ip = "5/min".parse().unwrap();
+    })
+    .await;
+    let aliases: String = (0..8)
+        .map(|i| format!("n{i}: usernameAvailable(username: \"free_name_{i}\") "))
+        .collect();
+    let response = app
+        .graphql(&format!("{{ {aliases} }}"), json!({}), None)
+        .await;
+    let answered = (0..8)
+        .filter(|i| response["data"][format!("n{i}")].is_boolean())
+        .count();
+    assert_eq!(answered, 5, "{response:#}");
+    let errors = response["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 3, "{response:#}");
+    for error in errors {
+        assert_eq!(error["extensions"]["code"], "RATE_LIMITED");
+        assert!(error["extensions"]["retryAfter"].as_u64().unwrap() >= 1);
+    }
 }
 
 #[tokio::test]
@@ -663,7 +781,7 @@ async fn registrations_over_the_per_ip_limit_are_rate_limited() {
 async fn rate_limits_switched_off_never_refuse() {
     let app = spawn_app_with(|s| {
         s.rate_limits = kith::config::Switch::Off;
-        s.rate_login_per_identifier = "1/h".parse().unwrap();
+        s.rate_login_failures_per_account_and_ip = "1/h".parse().unwrap();
     })
     .await;
     app.register("unlimited").await;

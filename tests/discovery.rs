@@ -1052,3 +1052,118 @@ async fn swipes_are_rate_limited_per_user() {
     // Someone else's swipes count apart.
     swipe(&app, LIKE, &other, &viewer).await;
 }
+
+/// What an attacker learns of `target` by walking north past it in small
+/// steps, asking at each step for a fresh deck within 1 km: whether the
+/// target is in it, and at what shown distance.
+async fn walk_past(app: &TestApp, attacker: &Session, target: &str) -> Vec<Option<i64>> {
+    let mut seen = Vec::new();
+    for step in 0..=30 {
+        let latitude = 52.49 + f64::from(step) * 0.002;
+        app.data(
+            PROFILE,
+            json!({ "input": { "location": { "latitude": latitude, "longitude": 13.40 } } }),
+            attacker.token(),
+        )
+        .await;
+        let deck = recommendations(
+            app,
+            attacker,
+            json!({ "first": 100, "filter": { "maxDistanceKm": 1 } }),
+        )
+        .await;
+        seen.push(
+            deck["edges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|edge| edge["node"]["username"] == target)
+                .map(|edge| edge["distanceKm"].as_i64().unwrap()),
+        );
+    }
+    seen
+}
+
+#[tokio::test]
+async fn moving_about_cannot_tell_two_spots_in_one_cell_apart() {
+    let app = spawn_app().await;
+    let attacker = Dater::new("attacker", 30, "FEMALE").join(&app).await;
+    // Two spots 0.85 km apart, both in the ~1 km cell centred on 52.52, 13.40.
+    let target = Dater::new("target", 31, "MALE")
+        .at((52.5162, 13.4013))
+        .join(&app)
+        .await;
+    let south = walk_past(&app, &attacker, "target").await;
+    app.data(
+        PROFILE,
+        json!({ "input": { "location": { "latitude": 52.5238, "longitude": 13.3987 } } }),
+        target.token(),
+    )
+    .await;
+    let north = walk_past(&app, &attacker, "target").await;
+    assert!(
+        south.iter().any(Option::is_some) && south.iter().any(Option::is_none),
+        "the walk passes the target: {south:?}"
+    );
+    assert_eq!(south, north, "the decks tell the two spots apart");
+}
+
+#[tokio::test]
+async fn location_changes_and_fresh_decks_are_rate_limited_per_user() {
+    let app = spawn_app_with(|settings| {
+        settings.rate_limits = kith::config::Switch::On;
+        settings.rate_location_per_user = "2/h".parse().unwrap();
+        settings.rate_decks_per_user = "2/h".parse().unwrap();
+    })
+    .await;
+    // Joining sets a location: the first of two.
+    let viewer = Dater::new("viewer", 30, "FEMALE").join(&app).await;
+    for i in 0..3 {
+        Dater::new(&format!("other{i}"), 31, "MALE")
+            .join(&app)
+            .await;
+    }
+    let move_to = |latitude: f64| json!({ "input": { "location": { "latitude": latitude, "longitude": 13.40 } } });
+    app.data(PROFILE, move_to(52.501), viewer.token()).await;
+    let refused = app.graphql(PROFILE, move_to(52.502), viewer.token()).await;
+    assert_eq!(error_code(&refused), "RATE_LIMITED");
+    assert!(
+        refused["errors"][0]["extensions"]["retryAfter"]
+            .as_u64()
+            .unwrap()
+            >= 1
+    );
+    // Other profile changes are not counted.
+    app.data(PROFILE, json!({ "input": { "bio": "hi" } }), viewer.token())
+        .await;
+
+    let first = recommendations(&app, &viewer, json!({ "first": 1 })).await;
+    let second = recommendations(&app, &viewer, json!({ "first": 1 })).await;
+    // Reading on in a kept deck deals nothing new.
+    let next = recommendations(
+        &app,
+        &viewer,
+        json!({ "first": 1, "after": second["pageInfo"]["endCursor"] }),
+    )
+    .await;
+    assert_eq!(usernames(&next).len(), 1);
+    // A cursor of a deck that is gone deals a fresh one: counted too.
+    let stale = app
+        .graphql(
+            RECOMMENDATIONS,
+            json!({ "first": 1, "after": first["pageInfo"]["endCursor"] }),
+            viewer.token(),
+        )
+        .await;
+    assert_eq!(error_code(&stale), "RATE_LIMITED");
+    let refused = app
+        .graphql(RECOMMENDATIONS, json!({ "first": 1 }), viewer.token())
+        .await;
+    assert_eq!(error_code(&refused), "RATE_LIMITED");
+    assert!(
+        refused["errors"][0]["extensions"]["retryAfter"]
+            .as_u64()
+            .unwrap()
+            >= 1
+    );
+}

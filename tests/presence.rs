@@ -194,3 +194,121 @@ async fn an_unfriended_user_stops_hearing() {
         "no longer friends: no presence"
     );
 }
+
+async fn presence_as(app: &TestApp, viewer: Option<&Session>, of: &Session) -> Value {
+    app.data(
+        "query($id: ID!) { user(id: $id) { presence lastSeenAt } }",
+        json!({ "id": of.user_id }),
+        viewer.and_then(Session::token),
+    )
+    .await["user"]
+        .clone()
+}
+
+async fn show_presence_to(app: &TestApp, user: &Session, visibility: &str) {
+    app.data(
+        "mutation($v: PresenceVisibility!) {
+            updateProfile(input: { presenceVisibility: $v }) { presenceVisibility } }",
+        json!({ "v": visibility }),
+        user.token(),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn presence_goes_to_friends_only_unless_the_user_says_otherwise() {
+    let app = app().await;
+    let (ann, bob, cat) = (
+        app.register("ann").await,
+        app.register("bob").await,
+        app.register("cat").await,
+    );
+    app.befriend(&ann, &bob).await;
+    let hidden = json!({ "presence": "OFFLINE", "lastSeenAt": null });
+
+    // Ann was online once, and is again.
+    drop(connect(&app, &ann).await);
+    tokio::time::sleep(Duration::from_millis(GRACE_MS * 3)).await;
+    let seen = presence_as(&app, Some(&bob), &ann).await;
+    assert!(seen["lastSeenAt"].is_string(), "{seen}");
+    let _ann_socket = connect(&app, &ann).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    assert_eq!(
+        presence_as(&app, Some(&bob), &ann).await["presence"],
+        "ONLINE"
+    );
+    assert_eq!(
+        presence_as(&app, Some(&cat), &ann).await,
+        hidden,
+        "a stranger"
+    );
+    assert_eq!(presence_as(&app, None, &ann).await, hidden, "signed out");
+    let me = app
+        .data(
+            "{ me { presence presenceVisibility } }",
+            json!({}),
+            ann.token(),
+        )
+        .await;
+    assert_eq!(
+        me["me"],
+        json!({ "presence": "ONLINE", "presenceVisibility": "FRIENDS" })
+    );
+    // The setting is the owner's business alone.
+    let other = app
+        .data(
+            "query($id: ID!) { user(id: $id) { presenceVisibility } }",
+            json!({ "id": ann.user_id }),
+            bob.token(),
+        )
+        .await;
+    assert_eq!(other["user"]["presenceVisibility"], Value::Null);
+
+    show_presence_to(&app, &ann, "EVERYONE").await;
+    assert_eq!(
+        presence_as(&app, Some(&cat), &ann).await["presence"],
+        "ONLINE"
+    );
+    assert_eq!(
+        presence_as(&app, None, &ann).await,
+        hidden,
+        "never signed out"
+    );
+
+    show_presence_to(&app, &ann, "ONLY_ME").await;
+    assert_eq!(
+        presence_as(&app, Some(&bob), &ann).await,
+        hidden,
+        "friends too"
+    );
+    assert_eq!(presence_as(&app, Some(&cat), &ann).await, hidden);
+    let me = app
+        .data("{ me { presence } }", json!({}), ann.token())
+        .await;
+    assert_eq!(me["me"]["presence"], "ONLINE", "to herself");
+}
+
+#[tokio::test]
+async fn a_friend_hiding_their_presence_goes_quiet_in_presence_changed() {
+    let app = app().await;
+    let (ann, bob) = (app.register("ann").await, app.register("bob").await);
+    app.befriend(&ann, &bob).await;
+    let mut bob_watch = watch_friends(&app, &bob).await;
+    let _ann_socket = connect(&app, &ann).await;
+    assert_eq!(next_change(&mut bob_watch).await["presence"], "ONLINE");
+
+    // Hidden: told once, as if she went offline, then nothing.
+    show_presence_to(&app, &ann, "ONLY_ME").await;
+    let hidden = next_change(&mut bob_watch).await;
+    assert_eq!(hidden["presence"], "OFFLINE");
+    assert_eq!(hidden["lastSeenAt"], Value::Null);
+    set(&app, &ann, "AWAY").await;
+    set(&app, &ann, "ONLINE").await;
+    assert!(bob_watch.stays_quiet(Duration::from_millis(300)).await);
+
+    // Shown again: what she is now.
+    set(&app, &ann, "AWAY").await;
+    show_presence_to(&app, &ann, "FRIENDS").await;
+    assert_eq!(next_change(&mut bob_watch).await["presence"], "AWAY");
+}

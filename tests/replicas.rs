@@ -169,7 +169,7 @@ async fn a_rate_limit_holds_across_replicas() {
     let replicas = replicas!(2, |command| {
         command
             .env("KITH_RATE_LIMITS", "on")
-            .env("KITH_RATE_LOGIN_PER_IDENTIFIER", "4/min");
+            .env("KITH_RATE_LOGIN_FAILURES_PER_ACCOUNT_AND_IP", "4/min");
     });
     // Four attempts in all, spread over both replicas, are let through...
     for attempt in 0..4 {

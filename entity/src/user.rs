@@ -30,6 +30,11 @@ pub struct Model {
     pub last_seen_at: Option<DateTimeUtc>,
     /// Who may see the friend list: `EVERYONE`, `FRIENDS` or `ONLY_ME`.
     pub friend_list_visibility: String,
+    /// Who may see presence and `lastSeenAt`: `EVERYONE`, `FRIENDS` or
+    /// `ONLY_ME`. Defaulted when absent, so rows cached before the column
+    /// existed still read.
+    #[serde(default = "friends_only")]
+    pub presence_visibility: String,
     /// How many friends; kept with the `friendships` rows in one transaction.
     pub friend_count: i64,
     /// Shown in others' recommendations.
@@ -59,3 +64,7 @@ impl Related<super::session::Entity> for Entity {
 }
 
 impl ActiveModelBehavior for ActiveModel {}
+
+fn friends_only() -> String {
+    "FRIENDS".to_owned()
+}

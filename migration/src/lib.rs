@@ -8,6 +8,7 @@ mod m20261121_000002_social;
 mod m20261121_000003_groups;
 mod m20261121_000004_chat;
 mod m20261121_000005_discovery;
+mod m20261206_000006_presence_visibility;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000003_groups::Migration),
             Box::new(m20261121_000004_chat::Migration),
             Box::new(m20261121_000005_discovery::Migration),
+            Box::new(m20261206_000006_presence_visibility::Migration),
         ]
     }
 }

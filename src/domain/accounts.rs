@@ -25,6 +25,7 @@ use crate::{
         graph::Graph,
         groups,
         identity::{Email, Identifier, Password, Phone, Username},
+        presence::PresenceVisibility,
         social::{self, FriendListVisibility},
         usernames::UsernameFilter,
         users::{self, ProfileText},
@@ -33,11 +34,28 @@ use crate::{
     infra::{
         cache::TwoLevelCache,
         pubsub::{Event, PubSub, user_topic},
+        ratelimit::{Action, RateLimiter},
     },
 };
 
 /// The same answer for an unknown account and a wrong password.
 const BAD_CREDENTIALS: &str = "invalid identifier or password";
+
+/// Whose failed logins a limit counts: the account once it is known (the same
+/// whether named by username, email or phone), else the identifier as given.
+enum FailureKey<'a> {
+    Account(Uuid),
+    Unknown(&'a Identifier),
+}
+
+impl std::fmt::Display for FailureKey<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Account(id) => write!(f, "account:{id}"),
+            Self::Unknown(identifier) => write!(f, "unknown:{}", identifier.key()),
+        }
+    }
+}
 
 /// Where a request came from; recorded on the sessions it creates.
 #[derive(Clone, Debug, Default)]
@@ -78,6 +96,8 @@ pub struct Accounts {
     profiles: users::Profiles,
     /// And its friends' friend lists.
     graph: Graph,
+    /// Counts failed password checks (see [`Accounts::check_password`]).
+    limiter: RateLimiter,
 }
 
 /// The caches accounts read through and invalidate.
@@ -96,6 +116,7 @@ pub struct SessionValidity {
 }
 
 impl Accounts {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         db: Db,
         hasher: PasswordHasher,
@@ -104,6 +125,7 @@ impl Accounts {
         pubsub: Arc<dyn PubSub>,
         session_ttl: Duration,
         caches: AccountCaches,
+        limiter: RateLimiter,
     ) -> Self {
         let AccountCaches {
             validity,
@@ -120,6 +142,7 @@ impl Accounts {
             validity,
             profiles,
             graph,
+            limiter,
         }
     }
 
@@ -163,6 +186,7 @@ impl Accounts {
             longitude: Set(None),
             last_seen_at: Set(None),
             friend_list_visibility: Set(FriendListVisibility::default().as_str().to_owned()),
+            presence_visibility: Set(PresenceVisibility::default().as_str().to_owned()),
             friend_count: Set(0),
             created_at: Set(now),
             updated_at: Set(now),
@@ -200,10 +224,17 @@ impl Accounts {
             .filter(column.eq(identifier.key()))
             .one(&self.db)
             .await?;
-        // Verify even when nobody was found, against a decoy hash, so the answer
-        // takes as long for an unknown account as for a wrong password.
+        // One count per account however it is named; an unknown identifier
+        // is counted under itself, going through the very same steps, so
+        // the answer and its timing do not tell it from a wrong password.
+        let account = match &found {
+            Some(user) => FailureKey::Account(user.id),
+            None => FailureKey::Unknown(identifier),
+        };
         let hash = found.as_ref().and_then(|u| u.password_hash.as_deref());
-        let verified = self.hasher.verify(password, hash).await?;
+        let verified = self
+            .check_password(&account, client, password, hash)
+            .await?;
         let user = match found {
             Some(user) if verified => user,
             _ => return Err(AppError::unauthenticated(BAD_CREDENTIALS)),
@@ -368,14 +399,24 @@ impl Accounts {
     }
 
     /// Deletes the account and, by cascade, its sessions, once the password matches.
-    pub async fn delete_account(&self, user_id: Uuid, password: &str) -> AppResult<()> {
+    pub async fn delete_account(
+        &self,
+        user_id: Uuid,
+        password: &str,
+        client: &ClientInfo,
+    ) -> AppResult<()> {
         let user = user::Entity::find_by_id(user_id)
             .one(&self.db)
             .await?
             .ok_or_else(|| AppError::not_found("account not found"))?;
+        // The password check is a login attempt in disguise: counted as one.
         if !self
-            .hasher
-            .verify(password, user.password_hash.as_deref())
+            .check_password(
+                &FailureKey::Account(user.id),
+                client,
+                password,
+                user.password_hash.as_deref(),
+            )
             .await?
         {
             return Err(AppError::bad_input("password", "password is incorrect"));
@@ -399,6 +440,61 @@ impl Accounts {
             discovery::announce_match_ended(&*self.pubsub, ended);
         }
         Ok(())
+    }
+
+    /// Checks a password against `hash` (a decoy when `None`), within the
+    /// limits on failures: per account and client address, so a stranger
+    /// guessing from one address cannot lock the owner out of theirs, and a
+    /// slower ceiling per account from anywhere, so guessing from many
+    /// addresses stays bounded. A failure is reserved before the (slow)
+    /// check, so concurrent guesses cannot all slip under the limit, and
+    /// given back when the password was right: only failures count.
+    async fn check_password(
+        &self,
+        account: &FailureKey<'_>,
+        client: &ClientInfo,
+        password: &str,
+        hash: Option<&str>,
+    ) -> AppResult<bool> {
+        let account = account.to_string();
+        let address = client
+            .ip
+            .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+        let pair = format!("{account}@{address}");
+        let limiter = &self.limiter;
+        limiter
+            .check(Action::LoginFailuresPerAccountAndIp, &pair)
+            .await?;
+        if let Err(limited) = limiter
+            .check(Action::LoginFailuresPerAccount, &account)
+            .await
+        {
+            // Refused before any check: this attempt failed nothing.
+            limiter
+                .refund(Action::LoginFailuresPerAccountAndIp, &pair)
+                .await;
+            return Err(limited);
+        }
+        let verified = match self.hasher.verify(password, hash).await {
+            Ok(verified) => verified,
+            Err(err) => {
+                self.refund_failure(&account, &pair).await;
+                return Err(err.into());
+            }
+        };
+        if verified {
+            self.refund_failure(&account, &pair).await;
+        }
+        Ok(verified)
+    }
+
+    async fn refund_failure(&self, account: &str, pair: &str) {
+        self.limiter
+            .refund(Action::LoginFailuresPerAccountAndIp, pair)
+            .await;
+        self.limiter
+            .refund(Action::LoginFailuresPerAccount, account)
+            .await;
     }
 
     /// Whether nobody has the name. Invalid names are `BAD_USER_INPUT`.

@@ -14,9 +14,10 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 const EARTH_RADIUS_KM: f64 = 6371.0;
-/// Shown distances are measured to the candidate's cell of this many degrees
-/// (about a kilometre), so moving about cannot pin their exact spot down.
-const DISTANCE_GRID_DEGREES: f64 = 0.01;
+/// A candidate is placed at the centre of their cell of this many degrees
+/// (about a kilometre) for everything discovery measures, so moving about
+/// cannot pin their exact spot down.
+pub const DISTANCE_GRID_DEGREES: f64 = 0.01;
 /// Recent activity halves every two days offline.
 const ACTIVITY_HALF_LIFE_HOURS: f64 = 48.0;
 
@@ -65,11 +66,44 @@ pub fn haversine_km(a: (f64, f64), b: (f64, f64)) -> f64 {
     2.0 * EARTH_RADIUS_KM * h.sqrt().min(1.0).asin()
 }
 
-/// The distance shown to the viewer: to the centre of the candidate's grid
-/// cell, in whole kilometres, at least 1.
-pub fn shown_distance_km(viewer: (f64, f64), candidate: (f64, f64)) -> i32 {
-    let snap = |degrees: f64| (degrees / DISTANCE_GRID_DEGREES).round() * DISTANCE_GRID_DEGREES;
-    let cell = (snap(candidate.0), snap(candidate.1));
+/// Where discovery places a candidate: the centre of their ~1 km grid cell,
+/// never their exact position.
+///
+/// Why a type: every geometric step of a deck (the box around the viewer, the
+/// distance limit, the distance part of the score, the order) must see this
+/// and nothing finer. Once one step read exact coordinates, an attacker moving
+/// their own position by small steps with a 1 km limit could watch a
+/// candidate enter and leave their decks and bisect the exact spot (it took
+/// 222 requests). Everything inside one cell now deals the same decks.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CoarsePosition {
+    latitude: f64,
+    longitude: f64,
+}
+
+impl CoarsePosition {
+    /// The centre of the cell holding (`latitude`, `longitude`).
+    pub fn of(latitude: f64, longitude: f64) -> Self {
+        let snap = |degrees: f64| (degrees / DISTANCE_GRID_DEGREES).round() * DISTANCE_GRID_DEGREES;
+        Self {
+            latitude: snap(latitude).clamp(-90.0, 90.0),
+            longitude: snap(longitude).clamp(-180.0, 180.0),
+        }
+    }
+
+    pub fn latitude(self) -> f64 {
+        self.latitude
+    }
+
+    pub fn longitude(self) -> f64 {
+        self.longitude
+    }
+}
+
+/// The distance shown to the viewer (whose own position may be exact): to
+/// the candidate's cell centre, in whole kilometres, at least 1.
+pub fn shown_distance_km(viewer: (f64, f64), candidate: CoarsePosition) -> i32 {
+    let cell = (candidate.latitude, candidate.longitude);
     (haversine_km(viewer, cell).round() as i32).max(1)
 }
 
@@ -234,14 +268,29 @@ mod tests {
 
     #[test]
     fn shown_distances_are_whole_coarse_and_at_least_one() {
-        assert_eq!(shown_distance_km(BERLIN, BERLIN), 1);
-        assert_eq!(shown_distance_km(BERLIN, (52.5201, 13.4051)), 1);
-        assert_eq!(shown_distance_km(BERLIN, POTSDAM), 27);
+        let coarse = |(lat, lon): (f64, f64)| CoarsePosition::of(lat, lon);
+        assert_eq!(shown_distance_km(BERLIN, coarse(BERLIN)), 1);
+        assert_eq!(shown_distance_km(BERLIN, coarse((52.5201, 13.4051))), 1);
+        assert_eq!(shown_distance_km(BERLIN, coarse(POTSDAM)), 27);
         // Moving within a cell moves nothing.
         assert_eq!(
-            shown_distance_km(BERLIN, (52.3910, 13.0650)),
-            shown_distance_km(BERLIN, (52.3931, 13.0669))
+            shown_distance_km(BERLIN, coarse((52.3910, 13.0650))),
+            shown_distance_km(BERLIN, coarse((52.3931, 13.0669)))
         );
+    }
+
+    #[test]
+    fn positions_in_one_cell_are_one_position() {
+        let a = CoarsePosition::of(52.5162, 13.4013);
+        let b = CoarsePosition::of(52.5238, 13.3987);
+        assert_eq!(a, b);
+        assert!((a.latitude() - 52.52).abs() < 1e-9);
+        assert!((a.longitude() - 13.40).abs() < 1e-9);
+        // Snapping what is already snapped changes nothing, even at the edges.
+        for (lat, lon) in [(89.999, 179.999), (-89.996, -179.996), (0.0, 0.0)] {
+            let once = CoarsePosition::of(lat, lon);
+            assert_eq!(CoarsePosition::of(once.latitude(), once.longitude()), once);
+        }
     }
 
     #[test]

@@ -7,6 +7,9 @@
 //!
 //! - A user is listed while they are discoverable and have a location, a
 //!   birthdate and a gender: everything else discovery needs of a candidate.
+//!   Their location is held only as [`CoarsePosition`] (their ~1 km cell's
+//!   centre), and they are filed by it: nothing a deck does can depend on
+//!   where exactly in that cell they are.
 //! - The map is cut into cells of [`CELL_DEGREES`], one list per gender in
 //!   each, so a deck reads only the genders it asks for. A cell is loaded the
 //!   first time a deck needs it (one statement for the rectangle of the cells
@@ -39,7 +42,7 @@ use entity::user;
 
 use crate::{
     domain::{
-        compatibility::{BoundingBox, Interests},
+        compatibility::{BoundingBox, CoarsePosition, DISTANCE_GRID_DEGREES, Interests},
         discovery::GenderSet,
         users::{self, Gender},
     },
@@ -65,8 +68,8 @@ const REREAD_CHUNK: usize = 1_000;
 #[derive(Clone, Debug)]
 pub struct Listed {
     pub id: Uuid,
-    pub latitude: f64,
-    pub longitude: f64,
+    /// Never the exact position (see the module docs).
+    pub position: CoarsePosition,
     pub birthdate: NaiveDate,
     /// Their gender, as a [`GenderSet`] bit.
     pub gender: i32,
@@ -138,7 +141,11 @@ fn square_of(latitude: f64, longitude: f64) -> Square {
 }
 
 fn cell_of(listed: &Listed) -> Cell {
-    (square_of(listed.latitude, listed.longitude), listed.gender)
+    let position = listed.position;
+    (
+        square_of(position.latitude(), position.longitude()),
+        listed.gender,
+    )
 }
 
 /// A rectangle of cells, both ends included.
@@ -326,7 +333,12 @@ impl Keeper {
     /// Loads the cells `missing` (inside `area`); rows of cells already held
     /// are skipped, as those cells are kept current.
     async fn load(&mut self, area: Area, missing: &[Cell]) -> AppResult<()> {
+        // Users are filed by their cell's centre, up to half a cell from
+        // where they are: read a cell's width around, so whoever is filed
+        // in the area is read; those filed outside it are left out below.
         let (south, north, west, east) = area.degrees();
+        let (south, north) = (south - DISTANCE_GRID_DEGREES, north + DISTANCE_GRID_DEGREES);
+        let (west, east) = (west - DISTANCE_GRID_DEGREES, east + DISTANCE_GRID_DEGREES);
         let genders: HashSet<i32> = missing.iter().map(|(_, gender)| *gender).collect();
         let rows = listed_users(GenderSet::from_stored(genders.into_iter().sum()))
             .filter(user::Column::Latitude.gte(south))
@@ -404,8 +416,7 @@ impl ListedRow {
     fn listed(self) -> Option<Listed> {
         Some(Listed {
             id: self.id,
-            latitude: self.latitude?,
-            longitude: self.longitude?,
+            position: CoarsePosition::of(self.latitude?, self.longitude?),
             birthdate: self.birthdate?,
             gender: GenderSet::bit(Gender::from_stored(self.gender.as_deref()?)?),
             min_age: self.discovery_min_age,

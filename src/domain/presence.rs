@@ -5,6 +5,11 @@
 //! the next socket), and ONLINE again. Changes are published on the user's
 //! presence topic, which their friends' `presenceChanged` feeds listen to.
 //!
+//! Presence and `lastSeenAt` go only to whom the user allows
+//! ([`PresenceVisibility`]: friends by default); everyone else, and every
+//! signed-out reader, sees OFFLINE and no `lastSeenAt`, exactly as for someone
+//! offline, so a hidden presence does not show that it is hidden.
+//!
 //! Each replica keeps a registry of its own sockets. With Redis, every
 //! replica's claims meet in the shared store (`infra::presence_store`), which
 //! decides what is announced: online on any replica counts. Without Redis, or
@@ -423,6 +428,56 @@ impl Presence {
     }
 }
 
+/// Who may see a user's presence and `lastSeenAt`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PresenceVisibility {
+    /// Every signed-in user (never a signed-out reader).
+    Everyone,
+    /// Their friends: the default.
+    #[default]
+    Friends,
+    OnlyMe,
+}
+
+/// How a reader stands to the user whose presence they read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reader {
+    SignedOut,
+    Myself,
+    Friend,
+    /// Signed in, and not a friend.
+    Other,
+}
+
+impl PresenceVisibility {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Everyone => "EVERYONE",
+            Self::Friends => "FRIENDS",
+            Self::OnlyMe => "ONLY_ME",
+        }
+    }
+
+    pub fn from_stored(value: &str) -> Self {
+        match value {
+            "EVERYONE" => Self::Everyone,
+            "ONLY_ME" => Self::OnlyMe,
+            _ => Self::Friends,
+        }
+    }
+
+    /// Whether `reader` sees the real presence and `lastSeenAt`. Signed-out
+    /// readers never do: anyone can sign out, a user who was blocked too.
+    pub fn shows_to(self, reader: Reader) -> bool {
+        match (self, reader) {
+            (_, Reader::Myself) => true,
+            (_, Reader::SignedOut) | (Self::OnlyMe, _) => false,
+            (Self::Everyone, _) => true,
+            (Self::Friends, reader) => reader == Reader::Friend,
+        }
+    }
+}
+
 impl Status {
     /// As stored in the shared store (and named in the schema).
     pub fn as_str(self) -> &'static str {
@@ -476,5 +531,29 @@ pub struct SocketPresence {
 impl Drop for SocketPresence {
     fn drop(&mut self) {
         self.presence.disconnect(self.user_id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presence_goes_only_to_whom_the_user_allows() {
+        use PresenceVisibility::*;
+        use Reader::*;
+        let sees = |visibility: PresenceVisibility| {
+            [SignedOut, Myself, Friend, Other].map(|reader| visibility.shows_to(reader))
+        };
+        assert_eq!(sees(Everyone), [false, true, true, true]);
+        assert_eq!(sees(Friends), [false, true, true, false]);
+        assert_eq!(sees(OnlyMe), [false, true, false, false]);
+        assert_eq!(PresenceVisibility::default(), Friends);
+        for visibility in [Everyone, Friends, OnlyMe] {
+            assert_eq!(
+                PresenceVisibility::from_stored(visibility.as_str()),
+                visibility
+            );
+        }
     }
 }

@@ -8,7 +8,10 @@
 //! One SQL statement says how the viewer stands with others: whom they swiped
 //! (a pass only counts during its cooldown; a match always follows the
 //! viewer's like), who is blocked either way, and who swiped on them. Rust then
-//! measures exact distances, scores (`compatibility`) and sorts, counting
+//! measures distances from the viewer's exact position to each candidate's
+//! coarse one (their ~1 km cell's centre: the index holds nothing finer, so
+//! the box, the limit, the score and the order cannot betray where in the
+//! cell they are), scores (`compatibility`) and sorts, counting
 //! mutual friends (from the cached friend lists of `domain::graph`) only for
 //! those who could still make the deck.
 //!
@@ -19,6 +22,10 @@
 //! reorder pages already seen. A cursor whose deck is gone (expired, replaced
 //! by a new first page, or made on another replica without Redis) goes on after its card in a
 //! fresh deck: near its place, but no longer exactly.
+//!
+//! Dealing a deck is rate limited per viewer (`KITH_RATE_DECKS_PER_USER`),
+//! here rather than in the resolver, because a made-up cursor deals one too:
+//! fresh decks from moving positions are how a location is triangulated.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -43,7 +50,10 @@ use crate::{
         users::{self, Gender, Profiles},
     },
     error::{AppError, AppResult},
-    infra::sql,
+    infra::{
+        ratelimit::{Action, RateLimiter},
+        sql,
+    },
 };
 use serde::{Deserialize, Serialize};
 
@@ -246,6 +256,8 @@ pub struct Recommendations {
     /// Most candidates one deck weighs.
     pool: u64,
     pass_cooldown: chrono::Duration,
+    /// Counts the decks each viewer is dealt.
+    limiter: RateLimiter,
 }
 
 impl Recommendations {
@@ -260,6 +272,7 @@ impl Recommendations {
         pool: u64,
         pass_cooldown: Duration,
         shared: Option<&Redis>,
+        limiter: RateLimiter,
     ) -> Self {
         let decks = Cache::builder()
             .max_capacity(DECK_CACHE_BYTES)
@@ -286,6 +299,7 @@ impl Recommendations {
             pool: pool.clamp(1, MAX_POOL),
             pass_cooldown: chrono::Duration::from_std(pass_cooldown)
                 .unwrap_or(chrono::Duration::MAX),
+            limiter,
         }
     }
 
@@ -315,6 +329,9 @@ impl Recommendations {
         let (deck, start, fresh) = match (cursor, kept) {
             (Some(cursor), Some(deck)) => (deck, cursor.position.saturating_add(1), false),
             (cursor, _) => {
+                self.limiter
+                    .check(Action::DeckPerUser, &viewer.to_string())
+                    .await?;
                 let deck = self.build_deck(&seeker, limits, now).await?;
                 // Going on from a deck that is gone: after its card, or at its
                 // place when that card is no longer there.
@@ -427,10 +444,12 @@ impl Recommendations {
         now: DateTime<Utc>,
     ) -> AppResult<Arc<Deck>> {
         let (viewer, profile) = (seeker.id, &seeker.profile);
+        // Half a kilometre more: the limit applies to the shown (rounded)
+        // distance, so a cell centre 1.4 km away is within 1 km.
         let bounds = BoundingBox::around(
             profile.latitude,
             profile.longitude,
-            f64::from(limits.max_distance_km),
+            f64::from(limits.max_distance_km) + 0.5,
         );
         let (cells, standing) = tokio::try_join!(
             self.index.around(&bounds, limits.genders),
@@ -444,8 +463,7 @@ impl Recommendations {
         let mut weighed: Vec<Weighed> = found
             .into_iter()
             .filter_map(|(user, their_swipe)| {
-                let distance_km =
-                    compatibility::shown_distance_km(here, (user.latitude, user.longitude));
+                let distance_km = compatibility::shown_distance_km(here, user.position);
                 if distance_km > limits.max_distance_km {
                     return None;
                 }
@@ -721,10 +739,10 @@ fn candidates<'a>(
         .filter(|user| {
             // The index hands out only cells of the genders asked for.
             debug_assert!(limits.genders.bits() & user.gender != 0);
-            (south..=north).contains(&user.latitude)
+            (south..=north).contains(&user.position.latitude())
                 && bounds
                     .longitude
-                    .is_none_or(|(west, east)| (west..=east).contains(&user.longitude))
+                    .is_none_or(|(west, east)| (west..=east).contains(&user.position.longitude()))
                 && user.birthdate > born.0
                 && user.birthdate <= born.1
                 && (user.min_age..=user.max_age).contains(&profile.age)

@@ -16,6 +16,7 @@ use crate::infra::{cache::TwoLevelCache, db::Db};
 use crate::{
     domain::{
         discovery,
+        presence::PresenceVisibility,
         social::{self, FriendListVisibility},
     },
     error::{AppError, AppResult},
@@ -180,6 +181,7 @@ pub struct ProfileChanges {
     pub interests: Option<Vec<String>>,
     pub location: Option<Option<(f64, f64)>>,
     pub friend_list_visibility: Option<FriendListVisibility>,
+    pub presence_visibility: Option<PresenceVisibility>,
 }
 
 pub async fn find(db: &Db, id: Uuid) -> AppResult<Option<user::Model>> {
@@ -330,6 +332,7 @@ pub async fn update_profile(
                 .friend_list_visibility
                 .map(|v| v.as_str().to_owned()),
         ),
+        presence_visibility: set_if(changes.presence_visibility.map(|v| v.as_str().to_owned())),
         updated_at: Set(Utc::now()),
         ..Default::default()
     };

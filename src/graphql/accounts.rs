@@ -120,7 +120,14 @@ impl AccountQuery {
         ctx: &Context<'_>,
         username: String,
     ) -> async_graphql::Result<bool> {
-        Ok(ctx.state().accounts.username_available(&username).await?)
+        let state = ctx.state();
+        // Per call, so each alias of a request counts: one request must not
+        // probe a list of names.
+        state
+            .limiter
+            .check(Action::UsernameCheckPerIp, &client_key(&ctx.client()))
+            .await?;
+        Ok(state.accounts.username_available(&username).await?)
     }
 }
 
@@ -161,13 +168,11 @@ impl AccountMutation {
         let state = ctx.state();
         let client = ctx.client();
         let identifier = Identifier::parse(&input.identifier);
+        // Attempts per address here; failures per account in the domain,
+        // once the account is known.
         state
             .limiter
             .check(Action::LoginPerIp, &client_key(&client))
-            .await?;
-        state
-            .limiter
-            .check(Action::LoginPerIdentifier, identifier.key())
             .await?;
         Ok(state
             .accounts
@@ -234,15 +239,9 @@ impl AccountMutation {
         input: DeleteAccountInput,
     ) -> async_graphql::Result<bool> {
         let viewer = ctx.require_viewer().await?;
-        let state = ctx.state();
-        // The password check is a login attempt in disguise: count it as one.
-        state
-            .limiter
-            .check(Action::LoginPerIdentifier, &viewer.user_id.to_string())
-            .await?;
-        state
+        ctx.state()
             .accounts
-            .delete_account(viewer.user_id, &input.password)
+            .delete_account(viewer.user_id, &input.password, &ctx.client())
             .await?;
         Ok(true)
     }

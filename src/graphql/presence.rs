@@ -1,16 +1,25 @@
-//! Presence in GraphQL: `User.presence`, `setPresence` and the `presenceChanged`
+//! Presence in GraphQL: `User.presence` and `lastSeenAt` (as the user's
+//! `presenceVisibility` allows), `setPresence` and the `presenceChanged`
 //! subscription, which reports the viewer's friends coming and going.
 
-use async_graphql::{Context, Enum, Object, SimpleObject, Subscription};
+use async_graphql::{Context, Enum, Object, SimpleObject, Subscription, dataloader::DataLoader};
 use chrono::{DateTime, Utc};
-use std::collections::HashSet;
+use entity::user;
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{Arc, Mutex},
+};
 
 use futures_util::{Stream, StreamExt, stream::SelectAll};
 use uuid::Uuid;
 
 use crate::{
-    domain::presence::Status,
-    graphql::{ContextExt, live, users::User},
+    domain::{
+        presence::{PresenceVisibility as DomainVisibility, Reader, Status},
+        social::Relationship,
+    },
+    error::{AppError, AppResult},
+    graphql::{ContextExt, live, loaders::RelationshipLoader, users::User},
     infra::pubsub::{Event, presence_topic, user_topic},
 };
 
@@ -48,7 +57,72 @@ impl From<PresenceStatus> for Status {
     }
 }
 
-/// `User.presence`: as the viewer sees it.
+/// Who may see your presence and when you were last seen.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum PresenceVisibility {
+    /// Every signed-in user.
+    Everyone,
+    /// Your friends (the default).
+    Friends,
+    /// Nobody but you.
+    OnlyMe,
+}
+
+impl From<PresenceVisibility> for DomainVisibility {
+    fn from(value: PresenceVisibility) -> Self {
+        match value {
+            PresenceVisibility::Everyone => Self::Everyone,
+            PresenceVisibility::Friends => Self::Friends,
+            PresenceVisibility::OnlyMe => Self::OnlyMe,
+        }
+    }
+}
+
+impl From<DomainVisibility> for PresenceVisibility {
+    fn from(value: DomainVisibility) -> Self {
+        match value {
+            DomainVisibility::Everyone => Self::Everyone,
+            DomainVisibility::Friends => Self::Friends,
+            DomainVisibility::OnlyMe => Self::OnlyMe,
+        }
+    }
+}
+
+/// Whether the request's viewer may see `owner`'s presence and `lastSeenAt`
+/// (`owner_is_viewer` when that is known without asking the request). In a
+/// list, the relationships are read in one batch.
+pub async fn may_see_presence(
+    ctx: &Context<'_>,
+    owner: &user::Model,
+    owner_is_viewer: bool,
+) -> AppResult<bool> {
+    let visibility = DomainVisibility::from_stored(&owner.presence_visibility);
+    let reader = match ctx.viewer().await? {
+        _ if owner_is_viewer => Reader::Myself,
+        None => Reader::SignedOut,
+        Some(viewer) if viewer.user_id == owner.id => Reader::Myself,
+        // Nothing to look up: no relationship would show it.
+        Some(_) if visibility == DomainVisibility::OnlyMe => Reader::Other,
+        Some(_) if visibility == DomainVisibility::Everyone => Reader::Other,
+        Some(viewer) => {
+            let loader = ctx.data_unchecked::<DataLoader<RelationshipLoader>>();
+            let relationship =
+                loader
+                    .load_one((viewer.user_id, owner.id))
+                    .await
+                    .map_err(|err| {
+                        AppError::Internal(anyhow::anyhow!("loading a relationship: {err}"))
+                    })?;
+            match relationship {
+                Some(Relationship::Friends) => Reader::Friend,
+                _ => Reader::Other,
+            }
+        }
+    };
+    Ok(visibility.shows_to(reader))
+}
+
+/// `User.presence`: as the viewer sees it, once [`may_see_presence`] allows.
 pub async fn presence_of(
     ctx: &Context<'_>,
     user_id: Uuid,
@@ -64,6 +138,15 @@ pub struct PresenceChangedEvent {
     pub presence: PresenceStatus,
     /// When they went offline; null otherwise.
     pub last_seen_at: Option<DateTime<Utc>>,
+}
+
+/// A presence as one viewer is told of it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Shown(PresenceStatus, Option<DateTime<Utc>>);
+
+impl Shown {
+    /// What a hidden presence looks like: exactly someone offline, never seen.
+    const HIDDEN: Self = Self(PresenceStatus::Offline, None);
 }
 
 #[derive(Default)]
@@ -151,8 +234,15 @@ async fn open_presence_changed(
         });
     let db = state.db.clone();
     let social = state.social.clone();
+    let presence = state.presence.clone();
+    // What this feed last told of each friend, so that a friend who hides
+    // their presence from friends (ONLY_ME) is told of once, as OFFLINE,
+    // and then never again: their comings and goings must not show as a
+    // stream of OFFLINE events. Nothing told yet counts as OFFLINE.
+    let told: Arc<Mutex<HashMap<Uuid, Shown>>> = Arc::default();
     let events = live::stop_on_lag(feed).filter_map(move |event| {
-        let (db, social) = (db.clone(), social.clone());
+        let (db, social, presence, told) =
+            (db.clone(), social.clone(), presence.clone(), told.clone());
         // Boxed, so the stream does not carry database reads' futures while
         // it waits.
         Box::pin(async move {
@@ -160,24 +250,47 @@ async fn open_presence_changed(
                 Ok(event) => event,
                 Err(lagged) => return Some(Err(lagged)),
             };
-            let Event::PresenceChanged {
-                user_id,
-                status,
-                last_seen_at,
-            } = &*event
-            else {
-                return None;
+            let (user_id, change) = match &*event {
+                Event::PresenceChanged {
+                    user_id,
+                    status,
+                    last_seen_at,
+                } => (*user_id, Some(Shown((*status).into(), *last_seen_at))),
+                // The friend changed who sees them: what the viewer sees now.
+                Event::PresenceVisibilityChanged { user_id } => (*user_id, None),
+                _ => return None,
             };
             // Friends when it started, but maybe not now: an unfriending
             // or a block ends what they share.
-            if !social.are_friends(viewer_id, *user_id).await.ok()? {
+            if !social.are_friends(viewer_id, user_id).await.ok()? {
                 return None;
             }
-            let user = crate::domain::users::find(&db, *user_id).await.ok()??;
+            let user = crate::domain::users::find(&db, user_id).await.ok()??;
+            let visibility = DomainVisibility::from_stored(&user.presence_visibility);
+            let shown = match (visibility.shows_to(Reader::Friend), change) {
+                (false, _) => Shown::HIDDEN,
+                (true, Some(shown)) => shown,
+                (true, None) => {
+                    // As `User.presence` and `lastSeenAt` would answer.
+                    let status = presence.status(user_id, Some(viewer_id)).await;
+                    let seen = (status == Status::Offline)
+                        .then_some(user.last_seen_at)
+                        .flatten();
+                    Shown(status.into(), seen)
+                }
+            };
+            {
+                let mut told = told.lock().unwrap_or_else(|p| p.into_inner());
+                let before = told.get(&user_id).copied().unwrap_or(Shown::HIDDEN);
+                if shown == Shown::HIDDEN && before == Shown::HIDDEN {
+                    return None;
+                }
+                told.insert(user_id, shown);
+            }
             Some(Ok(PresenceChangedEvent {
                 user: User::new(user),
-                presence: (*status).into(),
-                last_seen_at: *last_seen_at,
+                presence: shown.0,
+                last_seen_at: shown.1,
             }))
         })
     });

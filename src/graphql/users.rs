@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use crate::{
     domain::{
+        presence::PresenceVisibility as DomainPresenceVisibility,
         social::FriendListVisibility as DomainVisibility,
         users::{self, Gender as DomainGender, ProfileChanges, ProfileText},
     },
@@ -23,12 +24,16 @@ use crate::{
         ids::{self, NodeKind},
         loaders::UserLoader,
         pagination::{Page, encode_cursor},
-        presence::{self, PresenceStatus},
+        presence::{self, PresenceStatus, PresenceVisibility},
         scalars::Date,
         social::{
             self, FriendListVisibility, FriendRequestConnection, Relationship, UserConnection,
             UserConnectionFields,
         },
+    },
+    infra::{
+        pubsub::{Event, presence_topic},
+        ratelimit::Action,
     },
 };
 
@@ -94,6 +99,10 @@ impl User {
         Self(model, Audience::Owner)
     }
 
+    async fn may_see_presence(&self, ctx: &Context<'_>) -> AppResult<bool> {
+        presence::may_see_presence(ctx, &self.0, self.1 == Audience::Owner).await
+    }
+
     /// Owner-only fields answer null to everyone else.
     async fn viewer_is_owner(&self, ctx: &Context<'_>) -> AppResult<bool> {
         if self.1 == Audience::Owner {
@@ -143,14 +152,36 @@ impl User {
 
     /// ONLINE while they have an open connection, OFFLINE a short while after
     /// the last one closes; AWAY or INVISIBLE (OFFLINE to others) by choice.
+    /// OFFLINE to whoever their presenceVisibility leaves out, and to
+    /// signed-out readers.
     async fn presence(&self, ctx: &Context<'_>) -> async_graphql::Result<PresenceStatus> {
+        if !self.may_see_presence(ctx).await? {
+            return Ok(PresenceStatus::Offline);
+        }
         presence::presence_of(ctx, self.0.id).await
     }
 
     /// When they were last online (kept when they go offline; not while
-    /// invisible).
-    async fn last_seen_at(&self) -> Option<DateTime<Utc>> {
-        self.0.last_seen_at
+    /// invisible). Null to whoever their presenceVisibility leaves out, and
+    /// to signed-out readers.
+    async fn last_seen_at(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<DateTime<Utc>>> {
+        Ok(self
+            .may_see_presence(ctx)
+            .await?
+            .then_some(self.0.last_seen_at)
+            .flatten())
+    }
+
+    /// Who may see presence and lastSeenAt. Owner only.
+    async fn presence_visibility(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<PresenceVisibility>> {
+        let visibility = DomainPresenceVisibility::from_stored(&self.0.presence_visibility);
+        Ok(self.viewer_is_owner(ctx).await?.then(|| visibility.into()))
     }
 
     async fn created_at(&self) -> DateTime<Utc> {
@@ -456,6 +487,9 @@ pub struct UpdateProfileInput {
     pub location: MaybeUndefined<LocationInput>,
     /// Who may see your friend list (FRIENDS unless changed).
     pub friend_list_visibility: Option<FriendListVisibility>,
+    /// Who may see your presence and lastSeenAt (FRIENDS unless changed);
+    /// everyone else sees OFFLINE and no lastSeenAt.
+    pub presence_visibility: Option<PresenceVisibility>,
 }
 
 /// `None` when undefined, `Some(None)` for null, `Some(Some(v))` for a value.
@@ -481,6 +515,15 @@ impl UserMutation {
         input: UpdateProfileInput,
     ) -> async_graphql::Result<User> {
         let viewer = ctx.require_viewer().await?;
+        let state = ctx.state();
+        if !matches!(input.location, MaybeUndefined::Undefined) {
+            // Moving oneself about and asking for decks is how someone's
+            // position is triangulated: moves are counted, like decks.
+            state
+                .limiter
+                .check(Action::LocationPerUser, &viewer.user_id.to_string())
+                .await?;
+        }
         let changes = ProfileChanges {
             display_name: change(input.display_name, |s| ProfileText::DisplayName.parse(&s))?,
             bio: change(input.bio, |s| ProfileText::Bio.parse(&s))?,
@@ -489,10 +532,19 @@ impl UserMutation {
             interests: input.interests,
             location: change(input.location, |l| Ok(Some((l.latitude, l.longitude))))?,
             friend_list_visibility: input.friend_list_visibility.map(Into::into),
+            presence_visibility: input.presence_visibility.map(Into::into),
         };
-        let state = ctx.state();
+        let visibility_changed = changes.presence_visibility.is_some();
         let updated =
             users::update_profile(&state.db, &state.profiles, viewer.user_id, changes).await?;
+        if visibility_changed {
+            state.pubsub.publish(
+                &presence_topic(viewer.user_id),
+                Event::PresenceVisibilityChanged {
+                    user_id: viewer.user_id,
+                },
+            );
+        }
         Ok(User::new(updated))
     }
 }

@@ -1,17 +1,26 @@
 //! Rate limits on abusable actions: GCRA per action and key, each action with
-//! its own rate from config. Keys are client addresses or identifiers.
+//! its own rate from config. Keys are client addresses, users or accounts.
 //!
 //! With Redis, every replica counts against the same limit: one Lua script
 //! keeps each key's theoretical arrival time there, atomically. While Redis is
-//! away each replica falls back to its own in-process limiter (governor), so a
-//! client gets at most N times its rate across N replicas until Redis returns.
+//! away each replica falls back to its own in-process counts (the same
+//! algorithm), so a client gets at most N times its rate across N replicas
+//! until Redis returns.
+//!
+//! An attempt can be given back ([`RateLimiter::refund`]): login reserves a
+//! failure before it checks the password and returns it when the password was
+//! right, so only failures count, and a burst of concurrent guesses cannot all
+//! pass a limit that was only read before them.
 
-use std::{fmt, num::NonZeroU32, str::FromStr, sync::Arc, time::Duration};
-
-use governor::{
-    DefaultKeyedRateLimiter, Quota, RateLimiter as Governor,
-    clock::{Clock, DefaultClock},
+use std::{
+    collections::HashMap,
+    fmt,
+    num::NonZeroU32,
+    str::FromStr,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
 };
+
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::{
@@ -47,12 +56,10 @@ impl Rate {
         }
     }
 
-    /// The quota: `count` at once, refilling evenly over `period`.
-    fn quota(self) -> Quota {
-        let interval = self.period / self.count.get();
-        Quota::with_period(interval.max(Duration::from_nanos(1)))
-            .expect("a non-zero period")
-            .allow_burst(self.count)
+    /// The time one attempt takes to win back, in microseconds: `count` at
+    /// once, refilling evenly over `period`.
+    fn interval_micros(self) -> u64 {
+        (self.period / self.count.get()).as_micros().max(1) as u64
     }
 }
 
@@ -113,27 +120,39 @@ impl<'de> Deserialize<'de> for Rate {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {
     LoginPerIp,
-    LoginPerIdentifier,
+    /// Failed logins on one account from one client address.
+    LoginFailuresPerAccountAndIp,
+    /// Failed logins on one account from anywhere: a slower ceiling.
+    LoginFailuresPerAccount,
     RegisterPerIp,
     RefreshPerIp,
     TypingPerUser,
     SwipePerUser,
     MessagePerUser,
+    /// `updateProfile` with a location.
+    LocationPerUser,
+    /// Recommendation decks dealt afresh.
+    DeckPerUser,
+    UsernameCheckPerIp,
 }
 
-const ACTIONS: usize = 7;
+const ACTIONS: usize = 11;
 
 impl Action {
     /// Its part of a Redis key.
     fn name(self) -> &'static str {
         match self {
             Self::LoginPerIp => "login-ip",
-            Self::LoginPerIdentifier => "login-id",
+            Self::LoginFailuresPerAccountAndIp => "login-fail-account-ip",
+            Self::LoginFailuresPerAccount => "login-fail-account",
             Self::RegisterPerIp => "register-ip",
             Self::RefreshPerIp => "refresh-ip",
             Self::TypingPerUser => "typing",
             Self::SwipePerUser => "swipe",
             Self::MessagePerUser => "message",
+            Self::LocationPerUser => "location",
+            Self::DeckPerUser => "deck",
+            Self::UsernameCheckPerIp => "username-ip",
         }
     }
 }
@@ -157,6 +176,24 @@ redis.call('SET', KEYS[1], string.format('%.0f', next_tat),
 return 0
 ";
 
+/// Gives one attempt back: moves KEYS[1]'s theoretical arrival time one
+/// interval (ARGV[1]) earlier, forgetting the key once it is in the past.
+const REFUND: &str = r"
+local interval = tonumber(ARGV[1])
+local stored = redis.call('GET', KEYS[1])
+if not stored then return 0 end
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
+local next_tat = tonumber(stored) - interval
+if next_tat <= now then
+  redis.call('DEL', KEYS[1])
+else
+  redis.call('SET', KEYS[1], string.format('%.0f', next_tat),
+    'PX', math.ceil((next_tat - now) / 1000))
+end
+return 0
+";
+
 /// Limits for every [`Action`], or none at all when limits are off.
 #[derive(Clone)]
 pub struct RateLimiter {
@@ -167,8 +204,14 @@ struct Limits {
     rates: [Rate; ACTIONS],
     /// This replica's own counts: all there is without Redis, and the
     /// fallback while Redis is away.
-    local: [DefaultKeyedRateLimiter<String>; ACTIONS],
-    shared: Option<(Redis, redis::Script)>,
+    local: [LocalGcra; ACTIONS],
+    shared: Option<Shared>,
+}
+
+struct Shared {
+    redis: Redis,
+    check: redis::Script,
+    refund: redis::Script,
 }
 
 impl RateLimiter {
@@ -178,18 +221,26 @@ impl RateLimiter {
         }
         let rates = [
             settings.rate_login_per_ip,
-            settings.rate_login_per_identifier,
+            settings.rate_login_failures_per_account_and_ip,
+            settings.rate_login_failures_per_account,
             settings.rate_register_per_ip,
             settings.rate_refresh_per_ip,
             settings.rate_typing_per_user,
             settings.rate_swipes_per_user,
             settings.rate_messages_per_user,
+            settings.rate_location_per_user,
+            settings.rate_decks_per_user,
+            settings.rate_username_checks_per_ip,
         ];
         Self {
             limits: Some(Arc::new(Limits {
                 rates,
-                local: rates.map(|rate| Governor::keyed(rate.quota())),
-                shared: redis.map(|redis| (redis.clone(), redis::Script::new(GCRA))),
+                local: rates.map(LocalGcra::new),
+                shared: redis.map(|redis| Shared {
+                    redis: redis.clone(),
+                    check: redis::Script::new(GCRA),
+                    refund: redis::Script::new(REFUND),
+                }),
             })),
         }
     }
@@ -201,16 +252,16 @@ impl RateLimiter {
             return Ok(());
         };
         let wait = match &limits.shared {
-            Some((redis, script)) if redis.is_up() => {
-                match limits.check_shared(redis, script, action, key).await {
+            Some(shared) if shared.redis.is_up() => {
+                match limits.check_shared(shared, action, key).await {
                     Ok(wait) => wait,
                     Err(err) => {
                         tracing::warn!(error = %err, "shared rate limit unavailable; counting locally");
-                        limits.check_local(action, key)
+                        limits.local[action as usize].check(key)
                     }
                 }
             }
-            _ => limits.check_local(action, key),
+            _ => limits.local[action as usize].check(key),
         };
         match wait {
             None => Ok(()),
@@ -221,44 +272,134 @@ impl RateLimiter {
         }
     }
 
+    /// Gives back one attempt of `action` by `key` that [`Self::check`]
+    /// counted, when it turned out not to be what the limit counts (a login
+    /// whose password was right).
+    pub async fn refund(&self, action: Action, key: &str) {
+        let Some(limits) = &self.limits else {
+            return;
+        };
+        if let Some(shared) = limits.shared.as_ref().filter(|s| s.redis.is_up()) {
+            match limits.refund_shared(shared, action, key).await {
+                Ok(()) => return,
+                Err(err) => {
+                    tracing::warn!(error = %err, "shared rate limit unavailable; refunding locally");
+                }
+            }
+        }
+        limits.local[action as usize].refund(key);
+    }
+
     /// Forgets keys whose limits have fully recovered, so memory stays bounded by
     /// the recently active keys. Called periodically.
     pub fn forget_idle_keys(&self) {
         if let Some(limits) = &self.limits {
             for limiter in &limits.local {
-                limiter.retain_recent();
-                limiter.shrink_to_fit();
+                limiter.forget_idle();
             }
         }
     }
 }
 
 impl Limits {
-    /// How long until `key` may try again, if it may not now.
-    fn check_local(&self, action: Action, key: &str) -> Option<Duration> {
-        self.local[action as usize]
-            .check_key(&key.to_owned())
-            .err()
-            .map(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
-    }
-
-    /// The same, counted in Redis for every replica.
+    /// How long until `key` may try again, if it may not now, counted in
+    /// Redis for every replica.
     async fn check_shared(
         &self,
-        redis: &Redis,
-        script: &redis::Script,
+        shared: &Shared,
         action: Action,
         key: &str,
     ) -> anyhow::Result<Option<Duration>> {
         let rate = self.rates[action as usize];
-        let interval = (rate.period / rate.count.get()).as_micros().max(1) as u64;
-        let mut connection = redis.connection();
-        let mut invocation = script.key(redis.key(&format!("rl:{}:{key}", action.name())));
-        invocation.arg(interval).arg(rate.count.get());
-        let wait_micros: u64 = redis
+        let mut connection = shared.redis.connection();
+        let mut invocation = shared.check.key(Self::redis_key(shared, action, key));
+        invocation.arg(rate.interval_micros()).arg(rate.count.get());
+        let wait_micros: u64 = shared
+            .redis
             .within(invocation.invoke_async(&mut connection))
             .await?;
         Ok((wait_micros > 0).then(|| Duration::from_micros(wait_micros)))
+    }
+
+    async fn refund_shared(
+        &self,
+        shared: &Shared,
+        action: Action,
+        key: &str,
+    ) -> anyhow::Result<()> {
+        let rate = self.rates[action as usize];
+        let mut connection = shared.redis.connection();
+        let mut invocation = shared.refund.key(Self::redis_key(shared, action, key));
+        invocation.arg(rate.interval_micros());
+        let _: u64 = shared
+            .redis
+            .within(invocation.invoke_async(&mut connection))
+            .await?;
+        Ok(())
+    }
+
+    fn redis_key(shared: &Shared, action: Action, key: &str) -> String {
+        shared.redis.key(&format!("rl:{}:{key}", action.name()))
+    }
+}
+
+/// The same GCRA as the Lua script, in this process: each key's theoretical
+/// arrival time, in microseconds since the limiter started.
+struct LocalGcra {
+    interval: u64,
+    burst: u64,
+    started: Instant,
+    arrivals: Mutex<HashMap<String, u64>>,
+}
+
+impl LocalGcra {
+    fn new(rate: Rate) -> Self {
+        Self {
+            interval: rate.interval_micros(),
+            burst: u64::from(rate.count.get()),
+            started: Instant::now(),
+            arrivals: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn now(&self) -> u64 {
+        self.started.elapsed().as_micros() as u64
+    }
+
+    fn arrivals(&self) -> std::sync::MutexGuard<'_, HashMap<String, u64>> {
+        // A panic elsewhere cannot leave the map half-written: use it as is.
+        self.arrivals.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Counts one attempt; the wait when over the rate.
+    fn check(&self, key: &str) -> Option<Duration> {
+        let now = self.now();
+        let mut arrivals = self.arrivals();
+        let tat = arrivals.get(key).copied().unwrap_or(now).max(now);
+        let allowed_at = tat.saturating_sub((self.burst - 1) * self.interval);
+        if now < allowed_at {
+            return Some(Duration::from_micros(allowed_at - now));
+        }
+        arrivals.insert(key.to_owned(), tat + self.interval);
+        None
+    }
+
+    fn refund(&self, key: &str) {
+        let now = self.now();
+        let mut arrivals = self.arrivals();
+        if let Some(tat) = arrivals.get_mut(key) {
+            *tat = tat.saturating_sub(self.interval);
+            if *tat <= now {
+                arrivals.remove(key);
+            }
+        }
+    }
+
+    fn forget_idle(&self) {
+        let now = self.now();
+        let mut arrivals = self.arrivals();
+        arrivals.retain(|_, tat| *tat > now);
+        arrivals.shrink_to_fit();
     }
 }
 
@@ -300,5 +441,25 @@ mod tests {
             .check(Action::RegisterPerIp, "1.2.3.4")
             .await
             .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_refunded_attempt_is_not_counted() {
+        let settings = Settings {
+            rate_login_failures_per_account: Rate::per_hour(2),
+            ..Settings::default()
+        };
+        let limiter = RateLimiter::from_settings(&settings, None);
+        let action = Action::LoginFailuresPerAccount;
+        for _ in 0..5 {
+            limiter.check(action, "account").await.unwrap();
+            limiter.refund(action, "account").await;
+        }
+        limiter.check(action, "account").await.unwrap();
+        limiter.check(action, "account").await.unwrap();
+        assert!(limiter.check(action, "account").await.is_err());
+        // Refunding a key never counted is harmless.
+        limiter.refund(action, "someone else").await;
+        limiter.check(action, "someone else").await.unwrap();
     }
 }

@@ -71,6 +71,9 @@ pub enum Event {
         status: crate::domain::presence::Status,
         last_seen_at: Option<chrono::DateTime<chrono::Utc>>,
     },
+    /// Published to the user's presence topic when they change who may see
+    /// their presence, so their friends' feeds show what they see now.
+    PresenceVisibilityChanged { user_id: Uuid },
     /// Published to the conversation.
     MessageAdded { message: Message },
     /// Published to the conversation.
