@@ -46,7 +46,7 @@ use tokio::{net::TcpStream, sync::oneshot, task::JoinSet};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-const JWT_SECRET: &str = "bench-secret-bench-secret-bench-secret-01";
+const JWT_SECRET: &str = "kith-bench-5Hs8Qe1Wr4Ty7Ui0Op3As6Df9Gh2Jk";
 const PASSWORD: &str = "correct horse battery staple";
 /// How long, after the measured window closes, an answer may still take before
 /// its worker gives up on it (it would not be counted anyway).

@@ -63,7 +63,7 @@ use tokio_tungstenite::tungstenite::{
 };
 use uuid::Uuid;
 
-const SECRET: &str = "chat-bench-secret-chat-bench-secret-0123";
+const SECRET: &str = "kith-chat-bench-2Lk5Jh8Gf1Ds4Aq7Zx0Cv3Bn6M";
 const ROWS_PER_INSERT: usize = 1000;
 
 #[derive(Parser)]

@@ -504,10 +504,12 @@ async fn connect(url: &str, settings: &Settings, lazy: bool) -> anyhow::Result<D
         .acquire_timeout(if lazy {
             Duration::from_secs(1)
         } else {
-            Duration::from_secs(10)
+            settings.db_acquire_timeout()
         })
         .max_connections(settings.db_max_connections)
-        .connect_timeout(Duration::from_secs(10))
+        // While the database is away every request waits this long at most
+        // for a connection, then answers UNAVAILABLE with a retry hint.
+        .connect_timeout(settings.db_acquire_timeout())
         // sqlx pings every connection it hands out by default: one more round
         // trip per checkout, and a send checks out three times. Only a
         // connection idle long enough to have been dropped (by a restarting

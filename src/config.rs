@@ -44,6 +44,9 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// `KITH_DB_MAX_CONNECTIONS`: size of the database pool.
     pub db_max_connections: u32,
+    /// `KITH_DB_ACQUIRE_TIMEOUT_MILLIS`: how long a request waits for a
+    /// database connection (or to open one) before it answers `UNAVAILABLE`.
+    pub db_acquire_timeout_millis: u64,
     /// `KITH_BODY_LIMIT_BYTES`: largest accepted request body.
     pub body_limit_bytes: usize,
     /// `KITH_QUERY_DEPTH_LIMIT`: deepest accepted selection.
@@ -169,6 +172,7 @@ impl Default for Settings {
             migrate: true,
             log_format: LogFormat::Text,
             db_max_connections: 16,
+            db_acquire_timeout_millis: 3_000,
             body_limit_bytes: 2 * 1024 * 1024,
             query_depth_limit: 12,
             query_complexity_limit: 10_000,
@@ -225,6 +229,10 @@ impl Settings {
 
     pub fn access_token_ttl(&self) -> Duration {
         Duration::from_secs(self.access_token_ttl_secs)
+    }
+
+    pub fn db_acquire_timeout(&self) -> Duration {
+        Duration::from_millis(self.db_acquire_timeout_millis)
     }
 
     pub fn refresh_token_ttl(&self) -> Duration {

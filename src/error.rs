@@ -91,15 +91,55 @@ impl AppError {
     }
 }
 
+/// How long a client should wait before retrying when the database is away:
+/// the time a restart or a failover usually takes to begin answering again.
+const DATABASE_RETRY_AFTER_SECS: u64 = 2;
+
 impl From<DbErr> for AppError {
     fn from(err: DbErr) -> Self {
+        if database_unavailable(&err) {
+            tracing::warn!(error = %err, "database unavailable");
+            return Self::Unavailable {
+                retry_after_secs: DATABASE_RETRY_AFTER_SECS,
+                message: "the database is not answering; retry shortly".into(),
+            };
+        }
         Self::Internal(err.into())
     }
 }
 
 impl From<anyhow::Error> for AppError {
     fn from(err: anyhow::Error) -> Self {
-        Self::Internal(err)
+        match err.downcast::<DbErr>() {
+            Ok(db_err) => db_err.into(),
+            Err(err) => Self::Internal(err),
+        }
+    }
+}
+
+/// True when `err` says the database could not be reached (no connection to
+/// be had in time, a connection cut, a server shutting down or starting up),
+/// not that a statement was wrong: the request may succeed if retried.
+pub fn database_unavailable(err: &DbErr) -> bool {
+    use sea_orm::{RuntimeErr, sqlx::Error as Sqlx};
+    match err {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+        DbErr::Exec(RuntimeErr::SqlxError(sqlx)) | DbErr::Query(RuntimeErr::SqlxError(sqlx)) => {
+            match sqlx.as_ref() {
+                Sqlx::Io(_)
+                | Sqlx::Tls(_)
+                | Sqlx::PoolTimedOut
+                | Sqlx::PoolClosed
+                | Sqlx::WorkerCrashed => true,
+                // SQLSTATE class 08 (connection exception) and 57P01–57P03
+                // (the server is shutting down, crashed, or not yet up).
+                Sqlx::Database(db) => db
+                    .code()
+                    .is_some_and(|code| code.starts_with("08") || code.starts_with("57P")),
+                _ => false,
+            }
+        }
+        _ => false,
     }
 }
 

@@ -13,9 +13,7 @@ pub async fn load_or_create(
     configured: Option<&str>,
 ) -> anyhow::Result<Vec<u8>> {
     if let Some(secret) = configured.filter(|s| !s.is_empty()) {
-        if secret.len() < 32 {
-            anyhow::bail!("KITH_JWT_SECRET must be at least 32 characters");
-        }
+        check_strength(secret)?;
         return Ok(secret.as_bytes().to_vec());
     }
     let candidate: [u8; 64] = rand::random();
@@ -38,4 +36,63 @@ pub async fn load_or_create(
          set KITH_JWT_SECRET to manage it yourself"
     );
     Ok(hex::decode(stored.value)?)
+}
+
+/// Words that mark a secret copied from an example rather than generated.
+const PLACEHOLDER_MARKERS: [&str; 6] = [
+    "change",
+    "replace",
+    "placeholder",
+    "example",
+    "your-secret",
+    "xxxxxxxx",
+];
+/// `openssl rand -base64 48` uses about 40 of its 64 letters; a passphrase
+/// made of a few repeated words uses a dozen at most.
+const MIN_DISTINCT_CHARACTERS: usize = 16;
+
+/// Refuses a configured key that anyone could guess: too short, left as the
+/// placeholder some file shipped, or a pattern rather than random. A token
+/// signed with a published placeholder was once honoured for ten years.
+fn check_strength(secret: &str) -> anyhow::Result<()> {
+    if secret.len() < 32 {
+        anyhow::bail!("KITH_JWT_SECRET must be at least 32 characters");
+    }
+    let lower = secret.to_ascii_lowercase();
+    if let Some(marker) = PLACEHOLDER_MARKERS.iter().find(|m| lower.contains(*m)) {
+        anyhow::bail!(
+            "KITH_JWT_SECRET looks like a placeholder (it contains {marker:?}): generate one \
+             with `openssl rand -base64 48`, or unset it to have kith generate and keep one"
+        );
+    }
+    let mut distinct: Vec<char> = secret.chars().collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    if distinct.len() < MIN_DISTINCT_CHARACTERS {
+        anyhow::bail!(
+            "KITH_JWT_SECRET uses only {} different characters: generate a random one with \
+             `openssl rand -base64 48`",
+            distinct.len()
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_strength;
+
+    #[test]
+    fn guessable_keys_are_refused_and_random_ones_accepted() {
+        for weak in [
+            "short",
+            "change-me-to-a-long-random-secret-of-32+chars",
+            "REPLACE_ME_WITH_32_OR_MORE_RANDOM_CHARACTERS",
+            "secretsecretsecretsecretsecretsecret",
+            "abababababababababababababababababab",
+        ] {
+            assert!(check_strength(weak).is_err(), "{weak}");
+        }
+        assert!(check_strength("q7Vd0pXn3LwZ+eJr9sT2yKb5hMf8uCa1GiO4Nl6Ex").is_ok());
+    }
 }

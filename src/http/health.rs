@@ -1,5 +1,7 @@
 //! Liveness and readiness for load balancers and orchestrators.
 
+use std::{future::Future, time::Duration};
+
 use axum::{Json, extract::State, http::StatusCode};
 use serde_json::{Value, json};
 
@@ -14,18 +16,28 @@ pub async fn healthz() -> &'static str {
 /// still serves, degraded (local limits, local-only fan-out), so that is 200
 /// with `"status": "degraded"`: taking every replica out of the load balancer
 /// because their shared Redis is away would turn a degraded service into none.
+///
+/// Each dependency is asked at once and given [`PING_PATIENCE`]: a probe
+/// that waits on a pool while the database is away would time out in the
+/// orchestrator (Kubernetes gives up after 2 s) and never see the 503.
 pub async fn readyz(State(state): State<HttpState>) -> (StatusCode, Json<Value>) {
-    let database = state.app.db.primary().ping().await.is_ok();
+    let app = &state.app;
+    let database = answers(async { app.db.primary().ping().await.is_ok() });
     // Reads fall back to the primary without it: reported, never a reason
     // to leave the load balancer.
-    let replica = match state.app.db.replica() {
-        Some(replica) => Some(replica.ping().await.is_ok()),
-        None => None,
+    let replica = async {
+        match app.db.replica() {
+            Some(replica) => Some(answers(async { replica.ping().await.is_ok() }).await),
+            None => None,
+        }
     };
-    let redis = match &state.app.redis {
-        Some(redis) => Some(redis.ping().await),
-        None => None,
+    let redis = async {
+        match &app.redis {
+            Some(redis) => Some(answers(redis.ping()).await),
+            None => None,
+        }
     };
+    let (database, replica, redis) = tokio::join!(database, replica, redis);
     let word = |ok: bool| if ok { "ok" } else { "unavailable" };
     let (status, summary) = match (database, redis) {
         (false, _) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
@@ -40,4 +52,14 @@ pub async fn readyz(State(state): State<HttpState>) -> (StatusCode, Json<Value>)
         body["readReplica"] = json!(word(replica));
     }
     (status, Json(body))
+}
+
+/// How long `/readyz` waits for any one dependency.
+const PING_PATIENCE: Duration = Duration::from_millis(800);
+
+/// Whether `ping` says yes within [`PING_PATIENCE`].
+async fn answers(ping: impl Future<Output = bool>) -> bool {
+    tokio::time::timeout(PING_PATIENCE, ping)
+        .await
+        .unwrap_or(false)
 }

@@ -4,6 +4,8 @@
 //! `KITH_TEST_REDIS_URL` is set), and talks to it over HTTP and WebSocket.
 #![allow(dead_code)]
 
+pub mod link;
+
 use std::{net::SocketAddr, process::Stdio, sync::Arc, time::Duration};
 
 use futures_util::{SinkExt, StreamExt};
@@ -22,7 +24,7 @@ use tokio_tungstenite::{
 };
 
 /// Known to the tests, so they can forge tokens signed with it.
-pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123";
+pub const JWT_SECRET: &str = "kith-tests-8Fq2Lz0Rw5Yx3Nc7Vb1Hm4Jd6Kp9Gt";
 pub const PASSWORD: &str = "correct horse battery";
 
 pub struct TestApp {

@@ -1,0 +1,160 @@
+//! When the database goes away: every call that needs it answers
+//! `UNAVAILABLE` with `retryAfter` within a few seconds (not an anonymous
+//! internal error after the pool's patience), `/readyz` answers 503 at once,
+//! and everything heals when the database is back, with nothing acknowledged
+//! lost. The database is the real PostgreSQL, reached through a link the test
+//! cuts; SQLite is a file in the process and cannot go away.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{
+    Received,
+    link::{Link, Mode},
+    spawn_app_with,
+};
+use serde_json::{Value, json};
+
+/// A bound on each answer, so a hang fails the test instead of stalling it;
+/// the pool's own patience in this test is one second.
+const ANSWER_BOUND: Duration = Duration::from_secs(15);
+
+/// The body doubles as the `clientMessageId`: a retried send is the same send.
+const SEND: &str = "mutation($c: ID!, $b: String!) {
+    sendMessage(input: { conversationId: $c, body: $b, clientMessageId: $b }) { seq } }";
+
+/// `url` with its host and port replaced by `addr`.
+fn through(url: &str, addr: std::net::SocketAddr) -> String {
+    let authority_start = url.find("://").map_or(0, |i| i + 3);
+    let authority_end = url[authority_start..]
+        .find('/')
+        .map_or(url.len(), |i| authority_start + i);
+    let host_start = url[authority_start..authority_end]
+        .rfind('@')
+        .map_or(authority_start, |i| authority_start + i + 1);
+    format!("{}{addr}{}", &url[..host_start], &url[authority_end..])
+}
+
+fn upstream_of(url: &str) -> std::net::SocketAddr {
+    let probe: std::net::SocketAddr = "127.0.0.1:1".parse().unwrap();
+    let rewritten = through(url, probe);
+    // What `through` replaced is the server's address.
+    let start = rewritten.find("127.0.0.1:1").unwrap();
+    let end = start + url.len() - (rewritten.len() - "127.0.0.1:1".len());
+    url[start..end]
+        .parse()
+        .expect("the test database URL names host:port")
+}
+
+fn code_of(response: &Value) -> (&str, Option<u64>) {
+    let error = &response["errors"][0];
+    (
+        error["extensions"]["code"].as_str().unwrap_or_default(),
+        error["extensions"]["retryAfter"].as_u64(),
+    )
+}
+
+async fn readyz(app: &common::TestApp) -> u16 {
+    app.client
+        .get(app.url("/readyz"))
+        .timeout(ANSWER_BOUND)
+        .send()
+        .await
+        .expect("/readyz answers")
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn an_unreachable_database_answers_unavailable_and_heals() {
+    let Ok(admin_url) = std::env::var("KITH_TEST_DATABASE_URL") else {
+        return;
+    };
+    let link = Link::to(upstream_of(&admin_url)).await;
+    let app = spawn_app_with(|settings| {
+        settings.database_url = through(&settings.database_url, link.addr);
+        settings.db_acquire_timeout_millis = 1_000;
+    })
+    .await;
+    let (ann, bob, conversation) = app.friends_chatting().await;
+    let send = |body: &str| {
+        let (app, conversation, token) = (&app, conversation.clone(), ann.access_token.clone());
+        let body = body.to_owned();
+        async move {
+            tokio::time::timeout(
+                ANSWER_BOUND,
+                app.graphql(SEND, json!({ "c": conversation, "b": body }), Some(&token)),
+            )
+            .await
+            .expect("answered within the bound")
+        }
+    };
+    let before = send("before").await;
+    assert_eq!(before["data"]["sendMessage"]["seq"], 1, "{before:#}");
+
+    for mode in [Mode::Swallow, Mode::Refuse] {
+        link.set(mode);
+        let response = send(&format!("while away ({mode:?})")).await;
+        assert_eq!(
+            code_of(&response),
+            ("UNAVAILABLE", Some(2)),
+            "{mode:?}: {response:#}"
+        );
+        assert_eq!(readyz(&app).await, 503, "{mode:?}");
+
+        // A subscription started meanwhile is refused as promptly.
+        let mut socket = app.signed_in_socket(&bob).await;
+        socket
+            .send(json!({ "id": "1", "type": "subscribe", "payload": {
+                "query": "subscription($c: ID!) { messageAdded(conversationId: $c) { seq } }",
+                "variables": { "c": conversation } } }))
+            .await;
+        match socket.receive_within(ANSWER_BOUND).await {
+            Received::Json(message) => {
+                let payload = &message["payload"];
+                let error = payload
+                    .get("errors")
+                    .and_then(|errors| errors.get(0))
+                    .or_else(|| payload.get(0))
+                    .unwrap_or_else(|| panic!("an error: {message:#}"));
+                assert_eq!(error["extensions"]["code"], "UNAVAILABLE", "{message:#}");
+            }
+            Received::Closed(code) => panic!("closed ({code:?}) instead of an error"),
+        }
+    }
+
+    link.set(Mode::Pass);
+    let mut healed = None;
+    for _ in 0..50 {
+        let response = send("after").await;
+        if response.get("errors").is_none() {
+            healed = Some(response);
+            break;
+        }
+        assert_eq!(code_of(&response).0, "UNAVAILABLE", "{response:#}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let healed = healed.expect("sends work again once the database is back");
+    assert_eq!(
+        healed["data"]["sendMessage"]["seq"], 2,
+        "nothing refused was written, nothing acknowledged lost"
+    );
+    assert_eq!(readyz(&app).await, 200);
+}
+
+#[test]
+fn urls_are_pointed_through_the_link() {
+    let addr = "127.0.0.1:4242".parse().unwrap();
+    assert_eq!(
+        through(
+            "postgres://postgres@127.0.0.1:5432/db?sslmode=disable",
+            addr
+        ),
+        "postgres://postgres@127.0.0.1:4242/db?sslmode=disable"
+    );
+    assert_eq!(
+        upstream_of("postgres://postgres@127.0.0.1:5432/db"),
+        "127.0.0.1:5432".parse().unwrap()
+    );
+}
