@@ -301,7 +301,8 @@ impl Application {
         let limiter = state.limiter.clone();
         let sockets = http::websocket::Sockets::default();
         let presence = state.presence.clone();
-        let router = router(state, sockets.clone());
+        let cors = cors(&settings.cors_origins)?;
+        let router = router(state, sockets.clone()).layer(cors);
         let listener = bind(settings.listen)?;
         Ok(Self {
             listener,
@@ -419,10 +420,33 @@ pub fn router(state: AppState, sockets: http::websocket::Sockets) -> Router {
             (axum::http::StatusCode::NOT_FOUND, "not found")
         }))
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(CorsLayer::permissive())
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::new())
         .with_state(http_state)
+}
+
+/// Which web pages may call kith from a browser (`KITH_CORS_ORIGINS`): `*`
+/// for any (tokens travel in headers, not cookies, so a page can only use the
+/// token its user gave it), or a comma-separated list of origins.
+fn cors(origins: &str) -> anyhow::Result<CorsLayer> {
+    use axum::http::{HeaderValue, Method, header};
+    if origins.trim() == "*" {
+        return Ok(CorsLayer::permissive());
+    }
+    let origins = origins
+        .split(',')
+        .map(str::trim)
+        .filter(|origin| !origin.is_empty())
+        .map(|origin| {
+            HeaderValue::from_str(origin)
+                .with_context(|| format!("KITH_CORS_ORIGINS: {origin:?} is not an origin"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(CorsLayer::new()
+        .allow_origin(origins)
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
+        .max_age(Duration::from_secs(3600)))
 }
 
 /// Counts the SQL statements one app runs: for `/metrics`, and for tests that

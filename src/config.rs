@@ -86,6 +86,9 @@ pub struct Settings {
     /// `KITH_PASSWORD_HASH_CONCURRENCY`: password hashes computed at once (each
     /// takes 19 MiB and a core for tens of milliseconds). 0 means one per core.
     pub password_hash_concurrency: usize,
+    /// `KITH_CORS_ORIGINS`: `*` (any page may call kith from a browser) or a
+    /// comma-separated list of origins, e.g. `https://app.example.com`.
+    pub cors_origins: String,
     /// `KITH_TRUST_FORWARDED_FOR`: take the client address from the last
     /// `X-Forwarded-For` entry (set it only behind a proxy that appends it).
     pub trust_forwarded_for: bool,
@@ -187,6 +190,7 @@ impl Default for Settings {
             ws_init_timeout_millis: 10_000,
             ws_max_sockets_per_user: 20,
             password_hash_concurrency: 0,
+            cors_origins: "*".into(),
             trust_forwarded_for: false,
             rate_limits: Switch::On,
             rate_login_per_ip: Rate::per_minute(30),

@@ -55,10 +55,15 @@ fn corpus() -> Vec<String> {
     }
     fan_out.push_str("fragment F26 on Query { __typename }\n");
     seeds.push(fan_out);
-    seeds.push(format!("{{ __typename {} }}", "@skip(if: false) ".repeat(5_000)));
+    seeds.push(format!(
+        "{{ __typename {} }}",
+        "@skip(if: false) ".repeat(5_000)
+    ));
     seeds.push(format!(
         "{{ {} }}",
-        (0..3_000).map(|i| format!("a{i}: __typename ")).collect::<String>()
+        (0..3_000)
+            .map(|i| format!("a{i}: __typename "))
+            .collect::<String>()
     ));
     seeds
 }
@@ -70,7 +75,9 @@ fn mutate(rng: &mut StdRng, seeds: &[String], document: &str) -> String {
     let mut out = match rng.random_range(0..6) {
         // Insert brackets, quotes or punctuation.
         0 => {
-            let pick = ["{", "}", "[", "]", "(", ")", "\"", "\"\"\"", "#", "...", "@", "$", ":", "\\"];
+            let pick = [
+                "{", "}", "[", "]", "(", ")", "\"", "\"\"\"", "#", "...", "@", "$", ":", "\\",
+            ];
             let i = at(rng);
             let piece = pick[rng.random_range(0..pick.len())].repeat(rng.random_range(1..80));
             [&bytes[..i], piece.as_bytes(), &bytes[i..]].concat()
@@ -104,7 +111,12 @@ fn mutate(rng: &mut StdRng, seeds: &[String], document: &str) -> String {
         // Wrap the whole document's selections deeper.
         _ => {
             let depth = rng.random_range(1..100);
-            format!("{{ {}{document}{} }}", "a { ".repeat(depth), " }".repeat(depth)).into_bytes()
+            format!(
+                "{{ {}{document}{} }}",
+                "a { ".repeat(depth),
+                " }".repeat(depth)
+            )
+            .into_bytes()
         }
     };
     // Keep each request under the body limit, as attackers must.
@@ -145,7 +157,8 @@ async fn random_documents_get_coded_answers_and_never_hurt_the_process() {
         if rng.random_bool(0.5) {
             request = request.bearer_auth(&user.access_token);
         }
-        let replay = || format!("KITH_FUZZ_SEED={seed}, iteration {iteration}, document: {document:.400}");
+        let replay =
+            || format!("KITH_FUZZ_SEED={seed}, iteration {iteration}, document: {document:.400}");
         let response = request
             .send()
             .await

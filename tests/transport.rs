@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::spawn_app;
+use common::{spawn_app, spawn_app_with};
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
@@ -323,4 +323,42 @@ async fn every_pooled_postgres_connection_plans_for_its_own_values() {
         let mode: String = row.try_get_by_index(0).unwrap();
         assert_eq!(mode, "force_custom_plan");
     }
+}
+
+#[tokio::test]
+async fn cors_answers_only_the_origins_configured() {
+    let app = spawn_app_with(|settings| {
+        settings.cors_origins = "https://app.example.com, https://admin.example.com".into();
+    })
+    .await;
+    let preflight = |origin: &'static str| {
+        app.client
+            .request(reqwest::Method::OPTIONS, app.url("/graphql"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization, content-type",
+            )
+            .send()
+    };
+    let allowed = preflight("https://admin.example.com").await.unwrap();
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://admin.example.com"
+    );
+    let other = preflight("https://evil.example.net").await.unwrap();
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+
+    // The default lets any page call with its user's token.
+    let open = spawn_app().await;
+    let response = open
+        .client
+        .post(open.url("/graphql"))
+        .header("origin", "https://anywhere.example.org")
+        .json(&json!({ "query": "{ __typename }" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["access-control-allow-origin"], "*");
 }
