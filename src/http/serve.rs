@@ -8,8 +8,9 @@
 //! connections per address), allocates one `Arc<Connection>` and spawns one
 //! task. Per request it adds and clears the in-flight count, reads the
 //! stopping flag, and inserts `ConnectInfo`, as axum did. Timeouts need no
-//! timer per request: the connection's task sleeps until the earliest
-//! deadline its last activity allows, and looks again when it wakes.
+//! timer per request: the connection's task sleeps until the deadline its
+//! last activity allows (at most the shorter timeout), and looks again when
+//! it wakes; each read or write only stores a timestamp.
 
 use std::{
     collections::HashMap,
@@ -369,10 +370,14 @@ impl Connection {
         };
         loop {
             let now = self.now();
+            // Never past `recheck`: a deadline can move earlier while this
+            // sleeps (the headers came, were answered, and the connection is
+            // now idle, with a shorter timeout than the headers had).
+            let soon = Instant::now() + recheck;
             let wake = match self.deadline(timeouts) {
                 Some((at, waiting)) if at <= now => return waiting,
-                Some((at, _)) => self.accepted + Duration::from_millis(at),
-                None => Instant::now() + recheck,
+                Some((at, _)) => soon.min(self.accepted + Duration::from_millis(at)),
+                None => soon,
             };
             tokio::time::sleep_until(wake).await;
         }
