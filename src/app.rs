@@ -9,7 +9,6 @@ use axum::{
     Router,
     extract::DefaultBodyLimit,
     routing::{any, get},
-    serve::ListenerExt,
 };
 use metrics_exporter_prometheus::PrometheusHandle;
 use migration::{Migrator, MigratorTrait};
@@ -116,6 +115,8 @@ pub struct HttpServices {
     pub documents: graphql::documents::Documents,
     pub metrics: PrometheusHandle,
     pub sockets: http::websocket::Sockets,
+    /// Set when the server starts stopping: `/readyz` answers 503 from then.
+    pub stopping: http::serve::Stopping,
     /// With a read replica: who must read from the primary.
     pub recent_writers: Option<http::reads::RecentWriters>,
 }
@@ -132,6 +133,9 @@ pub struct Application {
     statements: StatementCounter,
     /// Told to close every WebSocket when the app stops.
     sockets: http::websocket::Sockets,
+    /// Connection limits, timeouts and the drain on shutdown.
+    serving: http::serve::Options,
+    stopping: http::serve::Stopping,
     /// Gives up this replica's presence claims when the app stops.
     presence: Presence,
     /// Swept of idle keys while serving.
@@ -302,11 +306,14 @@ impl Application {
         let sockets = http::websocket::Sockets::default();
         let presence = state.presence.clone();
         let cors = cors(&settings.cors_origins)?;
-        let router = router(state, sockets.clone()).layer(cors);
+        let stopping = http::serve::Stopping::default();
+        let router = router(state, sockets.clone(), stopping.clone()).layer(cors);
         let listener = bind(settings.listen)?;
         Ok(Self {
             listener,
             router,
+            serving: http::serve::Options::from_settings(&settings),
+            stopping,
             statements,
             sockets,
             presence,
@@ -324,9 +331,11 @@ impl Application {
         self.statements.clone()
     }
 
-    /// Serves until `shutdown` completes; then stops accepting, finishes
-    /// in-flight requests and closes every WebSocket as "going away", so its
-    /// client reconnects, through the load balancer, to another replica.
+    /// Serves until `shutdown` completes; then drains (`/readyz` 503 while
+    /// still serving, for `KITH_SHUTDOWN_DRAIN_MILLIS`), stops accepting,
+    /// finishes in-flight requests (within `KITH_SHUTDOWN_TIMEOUT_MILLIS`)
+    /// and closes every WebSocket as "going away", so its client reconnects,
+    /// through the load balancer, to another replica.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -339,31 +348,25 @@ impl Application {
                 limiter.forget_idle_keys();
             }
         });
-        let service = self
-            .router
-            .into_make_service_with_connect_info::<SocketAddr>();
         let sockets = self.sockets.clone();
-        // Chat frames are small and must go out at once: with Nagle's
-        // algorithm on, a frame written while the previous one is unacknowledged
-        // waits for the client's delayed ACK (up to 40 ms on Linux).
-        let listener = self.listener.tap_io(|socket| {
-            if let Err(err) = socket.set_nodelay(true) {
-                tracing::debug!(error = %err, "could not set TCP_NODELAY on a connection");
-            }
-        });
-        let served = axum::serve(listener, service)
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                sockets.close_all();
-            })
-            .await;
+        // Sockets are closed once accepting stops, not before: a client told
+        // to reconnect during the drain could come straight back here.
+        http::serve::serve(
+            self.listener,
+            self.router,
+            self.serving,
+            self.stopping,
+            shutdown,
+            move || sockets.close_all(),
+        )
+        .await;
         // Upgraded sockets are not the server's connections any more: give
         // their close frames a moment to go out.
         self.sockets.closed(Duration::from_secs(5)).await;
         self.presence.leave_all(LEAVE_AFTER_SHUTDOWN).await;
         sweeper.abort();
         drop(self.background);
-        served.context("serving HTTP")
+        Ok(())
     }
 }
 
@@ -379,7 +382,11 @@ impl Drop for Background {
     }
 }
 
-pub fn router(state: AppState, sockets: http::websocket::Sockets) -> Router {
+pub fn router(
+    state: AppState,
+    sockets: http::websocket::Sockets,
+    stopping: http::serve::Stopping,
+) -> Router {
     let schema = graphql::build_schema(state.clone());
     let body_limit = state.settings.body_limit_bytes;
     let recent_writers = state.db.replica().map(|_| {
@@ -402,6 +409,7 @@ pub fn router(state: AppState, sockets: http::websocket::Sockets) -> Router {
         schema,
         metrics: http::metrics::recorder(),
         sockets,
+        stopping,
         recent_writers,
     }));
     Router::new()

@@ -49,6 +49,32 @@ pub struct Settings {
     pub db_acquire_timeout_millis: u64,
     /// `KITH_BODY_LIMIT_BYTES`: largest accepted request body.
     pub body_limit_bytes: usize,
+    /// `KITH_HEADER_READ_TIMEOUT_MILLIS`: a connection that has not sent a
+    /// request's headers this long after connecting, or after the request's
+    /// first byte, is closed. 0 waits forever.
+    pub header_read_timeout_millis: u64,
+    /// `KITH_IDLE_TIMEOUT_MILLIS`: a keep-alive connection with nothing read
+    /// or written for this long between requests is closed. Longer than a
+    /// proxy's own idle timeout for its upstream connections, so the proxy
+    /// closes first. 0 waits forever.
+    pub idle_timeout_millis: u64,
+    /// `KITH_MAX_CONNECTIONS_PER_IP`: open connections (upgraded WebSockets
+    /// included) from one TCP peer address; more are closed at once. 0 means
+    /// no limit.
+    pub max_connections_per_ip: usize,
+    /// `KITH_MAX_CONNECTIONS`: open connections in all; more are closed at
+    /// once. 0 means nine tenths of the process's open-file limit.
+    pub max_connections: usize,
+    /// `KITH_SHUTDOWN_DRAIN_MILLIS`: on SIGTERM, how long `/readyz` answers
+    /// 503 while connections are still accepted and served (each answered
+    /// with `Connection: close`), before accepting stops.
+    pub shutdown_drain_millis: u64,
+    /// `KITH_SHUTDOWN_TIMEOUT_MILLIS`: once accepting stops, how long
+    /// requests in flight have to finish before their connections are cut.
+    pub shutdown_timeout_millis: u64,
+    /// `KITH_MULTIPART_MAX_FILES`: most files in one multipart request (and
+    /// entries and paths in its `map`).
+    pub multipart_max_files: usize,
     /// `KITH_QUERY_DEPTH_LIMIT`: deepest accepted selection.
     pub query_depth_limit: usize,
     /// `KITH_QUERY_COMPLEXITY_LIMIT`: largest accepted query cost: each field
@@ -177,6 +203,13 @@ impl Default for Settings {
             db_max_connections: 16,
             db_acquire_timeout_millis: 3_000,
             body_limit_bytes: 2 * 1024 * 1024,
+            header_read_timeout_millis: 10_000,
+            idle_timeout_millis: 75_000,
+            max_connections_per_ip: 256,
+            max_connections: 0,
+            shutdown_drain_millis: 3_000,
+            shutdown_timeout_millis: 10_000,
+            multipart_max_files: 10,
             query_depth_limit: 12,
             query_complexity_limit: 10_000,
             query_fields_limit: 2_000,

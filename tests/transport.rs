@@ -362,3 +362,133 @@ async fn cors_answers_only_the_origins_configured() {
         .unwrap();
     assert_eq!(response.headers()["access-control-allow-origin"], "*");
 }
+
+/// A multipart body per the GraphQL multipart request spec: `operations`,
+/// `map`, then one tiny file part per name in `files`.
+fn multipart(operations: &Value, map: &Value, files: &[String]) -> (String, Vec<u8>) {
+    let boundary = "kithboundary";
+    let mut body = Vec::new();
+    for (name, value) in [("operations", operations), ("map", map)] {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    for name in files {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"f\"\r\n\r\nx\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+async fn post_multipart(
+    app: &common::TestApp,
+    operations: Value,
+    map: Value,
+    files: &[String],
+) -> (u16, Value) {
+    let (content_type, body) = multipart(&operations, &map, files);
+    let response = app
+        .client
+        .post(app.url("/graphql"))
+        .header(CONTENT_TYPE, content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
+/// Temporary files where async-graphql (through `tempfile`) would leave any
+/// it named: the top of the temporary directory.
+fn temp_files() -> usize {
+    std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .flatten()
+        .filter(|entry| entry.file_name().to_string_lossy().starts_with(".tmp"))
+        .filter(|entry| entry.file_type().is_ok_and(|kind| kind.is_file()))
+        .count()
+}
+
+#[tokio::test]
+async fn a_multipart_request_with_thousands_of_files_is_refused_before_any_is_stored() {
+    let app = spawn_app().await;
+    let before = temp_files();
+    let files: Vec<String> = (0..20_000).map(|n| n.to_string()).collect();
+    let (status, body) = post_multipart(
+        &app,
+        json!({ "query": "{ __typename }" }),
+        json!({}),
+        &files,
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(common::error_code(&body), "BAD_USER_INPUT");
+    let message = body["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains("at most 10 files"), "{message}");
+    assert!(!message.contains("os error"), "{message}");
+    assert_eq!(temp_files(), before, "no temporary file left behind");
+    // A map with many paths to one file is held to the same cap (each path
+    // would open the file again).
+    let paths: Vec<String> = (0..1_000).map(|n| format!("variables.f{n}")).collect();
+    let (status, body) = post_multipart(
+        &app,
+        json!({ "query": "{ __typename }" }),
+        json!({ "0": paths }),
+        &["0".to_owned()],
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(common::error_code(&body), "BAD_USER_INPUT");
+    // Still healthy, and multipart without files still runs.
+    let health = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    let (status, body) =
+        post_multipart(&app, json!({ "query": "{ __typename }" }), json!({}), &[]).await;
+    assert_eq!(
+        (status, &body["data"]["__typename"]),
+        (200, &json!("Query"))
+    );
+}
+
+#[tokio::test]
+async fn a_file_for_a_variable_no_field_accepts_is_refused() {
+    let app = spawn_app().await;
+    let file = ["0".to_owned()];
+    for (query, variables) in [
+        // Not declared at all: the file would go nowhere.
+        ("{ __typename }", json!({ "file": null })),
+        // Declared, but not as an Upload: it would arrive as a string.
+        (
+            "query($file: String) { usernameAvailable(username: $file) }",
+            json!({ "file": null }),
+        ),
+        // Declared as an Upload, which no field of the schema takes.
+        (
+            "query($file: Upload) { __typename }",
+            json!({ "file": null }),
+        ),
+    ] {
+        let (_, body) = post_multipart(
+            &app,
+            json!({ "query": query, "variables": variables }),
+            json!({ "0": ["variables.file"] }),
+            &file,
+        )
+        .await;
+        assert_eq!(
+            common::error_code(&body),
+            "BAD_USER_INPUT",
+            "{query}: {body}"
+        );
+        assert!(body["data"].is_null(), "{query}: {body}");
+    }
+}

@@ -7,7 +7,7 @@ use std::{sync::Arc, time::Duration};
 
 use async_graphql::{
     BatchRequest, BatchResponse, Request as GqlRequest, Response as GqlResponse, ServerError,
-    http::MultipartOptions, parser::types::OperationType,
+    parser::types::OperationType,
 };
 use axum::{
     body::Bytes,
@@ -143,10 +143,11 @@ pub async fn post(
     let batch = if media_type == JSON {
         json_batch(&body)
     } else {
-        let options = MultipartOptions::default().max_file_size(state.settings().body_limit_bytes);
-        async_graphql::http::receive_batch_body(Some(content_type), body.as_ref(), options)
-            .await
-            .map_err(|err| err.to_string())
+        let limits = http::multipart::Limits {
+            max_files: state.settings().multipart_max_files,
+            max_file_size: state.settings().body_limit_bytes,
+        };
+        http::multipart::receive(content_type, &body, &state.documents, limits).await
     };
     let mut batch = match batch {
         Ok(batch) => batch,

@@ -12,7 +12,9 @@ pub async fn healthz() -> &'static str {
     "ok"
 }
 
-/// `GET /readyz`: ready while the database answers. Without Redis a replica
+/// `GET /readyz`: not ready from the moment the server starts stopping, so
+/// the load balancer sends nothing new while requests still get answers;
+/// otherwise ready while the database answers. Without Redis a replica
 /// still serves, degraded (local limits, local-only fan-out), so that is 200
 /// with `"status": "degraded"`: taking every replica out of the load balancer
 /// because their shared Redis is away would turn a degraded service into none.
@@ -21,6 +23,12 @@ pub async fn healthz() -> &'static str {
 /// that waits on a pool while the database is away would time out in the
 /// orchestrator (Kubernetes gives up after 2 s) and never see the 503.
 pub async fn readyz(State(state): State<HttpState>) -> (StatusCode, Json<Value>) {
+    if state.stopping.is_stopping() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "stopping" })),
+        );
+    }
     let app = &state.app;
     let database = answers(async { app.db.primary().ping().await.is_ok() });
     // Reads fall back to the primary without it: reported, never a reason

@@ -5,7 +5,9 @@ pub mod graphiql;
 pub mod graphql;
 pub mod health;
 pub mod metrics;
+pub mod multipart;
 pub mod reads;
+pub mod serve;
 pub mod websocket;
 
 use std::net::{IpAddr, SocketAddr};

@@ -60,6 +60,8 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         jwt_secret: Some(JWT_SECRET.into()),
         rate_limits: kith::config::Switch::Off,
         db_max_connections: 5,
+        // A stop need not wait for a load balancer that is not there.
+        shutdown_drain_millis: 0,
         ..Settings::default()
     };
     configure(&mut settings);
@@ -113,6 +115,7 @@ pub async fn spawn_replicas_on(
             .env("KITH_JWT_SECRET", JWT_SECRET)
             .env("KITH_RATE_LIMITS", "off")
             .env("KITH_DB_MAX_CONNECTIONS", "5")
+            .env("KITH_SHUTDOWN_DRAIN_MILLIS", "0")
             .env("KITH_LOG_FORMAT", "json")
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
@@ -133,6 +136,33 @@ pub async fn spawn_replicas_on(
         }
         replicas
     }
+}
+
+/// Starts one `kith` process on a fresh database (and the test Redis, when
+/// there is one): for what only the real binary shows, such as its stop on
+/// SIGTERM. `configure` adds environment variables.
+pub async fn spawn_process(configure: impl FnOnce(&mut Command)) -> TestApp {
+    let (database_url, database) = fresh_database().await;
+    let mut command = Command::new(env!("CARGO_BIN_EXE_kith"));
+    command
+        .arg("serve")
+        .env("DATABASE_URL", &database_url)
+        .env("KITH_REDIS_PREFIX", fresh_redis_prefix())
+        .env("KITH_LISTEN", "127.0.0.1:0")
+        .env("KITH_JWT_SECRET", JWT_SECRET)
+        .env("KITH_RATE_LIMITS", "off")
+        .env("KITH_DB_MAX_CONNECTIONS", "5")
+        .env("KITH_SHUTDOWN_DRAIN_MILLIS", "0")
+        .env("KITH_LOG_FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true);
+    if let Ok(redis_url) = std::env::var("KITH_TEST_REDIS_URL") {
+        command.env("REDIS_URL", redis_url);
+    }
+    configure(&mut command);
+    start_process(command, Arc::new(database)).await
 }
 
 /// A key prefix no other test uses, so apps sharing one Redis never meet.
