@@ -143,6 +143,8 @@ pub struct Application {
     /// Tasks that carry shared state (Redis traffic, health checks): they
     /// stop with the app.
     background: Background,
+    /// `/metrics` on a listener of its own (`KITH_METRICS_LISTEN`).
+    metrics: Option<(TcpListener, Router)>,
 }
 
 impl Application {
@@ -307,8 +309,13 @@ impl Application {
         let presence = state.presence.clone();
         let cors = cors(&settings.cors_origins)?;
         let stopping = http::serve::Stopping::default();
-        let router = router(state, sockets.clone(), stopping.clone()).layer(cors);
+        let (router, metrics_router) = router(state, sockets.clone(), stopping.clone());
+        let router = router.layer(cors);
         let listener = bind(settings.listen)?;
+        let metrics = match (settings.metrics_listen, metrics_router) {
+            (Some(addr), Some(router)) => Some((bind(addr)?, router)),
+            _ => None,
+        };
         Ok(Self {
             listener,
             router,
@@ -319,11 +326,19 @@ impl Application {
             presence,
             limiter,
             background,
+            metrics,
         })
     }
 
     pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
         Ok(self.listener.local_addr()?)
+    }
+
+    /// Where `/metrics` is served when it has a listener of its own.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics
+            .as_ref()
+            .and_then(|(listener, _)| listener.local_addr().ok())
     }
 
     /// The SQL statements this app has run so far.
@@ -348,6 +363,13 @@ impl Application {
                 limiter.forget_idle_keys();
             }
         });
+        let metrics = self.metrics.map(|(listener, router)| {
+            tokio::spawn(async move {
+                if let Err(err) = axum::serve(listener, router).await {
+                    tracing::error!(error = %err, "serving /metrics stopped");
+                }
+            })
+        });
         let sockets = self.sockets.clone();
         // Sockets are closed once accepting stops, not before: a client told
         // to reconnect during the drain could come straight back here.
@@ -365,6 +387,9 @@ impl Application {
         self.sockets.closed(Duration::from_secs(5)).await;
         self.presence.leave_all(LEAVE_AFTER_SHUTDOWN).await;
         sweeper.abort();
+        if let Some(metrics) = metrics {
+            metrics.abort();
+        }
         drop(self.background);
         Ok(())
     }
@@ -382,11 +407,13 @@ impl Drop for Background {
     }
 }
 
+/// The public router, and, when `/metrics` has a listener of its own
+/// (`KITH_METRICS_LISTEN`), the router for that one.
 pub fn router(
     state: AppState,
     sockets: http::websocket::Sockets,
     stopping: http::serve::Stopping,
-) -> Router {
+) -> (Router, Option<Router>) {
     let schema = graphql::build_schema(state.clone());
     let body_limit = state.settings.body_limit_bytes;
     let recent_writers = state.db.replica().map(|_| {
@@ -412,7 +439,8 @@ pub fn router(
         stopping,
         recent_writers,
     }));
-    Router::new()
+    let metrics_apart = http_state.settings().metrics_listen.is_some();
+    let mut public = Router::new()
         .route(
             "/graphql",
             get(http::graphql::get)
@@ -422,15 +450,24 @@ pub fn router(
         .route("/graphql/ws", get(http::websocket::handler))
         .route("/graphiql", get(http::graphiql::page))
         .route("/healthz", get(http::health::healthz))
-        .route("/readyz", get(http::health::readyz))
-        .route("/metrics", get(http::metrics::render))
+        .route("/readyz", get(http::health::readyz));
+    if !metrics_apart {
+        public = public.route("/metrics", get(http::metrics::render));
+    }
+    let metrics = metrics_apart.then(|| {
+        Router::new()
+            .route("/metrics", get(http::metrics::render))
+            .with_state(http_state.clone())
+    });
+    let public = public
         .fallback(any(|| async {
             (axum::http::StatusCode::NOT_FOUND, "not found")
         }))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::new())
-        .with_state(http_state)
+        .with_state(http_state);
+    (public, metrics)
 }
 
 /// Which web pages may call kith from a browser (`KITH_CORS_ORIGINS`): `*`

@@ -112,6 +112,9 @@ pub struct Settings {
     /// `KITH_PASSWORD_HASH_CONCURRENCY`: password hashes computed at once (each
     /// takes 19 MiB and a core for tens of milliseconds). 0 means one per core.
     pub password_hash_concurrency: usize,
+    /// `KITH_METRICS_LISTEN`: when set, `/metrics` is served on this address
+    /// alone (for example a port only the cluster reaches), not on `listen`.
+    pub metrics_listen: Option<SocketAddr>,
     /// `KITH_CORS_ORIGINS`: `*` (any page may call kith from a browser) or a
     /// comma-separated list of origins, e.g. `https://app.example.com`.
     pub cors_origins: String,
@@ -223,6 +226,7 @@ impl Default for Settings {
             ws_init_timeout_millis: 10_000,
             ws_max_sockets_per_user: 20,
             password_hash_concurrency: 0,
+            metrics_listen: None,
             cors_origins: "*".into(),
             trust_forwarded_for: false,
             rate_limits: Switch::On,

@@ -492,3 +492,22 @@ async fn a_file_for_a_variable_no_field_accepts_is_refused() {
         assert!(body["data"].is_null(), "{query}: {body}");
     }
 }
+
+#[tokio::test]
+async fn metrics_can_move_off_the_public_listener() {
+    let app = spawn_app_with(|settings| {
+        settings.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await;
+    let public = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(public.status(), 404);
+    let apart = app.metrics_addr.expect("a metrics listener");
+    let metrics = app
+        .client
+        .get(format!("http://{apart}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(metrics.status(), 200);
+    assert!(metrics.text().await.unwrap().contains("kith_"));
+}

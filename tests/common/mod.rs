@@ -29,6 +29,8 @@ pub const PASSWORD: &str = "correct horse battery";
 
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// Where `/metrics` is served when it has a listener of its own.
+    pub metrics_addr: Option<SocketAddr>,
     /// The SQL statements the app has run.
     pub statements: kith::app::StatementCounter,
     pub client: reqwest::Client,
@@ -67,12 +69,14 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     configure(&mut settings);
     let app = Application::build(settings).await.expect("app builds");
     let addr = app.local_addr().unwrap();
+    let metrics_addr = app.metrics_addr();
     let statements = app.statements();
     let (tx, rx) = oneshot::channel::<()>();
     tokio::spawn(app.run_until_stopped(async {
         let _ = rx.await;
     }));
     TestApp {
+        metrics_addr,
         addr,
         statements,
         client: reqwest::Client::new(),
@@ -247,6 +251,7 @@ async fn start_process(mut command: Command, database: Arc<TestDatabase>) -> Tes
     // Keep reading its log so the replica never blocks on a full pipe.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     TestApp {
+        metrics_addr: None,
         addr,
         statements: kith::app::StatementCounter::default(),
         client: reqwest::Client::new(),
