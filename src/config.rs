@@ -47,6 +47,9 @@ pub struct Settings {
     /// `KITH_DB_ACQUIRE_TIMEOUT_MILLIS`: how long a request waits for a
     /// database connection (or to open one) before it answers `UNAVAILABLE`.
     pub db_acquire_timeout_millis: u64,
+    /// `KITH_BODY_READ_TIMEOUT_MILLIS`: how long a request's whole body may
+    /// take to arrive (`408` after).
+    pub body_read_timeout_millis: u64,
     /// `KITH_BODY_LIMIT_BYTES`: largest accepted request body.
     pub body_limit_bytes: usize,
     /// `KITH_HEADER_READ_TIMEOUT_MILLIS`: a connection that has not sent a
@@ -205,6 +208,7 @@ impl Default for Settings {
             log_format: LogFormat::Text,
             db_max_connections: 16,
             db_acquire_timeout_millis: 3_000,
+            body_read_timeout_millis: 30_000,
             body_limit_bytes: 2 * 1024 * 1024,
             header_read_timeout_millis: 10_000,
             idle_timeout_millis: 75_000,

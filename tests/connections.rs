@@ -121,6 +121,38 @@ async fn a_request_head_sent_too_slowly_is_closed() {
 }
 
 #[tokio::test]
+async fn a_body_trickled_too_slowly_is_answered_408() {
+    let app = spawn_app_with(|settings| {
+        settings.body_read_timeout_millis = 300;
+    })
+    .await;
+    let mut trickling = TcpStream::connect(app.addr).await.unwrap();
+    trickling
+        .write_all(
+            b"POST /graphql HTTP/1.1\r\nHost: kith\r\nContent-Type: application/json\r\n\
+              Content-Length: 1000\r\n\r\n{\"query\"",
+        )
+        .await
+        .unwrap();
+    let answer = tokio::time::timeout(GENEROUS, read_answer(&mut trickling))
+        .await
+        .expect("answered, not held")
+        .expect("a whole answer");
+    assert_eq!(answer.status, 408);
+
+    // A body that arrives in time is served as ever.
+    let mut prompt = TcpStream::connect(app.addr).await.unwrap();
+    let body = r#"{"query":"{ __typename }"}"#;
+    let request = format!(
+        "POST /graphql HTTP/1.1\r\nHost: kith\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    prompt.write_all(request.as_bytes()).await.unwrap();
+    assert_eq!(read_answer(&mut prompt).await.unwrap().status, 200);
+}
+
+#[tokio::test]
 async fn an_idle_keep_alive_connection_is_closed_but_an_idle_websocket_is_not() {
     let app = spawn_app_with(|settings| {
         settings.header_read_timeout_millis = 600_000;

@@ -107,9 +107,14 @@ fn weight(ranges: &[(&str, u16)], names: &[&str]) -> u16 {
 pub async fn post(
     State(state): State<HttpState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Bytes,
+    request: Request,
 ) -> Response {
+    let (parts, body) = request.into_parts();
+    let headers = parts.headers;
+    let body = match read_body(&state, body).await {
+        Ok(body) => body,
+        Err(refusal) => return refusal,
+    };
     let Some(format) = Format::negotiate(&headers) else {
         return not_acceptable();
     };
@@ -155,6 +160,44 @@ pub async fn post(
     };
     batch.iter_mut().for_each(omit_empty_operation_name);
     execute(&state, batch, &headers, peer, format).await
+}
+
+/// The whole body, within the size limit (`413` beyond) and within the time
+/// limit for all of it (`408` after): a client trickling its body a byte at a
+/// time would otherwise hold its connection for as long as it liked.
+async fn read_body(state: &HttpState, body: axum::body::Body) -> Result<Bytes, Response> {
+    let settings = state.settings();
+    let patience = Duration::from_millis(settings.body_read_timeout_millis);
+    match tokio::time::timeout(
+        patience,
+        axum::body::to_bytes(body, settings.body_limit_bytes),
+    )
+    .await
+    {
+        Ok(Ok(body)) => Ok(body),
+        Ok(Err(err)) => {
+            let too_large = std::error::Error::source(&err)
+                .is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
+            Err(if too_large {
+                (
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "the request body is too large",
+                )
+                    .into_response()
+            } else {
+                (
+                    StatusCode::BAD_REQUEST,
+                    "the request body could not be read",
+                )
+                    .into_response()
+            })
+        }
+        Err(_) => Err((
+            StatusCode::REQUEST_TIMEOUT,
+            "the request body did not arrive in time",
+        )
+            .into_response()),
+    }
 }
 
 /// Whether a `Content-Type` names a charset other than UTF-8 (naming none means
