@@ -7,6 +7,8 @@ pub mod health;
 pub mod metrics;
 pub mod reads;
 pub mod websocket;
+pub mod ws_connection;
+pub mod ws_protocol;
 
 use std::net::{IpAddr, SocketAddr};
 
