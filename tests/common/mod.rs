@@ -647,7 +647,7 @@ impl Socket {
     /// the test, except those of the types in `allowed_before` (a
     /// subscription's own `complete`, say, racing the socket's close).
     pub async fn closes_with(&mut self, allowed_before: &[&str]) -> (u16, String) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
         loop {
             let next = tokio::time::timeout_at(deadline, self.stream.next())
                 .await
