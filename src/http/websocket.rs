@@ -78,14 +78,15 @@ pub async fn upgrade(
             let writers =
                 (state.recent_writers.clone()).map(|writers| (writers, state.documents.clone()));
             let mut stream = mark_writers(stream, writers, signed_in.clone());
+            let stopping = state.sockets.stopping.clone();
             let socket = Socket {
-                stopping: state.sockets.stopping.clone(),
                 state,
                 protocol,
                 client,
                 signed_in,
             };
-            let Some(close) = ws_connection::serve(socket, &mut sink, &mut stream).await else {
+            let Some(close) = ws_connection::serve(socket, stopping, &mut sink, &mut stream).await
+            else {
                 return;
             };
             let frame = CloseFrame {

@@ -88,23 +88,23 @@ enum Step {
 pub struct Socket {
     pub state: HttpState,
     pub protocol: Protocol,
+    /// Moved into the connection's data at `connection_init`.
     pub client: ClientInfo,
     /// Set to the viewer's id once a signed-in socket is acknowledged.
     pub signed_in: Arc<OnceLock<uuid::Uuid>>,
-    pub stopping: watch::Receiver<bool>,
 }
 
-/// Serves the socket until it ends; the close the server owes the client,
-/// if any, is returned for the caller to send.
+/// Serves the socket until it ends (or `stopping` turns true); the close the
+/// server owes the client, if any, is returned for the caller to send.
 pub async fn serve(
     socket: Socket,
+    mut stopping: watch::Receiver<bool>,
     sink: &mut Sink,
     mut stream: impl Stream<Item = Result<Message, axum::Error>> + Unpin,
 ) -> Option<Close> {
     let settings = socket.state.settings();
     let init_deadline = Instant::now() + Duration::from_millis(settings.ws_init_timeout_millis);
     let idle = Duration::from_millis(settings.ws_anonymous_idle_millis);
-    let mut stopping = socket.stopping.clone();
     let mut conn = Conn {
         socket,
         sink,
@@ -265,7 +265,7 @@ impl Conn<'_> {
         }
         // Boxed: the setup's future would otherwise stay inline in every
         // socket's task for its whole life.
-        match Box::pin(connect(&self.socket, payload)).await {
+        match Box::pin(connect(&mut self.socket, payload)).await {
             Ok(connected) => {
                 self.connected = Some(connected);
                 self.idle_since = Instant::now();
@@ -346,7 +346,7 @@ impl Conn<'_> {
 /// Checks the `connection_init`'s token. A signed-in socket watches its
 /// session from now on and counts against its user's socket cap (and keeps
 /// them online); either refusal closes it with 4403.
-async fn connect(socket: &Socket, payload: Value) -> Result<Connected, Refusal> {
+async fn connect(socket: &mut Socket, payload: Value) -> Result<Connected, Refusal> {
     let app = &socket.state.app;
     let auth = RequestAuth::for_socket(init_token(&payload));
     let viewer = auth.viewer(&app.accounts).await?;
@@ -366,7 +366,7 @@ async fn connect(socket: &Socket, payload: Value) -> Result<Connected, Refusal> 
     }
     let mut data = Data::default();
     data.insert(Arc::new(auth));
-    data.insert(socket.client.clone());
+    data.insert(std::mem::take(&mut socket.client));
     Ok(Connected {
         data: Arc::new(data),
         anonymous: online.is_none(),
