@@ -112,6 +112,12 @@ pub struct Settings {
     pub ws_init_timeout_millis: u64,
     /// `KITH_WS_MAX_SOCKETS_PER_USER`: signed-in sockets one user may hold open.
     pub ws_max_sockets_per_user: usize,
+    /// `KITH_WS_MAX_SUBSCRIPTIONS_PER_SOCKET`: operations one socket may run at
+    /// once; one more is refused with an `error` message (`BAD_USER_INPUT`).
+    pub ws_max_subscriptions_per_socket: usize,
+    /// `KITH_WS_ANONYMOUS_IDLE_MILLIS`: a socket without a viewer that runs no
+    /// operation this long is closed (1000).
+    pub ws_anonymous_idle_millis: u64,
     /// `KITH_PASSWORD_HASH_CONCURRENCY`: password hashes computed at once (each
     /// takes 19 MiB and a core for tens of milliseconds). 0 means one per core.
     pub password_hash_concurrency: usize,
@@ -229,6 +235,8 @@ impl Default for Settings {
             ws_max_message_bytes: 64 * 1024,
             ws_init_timeout_millis: 10_000,
             ws_max_sockets_per_user: 20,
+            ws_max_subscriptions_per_socket: 100,
+            ws_anonymous_idle_millis: 60_000,
             password_hash_concurrency: 0,
             metrics_listen: None,
             cors_origins: "*".into(),

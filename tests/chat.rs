@@ -343,11 +343,14 @@ async fn message_added_delivers_live_messages_to_every_participant() {
     let cat = app.register("cat").await;
     let mut intruder = subscribe(&app, &cat, &conversation, None).await;
     let refused = intruder.receive().await;
+    // Refused at setup: one `error` message, nothing more.
+    assert_eq!(refused["type"], "error", "{refused}");
     assert_eq!(
-        refused["payload"]["errors"][0]["extensions"]["code"], "NOT_FOUND",
+        refused["payload"][0]["extensions"]["code"], "NOT_FOUND",
         "{refused}"
     );
-    assert_eq!(intruder.receive().await["type"], "complete");
+    intruder.send(json!({ "type": "ping" })).await;
+    assert_eq!(intruder.receive_with_pongs().await["type"], "pong");
 }
 
 #[tokio::test]
@@ -462,8 +465,10 @@ async fn subscriptions_refuse_blocked_users_and_impossible_resume_points() {
     send(&app, &ann, &conversation, "one", "k1").await;
     let mut ahead = subscribe(&app, &bob, &conversation, Some(5)).await;
     let refused = ahead.receive().await;
+    // Refused at setup: one `error` message, nothing more.
+    assert_eq!(refused["type"], "error", "{refused}");
     assert_eq!(
-        refused["payload"]["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        refused["payload"][0]["extensions"]["code"], "BAD_USER_INPUT",
         "{refused}"
     );
 
@@ -476,8 +481,10 @@ async fn subscriptions_refuse_blocked_users_and_impossible_resume_points() {
     for viewer in [&ann, &bob] {
         let mut socket = subscribe(&app, viewer, &conversation, Some(0)).await;
         let refused = socket.receive().await;
+        // Refused at setup: one `error` message, nothing more.
+        assert_eq!(refused["type"], "error", "{refused}");
         assert_eq!(
-            refused["payload"]["errors"][0]["extensions"]["code"], "NOT_FOUND",
+            refused["payload"][0]["extensions"]["code"], "NOT_FOUND",
             "{refused}"
         );
     }
@@ -591,8 +598,10 @@ async fn message_added_without_a_conversation_follows_all_of_them_and_new_ones()
             "query": "subscription { messageAdded(sinceSeq: 1) { seq } }" } }))
         .await;
     let refused = resume_all.receive().await;
+    // Refused at setup: one `error` message, nothing more.
+    assert_eq!(refused["type"], "error", "{refused}");
     assert_eq!(
-        refused["payload"]["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        refused["payload"][0]["extensions"]["code"], "BAD_USER_INPUT",
         "{refused}"
     );
 }

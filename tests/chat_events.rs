@@ -353,8 +353,10 @@ async fn conversation_events_report_everything_that_happens() {
     let cat = app.register("cat").await;
     let mut outsider = events(&app, &cat, &conversation).await;
     let refused = outsider.receive().await;
+    // Refused at setup: one `error` message, nothing more.
+    assert_eq!(refused["type"], "error", "{refused}");
     assert_eq!(
-        refused["payload"]["errors"][0]["extensions"]["code"], "NOT_FOUND",
+        refused["payload"][0]["extensions"]["code"], "NOT_FOUND",
         "{refused}"
     );
 }

@@ -5,7 +5,7 @@ mod common;
 
 use std::{collections::HashMap, time::Duration};
 
-use common::{PASSWORD, Received, Socket, spawn_app};
+use common::{PASSWORD, Socket, spawn_app};
 use serde_json::{Value, json};
 
 const NOTIFICATIONS: &str = "subscription { notifications {
@@ -117,10 +117,9 @@ async fn a_bad_token_refuses_the_socket_in_either_protocol() {
             json!({ "authorization": token }),
         )
         .await;
-        match socket.receive_within(Duration::from_secs(5)).await {
-            Received::Closed(code) => assert_ne!(code, Some(1000), "refused, not a normal close"),
-            Received::Json(message) => panic!("expected the socket to close, got {message}"),
-        }
+        // 4403 Forbidden: the graphql-ws client must not take it for a
+        // network failure.
+        assert_eq!(socket.closes_with(&[]).await.0, 4403);
 
         let mut legacy = open(
             &app,
@@ -131,6 +130,8 @@ async fn a_bad_token_refuses_the_socket_in_either_protocol() {
         .await;
         let message = legacy.receive().await;
         assert_eq!(message["type"], "connection_error", "{message}");
+        assert_eq!(message["payload"]["extensions"]["code"], "UNAUTHENTICATED");
+        assert_eq!(legacy.closes_with(&[]).await.0, 4403);
     }
 }
 
@@ -138,18 +139,21 @@ async fn a_bad_token_refuses_the_socket_in_either_protocol() {
 async fn an_anonymous_socket_connects_but_cannot_subscribe_to_private_events() {
     let app = spawn_app().await;
     let mut socket = subscribed_socket(&app, "/graphql/ws", Protocol::TransportWs, json!({})).await;
-    // An execution error: delivered as a result with errors, then the operation ends.
+    // The resolver refuses at setup: one `error` message, and no `complete`.
     let message = socket.receive().await;
-    assert_eq!(message["type"], "next", "{message}");
+    assert_eq!(message["type"], "error", "{message}");
+    assert_eq!(message["id"], "1");
     assert_eq!(
-        message["payload"]["errors"][0]["extensions"]["code"],
+        message["payload"][0]["extensions"]["code"],
         "UNAUTHENTICATED"
     );
-    assert_eq!(socket.receive().await["type"], "complete");
+    assert!(socket.stays_quiet(Duration::from_millis(200)).await);
 }
 
+/// The socket closes with its session (4403), after the legacy protocol's
+/// `connection_error`; a subscription may end just before it does.
 #[tokio::test]
-async fn revoking_the_session_ends_its_subscriptions() {
+async fn revoking_the_session_ends_its_subscriptions_and_closes_the_socket() {
     let app = spawn_app().await;
     for (index, protocol) in [Protocol::TransportWs, Protocol::LegacyWs]
         .into_iter()
@@ -168,19 +172,21 @@ async fn revoking_the_session_ends_its_subscriptions() {
 
         app.data("mutation { logout }", json!({}), session.token())
             .await;
-        let message = socket.receive().await;
-        assert_eq!(
-            message["type"],
-            "complete",
-            "{}: {message}",
-            protocol.name()
-        );
-        assert_eq!(message["id"], "1");
+        if let Protocol::LegacyWs = protocol {
+            let mut message = socket.receive().await;
+            if message["type"] == "complete" {
+                assert_eq!(message["id"], "1");
+                message = socket.receive().await;
+            }
+            assert_eq!(message["type"], "connection_error", "{message}");
+        }
+        let (code, _) = socket.closes_with(&["complete"]).await;
+        assert_eq!(code, 4403, "{}", protocol.name());
     }
 }
 
 #[tokio::test]
-async fn a_subscription_ends_when_its_access_token_expires() {
+async fn a_socket_closes_when_its_access_token_expires() {
     let app = common::spawn_app_with(|s| s.access_token_ttl_secs = 2).await;
     let session = app.register("short_lived").await;
     let mut socket = subscribed_socket(
@@ -190,8 +196,7 @@ async fn a_subscription_ends_when_its_access_token_expires() {
         json!({ "authorization": session.access_token }),
     )
     .await;
-    let message = socket.receive().await;
-    assert_eq!(message["type"], "complete", "{message}");
+    assert_eq!(socket.closes_with(&["complete"]).await.0, 4403);
 }
 
 #[tokio::test]
@@ -257,7 +262,7 @@ async fn friend_requests_and_acceptances_are_notified_live() {
 }
 
 #[tokio::test]
-async fn a_socket_stops_serving_operations_once_its_session_is_revoked() {
+async fn a_socket_closes_once_its_session_is_revoked() {
     let app = spawn_app().await;
     let session = app.register("socket_after_logout").await;
     let mut socket = open(
@@ -280,25 +285,19 @@ async fn a_socket_stops_serving_operations_once_its_session_is_revoked() {
 
     app.data("mutation { logout }", json!({}), session.token())
         .await;
-    socket
-        .send(Protocol::TransportWs.subscribe("after", "{ me { username } }"))
-        .await;
-    let after = socket.receive().await;
-    assert_eq!(after["id"], "after");
-    assert_eq!(
-        after["payload"]["errors"][0]["extensions"]["code"],
-        "UNAUTHENTICATED"
-    );
+    // Nothing more runs on it: it closes (4403 Forbidden).
+    assert_eq!(socket.closes_with(&[]).await.0, 4403);
 }
 
 #[tokio::test]
-async fn a_socket_that_never_says_hello_is_dropped() {
+async fn a_socket_that_never_says_hello_is_closed_4408() {
     let app = common::spawn_app_with(|settings| settings.ws_init_timeout_millis = 300).await;
-    let mut silent = app.websocket("/graphql", "graphql-transport-ws").await;
-    let started = std::time::Instant::now();
-    match silent.receive_within(Duration::from_secs(5)).await {
-        Received::Closed(_) => assert!(started.elapsed() < Duration::from_secs(3)),
-        Received::Json(message) => panic!("expected the socket to be dropped, got {message}"),
+    for protocol in [Protocol::TransportWs, Protocol::LegacyWs] {
+        let mut silent = app.websocket("/graphql", protocol.name()).await;
+        // A close frame, not a dropped connection (1006).
+        let (code, reason) = silent.closes_with(&[]).await;
+        assert_eq!(code, 4408, "{}", protocol.name());
+        assert_eq!(reason, "Connection initialisation timeout");
     }
     // One that does say hello in time stays.
     let session = app.register("polite").await;
@@ -321,10 +320,7 @@ async fn one_user_may_hold_only_so_many_sockets() {
     }
     let mut third = app.websocket("/graphql", "graphql-transport-ws").await;
     third.send(init.clone()).await;
-    match third.receive_within(Duration::from_secs(5)).await {
-        Received::Closed(code) => assert_ne!(code, Some(1000), "refused, not a normal close"),
-        Received::Json(message) => panic!("expected a refusal, got {message}"),
-    }
+    assert_eq!(third.closes_with(&[]).await.0, 4403, "refused: Forbidden");
     // Closing one makes room.
     drop(open_sockets.pop());
     tokio::time::sleep(Duration::from_millis(300)).await;

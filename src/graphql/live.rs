@@ -1,7 +1,8 @@
 //! What every subscription shares: it lives only as long as the session that
 //! opened it. It ends when that session is revoked (logout, revokeSession, a reused
 //! refresh token) or its access token expires, and a subscriber that falls behind is
-//! told so and ended rather than silently skipped.
+//! told so and ended rather than silently skipped. A signed-in socket watches its
+//! session the same way ([`watch_session`]) and closes when it ends.
 //!
 //! Boxed setup: each subscription resolver runs its setup (database reads, the
 //! session check; 10 to 14 KiB of future) as `Box::pin(open_…(ctx, …)).await`.
@@ -31,28 +32,15 @@ use crate::{
 /// A subscription resolver's stream: `items`, ended when the viewer's session
 /// ends, and handed to the socket when there is one (see `delivery`).
 ///
-/// The session is checked once more after listening for revocations starts,
-/// so one that lands in between is not missed; and again whenever revocations
-/// may have been missed (a gap in the events), rather than ending every
-/// subscription on a Redis blip.
+/// The session is checked again whenever revocations may have been missed (a
+/// gap in the events), rather than ending every subscription on a Redis blip.
 pub async fn while_session_lives<T: OutputType + Send + Sync + 'static>(
     ctx: &Context<'_>,
     viewer: Viewer,
     items: impl Stream<Item = async_graphql::Result<T>> + Send + 'static,
 ) -> AppResult<BoxStream<'static, async_graphql::Result<T>>> {
     let (pubsub, accounts) = (&ctx.state().pubsub, &ctx.state().accounts);
-    let revocations = pubsub.subscribe(&user_topic(viewer.user_id)).await;
-    if !session_holds(accounts, &viewer).await? {
-        return Err(AppError::unauthenticated("session has ended"));
-    }
-    let expiry = (viewer.token_expires_at - chrono::Utc::now())
-        .to_std()
-        .unwrap_or_default();
-    // A `timeout` around the watch rather than an async block selecting over
-    // both: the block would keep its captures beside the futures made of
-    // them, and this task was the largest thing a subscription kept.
-    let watch = revoked(revocations, pubsub.clone(), accounts.clone(), viewer);
-    let session_ends = Watcher(tokio::spawn(tokio::time::timeout(expiry, watch)));
+    let session_ends = watch_session(pubsub, accounts, viewer).await?;
     let active = ActiveSubscription::count();
     let items = items
         .take_until(session_ends)
@@ -66,13 +54,40 @@ pub async fn while_session_lives<T: OutputType + Send + Sync + 'static>(
     Ok(delivery::deliver(ctx, items))
 }
 
-/// The session's watcher, run as a task of its own and stopped with the
-/// subscription. Inline, `take_until` would poll it (a broadcast receiver and a
-/// timer) on every delivery, about 3% of kith's CPU in a fan-out; a task's
-/// handle costs one atomic load until the task ends.
-struct Watcher(tokio::task::JoinHandle<Result<(), tokio::time::error::Elapsed>>);
+/// Watches the viewer's session: the watch completes when the session is
+/// revoked or the access token expires. `UNAUTHENTICATED` when it has
+/// already ended. Subscriptions end with it, and a signed-in socket closes.
+///
+/// The session is checked once more after listening for revocations starts,
+/// so one that lands in between is not missed.
+pub async fn watch_session(
+    pubsub: &Arc<dyn PubSub>,
+    accounts: &Accounts,
+    viewer: Viewer,
+) -> AppResult<SessionWatch> {
+    let revocations = pubsub.subscribe(&user_topic(viewer.user_id)).await;
+    if !session_holds(accounts, &viewer).await? {
+        return Err(AppError::unauthenticated("session has ended"));
+    }
+    let expiry = (viewer.token_expires_at - chrono::Utc::now())
+        .to_std()
+        .unwrap_or_default();
+    // A `timeout` around the watch rather than an async block selecting over
+    // both: the block would keep its captures beside the futures made of
+    // them, and this task was the largest thing a subscription kept.
+    let watch = revoked(revocations, pubsub.clone(), accounts.clone(), viewer);
+    Ok(SessionWatch(tokio::spawn(tokio::time::timeout(
+        expiry, watch,
+    ))))
+}
 
-impl Future for Watcher {
+/// A session's watcher, run as a task of its own and stopped when dropped
+/// (with its subscription or socket). Inline, `take_until` would poll it (a
+/// broadcast receiver and a timer) on every delivery, about 3% of kith's CPU
+/// in a fan-out; a task's handle costs one atomic load until the task ends.
+pub struct SessionWatch(tokio::task::JoinHandle<Result<(), tokio::time::error::Elapsed>>);
+
+impl Future for SessionWatch {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut task::Context<'_>) -> Poll<()> {
@@ -81,7 +96,7 @@ impl Future for Watcher {
     }
 }
 
-impl Drop for Watcher {
+impl Drop for SessionWatch {
     fn drop(&mut self) {
         self.0.abort();
     }

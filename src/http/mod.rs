@@ -9,6 +9,8 @@ pub mod multipart;
 pub mod reads;
 pub mod serve;
 pub mod websocket;
+pub mod ws_connection;
+pub mod ws_protocol;
 
 use std::net::{IpAddr, SocketAddr};
 

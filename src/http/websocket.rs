@@ -1,10 +1,11 @@
 //! GraphQL subscriptions over WebSocket, in both the `graphql-transport-ws` and the
-//! legacy `graphql-ws` protocols. The token comes in `connection_init`; a bad one
-//! refuses the connection, as does one over the per-user socket cap, and a socket
-//! that sends no `connection_init` in time is dropped. Sockets read into small
-//! buffers: tungstenite's default 128 KiB per socket would dominate memory with
-//! many idle subscribers. When the server stops, every socket is closed with
-//! 1001 (going away), which clients take as "reconnect".
+//! legacy `graphql-ws` protocols: the upgrade, the close the server owes a
+//! client, and the count of open sockets. The protocol's rules are
+//! `ws_protocol`; one socket's life (its `connection_init`, operations and
+//! reasons to close) is `ws_connection`. Sockets read into small buffers:
+//! tungstenite's default 128 KiB per socket would dominate memory with many idle
+//! subscribers. When the server stops, every socket is closed with 1001 (going
+//! away), which clients take as "reconnect".
 
 use std::{
     net::SocketAddr,
@@ -15,22 +16,29 @@ use std::{
     time::Duration,
 };
 
-use async_graphql::{Data, http::ALL_WEBSOCKET_PROTOCOLS};
-use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::{
     extract::{
-        ConnectInfo, FromRequestParts, State,
-        ws::{CloseFrame, Message, WebSocketUpgrade, close_code},
+        ConnectInfo, State,
+        ws::{CloseFrame, Message, WebSocketUpgrade},
     },
-    http::request::Parts,
+    http::{StatusCode, request::Parts},
     response::{IntoResponse, Response},
 };
 use futures_util::{SinkExt, StreamExt};
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 
-use crate::{app::HttpState, auth::RequestAuth, graphql::documents::Documents, http};
+use super::{
+    ws_connection::{self, Socket},
+    ws_protocol::Protocol,
+};
+use crate::{app::HttpState, graphql::documents::Documents, http};
 
 const READ_BUFFER_BYTES: usize = 1024;
+
+/// How long a closing socket waits for the client's close frame: reading it
+/// before the connection drops lets the client read ours (a connection
+/// dropped with unread input is reset, and the reset can overtake the frame).
+const CLOSE_PATIENCE: Duration = Duration::from_secs(1);
 
 /// `GET /graphql/ws`.
 pub async fn handler(
@@ -50,10 +58,8 @@ pub async fn upgrade(
     parts: &Parts,
     peer: SocketAddr,
 ) -> Response {
-    let mut parts = parts.clone();
-    let protocol = match GraphQLProtocol::from_request_parts(&mut parts, &()).await {
-        Ok(protocol) => protocol,
-        Err(rejection) => return rejection.into_response(),
+    let Some(protocol) = Protocol::negotiate(&parts.headers) else {
+        return StatusCode::BAD_REQUEST.into_response();
     };
     let client = http::client_info(&parts.headers, peer, state.settings().trust_forwarded_for);
     let max_message = state.settings().ws_max_message_bytes;
@@ -61,92 +67,43 @@ pub async fn upgrade(
         .read_buffer_size(READ_BUFFER_BYTES)
         .max_message_size(max_message)
         .max_frame_size(max_message)
-        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .protocols([protocol.name()])
         .on_upgrade(move |socket| async move {
-            let mut stopping = state.sockets.stopping.clone();
             let _open = OpenSocket::count(&state.sockets);
-            // The sink stays here, so a close frame can still be sent when the
-            // server stops.
+            // The sink stays here, so the close frame goes out however the
+            // socket ends.
             let (mut sink, stream) = socket.split();
             let signed_in = Arc::new(std::sync::OnceLock::new());
             // The documents go only where there are writers to mark.
             let writers =
                 (state.recent_writers.clone()).map(|writers| (writers, state.documents.clone()));
-            let stream = mark_writers(stream, writers, signed_in.clone());
-            let settings = state.settings();
-            let max_sockets = settings.ws_max_sockets_per_user;
-            let init_timeout = Duration::from_millis(settings.ws_init_timeout_millis);
-            let initialised = Arc::new(Notify::new());
-            let serve = GraphQLWebSocket::new_with_pair(
-                &mut sink,
-                stream,
-                state.socket_executor.clone(),
+            let mut stream = mark_writers(stream, writers, signed_in.clone());
+            let stopping = state.sockets.stopping.clone();
+            let socket = Socket {
+                state,
                 protocol,
-            )
-            .on_connection_init({
-                let (initialised, state) = (initialised.clone(), state.clone());
-                move |payload| async move {
-                    let (accounts, presence) = (&state.app.accounts, &state.app.presence);
-                    let auth = RequestAuth::for_socket(init_token(&payload));
-                    // Checked now, so a bad token refuses the socket outright.
-                    let viewer = auth.viewer(accounts).await?;
-                    let mut data = Data::default();
-                    if let Some(viewer) = viewer {
-                        // A signed-in socket keeps its user online while the
-                        // connection's data lives, that is, as long as the socket.
-                        let Some(online) = presence.try_connect(viewer.user_id, max_sockets).await
-                        else {
-                            return Err(async_graphql::Error::new(format!(
-                                "too many open connections (at most {max_sockets} per user)"
-                            )));
-                        };
-                        data.insert(online);
-                        let _ = signed_in.set(viewer.user_id);
+                client,
+                signed_in,
+            };
+            let Some(close) = ws_connection::serve(socket, stopping, &mut sink, &mut stream).await
+            else {
+                return;
+            };
+            let frame = CloseFrame {
+                code: close.code,
+                reason: close.reason.as_ref().into(),
+            };
+            let _ = tokio::time::timeout(CLOSE_PATIENCE, async {
+                if sink.send(Message::Close(Some(frame))).await.is_ok() {
+                    while let Some(Ok(message)) = stream.next().await {
+                        if let Message::Close(_) = message {
+                            break;
+                        }
                     }
-                    data.insert(Arc::new(auth));
-                    data.insert(client);
-                    initialised.notify_one();
-                    Ok(data)
                 }
             })
-            .serve();
-            // A socket that never says hello is dropped, rather than holding a
-            // connection slot (and its memory) forever.
-            let hello_or_timeout = async {
-                if tokio::time::timeout(init_timeout, initialised.notified())
-                    .await
-                    .is_ok()
-                {
-                    std::future::pending::<()>().await;
-                }
-            };
-            let going_away = tokio::select! {
-                () = serve => false,
-                () = hello_or_timeout => {
-                    tracing::debug!("closed a socket that sent no connection_init in time");
-                    false
-                }
-                _ = stopping.wait_for(|stopping| *stopping) => true,
-            };
-            if going_away {
-                let close = CloseFrame {
-                    code: close_code::AWAY,
-                    reason: "server shutting down".into(),
-                };
-                let _ = tokio::time::timeout(
-                    Duration::from_secs(1),
-                    sink.send(Message::Close(Some(close))),
-                )
-                .await;
-            }
+            .await;
         })
-}
-
-/// The token in a `connection_init` payload, under any of the keys clients use.
-fn init_token(payload: &serde_json::Value) -> Option<&str> {
-    ["authorization", "Authorization", "token", "authToken"]
-        .iter()
-        .find_map(|key| payload.get(key)?.as_str())
 }
 
 /// The open sockets, and word that the server is stopping.

@@ -300,6 +300,15 @@ fn replace_database(url: &str, name: &str) -> String {
     }
 }
 
+impl TestApp {
+    /// Starts the in-process server's graceful shutdown (as on SIGTERM).
+    pub fn begin_shutdown(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
 impl Drop for TestApp {
     fn drop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
@@ -630,6 +639,72 @@ impl Socket {
             Received::Json(value) => value,
             Received::Closed(code) => {
                 panic!("socket closed ({code:?}) while a message was expected")
+            }
+        }
+    }
+
+    /// Sends a text frame as it is, JSON or not.
+    pub async fn send_text(&mut self, text: &str) {
+        self.stream
+            .send(Message::Text(text.to_owned().into()))
+            .await
+            .expect("socket send");
+    }
+
+    /// Sends a frame that the server may refuse part-way: whether the
+    /// send itself succeeds is not the point.
+    pub async fn try_send_text(&mut self, text: String) {
+        let _ = self.stream.send(Message::Text(text.into())).await;
+    }
+
+    /// The next JSON message, `pong` included (keep-alives skipped).
+    pub async fn receive_with_pongs(&mut self) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let next = tokio::time::timeout_at(deadline, self.stream.next())
+                .await
+                .expect("a message before the deadline");
+            match next {
+                Some(Ok(Message::Text(text))) => {
+                    let value: Value = serde_json::from_str(&text).expect("JSON message");
+                    if value["type"] == "ka" {
+                        continue;
+                    }
+                    return value;
+                }
+                Some(Ok(Message::Close(frame))) => panic!("socket closed ({frame:?})"),
+                Some(Ok(_)) => continue,
+                Some(Err(err)) => panic!("socket failed: {err}"),
+                None => panic!("socket ended"),
+            }
+        }
+    }
+
+    /// The close frame's code and reason. Any JSON message before it fails
+    /// the test, except those of the types in `allowed_before` (a
+    /// subscription's own `complete`, say, racing the socket's close).
+    pub async fn closes_with(&mut self, allowed_before: &[&str]) -> (u16, String) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let next = tokio::time::timeout_at(deadline, self.stream.next())
+                .await
+                .expect("a close before the deadline");
+            match next {
+                Some(Ok(Message::Text(text))) => {
+                    let value: Value = serde_json::from_str(&text).expect("JSON message");
+                    let kind = value["type"].as_str().unwrap_or_default();
+                    if kind == "ka" || allowed_before.contains(&kind) {
+                        continue;
+                    }
+                    panic!("expected the socket to close, got {value}");
+                }
+                Some(Ok(Message::Close(Some(frame)))) => {
+                    return (u16::from(frame.code), frame.reason.to_string());
+                }
+                Some(Ok(Message::Close(None))) => panic!("closed without a code"),
+                Some(Ok(_)) => continue,
+                Some(Err(err)) => panic!("no close frame, the socket failed: {err}"),
+                None => panic!("no close frame, the socket ended"),
             }
         }
     }
