@@ -206,6 +206,8 @@ impl Kith {
             .env("KITH_LISTEN", format!("127.0.0.1:{port}"))
             .env("KITH_JWT_SECRET", SECRET)
             .env("KITH_RATE_LIMITS", "off")
+            // Every client socket comes from this one address.
+            .env("KITH_MAX_CONNECTIONS_PER_IP", "0")
             .env("KITH_GROUP_MEMBER_CAP", "1000000")
             .env("KITH_DB_MAX_CONNECTIONS", args.db_connections.to_string())
             .env("RUST_LOG", "warn")
