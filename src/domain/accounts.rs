@@ -8,7 +8,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use entity::{refresh_token, session, user};
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, TransactionTrait,
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    TransactionTrait,
     sea_query::{Expr, ExprTrait},
 };
 use serde::{Deserialize, Serialize};
@@ -39,6 +40,9 @@ use crate::{
 };
 
 /// The same answer for an unknown account and a wrong password.
+/// Most sessions `sessions` lists.
+pub const SESSIONS_LISTED: u64 = 100;
+
 const BAD_CREDENTIALS: &str = "invalid identifier or password";
 
 /// Whose failed logins a limit counts: the account once it is known (the same
@@ -347,6 +351,9 @@ impl Accounts {
     }
 
     /// The user's sessions that may still be used, most recently used first.
+    /// The user's live sessions, most recently used first: at most
+    /// [`SESSIONS_LISTED`], so the list (and what a query asking for it may
+    /// cost) stays bounded however often someone signs in.
     pub async fn sessions(&self, user_id: Uuid) -> AppResult<Vec<session::Model>> {
         let now = Utc::now();
         Ok(session::Entity::find()
@@ -354,6 +361,7 @@ impl Accounts {
             .filter(session::Column::RevokedAt.is_null())
             .filter(session::Column::ExpiresAt.gt(now))
             .order_by_desc(session::Column::LastUsedAt)
+            .limit(SESSIONS_LISTED)
             .all(&self.db)
             .await?)
     }

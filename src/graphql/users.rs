@@ -341,9 +341,10 @@ impl User {
         Ok(groups::invitations_of_user(ctx, self.0.id, first, after).await?)
     }
 
-    /// The account's signed-in sessions, most recently used first. Owner only.
+    /// The account's signed-in sessions, most recently used first (the 100
+    /// most recent). Owner only.
     #[graphql(
-        complexity = "crate::graphql::pagination::list_cost(crate::graphql::pagination::DEFAULT_PAGE, child_complexity)"
+        complexity = "crate::graphql::pagination::list_cost(crate::domain::accounts::SESSIONS_LISTED as usize, child_complexity)"
     )]
     async fn sessions(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Vec<Session>>> {
         let Some(viewer) = ctx.viewer().await?.filter(|v| v.user_id == self.0.id) else {
