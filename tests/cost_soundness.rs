@@ -124,20 +124,7 @@ fn fields_in(value: &Value) -> usize {
 
 #[tokio::test]
 async fn no_accepted_query_resolves_more_fields_than_the_cost_limit() {
-    let iterations: usize = std::env::var("KITH_FUZZ_ITERATIONS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(300);
-    let seed: u64 = std::env::var("KITH_FUZZ_SEED")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-        });
-    println!("KITH_FUZZ_SEED={seed}");
+    let (iterations, seed) = common::fuzz_run(300);
     let app = common::spawn_app_with(|settings| {
         settings.query_complexity_limit = COMPLEXITY_LIMIT;
     })

@@ -126,20 +126,7 @@ fn mutate(rng: &mut StdRng, seeds: &[String], document: &str) -> String {
 
 #[tokio::test]
 async fn random_documents_get_coded_answers_and_never_hurt_the_process() {
-    let iterations: usize = std::env::var("KITH_FUZZ_ITERATIONS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(400);
-    let seed: u64 = std::env::var("KITH_FUZZ_SEED")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-        });
-    println!("KITH_FUZZ_SEED={seed}");
+    let (iterations, seed) = common::fuzz_run(400);
     let mut rng = StdRng::seed_from_u64(seed);
     let app = common::spawn_app().await;
     let user = app.register("fuzzer").await;

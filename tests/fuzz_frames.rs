@@ -74,20 +74,7 @@ fn mutate(rng: &mut StdRng, text: &str) -> String {
 
 #[tokio::test]
 async fn random_frames_get_protocol_answers_or_protocol_closes() {
-    let iterations: usize = std::env::var("KITH_FUZZ_ITERATIONS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(150);
-    let seed: u64 = std::env::var("KITH_FUZZ_SEED")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-        });
-    println!("KITH_FUZZ_SEED={seed}");
+    let (iterations, seed) = common::fuzz_run(150);
     let mut rng = StdRng::seed_from_u64(seed);
     let app = common::spawn_app_with(|settings| {
         settings.ws_max_message_bytes = 16 * 1024;

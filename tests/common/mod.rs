@@ -724,3 +724,23 @@ impl Socket {
         .is_err()
     }
 }
+
+/// A bounded random run's size and seed: `KITH_FUZZ_ITERATIONS` (else
+/// `default_iterations`) and `KITH_FUZZ_SEED` (else the clock), printed so a
+/// failure can be replayed.
+pub fn fuzz_run(default_iterations: usize) -> (usize, u64) {
+    let iterations = std::env::var("KITH_FUZZ_ITERATIONS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(default_iterations);
+    let seed = std::env::var("KITH_FUZZ_SEED")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |elapsed| elapsed.as_nanos() as u64)
+        });
+    println!("KITH_FUZZ_SEED={seed}");
+    (iterations, seed)
+}
