@@ -150,6 +150,9 @@ async fn no_accepted_query_resolves_more_fields_than_the_cost_limit() {
         ids.push(friend.user_id.clone());
         first_friend.get_or_insert(friend);
     }
+    for _ in 0..30 {
+        app.login(&owner.username, common::PASSWORD).await;
+    }
     let friend = first_friend.unwrap();
     let conversation = app.direct_conversation(&owner, &friend).await;
     ids.push(conversation.as_str().unwrap().to_owned());
@@ -210,4 +213,85 @@ async fn no_accepted_query_resolves_more_fields_than_the_cost_limit() {
         accepted > iterations / 4 && refused > 0,
         "the run exercised both sides"
     );
+
+    // Then every list field of the objects that hold long lists here, each
+    // asked for 16 times over: a list whose cost ignored its length would be
+    // let through and resolve more than the limit.
+    let group_id = group["id"].as_str().unwrap();
+    let parents = [
+        ("Query", String::new(), String::new()),
+        ("User", "me { ".to_owned(), " }".to_owned()),
+        (
+            "Group",
+            format!("group(id: {group_id:?}) {{ "),
+            " }".to_owned(),
+        ),
+        (
+            "Conversation",
+            format!("conversation(id: {conversation}) {{ "),
+            " }".to_owned(),
+        ),
+    ];
+    let mut checked = 0;
+    for (parent, open, close) in &parents {
+        for field in schema.types[*parent]["fields"].as_array().unwrap() {
+            let Some(selection) = list_selection(&schema, field) else {
+                continue;
+            };
+            let name = field["name"].as_str().unwrap();
+            let Some(arguments) = list_arguments(field, &generator.ids) else {
+                continue;
+            };
+            let aliases: String = (0..16)
+                .map(|i| format!("a{i}: {name}{arguments} {selection} "))
+                .collect();
+            let query = format!("{{ {open}{aliases}{close} }}");
+            let response = app.graphql(&query, json!({}), owner.token()).await;
+            let resolved = fields_in(&response["data"]);
+            assert!(
+                resolved <= COMPLEXITY_LIMIT,
+                "{parent}.{name} was let through and resolved {resolved} fields: {query}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 10, "only {checked} list fields were found");
+}
+
+/// What to select under `field` when it returns a list of objects (directly
+/// or as a connection's `nodes`); `None` for any other field.
+fn list_selection(schema: &Schema, field: &Value) -> Option<String> {
+    let mut ty = &field["type"];
+    let mut list = false;
+    while ty["name"].is_null() {
+        list |= ty["kind"] == "LIST";
+        ty = &ty["ofType"];
+    }
+    let name = ty["name"].as_str()?;
+    let kind = ty["kind"].as_str()?;
+    if name.ends_with("Connection") {
+        return Some("{ nodes { __typename } }".into());
+    }
+    (list && matches!(kind, "OBJECT" | "INTERFACE" | "UNION") && schema.types.contains_key(name))
+        .then(|| "{ __typename }".into())
+}
+
+/// The largest page, and what a required argument needs to find the long
+/// lists here; `None` for a required argument this cannot make up.
+fn list_arguments(field: &Value, ids: &[String]) -> Option<String> {
+    let mut given = Vec::new();
+    for arg in field["args"].as_array().into_iter().flatten() {
+        match arg["name"].as_str().unwrap_or_default() {
+            "first" => given.push("first: 100".to_owned()),
+            "query" => given.push("query: \"friend\"".to_owned()),
+            "ids" => given.push(format!("ids: {ids:?}")),
+            _ if arg["type"]["kind"] == "NON_NULL" => return None,
+            _ => {}
+        }
+    }
+    Some(if given.is_empty() {
+        String::new()
+    } else {
+        format!("({})", given.join(", "))
+    })
 }

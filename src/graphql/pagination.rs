@@ -87,10 +87,12 @@ pub fn cost(first: Option<i32>, child_complexity: usize) -> usize {
     list_cost(items, child_complexity)
 }
 
-/// What a list of at most `items` costs.
+/// What a list of at most `items` costs. Each item costs at least 1 even
+/// when only `__typename` is asked of it (which async-graphql weighs 0): the
+/// item is still loaded and answered.
 pub fn list_cost(items: usize, child_complexity: usize) -> usize {
     items
-        .saturating_mul(child_complexity)
+        .saturating_mul(child_complexity.max(1))
         .saturating_add(1)
         .min(COST_CEILING)
 }
