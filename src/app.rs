@@ -14,7 +14,9 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend};
 use tokio::net::{TcpListener, TcpSocket};
-use tower_http::{catch_panic::CatchPanicLayer, cors::CorsLayer, trace::TraceLayer};
+use tower_http::{catch_panic::CatchPanicLayer, trace::TraceLayer};
+
+pub use crate::infra::statements::{ReplicaStatements, StatementCounter};
 
 use crate::{
     auth::{PasswordHasher, TokenIssuer, signing_key},
@@ -307,7 +309,7 @@ impl Application {
         let limiter = state.limiter.clone();
         let sockets = http::websocket::Sockets::default();
         let presence = state.presence.clone();
-        let cors = cors(&settings.cors_origins)?;
+        let cors = http::cors::layer(&settings.cors_origins)?;
         let stopping = http::serve::Stopping::default();
         let (router, metrics_router) = router(state, sockets.clone(), stopping.clone());
         let router = router.layer(cors);
@@ -470,72 +472,6 @@ pub fn router(
     (public, metrics)
 }
 
-/// Which web pages may call kith from a browser (`KITH_CORS_ORIGINS`): `*`
-/// for any (tokens travel in headers, not cookies, so a page can only use the
-/// token its user gave it), or a comma-separated list of origins.
-fn cors(origins: &str) -> anyhow::Result<CorsLayer> {
-    use axum::http::{HeaderValue, Method, header};
-    if origins.trim() == "*" {
-        return Ok(CorsLayer::permissive());
-    }
-    let origins = origins
-        .split(',')
-        .map(str::trim)
-        .filter(|origin| !origin.is_empty())
-        .map(|origin| {
-            HeaderValue::from_str(origin)
-                .with_context(|| format!("KITH_CORS_ORIGINS: {origin:?} is not an origin"))
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    Ok(CorsLayer::new()
-        .allow_origin(origins)
-        .allow_methods([Method::GET, Method::POST])
-        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
-        .max_age(Duration::from_secs(3600)))
-}
-
-/// Counts the SQL statements one app runs: for `/metrics`, and for tests that
-/// prove a query's statement count does not grow with its page size (and, in
-/// `replica`, those the read replica ran).
-#[derive(Clone, Default)]
-pub struct StatementCounter {
-    count: Arc<std::sync::atomic::AtomicU64>,
-    pub replica: ReplicaStatements,
-}
-
-#[derive(Clone, Default)]
-pub struct ReplicaStatements(Arc<std::sync::atomic::AtomicU64>);
-
-impl ReplicaStatements {
-    fn attach(&self, db: &mut DatabaseConnection) {
-        let count = self.0.clone();
-        db.set_metric_callback(move |_| {
-            count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            metrics::counter!("kith_db_replica_statements_total").increment(1);
-        });
-    }
-
-    pub fn get(&self) -> u64 {
-        self.0.load(std::sync::atomic::Ordering::Relaxed)
-    }
-}
-
-impl StatementCounter {
-    fn attach(&self, db: &mut DatabaseConnection) {
-        let count = self.count.clone();
-        db.set_metric_callback(move |info| {
-            count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            metrics::counter!("kith_db_statements_total").increment(1);
-            metrics::histogram!("kith_db_statement_duration_seconds")
-                .record(info.elapsed.as_secs_f64());
-        });
-    }
-
-    pub fn get(&self) -> u64 {
-        self.count.load(std::sync::atomic::Ordering::Relaxed)
-    }
-}
-
 /// Applies pending migrations. On PostgreSQL under an advisory lock, so
 /// replicas that start together take turns: the first migrates, the others
 /// then find nothing to do.
@@ -617,19 +553,7 @@ async fn connect(url: &str, settings: &Settings, lazy: bool) -> anyhow::Result<D
         });
     Database::connect(options)
         .await
-        .with_context(|| format!("connecting to {}", redact(url)))
-}
-
-/// A URL fit for logs: the password replaced.
-pub(crate) fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let userinfo = &url[scheme_end + 3..at];
-            let user = userinfo.split(':').next().unwrap_or("");
-            format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..])
-        }
-        _ => url.to_owned(),
-    }
+        .with_context(|| format!("connecting to {}", crate::infra::db::redact(url)))
 }
 
 /// Binds with a deep accept backlog: the default of 128 turns a burst of
@@ -645,21 +569,4 @@ pub fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
         .bind(addr)
         .with_context(|| format!("binding {addr}"))?;
     Ok(socket.listen(4096)?)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::redact;
-
-    #[test]
-    fn urls_lose_their_password_in_logs() {
-        assert_eq!(
-            redact("postgres://kith:s3cret@db:5432/kith"),
-            "postgres://kith:***@db:5432/kith"
-        );
-        assert_eq!(
-            redact("sqlite://kith.db?mode=rwc"),
-            "sqlite://kith.db?mode=rwc"
-        );
-    }
 }

@@ -1,6 +1,7 @@
 //! HTTP endpoints around the schema: GraphQL over HTTP and WebSocket, GraphiQL,
 //! health, and metrics.
 
+pub mod cors;
 pub mod graphiql;
 pub mod graphql;
 pub mod health;

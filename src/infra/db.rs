@@ -217,9 +217,21 @@ impl TransactionTrait for Db {
     }
 }
 
+/// A URL fit for logs: the password replaced.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::is_plain_read;
+    use super::{is_plain_read, redact};
 
     #[test]
     fn only_plain_selects_may_go_to_the_replica() {
@@ -235,5 +247,17 @@ mod tests {
         assert!(!is_plain_read(
             "WITH x AS (DELETE FROM t RETURNING *) SELECT * FROM x"
         ));
+    }
+
+    #[test]
+    fn urls_lose_their_password_in_logs() {
+        assert_eq!(
+            redact("postgres://kith:s3cret@db:5432/kith"),
+            "postgres://kith:***@db:5432/kith"
+        );
+        assert_eq!(
+            redact("sqlite://kith.db?mode=rwc"),
+            "sqlite://kith.db?mode=rwc"
+        );
     }
 }

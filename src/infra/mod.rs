@@ -7,3 +7,4 @@ pub mod pubsub;
 pub mod ratelimit;
 pub mod redis;
 pub mod sql;
+pub mod statements;

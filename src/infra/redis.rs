@@ -14,7 +14,7 @@ use std::{
 use anyhow::Context as _;
 use redis::{IntoConnectionInfo, ProtocolVersion, aio::ConnectionManager};
 
-use crate::app::redact;
+use crate::infra::db::redact;
 
 /// How often the health check pings, and so how soon a lost or returned
 /// Redis is noticed.
