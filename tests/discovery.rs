@@ -856,6 +856,26 @@ async fn a_mutual_like_matches_opens_a_conversation_and_tells_both() {
         )
         .await;
     assert_eq!(error_code(&typing), "FORBIDDEN");
+    let unreact = app
+        .graphql(
+            "mutation($m: ID!) { removeReaction(input: { messageId: $m, emoji: \"👍\" }) { id } }",
+            json!({ "m": message_id }),
+            bob.token(),
+        )
+        .await;
+    assert_eq!(error_code(&unreact), "FORBIDDEN");
+    let read = app
+        .graphql(
+            "mutation($c: ID!) { markConversationRead(input: { conversationId: $c, upToSeq: 1 }) { id } }",
+            json!({ "c": conversation }),
+            bob.token(),
+        )
+        .await;
+    assert_eq!(
+        error_code(&read),
+        "FORBIDDEN",
+        "a read receipt is a write too"
+    );
     for who in [&ann, &bob] {
         let listed = app.data(MATCHES, json!({}), who.token()).await;
         assert_eq!(listed["matches"]["edges"], json!([]));

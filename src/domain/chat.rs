@@ -623,6 +623,9 @@ impl Chat {
             .membership(viewer, conversation_id)
             .await?
             .ok_or_else(not_found)?;
+        // A read receipt reaches the other side like any write: after an
+        // unmatch or a block the pointer stays where it was.
+        self.check_may_write(viewer, &membership).await?;
         let target = Ord::min(up_to_seq, membership.conversation.last_seq);
         let moved = participant::Entity::update_many()
             .col_expr(participant::Column::LastReadSeq, Expr::value(target))
@@ -794,7 +797,9 @@ impl Chat {
     /// Takes back the user's reaction if it is `emoji`; otherwise changes nothing.
     pub async fn unreact(&self, user: Uuid, message_id: Uuid, emoji: &str) -> AppResult<Message> {
         let emoji = parse_emoji(emoji)?;
-        let (message, _) = self.message_for(user, message_id).await?;
+        let (message, membership) = self.message_for(user, message_id).await?;
+        // Taking a reaction back reaches the other side as adding one does.
+        self.check_may_write(user, &membership).await?;
         let removed = message_reaction::Entity::delete_many()
             .filter(message_reaction::Column::MessageId.eq(message_id))
             .filter(message_reaction::Column::UserId.eq(user))
@@ -902,8 +907,9 @@ impl Chat {
     }
 
     /// What reaches the other side of a direct conversation (an edit, a
-    /// reaction, typing) follows the policy sends follow: after an unmatch, the
-    /// history stays readable but nothing new arrives.
+    /// reaction added or taken back, a read receipt, typing) follows the
+    /// policy sends follow: after an unmatch, the history stays readable but
+    /// nothing new arrives.
     async fn check_may_write(&self, viewer: Uuid, membership: &Membership) -> AppResult<()> {
         match counterpart(&membership.conversation, viewer) {
             Some(other) => self.judge(chat_send::read_standing(&self.db, viewer, other).await?),
