@@ -29,6 +29,18 @@ impl Extension for ErrorCodesExtension {
     }
 }
 
+/// An error of a whole request (no path, no location) with `extensions.code`:
+/// what the guard, the HTTP layer and the WebSocket protocols answer before
+/// anything runs.
+pub fn coded_error(message: impl Into<String>, code: &str) -> ServerError {
+    let mut error = ServerError::new(message, None);
+    error
+        .extensions
+        .get_or_insert_with(ErrorExtensionValues::default)
+        .set("code", code);
+    error
+}
+
 pub fn ensure_code(error: &mut ServerError) {
     let extensions = error
         .extensions

@@ -26,7 +26,7 @@
 use std::collections::HashMap;
 
 use async_graphql::{
-    ErrorExtensionValues, Name, Positioned, ServerError, ServerResult,
+    Name, Positioned, ServerError, ServerResult,
     parser::types::{ExecutableDocument, Selection, SelectionSet, VariableDefinition},
 };
 
@@ -265,11 +265,7 @@ fn directives_of_variables(variables: &[Positioned<VariableDefinition>]) -> u64 
 }
 
 fn refused(message: String) -> ServerError {
-    let mut error = ServerError::new(message, None);
-    let mut extensions = ErrorExtensionValues::default();
-    extensions.set("code", "BAD_USER_INPUT");
-    error.extensions = Some(extensions);
-    error
+    super::error_codes::coded_error(message, "BAD_USER_INPUT")
 }
 
 #[cfg(test)]

@@ -504,10 +504,7 @@ fn render(response: &GqlResponse) -> serde_json::Value {
 }
 
 fn request_error(status: StatusCode, format: Format, message: &str) -> Response {
-    let mut error = ServerError::new(message, None);
-    let mut extensions = async_graphql::ErrorExtensionValues::default();
-    extensions.set("code", "BAD_USER_INPUT");
-    error.extensions = Some(extensions);
+    let error = crate::graphql::error_codes::coded_error(message, "BAD_USER_INPUT");
     let body = serde_json::json!({ "errors": [error] });
     let mut response = (status, body.to_string()).into_response();
     response

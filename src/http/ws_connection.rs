@@ -30,7 +30,10 @@ use crate::{
     auth::RequestAuth,
     domain::{accounts::ClientInfo, presence::SocketPresence},
     error::AppError,
-    graphql::live::{self, SessionWatch},
+    graphql::{
+        error_codes,
+        live::{self, SessionWatch},
+    },
 };
 
 type Sink = SplitSink<WebSocket, Message>;
@@ -202,7 +205,7 @@ impl Conn<'_> {
     /// A signed-in socket's session was revoked or its access token
     /// expired: the socket closes, and with it the user's presence.
     async fn session_ended(&mut self) -> Step {
-        let error = protocol::coded_error("session has ended", "UNAUTHENTICATED");
+        let error = error_codes::coded_error("session has ended", "UNAUTHENTICATED");
         self.refuse(close::FORBIDDEN, error).await
     }
 
@@ -232,7 +235,7 @@ impl Conn<'_> {
     /// subscriptions-transport-ws servers do, and carries on.
     async fn invalid(&mut self, why: String) -> Step {
         if self.legacy() {
-            let mut errors = [protocol::coded_error(why, "BAD_USER_INPUT")];
+            let mut errors = [error_codes::coded_error(why, "BAD_USER_INPUT")];
             return self.send(protocol::error(None, &mut errors)).await;
         }
         Step::Close(Close::new(close::BAD_REQUEST, why))
@@ -260,7 +263,8 @@ impl Conn<'_> {
 
     async fn on_init(&mut self, payload: Value) -> Step {
         if self.connected.is_some() {
-            let error = protocol::coded_error("Too many initialisation requests", "BAD_USER_INPUT");
+            let error =
+                error_codes::coded_error("Too many initialisation requests", "BAD_USER_INPUT");
             return self.refuse(close::TOO_MANY_INITS, error).await;
         }
         // Boxed: the setup's future would otherwise stay inline in every
@@ -279,7 +283,7 @@ impl Conn<'_> {
         let Some(connected) = &self.connected else {
             if self.legacy() {
                 let message = "send connection_init (and wait for connection_ack) first";
-                let mut errors = [protocol::coded_error(message, "UNAUTHENTICATED")];
+                let mut errors = [error_codes::coded_error(message, "UNAUTHENTICATED")];
                 return self.send(protocol::error(Some(&id), &mut errors)).await;
             }
             return Step::Close(Close::new(close::UNAUTHORIZED, "Unauthorized"));
@@ -300,7 +304,7 @@ impl Conn<'_> {
                 "this socket already runs {max} operations, the most it may; \
                  complete one first or open another socket"
             );
-            let mut errors = [protocol::coded_error(message, "BAD_USER_INPUT")];
+            let mut errors = [error_codes::coded_error(message, "BAD_USER_INPUT")];
             return self.send(protocol::error(Some(&id), &mut errors)).await;
         }
         let responses = (self.socket.state.socket_executor)
@@ -358,7 +362,7 @@ async fn connect(socket: &mut Socket, payload: Value) -> Result<Connected, Refus
             let message = format!("too many open connections (at most {max} per user)");
             return Err(Refusal {
                 code: close::FORBIDDEN,
-                error: protocol::coded_error(message, "FORBIDDEN"),
+                error: error_codes::coded_error(message, "FORBIDDEN"),
             });
         };
         online = Some(presence);

@@ -7,7 +7,7 @@
 
 use std::borrow::Cow;
 
-use async_graphql::{ErrorExtensionValues, Request, Response, ServerError};
+use async_graphql::{Request, Response, ServerError};
 use axum::http::{HeaderMap, header};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -256,16 +256,6 @@ pub fn error(id: Option<&str>, errors: &mut [ServerError]) -> String {
         payload: errors,
     }
     .text()
-}
-
-/// A GraphQL error with `extensions.code`.
-pub fn coded_error(message: impl Into<String>, code: &str) -> ServerError {
-    let mut error = ServerError::new(message, None);
-    error
-        .extensions
-        .get_or_insert_with(ErrorExtensionValues::default)
-        .set("code", code);
-    error
 }
 
 /// Whether an operation's first response says it failed before it ran: no
