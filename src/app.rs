@@ -5,64 +5,25 @@
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
-use axum::{
-    Router,
-    extract::DefaultBodyLimit,
-    routing::{any, get},
-};
-use metrics_exporter_prometheus::PrometheusHandle;
+use axum::Router;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend};
 use tokio::net::{TcpListener, TcpSocket};
-use tower_http::{catch_panic::CatchPanicLayer, trace::TraceLayer};
 
 pub use crate::infra::statements::{ReplicaStatements, StatementCounter};
-
-use crate::{
-    auth::{PasswordHasher, TokenIssuer, signing_key},
-    config::{Settings, Switch},
-    domain::{
-        accounts::{AccountCaches, Accounts},
-        chat::Chat,
-        chat_batch::SendBatches,
-        compatibility::AffinityKey,
-        discovery::Discovery,
-        discovery_index::DiscoveryIndex,
-        graph::Graph,
-        groups::Groups,
-        presence::Presence,
-        recommendations::Recommendations,
-        social::Social,
-        usernames::UsernameFilter,
-        users::Profiles,
-    },
-    graphql::{self, KithSchema},
-    http,
-    infra::{
-        cache::{Capacity, Freshness, TwoLevelCache},
-        db::Db,
-        presence_store::PresenceStore,
-        pubsub::{LocalPubSub, PubSub, RedisPubSub},
-        ratelimit::RateLimiter,
-        redis::Redis,
-    },
+// Where they were before the state had a module of its own.
+pub use crate::{
+    http::{HttpServices, HttpState, router},
+    state::AppState,
 };
 
-/// Sessions whose validity a process that runs alone keeps at hand (about
-/// 100 bytes each); replicas keep none of their own (see `Freshness`).
-const SESSION_CACHE_CAPACITY: u64 = 200_000;
-/// How long that copy lives, and Redis keeps the shared one. Revocations
-/// settle the shared entry before they answer; the lifetime bounds what one
-/// that could not (its replica cut off from Redis) leaves behind.
-const SESSION_CACHE_LOCAL_TTL: Duration = Duration::from_secs(60);
-const SESSION_CACHE_SHARED_TTL: Duration = Duration::from_secs(60);
-
-/// Users each replica keeps at hand (a row is about 1 KiB), and how long:
-/// writes invalidate them everywhere; the lifetimes bound what a missed
-/// invalidation could leave behind.
-const PROFILE_CACHE_CAPACITY: u64 = 50_000;
-const PROFILE_CACHE_LOCAL_TTL: Duration = Duration::from_secs(30);
-const PROFILE_CACHE_SHARED_TTL: Duration = Duration::from_secs(300);
+use crate::{
+    config::Settings,
+    domain::presence::Presence,
+    http,
+    infra::{db::Db, ratelimit::RateLimiter, redis::Redis},
+    state::Background,
+};
 
 /// How long a stopping replica waits, once its sockets are closed, before it
 /// gives up their presence: their clients' reconnects elsewhere come first,
@@ -73,61 +34,6 @@ const LEAVE_AFTER_SHUTDOWN: Duration = Duration::from_secs(1);
 /// milliseconds and go out unpinged; after a database restart, which takes
 /// longer than this, every cut connection is idle past it and found out.
 const POOL_PING_AFTER_IDLE: Duration = Duration::from_secs(1);
-
-/// Everything resolvers and handlers share. Cheap to clone.
-#[derive(Clone)]
-pub struct AppState {
-    pub settings: Arc<Settings>,
-    pub db: Db,
-    pub redis: Option<Redis>,
-    pub accounts: Accounts,
-    pub social: Social,
-    pub groups: Groups,
-    pub chat: Chat,
-    pub presence: Presence,
-    pub discovery: Discovery,
-    pub recommendations: Recommendations,
-    pub limiter: RateLimiter,
-    pub pubsub: Arc<dyn PubSub>,
-    /// Users as lists show them, cached (see `domain::users::Profiles`).
-    pub profiles: Profiles,
-}
-
-/// What the HTTP handlers need: the state, the schema built on it, the metrics,
-/// and word of a shutdown for the sockets. Every request and every open socket
-/// holds one for as long as it lasts, so it is one pointer: the services
-/// themselves take about 3 KiB, which 10,000 idle sockets would each carry.
-#[derive(Clone)]
-pub struct HttpState(Arc<HttpServices>);
-
-impl std::ops::Deref for HttpState {
-    type Target = HttpServices;
-
-    fn deref(&self) -> &HttpServices {
-        &self.0
-    }
-}
-
-pub struct HttpServices {
-    pub app: AppState,
-    pub schema: KithSchema,
-    /// What sockets run operations with (shared, for its limit on setups).
-    pub socket_executor: graphql::delivery::SocketExecutor,
-    /// Parsed operations, for requests over HTTP and sockets alike.
-    pub documents: graphql::documents::Documents,
-    pub metrics: PrometheusHandle,
-    pub sockets: http::websocket::Sockets,
-    /// Set when the server starts stopping: `/readyz` answers 503 from then.
-    pub stopping: http::serve::Stopping,
-    /// With a read replica: who must read from the primary.
-    pub recent_writers: Option<http::reads::RecentWriters>,
-}
-
-impl HttpServices {
-    pub fn settings(&self) -> &Settings {
-        &self.app.settings
-    }
-}
 
 pub struct Application {
     listener: TcpListener,
@@ -176,142 +82,13 @@ impl Application {
             .as_deref()
             .map(|url| Redis::connect(url, &settings.redis_prefix))
             .transpose()?;
-        let mut background = Background::default();
-        let secret =
-            signing_key::load_or_create(db.primary(), settings.jwt_secret.as_deref()).await?;
-        let tokens = TokenIssuer::new(&secret, settings.access_token_ttl());
-        let hasher = PasswordHasher::new(settings.password_hash_concurrency()).await?;
-        let usernames = UsernameFilter::load(db.primary())
-            .await
-            .context("loading usernames")?;
-        let pubsub: Arc<dyn PubSub> = match &redis {
-            Some(redis) => {
-                background
-                    .0
-                    .push(tokio::spawn(redis.clone().watch_health()));
-                let (hub, tasks) = RedisPubSub::start(redis)?;
-                background.0.extend(tasks);
-                hub
-            }
-            None => Arc::new(LocalPubSub::default()),
-        };
-        // Alone (SQLite serves one process), this process's own invalidation
-        // reaches every reader at once; replicas must go through Redis.
-        let alone = redis.is_none() && db.primary().get_database_backend() == DbBackend::Sqlite;
-        let session_validity = TwoLevelCache::new(
-            "session",
-            if alone {
-                Freshness::Eventual
-            } else {
-                Freshness::Immediate
-            },
-            Capacity::Entries(SESSION_CACHE_CAPACITY),
-            SESSION_CACHE_LOCAL_TTL,
-            SESSION_CACHE_SHARED_TTL,
-            redis.as_ref(),
-            pubsub.clone(),
-        );
-        background.0.push(tokio::spawn(
-            session_validity.clone().follow_invalidations(),
-        ));
-        let profiles: Profiles = TwoLevelCache::new(
-            "user",
-            Freshness::Eventual,
-            Capacity::Entries(PROFILE_CACHE_CAPACITY),
-            PROFILE_CACHE_LOCAL_TTL,
-            PROFILE_CACHE_SHARED_TTL,
-            redis.as_ref(),
-            pubsub.clone(),
-        );
-        background
-            .0
-            .push(tokio::spawn(profiles.clone().follow_invalidations()));
-        let graph = Graph::new(db.clone(), redis.as_ref(), pubsub.clone());
-        background.0.extend(graph.follow_invalidations());
-        // Before the services: accounts and recommendations count in it too.
-        let limiter = RateLimiter::from_settings(&settings, redis.as_ref());
-        let accounts = Accounts::new(
-            db.clone(),
-            hasher,
-            tokens,
-            usernames,
-            pubsub.clone(),
-            settings.refresh_token_ttl(),
-            AccountCaches {
-                validity: session_validity,
-                profiles: profiles.clone(),
-                graph: graph.clone(),
-            },
-            limiter.clone(),
-        );
-        let social = Social::new(db.clone(), pubsub.clone(), profiles.clone(), graph.clone());
-        let groups = Groups::new(db.clone(), pubsub.clone(), settings.group_member_cap);
-        let mut chat = Chat::new(db.clone(), pubsub.clone(), settings.direct_messages);
-        if settings.send_batching == Switch::On
-            && db.primary().get_database_backend() == DbBackend::Postgres
-        {
-            let (batches, writers) =
-                SendBatches::start(db.clone(), pubsub.clone(), settings.direct_messages);
-            chat = chat.with_send_batches(batches);
-            background.0.extend(writers);
-        }
-        let presence = Presence::new(
-            db.clone(),
-            pubsub.clone(),
-            std::time::Duration::from_millis(settings.presence_grace_millis),
-            redis.as_ref().map(|redis| {
-                PresenceStore::new(
-                    redis,
-                    Duration::from_millis(settings.presence_claim_ttl_millis),
-                )
-            }),
-            profiles.clone(),
-        );
-        background
-            .0
-            .push(tokio::spawn(presence.clone().renew_claims()));
-        let discovery = Discovery::new(
-            db.clone(),
-            pubsub.clone(),
-            chat.clone(),
-            settings.super_likes_per_day,
-            profiles.clone(),
-        );
-        let (index, keeping) = DiscoveryIndex::spawn(db.clone(), pubsub.clone());
-        background.0.push(keeping);
-        let recommendations = Recommendations::new(
-            db.clone(),
-            profiles.clone(),
-            index,
-            presence.clone(),
-            graph,
-            AffinityKey::derive(&secret),
-            u64::from(settings.recommendation_pool),
-            Duration::from_secs(settings.pass_cooldown_secs),
-            redis.as_ref(),
-            limiter.clone(),
-        );
-        let state = AppState {
-            limiter,
-            settings: settings.clone(),
-            db,
-            redis,
-            accounts,
-            social,
-            groups,
-            chat,
-            presence,
-            discovery,
-            recommendations,
-            pubsub,
-            profiles,
-        };
+        let (state, background) = AppState::build(settings.clone(), db, redis).await?;
         let limiter = state.limiter.clone();
         let sockets = http::websocket::Sockets::default();
         let presence = state.presence.clone();
         let cors = http::cors::layer(&settings.cors_origins)?;
         let stopping = http::serve::Stopping::default();
-        let (router, metrics_router) = router(state, sockets.clone(), stopping.clone());
+        let (router, metrics_router) = http::router(state, sockets.clone(), stopping.clone());
         let router = router.layer(cors);
         let listener = bind(settings.listen)?;
         let metrics = match (settings.metrics_listen, metrics_router) {
@@ -395,81 +172,6 @@ impl Application {
         drop(self.background);
         Ok(())
     }
-}
-
-/// Tasks that live as long as the app: aborted when it is dropped or stops.
-#[derive(Default)]
-struct Background(Vec<tokio::task::JoinHandle<()>>);
-
-impl Drop for Background {
-    fn drop(&mut self) {
-        for task in &self.0 {
-            task.abort();
-        }
-    }
-}
-
-/// The public router, and, when `/metrics` has a listener of its own
-/// (`KITH_METRICS_LISTEN`), the router for that one.
-pub fn router(
-    state: AppState,
-    sockets: http::websocket::Sockets,
-    stopping: http::serve::Stopping,
-) -> (Router, Option<Router>) {
-    let schema = graphql::build_schema(state.clone());
-    let body_limit = state.settings.body_limit_bytes;
-    let recent_writers = state.db.replica().map(|_| {
-        let window = Duration::from_millis(state.settings.read_your_writes_millis);
-        http::reads::RecentWriters::new(state.redis.as_ref(), window)
-    });
-    // Two setups per database connection keep the pool busy; more would only
-    // wait on it, holding memory.
-    let setups_at_once = 2 * state.settings.db_max_connections as usize;
-    let documents =
-        graphql::documents::Documents::new(graphql::guard::Limits::from_settings(&state.settings));
-    let http_state = HttpState(Arc::new(HttpServices {
-        socket_executor: graphql::delivery::SocketExecutor::new(
-            schema.clone(),
-            documents.clone(),
-            setups_at_once,
-        ),
-        documents,
-        app: state,
-        schema,
-        metrics: http::metrics::recorder(),
-        sockets,
-        stopping,
-        recent_writers,
-    }));
-    let metrics_apart = http_state.settings().metrics_listen.is_some();
-    let mut public = Router::new()
-        .route(
-            "/graphql",
-            get(http::graphql::get)
-                .post(http::graphql::post)
-                .fallback(http::graphql::method_not_allowed),
-        )
-        .route("/graphql/ws", get(http::websocket::handler))
-        .route("/graphiql", get(http::graphiql::page))
-        .route("/healthz", get(http::health::healthz))
-        .route("/readyz", get(http::health::readyz));
-    if !metrics_apart {
-        public = public.route("/metrics", get(http::metrics::render));
-    }
-    let metrics = metrics_apart.then(|| {
-        Router::new()
-            .route("/metrics", get(http::metrics::render))
-            .with_state(http_state.clone())
-    });
-    let public = public
-        .fallback(any(|| async {
-            (axum::http::StatusCode::NOT_FOUND, "not found")
-        }))
-        .layer(DefaultBodyLimit::max(body_limit))
-        .layer(TraceLayer::new_for_http())
-        .layer(CatchPanicLayer::new())
-        .with_state(http_state);
-    (public, metrics)
 }
 
 /// Applies pending migrations. On PostgreSQL under an advisory lock, so

@@ -15,4 +15,5 @@ pub mod graphql;
 pub mod http;
 pub mod infra;
 pub mod seed;
+pub mod state;
 pub mod telemetry;

@@ -23,6 +23,7 @@ use crate::{
     },
     domain::{
         discovery,
+        events::{Event, Events, user_topic},
         graph::Graph,
         groups,
         identity::{Email, Identifier, Password, Phone, Username},
@@ -34,7 +35,6 @@ use crate::{
     error::{AppError, AppResult, is_unique_violation},
     infra::{
         cache::TwoLevelCache,
-        pubsub::{Event, PubSub, user_topic},
         ratelimit::{Action, RateLimiter},
     },
 };
@@ -92,7 +92,7 @@ pub struct Accounts {
     hasher: PasswordHasher,
     tokens: Arc<TokenIssuer>,
     usernames: UsernameFilter,
-    pubsub: Arc<dyn PubSub>,
+    pubsub: Events,
     session_ttl: Duration,
     /// Every request asks whether its session still holds: the hottest read.
     validity: TwoLevelCache<SessionValidity>,
@@ -126,7 +126,7 @@ impl Accounts {
         hasher: PasswordHasher,
         tokens: TokenIssuer,
         usernames: UsernameFilter,
-        pubsub: Arc<dyn PubSub>,
+        pubsub: Events,
         session_ttl: Duration,
         caches: AccountCaches,
         limiter: RateLimiter,
@@ -445,7 +445,7 @@ impl Accounts {
         self.profiles.invalidate(&changed).await;
         self.graph.forget_friends(&changed).await;
         for ended in &ended_matches {
-            discovery::announce_match_ended(&*self.pubsub, ended);
+            discovery::announce_match_ended(&self.pubsub, ended);
         }
         Ok(())
     }

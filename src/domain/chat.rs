@@ -19,7 +19,7 @@
 //!   written alone, here.
 //! - Events are published after commit, to the conversation's topic.
 
-use std::{collections::HashMap, sync::Arc};
+use std::collections::HashMap;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use entity::{conversation, conversation_participant as participant, message, message_reaction};
@@ -34,6 +34,7 @@ use uuid::Uuid;
 
 use crate::infra::db::Db;
 use crate::{
+    domain::events::{Event, Events, conversation_topic, user_topic},
     domain::{
         chat_batch::{self, Batched, SendBatches},
         chat_send,
@@ -41,7 +42,6 @@ use crate::{
         groups, social,
     },
     error::{AppError, AppResult, is_unique_violation},
-    infra::pubsub::{Event, PubSub, conversation_topic, user_topic},
 };
 
 pub const MAX_BODY_CHARS: usize = 4000;
@@ -61,16 +61,7 @@ pub struct Reaction {
     pub viewer_reacted: bool,
 }
 
-/// Who may open a direct conversation with whom (never across a block).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DirectPolicy {
-    /// Friends, and matched users (discovery): the default.
-    #[default]
-    Friends,
-    /// Any two users.
-    Everyone,
-}
+pub use crate::config::DirectPolicy;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -163,7 +154,7 @@ impl Membership {
 #[derive(Clone)]
 pub struct Chat {
     db: Db,
-    pubsub: Arc<dyn PubSub>,
+    pubsub: Events,
     policy: DirectPolicy,
     shapes: Shapes,
     /// On PostgreSQL: concurrent sends written together (`chat_batch`).
@@ -171,7 +162,7 @@ pub struct Chat {
 }
 
 impl Chat {
-    pub fn new(db: Db, pubsub: Arc<dyn PubSub>, policy: DirectPolicy) -> Self {
+    pub fn new(db: Db, pubsub: Events, policy: DirectPolicy) -> Self {
         Self {
             db,
             pubsub,
@@ -558,7 +549,7 @@ impl Chat {
             deleted_at: None,
         };
         txn.commit().await?;
-        announce(self.pubsub.as_ref(), &row);
+        announce(&self.pubsub, &row);
         Ok(row)
     }
 
@@ -1000,7 +991,7 @@ pub fn parse_body(raw: &str) -> AppResult<String> {
 }
 
 /// Tells a conversation's subscribers of a message just committed.
-pub(crate) fn announce(pubsub: &dyn PubSub, message: &Message) {
+pub(crate) fn announce(pubsub: &Events, message: &Message) {
     pubsub.publish(
         &conversation_topic(message.conversation_id),
         Event::MessageAdded {

@@ -41,12 +41,13 @@ use tokio::{
 use uuid::Uuid;
 
 use crate::{
+    domain::events::Events,
     domain::{
         chat::{self, DirectPolicy, Message, judge},
         chat_send::Standing,
         social,
     },
-    infra::{db::Db, pubsub::PubSub},
+    infra::db::Db,
 };
 
 /// Drafts written in one transaction at most.
@@ -93,11 +94,7 @@ pub struct SendBatches {
 impl SendBatches {
     /// Starts the writers on `db` (PostgreSQL); they stop when the handles
     /// are aborted or every [`SendBatches`] is dropped.
-    pub fn start(
-        db: Db,
-        pubsub: Arc<dyn PubSub>,
-        policy: DirectPolicy,
-    ) -> (Self, Vec<JoinHandle<()>>) {
+    pub fn start(db: Db, pubsub: Events, policy: DirectPolicy) -> (Self, Vec<JoinHandle<()>>) {
         let (queue, waiting) = mpsc::channel(QUEUED);
         let writer = Writer {
             db,
@@ -126,7 +123,7 @@ impl SendBatches {
 #[derive(Clone)]
 struct Writer {
     db: Db,
-    pubsub: Arc<dyn PubSub>,
+    pubsub: Events,
     policy: DirectPolicy,
     waiting: Arc<Mutex<mpsc::Receiver<Queued>>>,
 }
@@ -194,7 +191,7 @@ impl Writer {
                 edited_at: None,
                 deleted_at: None,
             };
-            chat::announce(self.pubsub.as_ref(), &message);
+            chat::announce(&self.pubsub, &message);
             let _ = answer.send(Batched::Written(message));
         }
     }

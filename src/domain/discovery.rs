@@ -16,8 +16,6 @@
 //!   they are friends.
 //! - Super likes are limited per rolling day, counted under the swiper's lock.
 
-use std::sync::Arc;
-
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use entity::{swipe, user, user_match};
 use sea_orm::{
@@ -31,13 +29,13 @@ use uuid::Uuid;
 
 use crate::infra::db::Db;
 use crate::{
+    domain::events::{Event, Events, user_topic},
     domain::{
         chat::Chat,
         social,
         users::{self, Gender},
     },
     error::{AppError, AppResult, is_unique_violation},
-    infra::pubsub::{Event, PubSub, user_topic},
 };
 
 /// Nobody younger is recommended, recommended to, or may swipe.
@@ -333,7 +331,7 @@ pub struct SwipeOutcome {
 #[derive(Clone)]
 pub struct Discovery {
     db: Db,
-    pubsub: Arc<dyn PubSub>,
+    pubsub: Events,
     chat: Chat,
     super_likes_per_day: u32,
     /// Preferences live in users' rows: changed ones are forgotten here.
@@ -343,7 +341,7 @@ pub struct Discovery {
 impl Discovery {
     pub fn new(
         db: Db,
-        pubsub: Arc<dyn PubSub>,
+        pubsub: Events,
         chat: Chat,
         super_likes_per_day: u32,
         profiles: users::Profiles,
@@ -650,7 +648,7 @@ impl Discovery {
         let Some(ended) = ended else {
             return Err(AppError::not_found("match not found"));
         };
-        announce_match_ended(&*self.pubsub, &ended);
+        announce_match_ended(&self.pubsub, &ended);
         Ok(found)
     }
 }
@@ -711,7 +709,7 @@ fn current_matches_of(user: Uuid) -> Select<user_match::Entity> {
 }
 
 /// Tells both users their match ended, so their apps can drop it.
-pub fn announce_match_ended(pubsub: &dyn PubSub, ended: &Match) {
+pub fn announce_match_ended(pubsub: &Events, ended: &Match) {
     for user in [ended.user_low, ended.user_high] {
         pubsub.publish(
             &user_topic(user),

@@ -48,9 +48,9 @@ use crate::{
     },
     error::{AppError, AppResult},
     infra::{
-        cache::CACHE_TOPIC,
+        cache::{CACHE_TOPIC, Invalidation, Invalidations},
         db::Db,
-        pubsub::{Event, PubSub, Topic},
+        pubsub::Topic,
     },
 };
 
@@ -98,7 +98,7 @@ struct Read {
 
 impl DiscoveryIndex {
     /// Starts the task that owns the cells; it runs while a handle is left.
-    pub fn spawn(db: Db, pubsub: Arc<dyn PubSub>) -> (Self, tokio::task::JoinHandle<()>) {
+    pub fn spawn(db: Db, pubsub: Invalidations) -> (Self, tokio::task::JoinHandle<()>) {
         let (reads, queue) = mpsc::channel(QUEUE);
         let task = Keeper {
             db,
@@ -207,7 +207,7 @@ impl Area {
 /// The task's own state: nothing else touches it.
 struct Keeper {
     db: Db,
-    pubsub: Arc<dyn PubSub>,
+    pubsub: Invalidations,
     /// Loaded cells, the empty ones too (so they are not loaded again).
     cells: HashMap<Cell, Arc<Vec<Listed>>>,
     /// The cell each listed user of a loaded cell is in.
@@ -246,7 +246,7 @@ impl Keeper {
     }
 
     /// Applies `first` and every further invalidation already waiting.
-    async fn take_in(&mut self, first: Result<Vec<Uuid>, Gap>, events: &mut Topic) {
+    async fn take_in(&mut self, first: Result<Vec<Uuid>, Gap>, events: &mut Topic<Invalidation>) {
         let mut gap = first.is_err();
         let mut changed: HashSet<Uuid> = first.unwrap_or_default().into_iter().collect();
         // `unconstrained`: the channel must not answer "not yet" because
@@ -368,11 +368,8 @@ impl Keeper {
 }
 
 /// The users whose rows an event says changed.
-fn changed_users(event: &Event) -> Option<&[Uuid]> {
-    match event {
-        Event::CacheInvalidated { cache, keys } if cache == USER_CACHE => Some(keys),
-        _ => None,
-    }
+fn changed_users(event: &Invalidation) -> Option<&[Uuid]> {
+    (event.cache == USER_CACHE).then_some(&event.keys[..])
 }
 
 /// Discoverable users of `genders` (naming each gender lets PostgreSQL use

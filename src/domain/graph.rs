@@ -25,9 +25,8 @@ use uuid::Uuid;
 use crate::{
     error::AppResult,
     infra::{
-        cache::{Capacity, Freshness, TwoLevelCache},
+        cache::{Capacity, Freshness, Invalidations, TwoLevelCache},
         db::Db,
-        pubsub::PubSub,
         redis::Redis,
     },
 };
@@ -57,7 +56,7 @@ pub struct Graph {
 }
 
 impl Graph {
-    pub fn new(db: Db, shared: Option<&Redis>, pubsub: Arc<dyn PubSub>) -> Self {
+    pub fn new(db: Db, shared: Option<&Redis>, pubsub: Invalidations) -> Self {
         let cache = |name| {
             TwoLevelCache::new(
                 name,

@@ -22,7 +22,7 @@
 //! ([`lock_group`]), so changes to one group are serialised and each sees what the
 //! previous one committed; that is what makes the cap and the single owner hold.
 
-use std::{collections::HashMap, sync::Arc};
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use entity::{group, group_invitation, group_join_request, group_member};
@@ -37,12 +37,12 @@ use uuid::Uuid;
 
 use crate::infra::db::Db;
 use crate::{
+    domain::events::{Event, Events, conversation_topic, group_topic, user_topic},
     domain::{
         chat,
         social::{self, OwnBlock},
     },
     error::{AppError, AppResult, is_unique_violation},
-    infra::pubsub::{Event, PubSub, conversation_topic, group_topic, user_topic},
 };
 
 const MAX_NAME_CHARS: usize = 64;
@@ -279,12 +279,12 @@ pub fn parse_description(raw: &str) -> AppResult<Option<String>> {
 #[derive(Clone)]
 pub struct Groups {
     db: Db,
-    pubsub: Arc<dyn PubSub>,
+    pubsub: Events,
     member_cap: i64,
 }
 
 impl Groups {
-    pub fn new(db: Db, pubsub: Arc<dyn PubSub>, member_cap: u32) -> Self {
+    pub fn new(db: Db, pubsub: Events, member_cap: u32) -> Self {
         Self {
             db,
             pubsub,

@@ -8,6 +8,7 @@ pub mod chat_shapes;
 pub mod compatibility;
 pub mod discovery;
 pub mod discovery_index;
+pub mod events;
 pub mod graph;
 pub mod groups;
 pub mod identity;

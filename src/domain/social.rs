@@ -22,12 +22,12 @@ use uuid::Uuid;
 
 use crate::infra::db::Db;
 use crate::{
+    domain::events::{Event, Events, user_topic},
     domain::{
         discovery,
         graph::{self, Graph},
     },
     error::{AppError, AppResult, is_unique_violation},
-    infra::pubsub::{Event, PubSub, user_topic},
 };
 
 const MAX_MESSAGE_CHARS: usize = 500;
@@ -107,7 +107,7 @@ impl FriendRequest {
 #[derive(Clone)]
 pub struct Social {
     db: Db,
-    pubsub: Arc<dyn PubSub>,
+    pubsub: Events,
     /// Friend counts live in users' rows: changed ones are forgotten here.
     profiles: crate::domain::users::Profiles,
     /// The lists reads walk; every write here forgets what it changed.
@@ -117,7 +117,7 @@ pub struct Social {
 impl Social {
     pub fn new(
         db: Db,
-        pubsub: Arc<dyn PubSub>,
+        pubsub: Events,
         profiles: crate::domain::users::Profiles,
         graph: Graph,
     ) -> Self {
@@ -303,7 +303,7 @@ impl Social {
         self.pubsub.publish(&user_topic(viewer), event.clone());
         self.pubsub.publish(&user_topic(other), event);
         if let Some(ended) = ended_match {
-            discovery::announce_match_ended(&*self.pubsub, &ended);
+            discovery::announce_match_ended(&self.pubsub, &ended);
         }
         Ok(())
     }

@@ -10,6 +10,7 @@ use futures_util::{Stream, StreamExt};
 use uuid::Uuid;
 
 use crate::{
+    domain::events::Event,
     error::AppError,
     graphql::{
         ContextExt,
@@ -19,7 +20,6 @@ use crate::{
         message_feed::{ends_access, listen},
         users::User,
     },
-    infra::pubsub::Event,
 };
 
 /// A new message.

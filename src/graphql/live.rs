@@ -22,11 +22,10 @@ use async_graphql::{Context, ErrorExtensions, OutputType};
 use futures_util::{Stream, StreamExt, stream::BoxStream};
 
 use crate::{
-    auth::Viewer,
     domain::accounts::Accounts,
+    domain::events::{Event, Events, Lagged, Topic, user_topic},
     error::{AppError, AppResult},
-    graphql::{ContextExt, delivery},
-    infra::pubsub::{Event, Lagged, PubSub, Topic, user_topic},
+    graphql::{ContextExt, delivery, viewer::Viewer},
 };
 
 /// A subscription resolver's stream: `items`, ended when the viewer's session
@@ -61,7 +60,7 @@ pub async fn while_session_lives<T: OutputType + Send + Sync + 'static>(
 /// The session is checked once more after listening for revocations starts,
 /// so one that lands in between is not missed.
 pub async fn watch_session(
-    pubsub: &Arc<dyn PubSub>,
+    pubsub: &Events,
     accounts: &Accounts,
     viewer: Viewer,
 ) -> AppResult<SessionWatch> {
@@ -113,7 +112,7 @@ async fn session_holds(accounts: &Accounts, viewer: &Viewer) -> AppResult<bool> 
 /// afresh, then asks the database itself: a revocation made while Redis was
 /// away may not have reached the shared cache yet. Not knowing is not safe:
 /// an error ends it.
-async fn revoked(mut events: Topic, pubsub: Arc<dyn PubSub>, accounts: Accounts, viewer: Viewer) {
+async fn revoked(mut events: Topic, pubsub: Events, accounts: Accounts, viewer: Viewer) {
     loop {
         match events.next().await {
             Some(Ok(event)) if ends_session(&event, &viewer) => return,

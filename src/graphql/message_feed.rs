@@ -15,10 +15,7 @@
 //!   told and ended (all conversations, where re-reading everything is not worth
 //!   it: the client resubscribes and refetches).
 
-use std::{
-    collections::{HashMap, VecDeque},
-    sync::Arc,
-};
+use std::collections::{HashMap, VecDeque};
 
 use entity::conversation;
 use futures_util::{StreamExt, stream::SelectAll};
@@ -26,9 +23,9 @@ use uuid::Uuid;
 
 use crate::{
     domain::chat::{Chat, Kind, Message, Window},
+    domain::events::{Event, Events, Lagged, Topic, conversation_topic, group_topic, user_topic},
     error::AppResult,
     graphql::live,
-    infra::pubsub::{Event, Lagged, PubSub, Topic, conversation_topic, group_topic, user_topic},
 };
 
 /// How many stored messages one catch-up read fetches.
@@ -40,7 +37,7 @@ pub const MAX_FOLLOWED: u64 = 1000;
 /// conversation's own, the viewer's (blocks, removals, joins) and, for a
 /// group's, the group's (its deletion).
 pub async fn listen(
-    pubsub: &Arc<dyn PubSub>,
+    pubsub: &Events,
     conversation: Uuid,
     viewer: Uuid,
     group: Option<Uuid>,
@@ -51,7 +48,7 @@ pub async fn listen(
 /// The same topics apart, for a [`Feed`], which selects over its own: one
 /// `SelectAll` inside another would be one more layer to poll per delivery.
 pub async fn listen_each(
-    pubsub: &Arc<dyn PubSub>,
+    pubsub: &Events,
     conversation: Uuid,
     viewer: Uuid,
     group: Option<Uuid>,
@@ -86,7 +83,7 @@ struct Track {
 
 pub struct Feed {
     chat: Chat,
-    pubsub: Arc<dyn PubSub>,
+    pubsub: Events,
     viewer: Uuid,
     /// Following every conversation of the viewer, joining new ones as they come.
     everything: bool,
@@ -106,7 +103,7 @@ impl Feed {
     /// after it when `catch_up`.
     pub fn one(
         chat: Chat,
-        pubsub: Arc<dyn PubSub>,
+        pubsub: Events,
         viewer: Uuid,
         conversation: conversation::Model,
         live: Vec<Topic>,
@@ -126,7 +123,7 @@ impl Feed {
 
     /// Every conversation of the viewer (the most recent [`MAX_FOLLOWED`]), and
     /// each one they join while it runs.
-    pub async fn everything(chat: Chat, pubsub: Arc<dyn PubSub>, viewer: Uuid) -> AppResult<Self> {
+    pub async fn everything(chat: Chat, pubsub: Events, viewer: Uuid) -> AppResult<Self> {
         let mut feed = Self::empty(chat.clone(), pubsub.clone(), viewer, true);
         // Joins announced from now on reach the feed.
         feed.live.push(pubsub.subscribe(&user_topic(viewer)).await);
@@ -154,7 +151,7 @@ impl Feed {
         Ok(feed)
     }
 
-    fn empty(chat: Chat, pubsub: Arc<dyn PubSub>, viewer: Uuid, everything: bool) -> Self {
+    fn empty(chat: Chat, pubsub: Events, viewer: Uuid, everything: bool) -> Self {
         Self {
             chat,
             pubsub,

@@ -22,6 +22,7 @@ pub mod presence;
 pub mod scalars;
 pub mod social;
 pub mod users;
+pub mod viewer;
 
 use std::{future::Future, sync::Arc};
 
@@ -31,10 +32,10 @@ use async_graphql::{
 };
 
 use crate::{
-    app::AppState,
-    auth::{RequestAuth, Viewer},
     domain::accounts::ClientInfo,
     error::{AppError, AppResult},
+    graphql::viewer::{RequestAuth, Viewer},
+    state::AppState,
 };
 
 #[derive(MergedObject, Default)]

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use futures_util::{Stream, StreamExt};
 
 use crate::{
+    domain::events::{Event, user_topic},
     graphql::{
         ContextExt,
         accounts::Session,
@@ -17,7 +18,6 @@ use crate::{
         live,
         social::FriendRequest,
     },
-    infra::pubsub::{Event, user_topic},
 };
 
 /// Someone signed in to the viewer's account on another device.

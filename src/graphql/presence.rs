@@ -14,13 +14,13 @@ use futures_util::{Stream, StreamExt, stream::SelectAll};
 use uuid::Uuid;
 
 use crate::{
+    domain::events::{Event, presence_topic, user_topic},
     domain::{
         presence::{PresenceVisibility as DomainVisibility, Reader, Status},
         social::Relationship,
     },
     error::{AppError, AppResult},
     graphql::{ContextExt, live, loaders::RelationshipLoader, users::User},
-    infra::pubsub::{Event, presence_topic, user_topic},
 };
 
 /// The most friends one `presenceChanged` follows.

@@ -10,6 +10,7 @@ use entity::user;
 use uuid::Uuid;
 
 use crate::{
+    domain::events::{Event, presence_topic},
     domain::{
         presence::PresenceVisibility as DomainPresenceVisibility,
         social::FriendListVisibility as DomainVisibility,
@@ -31,10 +32,7 @@ use crate::{
             UserConnectionFields,
         },
     },
-    infra::{
-        pubsub::{Event, presence_topic},
-        ratelimit::Action,
-    },
+    infra::ratelimit::Action,
 };
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]

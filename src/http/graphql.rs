@@ -20,7 +20,10 @@ use serde_json::Value;
 use std::net::SocketAddr;
 
 use crate::{
-    app::HttpState, auth::RequestAuth, error::AppError, graphql::documents::Documents, http,
+    error::AppError,
+    graphql::{documents::Documents, viewer::RequestAuth},
+    http,
+    http::HttpState,
     infra::db::Db,
 };
 

@@ -5,7 +5,7 @@ use std::{future::Future, time::Duration};
 use axum::{Json, extract::State, http::StatusCode};
 use serde_json::{Value, json};
 
-use crate::app::HttpState;
+use crate::http::HttpState;
 
 /// `GET /healthz`: the process is up and serving.
 pub async fn healthz() -> &'static str {

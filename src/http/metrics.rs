@@ -6,7 +6,7 @@ use axum::{extract::State, http::header, response::IntoResponse};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use sea_orm::DatabaseBackend;
 
-use crate::app::HttpState;
+use crate::http::HttpState;
 
 /// The recorder is global to the process, so it is installed once and shared by
 /// every app in it (tests start several).

@@ -8,7 +8,9 @@ pub mod health;
 pub mod metrics;
 pub mod multipart;
 pub mod reads;
+pub mod router;
 pub mod serve;
+pub mod state;
 pub mod websocket;
 pub mod ws_connection;
 pub mod ws_protocol;
@@ -17,6 +19,10 @@ use std::net::{IpAddr, SocketAddr};
 
 use axum::http::{HeaderMap, header};
 
+pub use self::{
+    router::router,
+    state::{HttpServices, HttpState},
+};
 use crate::domain::accounts::ClientInfo;
 
 /// The client's address and user agent; behind a trusted proxy, the address is

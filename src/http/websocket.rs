@@ -31,7 +31,7 @@ use super::{
     ws_connection::{self, Socket},
     ws_protocol::Protocol,
 };
-use crate::{app::HttpState, graphql::documents::Documents, http};
+use crate::{graphql::documents::Documents, http, http::HttpState};
 
 const READ_BUFFER_BYTES: usize = 1024;
 

@@ -26,14 +26,14 @@ use tokio::{sync::watch, time::Instant};
 
 use super::ws_protocol::{self as protocol, ClientMessage, Close, Protocol, close};
 use crate::{
-    app::HttpState,
-    auth::RequestAuth,
     domain::{accounts::ClientInfo, presence::SocketPresence},
     error::AppError,
     graphql::{
         error_codes,
         live::{self, SessionWatch},
+        viewer::RequestAuth,
     },
+    http::HttpState,
 };
 
 type Sink = SplitSink<WebSocket, Message>;

@@ -26,19 +26,27 @@ use std::{collections::HashMap, future::Future, sync::Arc, time::Duration};
 use futures_util::StreamExt;
 use moka::{Expiry, future::Cache};
 use rand::Rng;
-use serde::{Serialize, de::DeserializeOwned};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use uuid::Uuid;
 
 use crate::{
     error::{AppError, AppResult},
-    infra::{
-        pubsub::{Event, PubSub},
-        redis::Redis,
-    },
+    infra::{pubsub::PubSub, redis::Redis},
 };
 
 /// The topic every replica listens on for invalidations.
 pub const CACHE_TOPIC: &str = "cache";
+
+/// Every replica forgets its copies of these keys of the named cache.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Invalidation {
+    pub cache: String,
+    pub keys: Vec<Uuid>,
+}
+
+/// The hub invalidations travel on: a hub of their own, so the caches know
+/// nothing of what the domains announce.
+pub type Invalidations = Arc<dyn PubSub<Invalidation>>;
 /// When an invalidation is repeated (see [`TwoLevelCache::invalidate`]).
 const SECOND_INVALIDATION: Duration = Duration::from_millis(500);
 
@@ -66,7 +74,7 @@ struct Inner<V: Clone + Send + Sync + 'static> {
     local: Cache<Uuid, Option<V>>,
     shared: Option<Redis>,
     shared_ttl: Duration,
-    pubsub: Arc<dyn PubSub>,
+    pubsub: Invalidations,
     /// Shared entries a write could not reach while Redis was away: put
     /// right as soon as it is back, so a stale value does not return with it.
     unsettled: std::sync::Mutex<HashMap<Uuid, Settle<V>>>,
@@ -120,7 +128,7 @@ where
         local_ttl: Duration,
         shared_ttl: Duration,
         shared: Option<&Redis>,
-        pubsub: Arc<dyn PubSub>,
+        pubsub: Invalidations,
     ) -> Self {
         let builder = Cache::builder().expire_after(Jittered(local_ttl));
         let local = match capacity {
@@ -288,7 +296,7 @@ where
         self.forget_locally(keys).await;
         inner.pubsub.publish(
             CACHE_TOPIC,
-            Event::CacheInvalidated {
+            Invalidation {
                 cache: inner.name.to_owned(),
                 keys: keys.to_vec(),
             },
@@ -350,10 +358,8 @@ where
             };
             match next {
                 Some(Ok(event)) => {
-                    if let Event::CacheInvalidated { cache, keys } = &*event
-                        && cache == self.inner.name
-                    {
-                        self.forget_locally(keys).await;
+                    if event.cache == self.inner.name {
+                        self.forget_locally(&event.keys).await;
                     }
                 }
                 // Missed some: anything could be stale, so start afresh,

@@ -2,7 +2,6 @@
 
 pub mod cache;
 pub mod db;
-pub mod presence_store;
 pub mod pubsub;
 pub mod ratelimit;
 pub mod redis;

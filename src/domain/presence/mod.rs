@@ -11,7 +11,7 @@
 //! offline, so a hidden presence does not show that it is hidden.
 //!
 //! Each replica keeps a registry of its own sockets. With Redis, every
-//! replica's claims meet in the shared store (`infra::presence_store`), which
+//! replica's claims meet in the shared store in Redis ([`shared_store`]), which
 //! decides what is announced: online on any replica counts. Without Redis, or
 //! while it is away, a replica's registry is the whole truth.
 
@@ -27,11 +27,16 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::domain::users::Profiles;
-use crate::infra::db::Db;
-use crate::infra::{
-    presence_store::{Change, PresenceStore},
-    pubsub::{Event, PubSub, presence_topic},
+mod shared_store;
+
+use self::shared_store::Change;
+pub use self::shared_store::PresenceStore;
+use crate::{
+    domain::{
+        events::{Event, Events, presence_topic},
+        users::Profiles,
+    },
+    infra::db::Db,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,7 +69,7 @@ pub struct Presence {
     shared: Option<PresenceStore>,
     /// `lastSeenAt` lives in users' rows: a changed one is forgotten here.
     profiles: Profiles,
-    pubsub: Arc<dyn PubSub>,
+    pubsub: Events,
     db: Db,
     grace: Duration,
 }
@@ -75,7 +80,7 @@ type Shift = (Status, Status);
 impl Presence {
     pub fn new(
         db: Db,
-        pubsub: Arc<dyn PubSub>,
+        pubsub: Events,
         grace: Duration,
         shared: Option<PresenceStore>,
         profiles: Profiles,

@@ -19,7 +19,8 @@ use std::{collections::HashMap, time::Duration};
 
 use uuid::Uuid;
 
-use crate::{domain::presence::Status, infra::redis::Redis};
+use super::Status;
+use crate::infra::redis::Redis;
 
 /// A chosen AWAY or INVISIBLE is forgotten after this long unused.
 const CHOSEN_TTL: Duration = Duration::from_secs(30 * 24 * 3600);

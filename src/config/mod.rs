@@ -10,7 +10,9 @@ use figment::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::{domain::chat::DirectPolicy, infra::ratelimit::Rate};
+mod rate;
+
+pub use rate::Rate;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default)]
@@ -298,4 +300,15 @@ impl Settings {
             n => n,
         }
     }
+}
+
+/// Who may open a direct conversation with whom (never across a block).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DirectPolicy {
+    /// Friends, and matched users (discovery): the default.
+    #[default]
+    Friends,
+    /// Any two users.
+    Everyone,
 }

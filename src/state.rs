@@ -1,0 +1,231 @@
+//! The services every request shares, wired from settings: the domains' services
+//! over the database, Redis (when configured), the pub/sub hubs and the caches.
+//! Built once by `app`; read by the schema and the HTTP handlers.
+
+use std::{sync::Arc, time::Duration};
+
+use anyhow::Context as _;
+use sea_orm::DbBackend;
+
+use crate::{
+    auth::{PasswordHasher, TokenIssuer, signing_key},
+    config::{Settings, Switch},
+    domain::{
+        accounts::{AccountCaches, Accounts},
+        chat::Chat,
+        chat_batch::SendBatches,
+        compatibility::AffinityKey,
+        discovery::Discovery,
+        discovery_index::DiscoveryIndex,
+        events::Events,
+        graph::Graph,
+        groups::Groups,
+        presence::{Presence, PresenceStore},
+        recommendations::Recommendations,
+        social::Social,
+        usernames::UsernameFilter,
+        users::Profiles,
+    },
+    infra::{
+        cache::{Capacity, Freshness, Invalidations, TwoLevelCache},
+        db::Db,
+        pubsub::{LocalPubSub, RedisPubSub},
+        ratelimit::RateLimiter,
+        redis::Redis,
+    },
+};
+
+/// Sessions whose validity a process that runs alone keeps at hand (about
+/// 100 bytes each); replicas keep none of their own (see `Freshness`).
+const SESSION_CACHE_CAPACITY: u64 = 200_000;
+/// How long that copy lives, and Redis keeps the shared one. Revocations
+/// settle the shared entry before they answer; the lifetime bounds what one
+/// that could not (its replica cut off from Redis) leaves behind.
+const SESSION_CACHE_LOCAL_TTL: Duration = Duration::from_secs(60);
+const SESSION_CACHE_SHARED_TTL: Duration = Duration::from_secs(60);
+
+/// Users each replica keeps at hand (a row is about 1 KiB), and how long:
+/// writes invalidate them everywhere; the lifetimes bound what a missed
+/// invalidation could leave behind.
+const PROFILE_CACHE_CAPACITY: u64 = 50_000;
+const PROFILE_CACHE_LOCAL_TTL: Duration = Duration::from_secs(30);
+const PROFILE_CACHE_SHARED_TTL: Duration = Duration::from_secs(300);
+
+/// Everything resolvers and handlers share. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub db: Db,
+    pub redis: Option<Redis>,
+    pub accounts: Accounts,
+    pub social: Social,
+    pub groups: Groups,
+    pub chat: Chat,
+    pub presence: Presence,
+    pub discovery: Discovery,
+    pub recommendations: Recommendations,
+    pub limiter: RateLimiter,
+    pub pubsub: Events,
+    /// Users as lists show them, cached (see `domain::users::Profiles`).
+    pub profiles: Profiles,
+}
+
+impl AppState {
+    /// Wires every service over a connected (and migrated) database, with the
+    /// tasks that keep shared state current, which stop when dropped.
+    pub async fn build(
+        settings: Arc<Settings>,
+        db: Db,
+        redis: Option<Redis>,
+    ) -> anyhow::Result<(Self, Background)> {
+        let mut background = Background::default();
+        let secret =
+            signing_key::load_or_create(db.primary(), settings.jwt_secret.as_deref()).await?;
+        let tokens = TokenIssuer::new(&secret, settings.access_token_ttl());
+        let hasher = PasswordHasher::new(settings.password_hash_concurrency()).await?;
+        let usernames = UsernameFilter::load(db.primary())
+            .await
+            .context("loading usernames")?;
+        // Two hubs: the domains' events, and the caches' invalidations.
+        let (pubsub, invalidations): (Events, Invalidations) = match &redis {
+            Some(redis) => {
+                background
+                    .0
+                    .push(tokio::spawn(redis.clone().watch_health()));
+                let (events, tasks) = RedisPubSub::start(redis)?;
+                background.0.extend(tasks);
+                let (invalidations, tasks) = RedisPubSub::start(redis)?;
+                background.0.extend(tasks);
+                (events, invalidations)
+            }
+            None => (
+                Arc::new(LocalPubSub::default()),
+                Arc::new(LocalPubSub::default()),
+            ),
+        };
+        // Alone (SQLite serves one process), this process's own invalidation
+        // reaches every reader at once; replicas must go through Redis.
+        let alone = redis.is_none() && db.primary().get_database_backend() == DbBackend::Sqlite;
+        let session_validity = TwoLevelCache::new(
+            "session",
+            if alone {
+                Freshness::Eventual
+            } else {
+                Freshness::Immediate
+            },
+            Capacity::Entries(SESSION_CACHE_CAPACITY),
+            SESSION_CACHE_LOCAL_TTL,
+            SESSION_CACHE_SHARED_TTL,
+            redis.as_ref(),
+            invalidations.clone(),
+        );
+        background.0.push(tokio::spawn(
+            session_validity.clone().follow_invalidations(),
+        ));
+        let profiles: Profiles = TwoLevelCache::new(
+            "user",
+            Freshness::Eventual,
+            Capacity::Entries(PROFILE_CACHE_CAPACITY),
+            PROFILE_CACHE_LOCAL_TTL,
+            PROFILE_CACHE_SHARED_TTL,
+            redis.as_ref(),
+            invalidations.clone(),
+        );
+        background
+            .0
+            .push(tokio::spawn(profiles.clone().follow_invalidations()));
+        let graph = Graph::new(db.clone(), redis.as_ref(), invalidations.clone());
+        background.0.extend(graph.follow_invalidations());
+        // Before the services: accounts and recommendations count in it too.
+        let limiter = RateLimiter::from_settings(&settings, redis.as_ref());
+        let accounts = Accounts::new(
+            db.clone(),
+            hasher,
+            tokens,
+            usernames,
+            pubsub.clone(),
+            settings.refresh_token_ttl(),
+            AccountCaches {
+                validity: session_validity,
+                profiles: profiles.clone(),
+                graph: graph.clone(),
+            },
+            limiter.clone(),
+        );
+        let social = Social::new(db.clone(), pubsub.clone(), profiles.clone(), graph.clone());
+        let groups = Groups::new(db.clone(), pubsub.clone(), settings.group_member_cap);
+        let mut chat = Chat::new(db.clone(), pubsub.clone(), settings.direct_messages);
+        if settings.send_batching == Switch::On
+            && db.primary().get_database_backend() == DbBackend::Postgres
+        {
+            let (batches, writers) =
+                SendBatches::start(db.clone(), pubsub.clone(), settings.direct_messages);
+            chat = chat.with_send_batches(batches);
+            background.0.extend(writers);
+        }
+        let presence = Presence::new(
+            db.clone(),
+            pubsub.clone(),
+            std::time::Duration::from_millis(settings.presence_grace_millis),
+            redis.as_ref().map(|redis| {
+                PresenceStore::new(
+                    redis,
+                    Duration::from_millis(settings.presence_claim_ttl_millis),
+                )
+            }),
+            profiles.clone(),
+        );
+        background
+            .0
+            .push(tokio::spawn(presence.clone().renew_claims()));
+        let discovery = Discovery::new(
+            db.clone(),
+            pubsub.clone(),
+            chat.clone(),
+            settings.super_likes_per_day,
+            profiles.clone(),
+        );
+        let (index, keeping) = DiscoveryIndex::spawn(db.clone(), invalidations.clone());
+        background.0.push(keeping);
+        let recommendations = Recommendations::new(
+            db.clone(),
+            profiles.clone(),
+            index,
+            presence.clone(),
+            graph,
+            AffinityKey::derive(&secret),
+            u64::from(settings.recommendation_pool),
+            Duration::from_secs(settings.pass_cooldown_secs),
+            redis.as_ref(),
+            limiter.clone(),
+        );
+        let state = AppState {
+            limiter,
+            settings: settings.clone(),
+            db,
+            redis,
+            accounts,
+            social,
+            groups,
+            chat,
+            presence,
+            discovery,
+            recommendations,
+            pubsub,
+            profiles,
+        };
+        Ok((state, background))
+    }
+}
+
+/// Tasks that live as long as the app: aborted when it is dropped or stops.
+#[derive(Default)]
+pub struct Background(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
+    }
+}
