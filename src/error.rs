@@ -149,6 +149,30 @@ pub fn is_unique_violation(err: &DbErr) -> bool {
     matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
 }
 
+/// The unique constraint `err` broke, by the database's name for it:
+/// PostgreSQL's constraint name (`users_email_key`), or, since SQLite names
+/// none, the columns its message lists (`users.email`). `None` for any other
+/// error. Read from the driver's error, never from text a value could be in.
+pub fn unique_constraint(err: &DbErr) -> Option<String> {
+    use sea_orm::{RuntimeErr, SqlxError};
+    if !is_unique_violation(err) {
+        return None;
+    }
+    let (DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e))) = err
+    else {
+        return None;
+    };
+    let SqlxError::Database(e) = &**e else {
+        return None;
+    };
+    if let Some(name) = e.constraint() {
+        return Some(name.to_owned());
+    }
+    e.message()
+        .strip_prefix("UNIQUE constraint failed: ")
+        .map(str::to_owned)
+}
+
 impl From<AppError> for async_graphql::Error {
     fn from(err: AppError) -> Self {
         let code = err.code();

@@ -13,7 +13,7 @@
 //! ends and is freed, and the socket keeps the resolver's stream and the
 //! little it takes to execute each event's selection, the way async-graphql's
 //! generated code does (through the same `#[doc(hidden)]` context API, pinned
-//! with async-graphql 7.2 in Cargo.lock). Over HTTP, or wherever no executor
+//! exactly in Cargo.toml for that reason). Over HTTP, or wherever no executor
 //! waits for a hand-off, [`deliver`] returns the stream as it is.
 //!
 //! The executor also admits only so many setups at once: a burst of
