@@ -60,11 +60,21 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let settings = Arc::new(settings);
         let mut primary = connect_database(&settings).await?;
-        let statements = StatementCounter::default();
-        statements.attach(&mut primary);
         if settings.migrate {
             migrate(&primary).await.context("running migrations")?;
+            if primary.get_database_backend() == DbBackend::Sqlite {
+                // SQLite connections the pool opened while the migrations
+                // ran could answer later statements with the columns of the
+                // schema from before them (seen under load: updateProfile
+                // failing on "Missing value for column 'presence_visibility'",
+                // a column a migration adds). A pool opened now knows only
+                // the migrated schema.
+                primary.close_by_ref().await?;
+                primary = connect_database(&settings).await?;
+            }
         }
+        let statements = StatementCounter::default();
+        statements.attach(&mut primary);
         let replica = match &settings.database_read_url {
             Some(url) => {
                 // Lazily: a replica that is down does not keep kith from
