@@ -12,8 +12,7 @@ use crate::{
     config::{Settings, Switch},
     domain::{
         accounts::{AccountCaches, Accounts},
-        chat::Chat,
-        chat_batch::SendBatches,
+        chat::{Chat, SendBatches},
         compatibility::AffinityKey,
         discovery::Discovery,
         discovery_index::DiscoveryIndex,

@@ -2,9 +2,6 @@
 
 pub mod accounts;
 pub mod chat;
-pub mod chat_batch;
-pub mod chat_send;
-pub mod chat_shapes;
 pub mod compatibility;
 pub mod discovery;
 pub mod discovery_index;

@@ -13,7 +13,10 @@ use futures_util::{Stream, StreamExt};
 use uuid::Uuid;
 
 use crate::{
-    domain::chat::{Kind, Membership, Message as ChatMessage, Outgoing, Window},
+    domain::{
+        chat::{Kind, Membership, Message as ChatMessage, Outgoing, Window},
+        groups,
+    },
     error::{AppError, AppResult},
     graphql::{
         ContextExt,
@@ -519,7 +522,17 @@ impl ChatMutation {
     ) -> async_graphql::Result<Message> {
         let viewer = ctx.require_viewer().await?;
         let id = ids::expect(&message_id, NodeKind::Message)?;
-        Ok(Message(ctx.state().chat.delete(viewer.user_id, id).await?))
+        let state = ctx.state();
+        // Whether the viewer runs the group, should the message be another's
+        // in a group's conversation: the groups domain's to say.
+        let moderates = async |group_id| {
+            Ok(groups::role_of(&state.db, group_id, viewer.user_id)
+                .await?
+                .is_some_and(groups::Role::manages))
+        };
+        Ok(Message(
+            state.chat.delete(viewer.user_id, id, moderates).await?,
+        ))
     }
 
     async fn add_reaction(
