@@ -129,6 +129,16 @@ pub fn blocked_either_way_sql(a: &str, b: &str) -> String {
     )
 }
 
+/// The SQL of a query of everyone `user` blocked or was blocked by, one
+/// column `other` (a user blocked both ways comes twice); `user` as in
+/// [`standing_columns`], twice in its values.
+pub fn blocked_either_way_ids_sql(user: &str) -> String {
+    format!(
+        "SELECT blocked_id AS other FROM blocks WHERE blocker_id = {user} \
+         UNION ALL SELECT blocker_id FROM blocks WHERE blocked_id = {user}"
+    )
+}
+
 /// The condition that a block stands between `viewer` and the user in
 /// `column`, whichever of them blocked.
 pub fn blocked_either_way<T, C>(viewer: Uuid, column: (T, C)) -> Condition
@@ -202,5 +212,28 @@ impl EndedMatch {
                 },
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_standing_read_alone_has_a_value_for_every_placeholder() {
+        let (a, b) = (Uuid::from_u128(2), Uuid::from_u128(1));
+        assert_eq!(
+            READ_STANDING.matches('?').count(),
+            standing_values(a, b).len()
+        );
+    }
+
+    #[test]
+    fn fragments_put_their_operands_where_asked() {
+        let columns = standing_columns("$4", "$8", "$9", "$10");
+        assert!(columns.contains("blocker_id = $4 AND blocked_id = $8) AS blocked_them"));
+        assert!(columns.contains("blocker_id = $8 AND blocked_id = $4) AS blocked_by_them"));
+        assert!(columns.contains("user_id = $4 AND friend_id = $8) AS friends"));
+        assert!(blocked_either_way_sql("?", "u.id").starts_with("(EXISTS"));
     }
 }
