@@ -1,4 +1,4 @@
-//! Concurrent sends written together (on PostgreSQL, `chat_batch`): every send
+//! Concurrent sends written together (on PostgreSQL, `chat::send::batch`): every send
 //! gets the answer it would get alone, whatever else shares its batch. Alone in
 //! its own test binary, because it reads process-wide metrics.
 

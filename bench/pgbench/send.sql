@@ -1,7 +1,7 @@
 -- One sendMessage as kith runs it on PostgreSQL: six round trips. The first
 -- (this client's conversation, from bench_pairs) stands in for kith's session
 -- check; then the conversation, BEGIN, the users' share locks, the one
--- numbering-and-insert statement of src/domain/chat_send.rs, COMMIT.
+-- numbering-and-insert statement of src/domain/chat/send/write.rs, COMMIT.
 \set n :client_id + 1
 SELECT conversation_id AS c, sender AS s, recipient AS r FROM bench_pairs WHERE n = :n \gset
 SELECT * FROM conversations WHERE id = :c::uuid;

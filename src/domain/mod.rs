@@ -2,14 +2,10 @@
 
 pub mod accounts;
 pub mod chat;
-pub mod chat_batch;
-pub mod chat_send;
-pub mod chat_shapes;
 pub mod compatibility;
 pub mod discovery;
 pub mod discovery_index;
 pub mod events;
-pub mod graph;
 pub mod groups;
 pub mod identity;
 pub mod presence;
@@ -17,3 +13,7 @@ pub mod recommendations;
 pub mod social;
 pub mod usernames;
 pub mod users;
+
+/// The cached friend and block lists, social's own: their old path, for those
+/// who still name it.
+pub use social::graph;

@@ -1,7 +1,7 @@
 //! Concurrent sends on PostgreSQL, written together (group commit).
 //!
 //! Alone, a send is four round trips: BEGIN, the users' share locks, the one
-//! writing statement of `chat_send`, COMMIT. Under load PostgreSQL spends
+//! writing statement of `write`, COMMIT. Under load PostgreSQL spends
 //! most of its time per send on those statements' overhead (planning,
 //! protocol, commit), not on their work. So a send queues its draft here; a
 //! writer takes every draft waiting (one per conversation) and writes them
@@ -28,7 +28,10 @@
 //! - The read pointer's update finds no participant row if a removal
 //!   committed first, as alone.
 
-use std::{collections::HashSet, sync::Arc};
+use std::{
+    collections::HashSet,
+    sync::{Arc, LazyLock},
+};
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
@@ -40,12 +43,13 @@ use tokio::{
 };
 use uuid::Uuid;
 
+use super::{Draft, verdict, write::Written};
 use crate::{
-    domain::events::Events,
+    config::DirectPolicy,
     domain::{
-        chat::{self, DirectPolicy, Message, judge},
-        chat_send::Standing,
-        social,
+        chat::{Message, now},
+        events::Events,
+        social::{Standing, standing::standing_columns},
     },
     infra::db::Db,
 };
@@ -59,18 +63,6 @@ const MAX_BATCH: usize = 64;
 const WRITERS: usize = 2;
 /// Drafts waiting at most; past that a send is written alone.
 const QUEUED: usize = 1024;
-
-/// A message to write, owned, for the queue.
-pub struct Draft {
-    pub id: Uuid,
-    pub conversation_id: Uuid,
-    pub sender: Uuid,
-    pub body: String,
-    pub client_message_id: String,
-    pub reply_to_id: Option<Uuid>,
-    /// For a direct message.
-    pub recipient: Option<Uuid>,
-}
 
 /// What became of a queued draft.
 pub enum Batched {
@@ -173,26 +165,15 @@ impl Writer {
         };
         metrics::counter!("kith_send_batches_total", "outcome" => outcome).increment(1);
         metrics::histogram!("kith_send_batch_drafts").record(drafts.len() as f64);
-        let Some((seqs, at)) = written else {
+        let Some(messages) = written else {
             for queued in batch {
                 let _ = queued.answer.send(Batched::Alone);
             }
             return;
         };
-        for (Queued { draft, answer }, seq) in batch.into_iter().zip(seqs) {
-            let message = Message {
-                id: draft.id,
-                conversation_id: draft.conversation_id,
-                seq,
-                sender_id: Some(draft.sender),
-                body: draft.body,
-                reply_to_id: draft.reply_to_id,
-                created_at: at,
-                edited_at: None,
-                deleted_at: None,
-            };
-            chat::announce(&self.pubsub, &message);
-            let _ = answer.send(Batched::Written(message));
+        for (queued, message) in batch.into_iter().zip(messages) {
+            verdict::announce(&self.pubsub, &message);
+            let _ = queued.answer.send(Batched::Written(message));
         }
     }
 }
@@ -205,15 +186,15 @@ fn one_per_conversation(batch: Vec<Queued>) -> (Vec<Queued>, Vec<Queued>) {
         .partition(|queued| seen.insert(queued.draft.conversation_id))
 }
 
-/// Writes `drafts` in one transaction: their seqs, in order, and the time
-/// they carry; `None`, rolled back, if any one could not be written as it
-/// would alone.
+/// Writes `drafts` in one transaction: their messages, in order; `None`,
+/// rolled back, if any one could not be written as it would alone (judged as
+/// a send alone is, by `verdict`).
 async fn write_together(
     db: &Db,
     policy: DirectPolicy,
     drafts: &[&Draft],
-) -> Result<Option<(Vec<i64>, DateTime<Utc>)>, DbErr> {
-    let at = chat::now();
+) -> Result<Option<Vec<Message>>, DbErr> {
+    let at = now();
     let txn = db.begin().await?;
     txn.execute_unprepared(BATCH_SETTINGS).await?;
     let mut users: Vec<Uuid> = drafts
@@ -231,22 +212,27 @@ async fn write_together(
     let rows = WrittenRow::find_by_statement(write_statement(drafts, at))
         .all(&txn)
         .await?;
-    let mut seqs = Vec::with_capacity(drafts.len());
+    let mut messages = Vec::with_capacity(drafts.len());
     for (draft, row) in drafts.iter().zip(&rows) {
-        let standing_allows = draft.recipient.is_none() || judge(policy, row.standing).is_ok();
-        match row.seq {
-            Some(seq) if row.id == draft.id && row.participating && standing_allows => {
-                seqs.push(seq);
-            }
-            _ => break,
+        let (Some(seq), true) = (row.seq, row.id == draft.id) else {
+            break;
+        };
+        let written = Written {
+            message: Message::from(draft.row(seq, at)),
+            participating: row.participating,
+            standing: draft.recipient.map(|_| row.standing),
+        };
+        if verdict::judge(policy, &written).is_err() {
+            break;
         }
+        messages.push(written.message);
     }
-    if seqs.len() != drafts.len() {
+    if messages.len() != drafts.len() {
         txn.rollback().await?;
         return Ok(None);
     }
     txn.commit().await?;
-    Ok(Some((seqs, at)))
+    Ok(Some(messages))
 }
 
 /// For the batch's transaction only:
@@ -272,10 +258,12 @@ async fn share_lock(db: &impl ConnectionTrait, users: &[Uuid]) -> Result<usize, 
     Ok(locked.len())
 }
 
-/// `chat_send`'s writing statement over arrays, one element per draft: it
+/// `write`'s writing statement over arrays, one element per draft: it
 /// numbers and inserts each message, moves each sender's read pointer, and
 /// reads how each direct pair stands. One row per draft, in their order.
-const WRITE_TOGETHER: &str = "\
+static WRITE_TOGETHER: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "\
 WITH drafts AS (
     SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[],
                          $6::uuid[], $7::uuid[], $8::uuid[], $9::uuid[])
@@ -300,18 +288,12 @@ WITH drafts AS (
 )
 SELECT d.id, i.seq,
        EXISTS(SELECT 1 FROM reading r WHERE r.id = d.id) AS participating,
-       EXISTS(SELECT 1 FROM blocks WHERE blocker_id = d.sender_id
-              AND blocked_id = d.recipient) AS sender_blocked,
-       EXISTS(SELECT 1 FROM blocks WHERE blocker_id = d.recipient
-              AND blocked_id = d.sender_id) AS recipient_blocked,
-       EXISTS(SELECT 1 FROM friendships WHERE user_id = d.sender_id
-              AND friend_id = d.recipient) AS friends,
-       EXISTS(SELECT 1 FROM matches WHERE user_low = d.low AND user_high = d.high
-              AND unmatched_at IS NULL) AS matched,
-       EXISTS(SELECT 1 FROM matches WHERE user_low = d.low AND user_high = d.high
-              AND unmatched_at IS NOT NULL) AS unmatched
+       {}
 FROM drafts d LEFT JOIN inserted i ON i.id = d.id
-ORDER BY d.n";
+ORDER BY d.n",
+        standing_columns("d.sender_id", "d.recipient", "d.low", "d.high")
+    )
+});
 
 #[derive(FromQueryResult)]
 struct WrittenRow {
@@ -330,12 +312,6 @@ fn write_statement(drafts: &[&Draft], at: DateTime<Utc>) -> Statement {
     let texts = |of: fn(&Draft) -> &str| {
         Value::from(drafts.iter().map(|d| of(d).to_owned()).collect::<Vec<_>>())
     };
-    let pair = |draft: &Draft| {
-        draft
-            .recipient
-            .map(|recipient| social::ordered(draft.sender, recipient))
-            .unwrap_or_default()
-    };
     let values = vec![
         uuids(|d| d.id),
         uuids(|d| d.conversation_id),
@@ -344,9 +320,9 @@ fn write_statement(drafts: &[&Draft], at: DateTime<Utc>) -> Statement {
         texts(|d| &d.client_message_id),
         uuids(|d| d.reply_to_id.unwrap_or_default()),
         uuids(|d| d.recipient.unwrap_or_default()),
-        Value::from(drafts.iter().map(|d| pair(d).0).collect::<Vec<_>>()),
-        Value::from(drafts.iter().map(|d| pair(d).1).collect::<Vec<_>>()),
+        Value::from(drafts.iter().map(|d| d.pair().0).collect::<Vec<_>>()),
+        Value::from(drafts.iter().map(|d| d.pair().1).collect::<Vec<_>>()),
         at.into(),
     ];
-    Statement::from_sql_and_values(DbBackend::Postgres, WRITE_TOGETHER, values)
+    Statement::from_sql_and_values(DbBackend::Postgres, WRITE_TOGETHER.as_str(), values)
 }

@@ -13,7 +13,7 @@ use entity::conversation;
 use moka::sync::Cache;
 use uuid::Uuid;
 
-use crate::domain::chat::Kind;
+use super::Kind;
 
 /// Conversations kept: about 100 bytes each, so a few MiB at most.
 const KEPT: u64 = 50_000;

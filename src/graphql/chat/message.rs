@@ -1,0 +1,135 @@
+//! The `Message` type and its reactions.
+
+use async_graphql::{Context, ID, Object, SimpleObject, dataloader::DataLoader};
+use chrono::{DateTime, Utc};
+
+use super::{Conversation, PARTICIPANTS_SHOWN};
+use crate::{
+    domain::chat::Message as ChatMessage,
+    error::AppError,
+    graphql::{
+        ContextExt,
+        ids::{self, NodeKind},
+        loaders::{ReactionsLoader, ReadersLoader},
+        users::{User, load_user},
+    },
+};
+
+pub struct Message(pub ChatMessage);
+
+#[Object]
+impl Message {
+    pub async fn id(&self) -> ID {
+        ids::encode(NodeKind::Message, self.0.id)
+    }
+
+    /// 1, 2, 3… within the conversation, with no gaps.
+    async fn seq(&self) -> i64 {
+        self.0.seq
+    }
+
+    async fn conversation(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Conversation>> {
+        let viewer = ctx.require_viewer().await?;
+        Ok(ctx
+            .state()
+            .chat
+            .membership(viewer.user_id, self.0.conversation_id)
+            .await?
+            .map(Conversation))
+    }
+
+    /// Null once the sender's account is deleted.
+    async fn sender(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
+        match self.0.sender_id {
+            Some(id) => Ok(load_user(ctx, id).await?),
+            None => Ok(None),
+        }
+    }
+
+    /// Null once the message is deleted (a tombstone keeps its place).
+    async fn body(&self) -> Option<&str> {
+        self.0.deleted_at.is_none().then_some(self.0.body.as_str())
+    }
+
+    async fn reply_to(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Message>> {
+        let Some(reply_to) = self.0.reply_to_id else {
+            return Ok(None);
+        };
+        let replied = ctx
+            .state()
+            .chat
+            .messages_by_id(&[reply_to])
+            .await?
+            .into_iter()
+            .next();
+        Ok(replied.map(Message))
+    }
+
+    /// Each emoji with its count, most used first.
+    #[graphql(
+        complexity = "crate::graphql::pagination::list_cost(crate::domain::chat::MAX_DISTINCT_REACTIONS, child_complexity)"
+    )]
+    async fn reactions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Reaction>> {
+        let viewer = ctx.require_viewer().await?;
+        Ok(ctx
+            .data_unchecked::<DataLoader<ReactionsLoader>>()
+            .load_one((viewer.user_id, self.0.id))
+            .await
+            .map_err(|err| AppError::Internal(anyhow::anyhow!("loading reactions: {err}")))?
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| Reaction {
+                emoji: r.emoji,
+                count: r.count,
+                viewer_reacted: r.viewer_reacted,
+            })
+            .collect())
+    }
+
+    /// Participants other than the sender who have read this far: the first
+    /// 20, in the order they joined.
+    #[graphql(
+        complexity = "crate::graphql::pagination::list_cost(PARTICIPANTS_SHOWN, child_complexity)"
+    )]
+    async fn read_by(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<User>> {
+        let readers = ctx
+            .data_unchecked::<DataLoader<ReadersLoader>>()
+            .load_one((self.0.conversation_id, self.0.seq))
+            .await
+            .map_err(|err| AppError::Internal(anyhow::anyhow!("loading readers: {err}")))?
+            .unwrap_or_default();
+        let mut users = Vec::new();
+        for id in readers
+            .into_iter()
+            .filter(|id| Some(*id) != self.0.sender_id)
+        {
+            if users.len() == PARTICIPANTS_SHOWN {
+                break;
+            }
+            if let Some(user) = load_user(ctx, id).await? {
+                users.push(user);
+            }
+        }
+        Ok(users)
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    async fn edited_at(&self) -> Option<DateTime<Utc>> {
+        self.0.edited_at
+    }
+
+    async fn deleted_at(&self) -> Option<DateTime<Utc>> {
+        self.0.deleted_at
+    }
+}
+
+/// One emoji on a message.
+#[derive(SimpleObject)]
+pub struct Reaction {
+    pub emoji: String,
+    pub count: i64,
+    pub viewer_reacted: bool,
+}
