@@ -2,22 +2,17 @@
 //! conversation (messages added, edited and deleted, reactions, read receipts,
 //! others typing), live, as one union.
 
-use std::sync::Arc;
-
 use async_graphql::{Context, ID, SimpleObject, Subscription, Union};
 use chrono::{DateTime, Utc};
 use futures_util::{Stream, StreamExt};
-use uuid::Uuid;
 
 use crate::{
-    domain::events::Event,
-    error::AppError,
+    domain::chat::activity::{self, Activity},
     graphql::{
         ContextExt,
         chat::Message,
         ids::{self, NodeKind},
         live,
-        message_feed::{ends_access, listen},
         users::User,
     },
 };
@@ -74,96 +69,6 @@ pub enum ConversationEvent {
     Typing(TypingEvent),
 }
 
-/// What a conversation's subscriber makes of an event: something to deliver,
-/// the end of their access, or nothing.
-enum Seen {
-    Deliver(Box<async_graphql::Result<ConversationEvent>>),
-    End,
-    Ignore,
-}
-
-/// The user an event names, as the viewer may see them (a user who blocked the
-/// viewer shows as null).
-async fn event_user(context: &EventContext, id: Uuid) -> Option<User> {
-    if id != context.viewer && context.social.hides_from(id, context.viewer).await.ok()? {
-        return None;
-    }
-    crate::domain::users::find(&context.db, id)
-        .await
-        .ok()
-        .flatten()
-        .map(User::new)
-}
-
-/// What turning events into `ConversationEvent`s needs, owned by the stream.
-struct EventContext {
-    db: crate::infra::db::Db,
-    social: crate::domain::social::Social,
-    conversation: entity::conversation::Model,
-    viewer: Uuid,
-}
-
-impl EventContext {
-    async fn see(&self, event: &Event) -> Seen {
-        if ends_access(event, &self.conversation, self.viewer) {
-            return Seen::End;
-        }
-        let ours = |id: &Uuid| *id == self.conversation.id;
-        let delivered = match event {
-            Event::MessageAdded { message } if ours(&message.conversation_id) => {
-                ConversationEvent::MessageAdded(MessageAddedEvent {
-                    message: Message(message.clone()),
-                })
-            }
-            Event::MessageEdited { message } if ours(&message.conversation_id) => {
-                ConversationEvent::MessageEdited(MessageEditedEvent {
-                    message: Message(message.clone()),
-                })
-            }
-            Event::MessageDeleted { message } if ours(&message.conversation_id) => {
-                ConversationEvent::MessageDeleted(MessageDeletedEvent {
-                    message: Message(message.clone()),
-                })
-            }
-            Event::ReactionChanged {
-                conversation_id,
-                message_id,
-                user_id,
-                emoji,
-            } if ours(conversation_id) => {
-                ConversationEvent::ReactionChanged(ReactionChangedEvent {
-                    message_id: ids::encode(NodeKind::Message, *message_id),
-                    user: event_user(self, *user_id).await,
-                    emoji: emoji.clone(),
-                })
-            }
-            Event::ReadReceipt {
-                conversation_id,
-                user_id,
-                up_to_seq,
-            } if ours(conversation_id) => ConversationEvent::ReadReceipt(ReadReceiptEvent {
-                user: event_user(self, *user_id).await,
-                up_to_seq: *up_to_seq,
-            }),
-            // Your own typing is no news to you.
-            Event::Typing {
-                conversation_id,
-                user_id,
-                typing,
-                expires_at,
-            } if ours(conversation_id) && *user_id != self.viewer => {
-                ConversationEvent::Typing(TypingEvent {
-                    user: event_user(self, *user_id).await,
-                    typing: *typing,
-                    expires_at: *expires_at,
-                })
-            }
-            _ => return Seen::Ignore,
-        };
-        Seen::Deliver(Box::new(Ok(delivered)))
-    }
-}
-
 #[derive(Default)]
 pub struct ConversationEventsSubscription;
 
@@ -191,39 +96,53 @@ async fn open_conversation_events(
     let viewer = ctx.require_viewer().await?;
     let key = ids::expect(&conversation_id, NodeKind::Conversation)?;
     let state = ctx.state().clone();
-    let not_found = || AppError::not_found("conversation not found");
-    let conversation = state.chat.find(key).await?.ok_or_else(not_found)?;
-    let live =
-        live::stop_on_lag(listen(&state.pubsub, key, viewer.user_id, conversation.group_id).await);
-    let membership = state
-        .chat
-        .readable(viewer.user_id, key)
-        .await?
-        .ok_or_else(not_found)?;
-    let context = Arc::new(EventContext {
-        db: state.db.clone(),
-        social: state.social.clone(),
-        conversation: membership.conversation,
-        viewer: viewer.user_id,
-    });
-    let events = live
-        .then(move |event| {
-            let context = context.clone();
-            // Boxed, so the stream does not carry a database read's future
-            // while it waits.
-            Box::pin(async move {
-                match event {
-                    Ok(event) => context.see(&event).await,
-                    Err(lagged) => Seen::Deliver(Box::new(Err(lagged))),
-                }
-            })
-        })
-        .take_while(|seen| futures_util::future::ready(!matches!(seen, Seen::End)))
-        .filter_map(|seen| {
-            futures_util::future::ready(match seen {
-                Seen::Deliver(event) => Some(*event),
-                _ => None,
-            })
-        });
+    let activity = activity::follow(
+        &state.chat,
+        state.social.clone(),
+        state.db.clone(),
+        &state.pubsub,
+        viewer.user_id,
+        key,
+    )
+    .await?;
+    let events = live::stop_on_lag(activity).map(|next| next.map(ConversationEvent::from));
     Ok(live::while_session_lives(ctx, viewer, events).await?)
+}
+
+impl From<Activity> for ConversationEvent {
+    fn from(activity: Activity) -> Self {
+        match activity {
+            Activity::MessageAdded(message) => Self::MessageAdded(MessageAddedEvent {
+                message: Message(message),
+            }),
+            Activity::MessageEdited(message) => Self::MessageEdited(MessageEditedEvent {
+                message: Message(message),
+            }),
+            Activity::MessageDeleted(message) => Self::MessageDeleted(MessageDeletedEvent {
+                message: Message(message),
+            }),
+            Activity::ReactionChanged {
+                message_id,
+                user,
+                emoji,
+            } => Self::ReactionChanged(ReactionChangedEvent {
+                message_id: ids::encode(NodeKind::Message, message_id),
+                user: user.map(User::new),
+                emoji,
+            }),
+            Activity::ReadReceipt { user, up_to_seq } => Self::ReadReceipt(ReadReceiptEvent {
+                user: user.map(User::new),
+                up_to_seq,
+            }),
+            Activity::Typing {
+                user,
+                typing,
+                expires_at,
+            } => Self::Typing(TypingEvent {
+                user: user.map(User::new),
+                typing,
+                expires_at,
+            }),
+        }
+    }
 }

@@ -14,7 +14,6 @@
 use std::{
     future::ready,
     pin::Pin,
-    sync::Arc,
     task::{self, Poll},
 };
 
@@ -180,9 +179,9 @@ pub fn lag_error(lagged: Lagged) -> async_graphql::Error {
 }
 
 /// Passes events through; on a lag, yields one error saying so, then ends.
-pub fn stop_on_lag(
-    events: impl Stream<Item = Result<Arc<Event>, Lagged>> + Send + 'static,
-) -> impl Stream<Item = async_graphql::Result<Arc<Event>>> + Send + 'static {
+pub fn stop_on_lag<T: Send + 'static>(
+    events: impl Stream<Item = Result<T, Lagged>> + Send + 'static,
+) -> impl Stream<Item = async_graphql::Result<T>> + Send + 'static {
     events.scan(false, |lagged, event| {
         if *lagged {
             return ready(None);

@@ -13,7 +13,6 @@ pub mod guard;
 pub mod ids;
 pub mod live;
 pub mod loaders;
-pub mod message_feed;
 pub mod node;
 pub mod notifications;
 pub mod observability;

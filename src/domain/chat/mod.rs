@@ -25,9 +25,15 @@
 //!   together on PostgreSQL; `send/verdict`, how a written message is judged
 //!   and announced, whichever wrote it.
 //! - `reactions`, `receipts` (read pointers), `typing`.
+//! - `activity`: everything that happens in one conversation, live, as one
+//!   participant may see it (`conversationEvents`).
+//! - `feed`: the live stream of a conversation's messages, or all of a
+//!   viewer's, gapless and in order (`messageAdded`).
 //! - `shapes`: the conversation shapes a send keeps in memory.
 
+pub mod activity;
 mod conversations;
+pub mod feed;
 mod messages;
 mod reactions;
 mod receipts;

@@ -1,6 +1,6 @@
 //! Conversations and messages in GraphQL: the `Conversation` and `Message` types,
 //! `conversations`, `conversation`, the message mutations, and the `messageAdded`
-//! subscription (its stream is `message_feed`; `conversationEvents` is
+//! subscription (its stream is `domain::chat::feed`; `conversationEvents` is
 //! `conversation_events`).
 //!
 //! - `conversation`: the `Conversation` type and its message pages.

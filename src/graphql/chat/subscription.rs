@@ -5,12 +5,12 @@ use futures_util::{Stream, StreamExt};
 
 use super::Message;
 use crate::{
+    domain::chat::feed::{Feed, FeedError, listen_each},
     error::AppError,
     graphql::{
         ContextExt,
         ids::{self, NodeKind},
         live,
-        message_feed::{Feed, listen_each},
     },
 };
 
@@ -91,6 +91,11 @@ async fn open_message_added(
             )
         }
     };
-    let messages = futures_util::stream::unfold(feed, Feed::next).map(|m| m.map(Message));
+    let messages = futures_util::stream::unfold(feed, Feed::next).map(|next| {
+        next.map(Message).map_err(|err| match err {
+            FeedError::Lagged(lagged) => live::lag_error(lagged),
+            FeedError::Failed(err) => err.into(),
+        })
+    });
     Ok(live::while_session_lives(ctx, viewer, messages).await?)
 }

@@ -22,16 +22,32 @@ use futures_util::{StreamExt, stream::SelectAll};
 use uuid::Uuid;
 
 use crate::{
-    domain::chat::{Chat, Kind, Message, Window},
-    domain::events::{Event, Events, Lagged, Topic, conversation_topic, group_topic, user_topic},
-    error::AppResult,
-    graphql::live,
+    domain::{
+        chat::{Chat, Kind, Message, Window},
+        events::{Event, Events, Lagged, Topic, conversation_topic, group_topic, user_topic},
+    },
+    error::{AppError, AppResult},
 };
 
 /// How many stored messages one catch-up read fetches.
 const CATCH_UP_PAGE: u64 = 100;
 /// The most conversations one all-conversations feed follows (most recent first).
 pub const MAX_FOLLOWED: u64 = 1000;
+
+/// Why a feed ended before its subscriber did.
+#[derive(Debug)]
+pub enum FeedError {
+    /// It missed events it does not recover from (an all-conversations feed
+    /// that fell behind): the client subscribes again and refetches.
+    Lagged(Lagged),
+    Failed(AppError),
+}
+
+impl From<AppError> for FeedError {
+    fn from(err: AppError) -> Self {
+        Self::Failed(err)
+    }
+}
 
 /// The topics a conversation's subscriber listens on, as one stream: the
 /// conversation's own, the viewer's (blocks, removals, joins) and, for a
@@ -170,7 +186,7 @@ impl Feed {
     /// database is boxed, so the idle state stays a few hundred bytes instead
     /// of the tens of KiB a database call's future takes (measured per socket
     /// with `examples/chat_bench --scenario sockets`).
-    pub async fn next(mut self) -> Option<(async_graphql::Result<Message>, Self)> {
+    pub async fn next(mut self) -> Option<(Result<Message, FeedError>, Self)> {
         loop {
             if let Some(message) = self.queue.pop_front() {
                 return Some((Ok(message), self));
@@ -282,9 +298,9 @@ impl Feed {
     }
 
     /// After falling behind, or a gap in the events.
-    async fn recover(&mut self, lagged: Lagged) -> Result<(), async_graphql::Error> {
+    async fn recover(&mut self, lagged: Lagged) -> Result<(), FeedError> {
         if self.everything {
-            return Err(live::lag_error(lagged));
+            return Err(FeedError::Lagged(lagged));
         }
         let Some(track) = self.tracks.values().next() else {
             self.ended = true;
@@ -333,7 +349,7 @@ impl Feed {
         Ok(count)
     }
 
-    fn fail(mut self, err: async_graphql::Error) -> Option<(async_graphql::Result<Message>, Self)> {
+    fn fail(mut self, err: FeedError) -> Option<(Result<Message, FeedError>, Self)> {
         self.ended = true;
         Some((Err(err), self))
     }
