@@ -134,10 +134,17 @@ impl Groups {
         txn.commit().await?;
         Ok(group)
     }
+
+    /// Whether the user runs the group (its owner or an admin): what chat asks
+    /// before someone deletes another's message in the group's conversation.
+    pub async fn moderates(&self, group_id: Uuid, user_id: Uuid) -> AppResult<bool> {
+        Ok(role_of(&self.db, group_id, user_id)
+            .await?
+            .is_some_and(Role::manages))
+    }
 }
 
-/// The user's role in the group, read on `db` (a transaction, say): what the
-/// chat domain asks before a moderator deletes someone else's message.
+/// The user's role in the group, read on `db` (a transaction, say).
 pub async fn role_of(
     db: &impl ConnectionTrait,
     group_id: Uuid,

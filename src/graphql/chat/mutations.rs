@@ -5,7 +5,7 @@ use async_graphql::{Context, ID, InputObject, Object};
 
 use super::{Conversation, Message};
 use crate::{
-    domain::{chat::Outgoing, groups},
+    domain::chat::Outgoing,
     error::AppError,
     graphql::{
         ContextExt,
@@ -141,11 +141,7 @@ impl ChatMutation {
         let state = ctx.state();
         // Whether the viewer runs the group, should the message be another's
         // in a group's conversation: the groups domain's to say.
-        let moderates = async |group_id| {
-            Ok(groups::role_of(&state.db, group_id, viewer.user_id)
-                .await?
-                .is_some_and(groups::Role::manages))
-        };
+        let moderates = async |group_id| state.groups.moderates(group_id, viewer.user_id).await;
         Ok(Message(
             state.chat.delete(viewer.user_id, id, moderates).await?,
         ))

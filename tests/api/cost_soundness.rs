@@ -8,7 +8,7 @@
 //!
 //! `KITH_FUZZ_ITERATIONS` (default 300) and `KITH_FUZZ_SEED` set the run.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 

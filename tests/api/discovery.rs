@@ -4,7 +4,7 @@
 //! quota, matches (also under concurrent likes), unmatching, blocks, and the SQL
 //! cost of a page.
 
-mod common;
+use crate::common;
 
 use std::{collections::HashSet, time::Duration};
 

@@ -2,7 +2,7 @@
 //! makes them offline after the grace period, `setPresence` chooses AWAY or
 //! INVISIBLE, and friends hear about it on `presenceChanged`.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

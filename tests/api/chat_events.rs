@@ -2,7 +2,7 @@
 //! edits, tombstones, reactions, read receipts, typing, and the
 //! `conversationEvents` subscription that reports them all.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

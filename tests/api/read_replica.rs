@@ -3,7 +3,7 @@
 //! "replica" here is a second pool on the same database, so what is observed
 //! is where each statement was sent.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

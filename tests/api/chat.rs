@@ -2,7 +2,7 @@
 //! gapless seqs under concurrent senders, idempotent retries, read pointers,
 //! paging, and `messageAdded` with `sinceSeq` replay.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

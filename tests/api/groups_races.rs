@@ -3,7 +3,7 @@
 //! owners. CI runs these on SQLite and on PostgreSQL, where they are real races
 //! between connections.
 
-mod common;
+use crate::common;
 
 use common::{Session, TestApp, error_code, spawn_app_with};
 use futures_util::future::join_all;

@@ -5,7 +5,7 @@
 //! "Closed" means a read returns end of file (or a reset) within a bound
 //! generous enough for a loaded machine; nothing here measures time.
 
-mod common;
+use crate::common;
 
 use std::{net::SocketAddr, time::Duration};
 

@@ -1,9 +1,9 @@
 //! A socket closed mid-stream leaves no subscription behind: the
-//! `kith_subscriptions_active` gauge returns to zero. Alone in its own test
-//! binary, because metrics are process-wide and `cargo test` runs a binary's
-//! tests side by side.
+//! `kith_subscriptions_active` gauge returns to zero. In a process of its own,
+//! because metrics are process-wide and `cargo test` runs a binary's tests side
+//! by side.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
@@ -43,6 +43,15 @@ async fn wait_for(app: &TestApp, want: f64) {
 
 #[tokio::test]
 async fn closed_sockets_leave_no_subscription_behind() {
+    // The gauge is process-wide: any other test's subscriptions would move it.
+    if common::in_own_process(
+        module_path!(),
+        "closed_sockets_leave_no_subscription_behind",
+    )
+    .await
+    {
+        return;
+    }
     let app = spawn_app().await;
     let (ann, bob, conversation) = app.friends_chatting().await;
     assert_eq!(active_subscriptions(&app).await, 0.0);

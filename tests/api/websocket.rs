@@ -1,7 +1,7 @@
 //! Subscriptions over WebSocket with both protocols: authentication in
 //! `connection_init`, delivery, and the end of a subscription with its session.
 
-mod common;
+use crate::common;
 
 use std::{collections::HashMap, time::Duration};
 

@@ -1,7 +1,7 @@
 //! The social graph through the real server: requests, friendships, blocks,
 //! privacy, suggestions, and the SQL cost of friend lists.
 
-mod common;
+use crate::common;
 
 use common::{Session, TestApp, error_code, error_field, spawn_app};
 use serde_json::{Value, json};

@@ -6,16 +6,16 @@
 //!
 //! `KITH_FUZZ_ITERATIONS` (default 400) and `KITH_FUZZ_SEED` (default: the
 //! clock) set the run; a failure prints the seed and the document, so
-//! `KITH_FUZZ_SEED=<seed> cargo test --test fuzz_documents` replays it.
+//! `KITH_FUZZ_SEED=<seed> cargo test --test api fuzz_documents::` replays it.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use serde_json::{Value, json};
 
-const INTROSPECTION: &str = include_str!("fixtures/introspection-full.graphql");
+const INTROSPECTION: &str = include_str!("../fixtures/introspection-full.graphql");
 const ANSWER_BOUND: Duration = Duration::from_secs(20);
 
 /// The documents mutations start from: what apps send, and what attackers sent.

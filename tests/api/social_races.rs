@@ -2,7 +2,7 @@
 //! ends in one consistent state, with no half-made friendship or orphan request.
 //! CI runs these on SQLite and on PostgreSQL.
 
-mod common;
+use crate::common;
 
 use common::{Session, TestApp, error_code, spawn_app};
 use serde_json::{Value, json};

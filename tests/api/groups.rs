@@ -2,7 +2,7 @@
 //! invitations and join requests, roles and their limits, privacy, the
 //! authorization matrix, notifications, and the SQL cost of a members list.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

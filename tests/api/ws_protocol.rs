@@ -4,7 +4,7 @@
 //! says instead; operations that fail at setup, pings, the caps, and the
 //! socket of a session that ends.
 
-mod common;
+use crate::common;
 
 use common::{JWT_SECRET, Session, Socket, TestApp, spawn_app, spawn_app_with};
 use serde_json::{Value, json};

@@ -5,7 +5,7 @@
 //! lost. The database is the real PostgreSQL, reached through a link the test
 //! cuts; SQLite is a file in the process and cannot go away.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

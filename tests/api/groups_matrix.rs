@@ -3,7 +3,7 @@
 //! on a PUBLIC and on a PRIVATE group. Each call's outcome is asserted, and a
 //! refused call must leave the group exactly as it was.
 
-mod common;
+use crate::common;
 
 use common::{Session, TestApp, spawn_app};
 use serde_json::{Value, json};

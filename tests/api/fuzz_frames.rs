@@ -7,7 +7,7 @@
 //! `KITH_FUZZ_ITERATIONS` (sockets, default 150) and `KITH_FUZZ_SEED` set the
 //! run, as in `fuzz_documents.rs`.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

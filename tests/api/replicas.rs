@@ -3,7 +3,7 @@
 //! must show at once. These need a Redis (`KITH_TEST_REDIS_URL`, set in CI's
 //! PostgreSQL + Redis run); without one they say so and pass.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

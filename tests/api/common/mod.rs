@@ -2,8 +2,6 @@
 //! fresh database per test (an SQLite file in a temporary directory, or a new
 //! PostgreSQL database when `KITH_TEST_DATABASE_URL` is set; Redis when
 //! `KITH_TEST_REDIS_URL` is set), and talks to it over HTTP and WebSocket.
-#![allow(dead_code)]
-
 pub mod link;
 
 use std::{net::SocketAddr, process::Stdio, sync::Arc, time::Duration};
@@ -723,6 +721,56 @@ impl Socket {
         .await
         .is_err()
     }
+}
+
+/// Set in the process [`in_own_process`] starts, where the test's body runs.
+const IN_OWN_PROCESS: &str = "KITH_TEST_IN_OWN_PROCESS";
+
+/// For a test that asserts on what is process-wide (the metrics recorder, the
+/// operation labels it has seen): under `cargo test` the other tests of this
+/// binary share the process and move it (nextest runs each test in a process
+/// of its own anyway). Runs the test `name` of `module` (its
+/// `module_path!()`) again, alone, in a new process of this binary, and
+/// returns true once it passed there, when the caller returns; in that
+/// process it returns false and the caller runs its body:
+///
+/// ```ignore
+/// if common::in_own_process(module_path!(), "the_test").await {
+///     return;
+/// }
+/// ```
+pub async fn in_own_process(module: &str, name: &str) -> bool {
+    if std::env::var_os(IN_OWN_PROCESS).is_some() {
+        return false;
+    }
+    // The module path starts with this binary's crate name.
+    let module = module.split_once("::").map_or("", |(_, inner)| inner);
+    let test = format!("{module}::{name}");
+    let output = Command::new(std::env::current_exe().expect("the test binary"))
+        .args([test.as_str(), "--exact", "--test-threads=1"])
+        .env(IN_OWN_PROCESS, "1")
+        .kill_on_drop(true)
+        .output()
+        .await
+        .expect("the test binary runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    // Exactly this test, and it passed: a name that matched nothing would
+    // pass too, running nothing.
+    if !(output.status.success() && stdout.contains("test result: ok. 1 passed;")) {
+        // Indented, so that its summary line is not taken for this binary's.
+        let indented = |text: &str| {
+            text.lines()
+                .map(|line| format!("    | {line}\n"))
+                .collect::<String>()
+        };
+        panic!(
+            "{test} in a process of its own: {}\n{}{}",
+            output.status,
+            indented(&stdout),
+            indented(&String::from_utf8_lossy(&output.stderr)),
+        );
+    }
+    true
 }
 
 /// A bounded random run's size and seed: `KITH_FUZZ_ITERATIONS` (else

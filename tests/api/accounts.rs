@@ -1,6 +1,6 @@
 //! Accounts and sessions, through the real server.
 
-mod common;
+use crate::common;
 
 use chrono::Utc;
 use common::{JWT_SECRET, PASSWORD, error_code, error_field, spawn_app, spawn_app_with};
