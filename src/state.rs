@@ -11,7 +11,7 @@ use crate::{
     auth::{PasswordHasher, TokenIssuer, signing_key},
     config::{Settings, Switch},
     domain::{
-        accounts::{AccountCaches, Accounts},
+        accounts::{AccountCaches, Accounts, UsernameFilter},
         chat::Chat,
         chat_batch::SendBatches,
         discovery::{AffinityKey, Discovery, DiscoveryIndex, Recommendations},
@@ -20,7 +20,6 @@ use crate::{
         groups::Groups,
         presence::{Presence, PresenceStore},
         social::Social,
-        usernames::UsernameFilter,
         users::Profiles,
     },
     infra::{

@@ -9,8 +9,6 @@ pub mod discovery;
 pub mod events;
 pub mod graph;
 pub mod groups;
-pub mod identity;
 pub mod presence;
 pub mod social;
-pub mod usernames;
 pub mod users;
