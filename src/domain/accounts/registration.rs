@@ -11,9 +11,7 @@ use crate::{
     domain::{
         accounts::identity::{Email, Password, Phone, Username},
         discovery,
-        presence::PresenceVisibility,
-        social::FriendListVisibility,
-        users::{self, ProfileText},
+        users::{self, FriendListVisibility, PresenceVisibility, ProfileText},
     },
     error::{AppError, AppResult, is_unique_violation},
 };

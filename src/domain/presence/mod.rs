@@ -31,6 +31,8 @@ mod shared_store;
 
 use self::shared_store::Change;
 pub use self::shared_store::PresenceStore;
+// Who may see a user's presence: a profile setting, defined with the profile.
+pub use crate::domain::users::PresenceVisibility;
 use crate::{
     domain::{
         events::{Event, Events, presence_topic},
@@ -433,17 +435,6 @@ impl Presence {
     }
 }
 
-/// Who may see a user's presence and `lastSeenAt`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum PresenceVisibility {
-    /// Every signed-in user (never a signed-out reader).
-    Everyone,
-    /// Their friends: the default.
-    #[default]
-    Friends,
-    OnlyMe,
-}
-
 /// How a reader stands to the user whose presence they read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Reader {
@@ -454,23 +445,9 @@ pub enum Reader {
     Other,
 }
 
+/// The setting is the profile's (`users`); what it shows to whom is
+/// presence's.
 impl PresenceVisibility {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Everyone => "EVERYONE",
-            Self::Friends => "FRIENDS",
-            Self::OnlyMe => "ONLY_ME",
-        }
-    }
-
-    pub fn from_stored(value: &str) -> Self {
-        match value {
-            "EVERYONE" => Self::Everyone,
-            "ONLY_ME" => Self::OnlyMe,
-            _ => Self::Friends,
-        }
-    }
-
     /// Whether `reader` sees the real presence and `lastSeenAt`. Signed-out
     /// readers never do: anyone can sign out, a user who was blocked too.
     pub fn shows_to(self, reader: Reader) -> bool {
