@@ -27,8 +27,10 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+pub mod feed;
 mod shared_store;
 
+pub use self::feed::{FriendPresence, Friendships};
 use self::shared_store::Change;
 pub use self::shared_store::PresenceStore;
 // Who may see a user's presence: a profile setting, defined with the profile.
