@@ -5,10 +5,7 @@ use chrono::{DateTime, Utc};
 use entity::session;
 
 use crate::{
-    domain::{
-        accounts::{IssuedSession, Registration},
-        identity::Identifier,
-    },
+    domain::accounts::{IssuedSession, Registration, identity::Identifier},
     graphql::{
         ContextExt,
         ids::{self, NodeKind},

@@ -10,10 +10,8 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::{
-    domain::{
-        discovery::{
-            Match as DomainMatch, PreferenceChanges, Preferences, SwipeKind, SwipeOutcome,
-        },
+    domain::discovery::{
+        Match as DomainMatch, PreferenceChanges, Preferences, SwipeKind, SwipeOutcome,
         recommendations::{Card, Filter, Request},
     },
     error::AppResult,

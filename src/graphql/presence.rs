@@ -5,26 +5,17 @@
 use async_graphql::{Context, Enum, Object, SimpleObject, Subscription, dataloader::DataLoader};
 use chrono::{DateTime, Utc};
 use entity::user;
-use std::{
-    collections::{HashMap, HashSet},
-    sync::{Arc, Mutex},
-};
-
-use futures_util::{Stream, StreamExt, stream::SelectAll};
+use futures_util::{Stream, StreamExt};
 use uuid::Uuid;
 
 use crate::{
-    domain::events::{Event, presence_topic, user_topic},
     domain::{
-        presence::{PresenceVisibility as DomainVisibility, Reader, Status},
-        social::Relationship,
+        presence::{Friendships, PresenceVisibility as DomainVisibility, Reader, Status},
+        social::{Relationship, Social},
     },
     error::{AppError, AppResult},
     graphql::{ContextExt, live, loaders::RelationshipLoader, users::User},
 };
-
-/// The most friends one `presenceChanged` follows.
-const MAX_FOLLOWED: u64 = 1000;
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
 pub enum PresenceStatus {
@@ -140,15 +131,6 @@ pub struct PresenceChangedEvent {
     pub last_seen_at: Option<DateTime<Utc>>,
 }
 
-/// A presence as one viewer is told of it.
-#[derive(Clone, Copy, PartialEq, Eq)]
-struct Shown(PresenceStatus, Option<DateTime<Utc>>);
-
-impl Shown {
-    /// What a hidden presence looks like: exactly someone offline, never seen.
-    const HIDDEN: Self = Self(PresenceStatus::Offline, None);
-}
-
 #[derive(Default)]
 pub struct PresenceMutation;
 
@@ -196,103 +178,32 @@ async fn open_presence_changed(
 ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<PresenceChangedEvent>> + use<>>
 {
     let viewer = ctx.require_viewer().await?;
-    let state = ctx.state().clone();
-    // The viewer's own topic first, so a friendship made while the friends
-    // are read is still heard of.
-    let mut topics = SelectAll::new();
-    topics.push(state.pubsub.subscribe(&user_topic(viewer.user_id)).await);
-    let friends = state
-        .social
-        .friends(viewer.user_id, Some(viewer.user_id), None, MAX_FOLLOWED)
+    let state = ctx.state();
+    let feed = state
+        .presence
+        .friends_feed(viewer.user_id, SocialFriendships(state.social.clone()))
         .await?;
-    let friend_topics = friends
-        .iter()
-        .map(|friend| presence_topic(*friend))
-        .collect();
-    topics.extend(state.pubsub.subscribe_all(friend_topics).await);
-    // With no friends (yet) the feed still stays open, like any other.
-    topics.push(futures_util::stream::pending().boxed());
-    let followed: HashSet<Uuid> = friends.into_iter().collect();
-    // New friends are followed from the moment they are friends.
-    let pubsub = state.pubsub.clone();
-    let viewer_id = viewer.user_id;
-    let feed =
-        futures_util::stream::unfold((topics, followed), move |(mut topics, mut followed)| {
-            let pubsub = pubsub.clone();
-            async move {
-                let next = topics.next().await?;
-                if let Ok(event) = &next
-                    && let Event::FriendshipStarted { user_id, friend_id } = &**event
-                    && *user_id == viewer_id
-                    && followed.len() < MAX_FOLLOWED as usize
-                    && followed.insert(*friend_id)
-                {
-                    topics.push(pubsub.subscribe(&presence_topic(*friend_id)).await);
-                }
-                Some((next, (topics, followed)))
-            }
-        });
-    let db = state.db.clone();
-    let social = state.social.clone();
-    let presence = state.presence.clone();
-    // What this feed last told of each friend, so that a friend who hides
-    // their presence from friends (ONLY_ME) is told of once, as OFFLINE,
-    // and then never again: their comings and goings must not show as a
-    // stream of OFFLINE events. Nothing told yet counts as OFFLINE.
-    let told: Arc<Mutex<HashMap<Uuid, Shown>>> = Arc::default();
-    let events = live::stop_on_lag(feed).filter_map(move |event| {
-        let (db, social, presence, told) =
-            (db.clone(), social.clone(), presence.clone(), told.clone());
-        // Boxed, so the stream does not carry database reads' futures while
-        // it waits.
-        Box::pin(async move {
-            let event = match event {
-                Ok(event) => event,
-                Err(lagged) => return Some(Err(lagged)),
-            };
-            let (user_id, change) = match &*event {
-                Event::PresenceChanged {
-                    user_id,
-                    status,
-                    last_seen_at,
-                } => (*user_id, Some(Shown((*status).into(), *last_seen_at))),
-                // The friend changed who sees them: what the viewer sees now.
-                Event::PresenceVisibilityChanged { user_id } => (*user_id, None),
-                _ => return None,
-            };
-            // Friends when it started, but maybe not now: an unfriending
-            // or a block ends what they share.
-            if !social.are_friends(viewer_id, user_id).await.ok()? {
-                return None;
-            }
-            let user = crate::domain::users::find(&db, user_id).await.ok()??;
-            let visibility = DomainVisibility::from_stored(&user.presence_visibility);
-            let shown = match (visibility.shows_to(Reader::Friend), change) {
-                (false, _) => Shown::HIDDEN,
-                (true, Some(shown)) => shown,
-                (true, None) => {
-                    // As `User.presence` and `lastSeenAt` would answer.
-                    let status = presence.status(user_id, Some(viewer_id)).await;
-                    let seen = (status == Status::Offline)
-                        .then_some(user.last_seen_at)
-                        .flatten();
-                    Shown(status.into(), seen)
-                }
-            };
-            {
-                let mut told = told.lock().unwrap_or_else(|p| p.into_inner());
-                let before = told.get(&user_id).copied().unwrap_or(Shown::HIDDEN);
-                if shown == Shown::HIDDEN && before == Shown::HIDDEN {
-                    return None;
-                }
-                told.insert(user_id, shown);
-            }
-            Some(Ok(PresenceChangedEvent {
-                user: User::new(user),
-                presence: shown.0,
-                last_seen_at: shown.1,
-            }))
+    let events = feed.map(|told| {
+        told.map(|friend| PresenceChangedEvent {
+            user: User::new(friend.user),
+            presence: friend.status.into(),
+            last_seen_at: friend.last_seen_at,
         })
+        .map_err(live::lag_error)
     });
     Ok(live::while_session_lives(ctx, viewer, events).await?)
+}
+
+/// The friendships the presence feed asks about are social's.
+#[derive(Clone)]
+struct SocialFriendships(Social);
+
+impl Friendships for SocialFriendships {
+    async fn friends_of(&self, viewer: Uuid, limit: u64) -> AppResult<Vec<Uuid>> {
+        self.0.friends(viewer, Some(viewer), None, limit).await
+    }
+
+    async fn are_friends(&self, a: Uuid, b: Uuid) -> AppResult<bool> {
+        self.0.are_friends(a, b).await
+    }
 }

@@ -110,6 +110,12 @@ async fn taken_usernames_emails_and_phones_conflict() {
         None,
     )
     .await;
+    app.data(
+        REGISTER,
+        json!({ "input": { "username": "email_phone", "password": PASSWORD } }),
+        None,
+    )
+    .await;
     let cases = [
         (
             "username",
@@ -122,6 +128,12 @@ async fn taken_usernames_emails_and_phones_conflict() {
         (
             "phone",
             json!({ "username": "third", "password": PASSWORD, "phone": "+1 415 555 0100" }),
+        ),
+        // Told apart by the constraint, not by words in the error's text.
+        (
+            "username",
+            json!({ "username": "EMAIL_PHONE", "password": PASSWORD,
+                    "email": "other@example.com", "phone": "+14155550199" }),
         ),
     ];
     for (field, input) in cases {

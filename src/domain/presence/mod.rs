@@ -14,6 +14,10 @@
 //! replica's claims meet in the shared store in Redis ([`shared_store`]), which
 //! decides what is announced: online on any replica counts. Without Redis, or
 //! while it is away, a replica's registry is the whole truth.
+//!
+//! Files: this one (the registry of sockets and what it announces), `status`
+//! (a status, and what others see of it), `visibility` (who may see it),
+//! `shared_store` (the replicas' claims in Redis), `feed` (the friends feed).
 
 use std::{
     collections::HashMap,
@@ -24,13 +28,20 @@ use std::{
 use chrono::{DateTime, SubsecRound, Utc};
 use entity::user;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
-
+pub mod feed;
 mod shared_store;
+mod status;
+mod visibility;
 
+pub use self::feed::{FriendPresence, Friendships};
 use self::shared_store::Change;
 pub use self::shared_store::PresenceStore;
+pub use self::status::Status;
+use self::status::public;
+pub use self::visibility::Reader;
+// Who may see a user's presence: a profile setting, defined with the profile.
+pub use crate::domain::users::PresenceVisibility;
 use crate::{
     domain::{
         events::{Event, Events, presence_topic},
@@ -38,15 +49,6 @@ use crate::{
     },
     infra::db::Db,
 };
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Status {
-    Online,
-    Away,
-    /// Online, but shown as OFFLINE to everyone else.
-    Invisible,
-    Offline,
-}
 
 #[derive(Default)]
 struct Entry {
@@ -433,78 +435,6 @@ impl Presence {
     }
 }
 
-/// Who may see a user's presence and `lastSeenAt`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum PresenceVisibility {
-    /// Every signed-in user (never a signed-out reader).
-    Everyone,
-    /// Their friends: the default.
-    #[default]
-    Friends,
-    OnlyMe,
-}
-
-/// How a reader stands to the user whose presence they read.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Reader {
-    SignedOut,
-    Myself,
-    Friend,
-    /// Signed in, and not a friend.
-    Other,
-}
-
-impl PresenceVisibility {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Everyone => "EVERYONE",
-            Self::Friends => "FRIENDS",
-            Self::OnlyMe => "ONLY_ME",
-        }
-    }
-
-    pub fn from_stored(value: &str) -> Self {
-        match value {
-            "EVERYONE" => Self::Everyone,
-            "ONLY_ME" => Self::OnlyMe,
-            _ => Self::Friends,
-        }
-    }
-
-    /// Whether `reader` sees the real presence and `lastSeenAt`. Signed-out
-    /// readers never do: anyone can sign out, a user who was blocked too.
-    pub fn shows_to(self, reader: Reader) -> bool {
-        match (self, reader) {
-            (_, Reader::Myself) => true,
-            (_, Reader::SignedOut) | (Self::OnlyMe, _) => false,
-            (Self::Everyone, _) => true,
-            (Self::Friends, reader) => reader == Reader::Friend,
-        }
-    }
-}
-
-impl Status {
-    /// As stored in the shared store (and named in the schema).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Online => "ONLINE",
-            Self::Away => "AWAY",
-            Self::Invisible => "INVISIBLE",
-            Self::Offline => "OFFLINE",
-        }
-    }
-
-    pub fn parse(text: &str) -> anyhow::Result<Self> {
-        Ok(match text {
-            "ONLINE" => Self::Online,
-            "AWAY" => Self::Away,
-            "INVISIBLE" => Self::Invisible,
-            "OFFLINE" => Self::Offline,
-            other => anyhow::bail!("no presence status {other:?}"),
-        })
-    }
-}
-
 /// What the entry amounts to, before hiding INVISIBLE from others: a chosen
 /// OFFLINE, or no socket (and no grace period running), is offline; otherwise
 /// the choice, or ONLINE.
@@ -518,15 +448,6 @@ fn effective(entry: &Entry) -> Status {
     }
 }
 
-/// What everyone else sees.
-fn public(status: Status) -> Status {
-    if status == Status::Invisible {
-        Status::Offline
-    } else {
-        status
-    }
-}
-
 /// Held for the life of a signed-in socket.
 pub struct SocketPresence {
     presence: Presence,
@@ -536,29 +457,5 @@ pub struct SocketPresence {
 impl Drop for SocketPresence {
     fn drop(&mut self) {
         self.presence.disconnect(self.user_id);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn presence_goes_only_to_whom_the_user_allows() {
-        use PresenceVisibility::*;
-        use Reader::*;
-        let sees = |visibility: PresenceVisibility| {
-            [SignedOut, Myself, Friend, Other].map(|reader| visibility.shows_to(reader))
-        };
-        assert_eq!(sees(Everyone), [false, true, true, true]);
-        assert_eq!(sees(Friends), [false, true, true, false]);
-        assert_eq!(sees(OnlyMe), [false, true, false, false]);
-        assert_eq!(PresenceVisibility::default(), Friends);
-        for visibility in [Everyone, Friends, OnlyMe] {
-            assert_eq!(
-                PresenceVisibility::from_stored(visibility.as_str()),
-                visibility
-            );
-        }
     }
 }

@@ -27,33 +27,9 @@ pub enum Relationship {
     Blocked,
 }
 
-/// Who may see a user's friend list.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum FriendListVisibility {
-    Everyone,
-    /// Their friends (and they themselves): the default.
-    #[default]
-    Friends,
-    OnlyMe,
-}
-
-impl FriendListVisibility {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Everyone => "EVERYONE",
-            Self::Friends => "FRIENDS",
-            Self::OnlyMe => "ONLY_ME",
-        }
-    }
-
-    pub fn from_stored(value: &str) -> Self {
-        match value {
-            "EVERYONE" => Self::Everyone,
-            "ONLY_ME" => Self::OnlyMe,
-            _ => Self::Friends,
-        }
-    }
-}
+// Who may see a user's friend list: a profile setting, defined with the
+// profile (in `users`).
+pub use crate::domain::users::FriendListVisibility;
 
 impl Social {
     /// Ends a friendship; ending one that does not exist changes nothing.

@@ -163,16 +163,18 @@ where
         .add(Expr::exists(by_them))
 }
 
-/// A pair's match that a block ended, to announce once the block commits.
-pub(super) struct EndedMatch {
-    id: Uuid,
-    user_low: Uuid,
-    user_high: Uuid,
+/// A pair's match that ended (by a block, an unmatch), to announce once that
+/// commits.
+pub struct EndedMatch {
+    pub id: Uuid,
+    pub user_low: Uuid,
+    pub user_high: Uuid,
 }
 
-/// Ends the pair's match, if they have one, and returns it: in the block's
-/// transaction, under the pair's lock. As discovery's unmatch does.
-pub(super) async fn end_match(
+/// Ends the pair's match, if they have one, and returns it: in the
+/// transaction that changes the pair (a block here, discovery's unmatch),
+/// under the pair's lock.
+pub async fn end_match(
     db: &impl ConnectionTrait,
     a: Uuid,
     b: Uuid,
@@ -202,7 +204,7 @@ pub(super) async fn end_match(
 
 impl EndedMatch {
     /// Tells both users their match ended, so their apps can drop it.
-    pub(super) fn announce(&self, pubsub: &Events) {
+    pub fn announce(&self, pubsub: &Events) {
         for user in [self.user_low, self.user_high] {
             pubsub.publish(
                 &user_topic(user),

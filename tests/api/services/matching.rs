@@ -6,7 +6,7 @@ use kith::{
     config::DirectPolicy,
     domain::{
         discovery::{PreferenceChanges, SwipeKind},
-        users::{self, ProfileChanges},
+        users::ProfileChanges,
     },
     error::AppError,
 };
@@ -278,17 +278,16 @@ async fn a_minor_cannot_swipe() {
     let ann = s.dater("ann").await;
     let teen = s.dater("teen").await;
     let sixteen = chrono::Utc::now().date_naive() - chrono::Duration::days(16 * 366);
-    users::update_profile(
-        &s.db,
-        &s.profiles,
-        teen,
-        ProfileChanges {
-            birthdate: Some(Some(sixteen)),
-            ..ProfileChanges::default()
-        },
-    )
-    .await
-    .unwrap();
+    s.accounts
+        .update_profile(
+            teen,
+            ProfileChanges {
+                birthdate: Some(Some(sixteen)),
+                ..ProfileChanges::default()
+            },
+        )
+        .await
+        .unwrap();
 
     let err = expect_code(
         s.discovery.swipe(teen, ann, SwipeKind::Like).await,

@@ -26,7 +26,7 @@ use kith::{
         chat::{Message, Outgoing},
         discovery::{Match, SwipeKind},
         groups::{JoinOutcome, JoinPolicy, NewGroup, Visibility},
-        users::{self, Gender, ProfileChanges},
+        users::{Gender, ProfileChanges},
     },
     error::{AppError, AppResult},
     infra::db::Db,
@@ -90,11 +90,10 @@ pub async fn services_with(configure: impl FnOnce(&mut Settings)) -> Services {
         ..Settings::default()
     };
     configure(&mut settings);
-    // Migrated on a pool of its own, closed before the services connect: on
-    // SQLite a pooled connection opened before a migration's ALTER TABLE
-    // keeps the old schema for statements it prepares, and an `UPDATE users
-    // ... RETURNING` on it then misses the added columns (an Internal error
-    // from `users::update_profile`, now and then).
+    // Migrated on a pool of its own, closed before the services connect, as
+    // `Application::build` does on SQLite: a pooled connection opened while
+    // the migrations ran can keep the old schema, and an `UPDATE users ...
+    // RETURNING` on it then misses the added columns, now and then.
     let migrating = connect_database(&settings)
         .await
         .expect("the test database opens");
@@ -151,18 +150,17 @@ impl Services {
     pub async fn dater(&self, username: &str) -> Uuid {
         let birthdate = NaiveDate::from_ymd_opt(1995, 5, 17).unwrap();
         let id = self.register_with(username, Some(birthdate)).await.id;
-        users::update_profile(
-            &self.db,
-            &self.profiles,
-            id,
-            ProfileChanges {
-                gender: Some(Some(Gender::Nonbinary)),
-                location: Some(Some((52.52, 13.405))),
-                ..ProfileChanges::default()
-            },
-        )
-        .await
-        .expect("the dating profile saves");
+        self.accounts
+            .update_profile(
+                id,
+                ProfileChanges {
+                    gender: Some(Some(Gender::Nonbinary)),
+                    location: Some(Some((52.52, 13.405))),
+                    ..ProfileChanges::default()
+                },
+            )
+            .await
+            .expect("the dating profile saves");
         id
     }
 

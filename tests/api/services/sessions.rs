@@ -4,10 +4,7 @@
 
 use kith::{
     config::{Rate, Switch},
-    domain::{
-        accounts::{ClientInfo, Registration},
-        identity::Identifier,
-    },
+    domain::accounts::{ClientInfo, Identifier, Registration},
 };
 
 use super::{PASSWORD, Services, expect_code, field_of, message_of, services, services_with};

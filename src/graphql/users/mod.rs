@@ -1,20 +1,18 @@
 //! Users in GraphQL: the `User` type, lookups, search and profile updates.
+//!
+//! Files: this one (the `User` type and how a user is loaded), `lookup` (the
+//! user queries: me, by id, by username, search), `profile_update`
+//! (`updateProfile`).
 
-use async_graphql::{
-    Context, Enum, ID, InputObject, MaybeUndefined, Object, SimpleObject,
-    connection::{Connection, Edge},
-    dataloader::DataLoader,
-};
+use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject, dataloader::DataLoader};
 use chrono::{DateTime, Utc};
 use entity::user;
 use uuid::Uuid;
 
 use crate::{
-    domain::events::{Event, presence_topic},
-    domain::{
-        presence::PresenceVisibility as DomainPresenceVisibility,
-        social::FriendListVisibility as DomainVisibility,
-        users::{self, Gender as DomainGender, ProfileChanges, ProfileText},
+    domain::users::{
+        self, FriendListVisibility as DomainVisibility, Gender as DomainGender,
+        PresenceVisibility as DomainPresenceVisibility,
     },
     error::{AppError, AppResult},
     graphql::{
@@ -24,16 +22,19 @@ use crate::{
         groups::{self, GroupConnection, GroupInvitationConnection},
         ids::{self, NodeKind},
         loaders::UserLoader,
-        pagination::{Page, encode_cursor},
         presence::{self, PresenceStatus, PresenceVisibility},
         scalars::Date,
         social::{
             self, FriendListVisibility, FriendRequestConnection, Relationship, UserConnection,
-            UserConnectionFields,
         },
     },
-    infra::ratelimit::Action,
 };
+
+mod lookup;
+mod profile_update;
+
+pub use lookup::UserQuery;
+pub use profile_update::UserMutation;
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
 pub enum Gender {
@@ -389,161 +390,4 @@ async fn visible(ctx: &Context<'_>, found: Option<user::Model>) -> AppResult<Opt
         return Ok(None);
     }
     Ok(Some(User::new(found)))
-}
-
-#[derive(Default)]
-pub struct UserQuery;
-
-#[Object]
-impl UserQuery {
-    // Single-object lookups go to the user cache, not the loader: there is
-    // nothing to batch, and a loader would add its batching delay to every
-    // request.
-
-    /// The signed-in user.
-    /// Nullable, as the contract has it: without a token it is null with an
-    /// `UNAUTHENTICATED` error, and sibling fields still resolve.
-    async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
-        let viewer = ctx.require_viewer().await?;
-        let state = ctx.state();
-        Ok(
-            users::find_cached(&state.db, &state.profiles, viewer.user_id)
-                .await?
-                .map(User::new),
-        )
-    }
-
-    async fn user(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<User>> {
-        let Some(key) = ids::decode_as(&id, NodeKind::User) else {
-            return Ok(None);
-        };
-        let state = ctx.state();
-        let found = users::find_cached(&state.db, &state.profiles, key).await?;
-        Ok(visible(ctx, found).await?)
-    }
-
-    async fn user_by_username(
-        &self,
-        ctx: &Context<'_>,
-        username: String,
-    ) -> async_graphql::Result<Option<User>> {
-        Ok(visible(
-            ctx,
-            users::find_by_username(&ctx.state().db, &username).await?,
-        )
-        .await?)
-    }
-
-    /// Users whose username starts with, or whose display name contains, the
-    /// query; in username order.
-    #[graphql(complexity = "crate::graphql::pagination::cost(first, child_complexity)")]
-    async fn search_users(
-        &self,
-        ctx: &Context<'_>,
-        query: String,
-        first: Option<i32>,
-        after: Option<String>,
-    ) -> async_graphql::Result<UserConnection> {
-        let page = Page::forward(first, after)?;
-        let query = query.trim();
-        if query.is_empty() || query.chars().count() > 64 {
-            return Err(AppError::bad_input("query", "query must be 1 to 64 characters").into());
-        }
-        let viewer = ctx.viewer().await?.map(|v| v.user_id);
-        let mut found = users::search(
-            &ctx.state().db,
-            query,
-            viewer,
-            page.after.as_deref(),
-            page.fetch_limit(),
-        )
-        .await?;
-        let has_next = found.len() > page.first;
-        found.truncate(page.first);
-        let mut connection = Connection::with_additional_fields(
-            page.after.is_some(),
-            has_next,
-            UserConnectionFields { total_count: None },
-        );
-        connection.edges.extend(
-            found
-                .into_iter()
-                .map(|user| Edge::new(encode_cursor(&user.username), User::new(user))),
-        );
-        Ok(connection)
-    }
-}
-
-/// Each field left out stays as it is; an explicit null clears it.
-#[derive(InputObject)]
-pub struct UpdateProfileInput {
-    pub display_name: MaybeUndefined<String>,
-    pub bio: MaybeUndefined<String>,
-    pub birthdate: MaybeUndefined<Date>,
-    pub gender: MaybeUndefined<Gender>,
-    /// Free tags, trimmed and lower-cased, at most 20; replaces the whole list.
-    pub interests: Option<Vec<String>>,
-    pub location: MaybeUndefined<LocationInput>,
-    /// Who may see your friend list (FRIENDS unless changed).
-    pub friend_list_visibility: Option<FriendListVisibility>,
-    /// Who may see your presence and lastSeenAt (FRIENDS unless changed);
-    /// everyone else sees OFFLINE and no lastSeenAt.
-    pub presence_visibility: Option<PresenceVisibility>,
-}
-
-/// `None` when undefined, `Some(None)` for null, `Some(Some(v))` for a value.
-fn change<T, U>(
-    value: MaybeUndefined<T>,
-    convert: impl FnOnce(T) -> AppResult<Option<U>>,
-) -> AppResult<Option<Option<U>>> {
-    match value {
-        MaybeUndefined::Undefined => Ok(None),
-        MaybeUndefined::Null => Ok(Some(None)),
-        MaybeUndefined::Value(v) => convert(v).map(Some),
-    }
-}
-
-#[derive(Default)]
-pub struct UserMutation;
-
-#[Object]
-impl UserMutation {
-    async fn update_profile(
-        &self,
-        ctx: &Context<'_>,
-        input: UpdateProfileInput,
-    ) -> async_graphql::Result<User> {
-        let viewer = ctx.require_viewer().await?;
-        let state = ctx.state();
-        if !matches!(input.location, MaybeUndefined::Undefined) {
-            // Moving oneself about and asking for decks is how someone's
-            // position is triangulated: moves are counted, like decks.
-            state
-                .limiter
-                .check(Action::LocationPerUser, &viewer.user_id.to_string())
-                .await?;
-        }
-        let changes = ProfileChanges {
-            display_name: change(input.display_name, |s| ProfileText::DisplayName.parse(&s))?,
-            bio: change(input.bio, |s| ProfileText::Bio.parse(&s))?,
-            birthdate: change(input.birthdate, |d| Ok(Some(d.0)))?,
-            gender: change(input.gender, |g| Ok(Some(g.into())))?,
-            interests: input.interests,
-            location: change(input.location, |l| Ok(Some((l.latitude, l.longitude))))?,
-            friend_list_visibility: input.friend_list_visibility.map(Into::into),
-            presence_visibility: input.presence_visibility.map(Into::into),
-        };
-        let visibility_changed = changes.presence_visibility.is_some();
-        let updated =
-            users::update_profile(&state.db, &state.profiles, viewer.user_id, changes).await?;
-        if visibility_changed {
-            state.pubsub.publish(
-                &presence_topic(viewer.user_id),
-                Event::PresenceVisibilityChanged {
-                    user_id: viewer.user_id,
-                },
-            );
-        }
-        Ok(User::new(updated))
-    }
 }

@@ -42,8 +42,10 @@ use entity::user;
 
 use crate::{
     domain::{
-        compatibility::{BoundingBox, CoarsePosition, DISTANCE_GRID_DEGREES, Interests},
-        discovery::GenderSet,
+        discovery::{
+            GenderSet,
+            compatibility::{BoundingBox, CoarsePosition, DISTANCE_GRID_DEGREES, Interests},
+        },
         users::{self, Gender},
     },
     error::{AppError, AppResult},

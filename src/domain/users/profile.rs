@@ -1,25 +1,17 @@
-//! Profiles: reading users, searching them, and the rules for what a profile may
-//! hold. Owns the `users` profile columns.
-
-use std::collections::HashMap;
+//! A profile's fields, the rules for what each may hold, and updating them.
 
 use chrono::{Datelike, NaiveDate, Utc};
 use entity::user;
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    sea_query::{Expr, ExprTrait, Func, LikeExpr},
+    EntityTrait,
 };
 use uuid::Uuid;
 
-use crate::infra::{cache::TwoLevelCache, db::Db};
+use super::{FriendListVisibility, PresenceVisibility, Profiles};
 use crate::{
-    domain::{
-        discovery,
-        presence::PresenceVisibility,
-        social::{self, FriendListVisibility},
-    },
     error::{AppError, AppResult},
+    infra::db::Db,
 };
 
 pub const MAX_INTERESTS: usize = 20;
@@ -184,100 +176,41 @@ pub struct ProfileChanges {
     pub presence_visibility: Option<PresenceVisibility>,
 }
 
-pub async fn find(db: &Db, id: Uuid) -> AppResult<Option<user::Model>> {
-    Ok(user::Entity::find_by_id(id).one(db).await?)
+/// A profile update whose fields were checked against their rules (and the
+/// interests normalised): what [`update_profile`] writes.
+pub struct CheckedChanges {
+    changes: ProfileChanges,
+    interests: Option<Vec<String>>,
 }
 
-/// Users by id as lists and pages show them, through the two-level cache.
-/// Whatever changes a user's row forgets it there after committing:
-/// `updateProfile`, discovery preferences, friend counts (`Social`), last seen
-/// (`Presence`) and account deletion (`Accounts`).
-pub type Profiles = TwoLevelCache<user::Model>;
-
-/// One user through the cache, as [`find_many_cached`] (`me`, `user(id)`),
-/// waiting for no batch. The writer forgets the row before it answers, so a
-/// viewer reads its own writes on the replica that made them; another replica
-/// drops its copy when the invalidation reaches it, a few milliseconds later
-/// (as for every cached row).
-pub async fn find_cached(db: &Db, profiles: &Profiles, id: Uuid) -> AppResult<Option<user::Model>> {
-    Ok(find_many_cached(db, profiles, &[id]).await?.remove(&id))
-}
-
-/// [`find_many`] through the cache. The password hash is never cached.
-pub async fn find_many_cached(
-    db: &Db,
-    profiles: &Profiles,
-    ids: &[Uuid],
-) -> AppResult<HashMap<Uuid, user::Model>> {
-    profiles
-        .get_many_or_load(ids, |missing| async move {
-            // From the primary: what is cached serves every replica for minutes,
-            // so it must not be a lagging read replica's old row.
-            let mut found = find_many(db.primary(), &missing).await?;
-            for user in found.values_mut() {
-                user.password_hash = None;
-            }
-            Ok(found)
+impl ProfileChanges {
+    /// Checks the fields the update sets: the first that breaks its rule is
+    /// `BAD_USER_INPUT`.
+    pub fn check(self) -> AppResult<CheckedChanges> {
+        if let Some(Some(birthdate)) = self.birthdate {
+            check_birthdate(birthdate)?;
+        }
+        if let Some(Some((latitude, longitude))) = self.location {
+            check_location(latitude, longitude)?;
+        }
+        let interests = self
+            .interests
+            .as_deref()
+            .map(normalize_interests)
+            .transpose()?;
+        Ok(CheckedChanges {
+            changes: self,
+            interests,
         })
-        .await
+    }
 }
 
-/// Users by id: one query for the whole batch, none for no ids.
-pub async fn find_many(
-    db: &impl sea_orm::ConnectionTrait,
-    ids: &[Uuid],
-) -> Result<HashMap<Uuid, user::Model>, sea_orm::DbErr> {
-    if ids.is_empty() {
-        return Ok(HashMap::new());
+impl CheckedChanges {
+    /// The birthdate the update sets, if it sets one: discovery's age range
+    /// follows it (see `discovery::follow_birthdate`).
+    pub fn new_birthdate(&self) -> Option<NaiveDate> {
+        self.changes.birthdate.flatten()
     }
-    Ok(user::Entity::find()
-        .filter(user::Column::Id.is_in(ids.iter().copied()))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|user| (user.id, user))
-        .collect())
-}
-
-pub async fn find_by_username(db: &Db, username: &str) -> AppResult<Option<user::Model>> {
-    Ok(user::Entity::find()
-        .filter(user::Column::Username.eq(username.trim().to_ascii_lowercase()))
-        .one(db)
-        .await?)
-}
-
-/// Users whose username starts with, or whose display name contains, `query`
-/// (case-insensitive), in username order after `after`, leaving out anyone who
-/// blocked `viewer`. Fetches `limit` rows.
-pub async fn search(
-    db: &Db,
-    query: &str,
-    viewer: Option<Uuid>,
-    after: Option<&str>,
-    limit: u64,
-) -> AppResult<Vec<user::Model>> {
-    let needle = escape_like(&query.trim().to_lowercase());
-    let matches = Condition::any()
-        .add(user::Column::Username.like(LikeExpr::new(format!("{needle}%")).escape('\\')))
-        .add(
-            Expr::expr(Func::lower(Expr::col(user::Column::DisplayName)))
-                .like(LikeExpr::new(format!("%{needle}%")).escape('\\')),
-        );
-    let mut select = user::Entity::find().filter(matches);
-    if let Some(viewer) = viewer {
-        select = select.filter(social::not_hidden_from(
-            viewer,
-            (user::Entity, user::Column::Id),
-        ));
-    }
-    if let Some(after) = after {
-        select = select.filter(user::Column::Username.gt(after));
-    }
-    Ok(select
-        .order_by_asc(user::Column::Username)
-        .limit(limit)
-        .all(db)
-        .await?)
 }
 
 /// `Set` when the update names the field, `NotSet` when it leaves it alone.
@@ -285,39 +218,14 @@ fn set_if<T: Into<sea_orm::Value>>(change: Option<T>) -> sea_orm::ActiveValue<T>
     change.map_or(NotSet, Set)
 }
 
-/// `text` with LIKE's wildcards escaped by a backslash.
-pub fn escape_like(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len());
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            escaped.push('\\');
-        }
-        escaped.push(c);
-    }
-    escaped
-}
-
 /// Changes the user's profile, and forgets their cached row everywhere.
 pub async fn update_profile(
     db: &Db,
     profiles: &Profiles,
     user_id: Uuid,
-    changes: ProfileChanges,
+    checked: CheckedChanges,
 ) -> AppResult<user::Model> {
-    if let Some(Some(birthdate)) = changes.birthdate {
-        check_birthdate(birthdate)?;
-    }
-    if let Some(Some((latitude, longitude))) = changes.location {
-        check_location(latitude, longitude)?;
-    }
-    let interests = changes
-        .interests
-        .as_deref()
-        .map(normalize_interests)
-        .transpose()?;
-    if let Some(Some(birthdate)) = changes.birthdate {
-        discovery::follow_birthdate(db, user_id, birthdate, Utc::now().date_naive()).await?;
-    }
+    let CheckedChanges { changes, interests } = checked;
     let update = user::ActiveModel {
         id: Set(user_id),
         display_name: set_if(changes.display_name),
@@ -372,10 +280,5 @@ mod tests {
         let many: Vec<String> = (0..21).map(|i| format!("tag{i}")).collect();
         assert!(normalize_interests(&many).is_err());
         assert!(normalize_interests(&["  ".into()]).is_err());
-    }
-
-    #[test]
-    fn like_wildcards_in_queries_are_literal() {
-        assert_eq!(escape_like("50%_a\\"), "50\\%\\_a\\\\");
     }
 }

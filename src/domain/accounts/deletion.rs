@@ -1,0 +1,59 @@
+//! Deleting an account: once the password matches, the account goes with its
+//! sessions, friendships, group memberships and matches, and everyone who
+//! held any of it hears.
+
+use entity::{session, user};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
+use uuid::Uuid;
+
+use super::{Accounts, ClientInfo, login::FailureKey};
+use crate::{
+    domain::{discovery, groups, social},
+    error::{AppError, AppResult},
+};
+
+impl Accounts {
+    /// Deletes the account and, by cascade, its sessions, once the password matches.
+    pub async fn delete_account(
+        &self,
+        user_id: Uuid,
+        password: &str,
+        client: &ClientInfo,
+    ) -> AppResult<()> {
+        let user = user::Entity::find_by_id(user_id)
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| AppError::not_found("account not found"))?;
+        // The password check is a login attempt in disguise: counted as one.
+        if !self
+            .check_password(
+                &FailureKey::Account(user.id),
+                client,
+                password,
+                user.password_hash.as_deref(),
+            )
+            .await?
+        {
+            return Err(AppError::bad_input("password", "password is incorrect"));
+        }
+        let txn = self.db.begin().await?;
+        // Its sessions go with it (by cascade): they are forgotten below.
+        let sessions = session::Entity::find()
+            .filter(session::Column::UserId.eq(user_id))
+            .all(&txn)
+            .await?;
+        let mut changed = social::forget_user(&txn, user_id).await?;
+        changed.push(user_id);
+        groups::forget_user(&txn, user_id).await?;
+        let ended_matches = discovery::forget_user(&txn, user_id).await?;
+        user::Entity::delete_by_id(user_id).exec(&txn).await?;
+        txn.commit().await?;
+        self.announce_revoked(&sessions, None).await;
+        self.profiles.invalidate(&changed).await;
+        self.graph.forget_friends(&changed).await;
+        for ended in &ended_matches {
+            discovery::announce_match_ended(&self.pubsub, ended);
+        }
+        Ok(())
+    }
+}
