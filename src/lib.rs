@@ -1,10 +1,15 @@
 //! kith: one GraphQL server for social, dating and messaging apps.
 //!
-//! - `app`: wiring and serving        - `config`: settings
-//! - `auth`: tokens, passwords        - `domain`: business rules, per domain
-//! - `graphql`: the schema            - `http`: endpoints around it
-//! - `infra`: adapters (limits, pub/sub)  - `error`: the error type and codes
-//! - `seed`: demo data
+//! Layers, each of which names only those below it (`.ci/layers` checks):
+//!
+//! - `app`: connecting, migrating, serving; `seed`: demo data
+//! - `http`: endpoints around the schema
+//! - `graphql`: the schema
+//! - `state`: the services every request shares, wired from settings
+//! - `domain`: business rules, a folder per domain
+//! - `auth`: passwords and tokens; `infra`: adapters (database, Redis,
+//!   pub/sub, caches, limits)
+//! - `config`: settings; `error`: the error type and codes; `telemetry`
 
 pub mod app;
 pub mod auth;

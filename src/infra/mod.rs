@@ -1,4 +1,5 @@
-//! Adapters behind small traits, chosen once in `app.rs`.
+//! Adapters behind small traits, chosen once in `state.rs` (the services)
+//! and `app.rs` (the database connection).
 
 pub mod cache;
 pub mod db;
