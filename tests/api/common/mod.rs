@@ -712,7 +712,7 @@ impl Socket {
         tokio::time::timeout(wait, async {
             loop {
                 match self.stream.next().await {
-                    Some(Ok(Message::Text(text))) if text.contains("\"ka\"") => continue,
+                    Some(Ok(Message::Text(text))) if is_keep_alive(&text) => continue,
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
                     _ => return,
                 }
@@ -720,6 +720,24 @@ impl Socket {
         })
         .await
         .is_err()
+    }
+}
+
+/// A legacy protocol keep-alive (`{"type":"ka"}`), told by its type: not by
+/// "ka" appearing somewhere, which a leaked message's body could make it do.
+fn is_keep_alive(frame: &str) -> bool {
+    serde_json::from_str::<Value>(frame).is_ok_and(|frame| frame["type"] == "ka")
+}
+
+#[test]
+fn only_keep_alives_count_as_quiet() {
+    assert!(is_keep_alive(r#"{"type":"ka"}"#));
+    for leaked in [
+        r#"{"type":"next","id":"1","payload":{"data":{"messageAdded":{"body":"\"ka\""}}}}"#,
+        r#"{"type":"data","id":"1","payload":{"data":{"typing":"ka"}}}"#,
+        "ka",
+    ] {
+        assert!(!is_keep_alive(leaked), "{leaked}");
     }
 }
 
