@@ -1,6 +1,6 @@
-//! Builds the application from settings: connects the database, runs migrations,
-//! wires every service and adapter, and serves the router. The one place where
-//! things are wired together.
+//! Builds the application from settings: connects the database and runs its
+//! migrations, has the services wired (`state`) and the routes built (`http`),
+//! binds the listeners, serves, and stops.
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
@@ -11,18 +11,13 @@ use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend};
 use tokio::net::{TcpListener, TcpSocket};
 
 pub use crate::infra::statements::{ReplicaStatements, StatementCounter};
-// Where they were before the state had a module of its own.
-pub use crate::{
-    http::{HttpServices, HttpState, router},
-    state::AppState,
-};
 
 use crate::{
     config::Settings,
     domain::presence::Presence,
     http,
     infra::{db::Db, ratelimit::RateLimiter, redis::Redis},
-    state::Background,
+    state::{AppState, Background},
 };
 
 /// How long a stopping replica waits, once its sockets are closed, before it
