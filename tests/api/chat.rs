@@ -105,6 +105,44 @@ async fn friends_open_one_direct_conversation_and_strangers_none() {
     assert_eq!(error_code(&intrude), "NOT_FOUND");
 }
 
+/// A reply quotes its message (`replyTo { body }`): one from another
+/// conversation would leak that message to whoever reads the reply.
+#[tokio::test]
+async fn a_reply_quotes_only_a_message_of_its_own_conversation() {
+    const REPLY: &str = "mutation($c: ID!, $r: ID!, $k: String!) {
+        sendMessage(input: { conversationId: $c, body: \"re\", clientMessageId: $k,
+                             replyToId: $r }) { id replyTo { body } } }";
+    let app = spawn_app().await;
+    let (ann, bob, with_bob) = app.friends_chatting().await;
+    let cat = app.register("cat").await;
+    app.befriend(&ann, &cat).await;
+    let with_cat = app.direct_conversation(&ann, &cat).await;
+    let for_bob = send(&app, &ann, &with_bob, "for bob", "a").await;
+    let secret = send(&app, &ann, &with_cat, "for cat only", "b").await;
+
+    let reply = app
+        .data(
+            REPLY,
+            json!({ "c": with_bob, "r": for_bob["id"], "k": "r1" }),
+            bob.token(),
+        )
+        .await;
+    assert_eq!(reply["sendMessage"]["replyTo"]["body"], "for bob");
+    // Bob is not in Ann's conversation with Cat; Ann is, and may not either.
+    for (who, key) in [(&bob, "r2"), (&ann, "r3")] {
+        let leak = app
+            .graphql(
+                REPLY,
+                json!({ "c": with_bob, "r": secret["id"], "k": key }),
+                who.token(),
+            )
+            .await;
+        assert_eq!(error_code(&leak), "BAD_USER_INPUT", "{leak}");
+        assert_eq!(error_field(&leak), Some("replyToId"));
+        assert!(!leak.to_string().contains("for cat only"), "{leak}");
+    }
+}
+
 #[tokio::test]
 async fn messages_are_numbered_and_a_retry_is_the_same_message() {
     let app = spawn_app().await;
