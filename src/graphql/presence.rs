@@ -10,8 +10,8 @@ use uuid::Uuid;
 
 use crate::{
     domain::{
-        presence::{Friendships, PresenceVisibility as DomainVisibility, Reader, Status},
-        social::{Relationship, Social},
+        presence::{PresenceVisibility as DomainVisibility, Reader, Status},
+        social::Relationship,
     },
     error::{AppError, AppResult},
     graphql::{ContextExt, live, loaders::RelationshipLoader, users::User},
@@ -181,7 +181,7 @@ async fn open_presence_changed(
     let state = ctx.state();
     let feed = state
         .presence
-        .friends_feed(viewer.user_id, SocialFriendships(state.social.clone()))
+        .friends_feed(viewer.user_id, state.social.clone())
         .await?;
     let events = feed.map(|told| {
         told.map(|friend| PresenceChangedEvent {
@@ -192,18 +192,4 @@ async fn open_presence_changed(
         .map_err(live::lag_error)
     });
     Ok(live::while_session_lives(ctx, viewer, events).await?)
-}
-
-/// The friendships the presence feed asks about are social's.
-#[derive(Clone)]
-struct SocialFriendships(Social);
-
-impl Friendships for SocialFriendships {
-    async fn friends_of(&self, viewer: Uuid, limit: u64) -> AppResult<Vec<Uuid>> {
-        self.0.friends(viewer, Some(viewer), None, limit).await
-    }
-
-    async fn are_friends(&self, a: Uuid, b: Uuid) -> AppResult<bool> {
-        self.0.are_friends(a, b).await
-    }
 }

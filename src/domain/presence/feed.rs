@@ -3,12 +3,11 @@
 //! when it started, and those they make while it runs. Each friend is shown as
 //! their `presenceVisibility` lets a friend see them.
 //!
-//! Who is a friend is social's to say, and social sits above presence: the
-//! caller hands the feed a [`Friendships`] to ask.
+//! Who is a friend is social's to say: the feed asks it.
 
 use std::{
     collections::{HashMap, HashSet},
-    future::{Future, ready},
+    future::ready,
     sync::{Arc, Mutex},
 };
 
@@ -21,6 +20,7 @@ use super::{Presence, Reader, Status};
 use crate::{
     domain::{
         events::{Event, Lagged, presence_topic, user_topic},
+        social::Social,
         users::{self, PresenceVisibility},
     },
     error::AppResult,
@@ -28,19 +28,6 @@ use crate::{
 
 /// The most friends one feed follows.
 pub const MAX_FOLLOWED: u64 = 1000;
-
-/// What the feed asks of the viewer's friendships.
-pub trait Friendships: Clone + Send + Sync + 'static {
-    /// Up to `limit` of the viewer's friends.
-    fn friends_of(
-        &self,
-        viewer: Uuid,
-        limit: u64,
-    ) -> impl Future<Output = AppResult<Vec<Uuid>>> + Send;
-
-    /// Whether the two are friends now.
-    fn are_friends(&self, a: Uuid, b: Uuid) -> impl Future<Output = AppResult<bool>> + Send;
-}
 
 /// A friend's presence as the viewer is told of it.
 pub struct FriendPresence {
@@ -62,17 +49,19 @@ impl Shown {
 impl Presence {
     /// The viewer's friends feed. A feed that missed events says so once
     /// ([`Lagged`]) and ends.
-    pub async fn friends_feed<F: Friendships>(
+    pub async fn friends_feed(
         &self,
         viewer: Uuid,
-        friendships: F,
-    ) -> AppResult<impl Stream<Item = Result<FriendPresence, Lagged>> + Send + 'static + use<F>>
+        social: Social,
+    ) -> AppResult<impl Stream<Item = Result<FriendPresence, Lagged>> + Send + 'static + use<>>
     {
         // The viewer's own topic first, so a friendship made while the friends
         // are read is still heard of.
         let mut topics = SelectAll::new();
         topics.push(self.pubsub.subscribe(&user_topic(viewer)).await);
-        let friends = friendships.friends_of(viewer, MAX_FOLLOWED).await?;
+        let friends = social
+            .friends(viewer, Some(viewer), None, MAX_FOLLOWED)
+            .await?;
         let friend_topics = friends
             .iter()
             .map(|friend| presence_topic(*friend))
@@ -114,8 +103,7 @@ impl Presence {
         // stream of OFFLINE events. Nothing told yet counts as OFFLINE.
         let told: Arc<Mutex<HashMap<Uuid, Shown>>> = Arc::default();
         Ok(feed.filter_map(move |event| {
-            let (presence, friendships, told) =
-                (presence.clone(), friendships.clone(), told.clone());
+            let (presence, social, told) = (presence.clone(), social.clone(), told.clone());
             // Boxed, so the stream does not carry database reads' futures while
             // it waits.
             Box::pin(async move {
@@ -135,7 +123,7 @@ impl Presence {
                 };
                 // Friends when it started, but maybe not now: an unfriending
                 // or a block ends what they share.
-                if !friendships.are_friends(viewer, user_id).await.ok()? {
+                if !social.are_friends(viewer, user_id).await.ok()? {
                     return None;
                 }
                 let user = users::find(&presence.db, user_id).await.ok()??;

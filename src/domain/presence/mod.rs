@@ -34,7 +34,7 @@ mod shared_store;
 mod status;
 mod visibility;
 
-pub use self::feed::{FriendPresence, Friendships};
+pub use self::feed::FriendPresence;
 use self::shared_store::Change;
 pub use self::shared_store::PresenceStore;
 pub use self::status::Status;
