@@ -38,8 +38,8 @@ pub use friends::{FriendListVisibility, Relationship, are_friends, forget_user};
 pub use graph::Graph;
 pub use requests::{FriendRequest, RequestStatus};
 pub use standing::{
-    EndedMatch, Standing, blocked_either_way, blocked_either_way_ids_sql, blocked_either_way_sql,
-    end_match, may_message, read_standing,
+    EndedMatch, Standing, blocked_either_way_ids_sql, blocked_either_way_sql, end_match,
+    may_message, read_standing,
 };
 
 #[derive(Clone)]

@@ -12,11 +12,10 @@
 use std::sync::LazyLock;
 
 use chrono::Utc;
-use entity::{block, user_match};
+use entity::user_match;
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, QueryFilter,
-    Value,
-    sea_query::{Expr, ExprTrait, Query},
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, QueryFilter, Value,
+    sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -137,30 +136,6 @@ pub fn blocked_either_way_ids_sql(user: &str) -> String {
         "SELECT blocked_id AS other FROM blocks WHERE blocker_id = {user} \
          UNION ALL SELECT blocker_id FROM blocks WHERE blocked_id = {user}"
     )
-}
-
-/// The condition that a block stands between `viewer` and the user in
-/// `column`, whichever of them blocked.
-pub fn blocked_either_way<T, C>(viewer: Uuid, column: (T, C)) -> Condition
-where
-    T: sea_orm::sea_query::IntoIden + Clone,
-    C: sea_orm::sea_query::IntoIden + Clone,
-{
-    let by_viewer = Query::select()
-        .expr(Expr::val(1))
-        .from(block::Entity)
-        .and_where(block::Column::BlockerId.eq(viewer))
-        .and_where(Expr::col((block::Entity, block::Column::BlockedId)).equals(column.clone()))
-        .to_owned();
-    let by_them = Query::select()
-        .expr(Expr::val(1))
-        .from(block::Entity)
-        .and_where(Expr::col((block::Entity, block::Column::BlockerId)).equals(column))
-        .and_where(block::Column::BlockedId.eq(viewer))
-        .to_owned();
-    Condition::any()
-        .add(Expr::exists(by_viewer))
-        .add(Expr::exists(by_them))
 }
 
 /// A pair's match that ended (by a block, an unmatch), to announce once that
