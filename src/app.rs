@@ -54,20 +54,11 @@ impl Application {
     /// Connects, migrates (unless disabled), wires, and binds the listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let settings = Arc::new(settings);
-        let mut primary = connect_database(&settings).await?;
-        if settings.migrate {
-            migrate(&primary).await.context("running migrations")?;
-            if primary.get_database_backend() == DbBackend::Sqlite {
-                // SQLite connections the pool opened while the migrations
-                // ran could answer later statements with the columns of the
-                // schema from before them (seen under load: updateProfile
-                // failing on "Missing value for column 'presence_visibility'",
-                // a column a migration adds). A pool opened now knows only
-                // the migrated schema.
-                primary.close_by_ref().await?;
-                primary = connect_database(&settings).await?;
-            }
-        }
+        let mut primary = if settings.migrate {
+            connect_migrated(&settings).await?
+        } else {
+            connect_database(&settings).await?
+        };
         let statements = StatementCounter::default();
         statements.attach(&mut primary);
         let replica = match &settings.database_read_url {
@@ -200,6 +191,22 @@ pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
         .execute(&mut *holder)
         .await?;
     Ok(migrated?)
+}
+
+/// The primary database, migrated.
+pub async fn connect_migrated(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
+    let primary = connect_database(settings).await?;
+    migrate(&primary).await.context("running migrations")?;
+    if primary.get_database_backend() != DbBackend::Sqlite {
+        return Ok(primary);
+    }
+    // SQLite connections the pool opened while the migrations ran could answer
+    // later statements with the columns of the schema from before them (seen
+    // under load: updateProfile failing on "Missing value for column
+    // 'presence_visibility'", a column a migration adds). A pool opened now
+    // knows only the migrated schema.
+    primary.close().await?;
+    connect_database(settings).await
 }
 
 /// The primary database (`DATABASE_URL`).

@@ -19,7 +19,7 @@ use std::{ops::Deref, sync::Arc};
 
 use chrono::NaiveDate;
 use kith::{
-    app::{connect_database, migrate},
+    app::connect_migrated,
     config::{Settings, Switch},
     domain::{
         accounts::{ClientInfo, IssuedSession, Registration},
@@ -90,18 +90,9 @@ pub async fn services_with(configure: impl FnOnce(&mut Settings)) -> Services {
         ..Settings::default()
     };
     configure(&mut settings);
-    // Migrated on a pool of its own, closed before the services connect, as
-    // `Application::build` does on SQLite: a pooled connection opened while
-    // the migrations ran can keep the old schema, and an `UPDATE users ...
-    // RETURNING` on it then misses the added columns, now and then.
-    let migrating = connect_database(&settings)
+    let primary = connect_migrated(&settings)
         .await
-        .expect("the test database opens");
-    migrate(&migrating).await.expect("migrations run");
-    migrating.close().await.unwrap();
-    let primary = connect_database(&settings)
-        .await
-        .expect("the test database opens");
+        .expect("the test database opens and migrates");
     let (state, background) = AppState::build(Arc::new(settings), Db::new(primary, None), None)
         .await
         .expect("the services build");
