@@ -2,7 +2,10 @@
 //! over the database, Redis (when configured), the pub/sub hubs and the caches.
 //! Built once by `app`; read by the schema and the HTTP handlers.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{Arc, atomic::AtomicUsize},
+    time::Duration,
+};
 
 use anyhow::Context as _;
 use sea_orm::DbBackend;
@@ -62,6 +65,11 @@ pub struct AppState {
     pub pubsub: Events,
     /// Users as lists show them, cached (see `domain::users::Profiles`).
     pub profiles: Profiles,
+    /// This replica's live subscriptions, each counted once it listens (the
+    /// `kith_subscriptions_active` gauge is the process's). `/readyz` reports
+    /// it, so an operator sees a replica's load and a test when a
+    /// subscription is live.
+    pub live_subscriptions: Arc<AtomicUsize>,
 }
 
 impl AppState {
@@ -207,6 +215,7 @@ impl AppState {
             recommendations,
             pubsub,
             profiles,
+            live_subscriptions: Arc::default(),
         };
         Ok((state, background))
     }

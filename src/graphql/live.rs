@@ -14,6 +14,10 @@
 use std::{
     future::ready,
     pin::Pin,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
     task::{self, Poll},
 };
 
@@ -39,7 +43,7 @@ pub async fn while_session_lives<T: OutputType + Send + Sync + 'static>(
 ) -> AppResult<BoxStream<'static, async_graphql::Result<T>>> {
     let (pubsub, accounts) = (&ctx.state().pubsub, &ctx.state().accounts);
     let session_ends = watch_session(pubsub, accounts, viewer).await?;
-    let active = ActiveSubscription::count();
+    let active = ActiveSubscription::count(ctx.state().live_subscriptions.clone());
     let items = items
         .take_until(session_ends)
         // The guard lives as long as the stream, however it ends: completed,
@@ -129,19 +133,23 @@ async fn revoked(mut events: Topic, pubsub: Events, accounts: Accounts, viewer: 
     }
 }
 
-/// Keeps `kith_subscriptions_active` right: one per live subscription stream.
-struct ActiveSubscription;
+/// Keeps `kith_subscriptions_active` and the replica's own count right: one
+/// per live subscription stream. Counted once the stream listens, so a count
+/// that has risen says events sent from then on reach it.
+struct ActiveSubscription(Arc<AtomicUsize>);
 
 impl ActiveSubscription {
-    fn count() -> Self {
+    fn count(replica: Arc<AtomicUsize>) -> Self {
         metrics::gauge!("kith_subscriptions_active").increment(1.0);
-        Self
+        replica.fetch_add(1, Ordering::Relaxed);
+        Self(replica)
     }
 }
 
 impl Drop for ActiveSubscription {
     fn drop(&mut self) {
         metrics::gauge!("kith_subscriptions_active").decrement(1.0);
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

@@ -1,6 +1,6 @@
 //! Liveness and readiness for load balancers and orchestrators.
 
-use std::{future::Future, time::Duration};
+use std::{future::Future, sync::atomic::Ordering, time::Duration};
 
 use axum::{Json, extract::State, http::StatusCode};
 use serde_json::{Value, json};
@@ -14,7 +14,8 @@ pub async fn healthz() -> &'static str {
 
 /// `GET /readyz`: not ready from the moment the server starts stopping, so
 /// the load balancer sends nothing new while requests still get answers;
-/// otherwise ready while the database answers. Without Redis a replica
+/// otherwise ready while the database answers. It also says how many live
+/// subscriptions this replica holds. Without Redis a replica
 /// still serves, degraded (local limits, local-only fan-out), so that is 200
 /// with `"status": "degraded"`: taking every replica out of the load balancer
 /// because their shared Redis is away would turn a degraded service into none.
@@ -52,7 +53,12 @@ pub async fn readyz(State(state): State<HttpState>) -> (StatusCode, Json<Value>)
         (true, Some(false)) => (StatusCode::OK, "degraded"),
         (true, _) => (StatusCode::OK, "ok"),
     };
-    let mut body = json!({ "status": summary, "database": word(database) });
+    let subscriptions = app.live_subscriptions.load(Ordering::Relaxed);
+    let mut body = json!({
+        "status": summary,
+        "database": word(database),
+        "subscriptions": subscriptions,
+    });
     if let Some(redis) = redis {
         body["redis"] = json!(word(redis));
     }

@@ -398,6 +398,41 @@ impl TestApp {
             .map_or(0.0, |value| value.trim().parse().unwrap())
     }
 
+    /// How many live subscriptions this server holds, as `/readyz` says.
+    pub async fn live_subscriptions(&self) -> u64 {
+        let ready: Value = self
+            .client
+            .get(self.url("/readyz"))
+            .send()
+            .await
+            .expect("/readyz answers")
+            .json()
+            .await
+            .expect("/readyz is JSON");
+        ready["subscriptions"]
+            .as_u64()
+            .expect("/readyz counts subscriptions")
+    }
+
+    /// Waits until this server holds exactly `count` live subscriptions, in
+    /// place of a sleep: the server counts one once it listens, so what is
+    /// sent from then on reaches it; and a count that fell says one ended.
+    /// Fails the test after 10 s.
+    pub async fn until_live_subscriptions(&self, count: u64) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let live = self.live_subscriptions().await;
+            if live == count {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{live} live subscriptions, not {count}, after 10 s"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// The app's own database, when it is on PostgreSQL.
     pub fn postgres_url(&self) -> Option<String> {
         match self.database.as_ref() {
@@ -704,6 +739,21 @@ impl Socket {
                 Some(Err(err)) => panic!("no close frame, the socket failed: {err}"),
                 None => panic!("no close frame, the socket ended"),
             }
+        }
+    }
+
+    /// Proves that nothing reached this socket before a marker, and returns
+    /// the marker's frame; any frame but a keep-alive (told by its type)
+    /// before it fails the test, naming it. A socket's frames arrive in the
+    /// order the server sent them: when the marker is sent after the action
+    /// under test and travels the way a leak would have (the same
+    /// subscription, fed by the same topic), the window was long enough,
+    /// however slow the machine.
+    pub async fn nothing_before(&mut self, is_marker: impl Fn(&Value) -> bool) -> Value {
+        match self.receive_within(Duration::from_secs(10)).await {
+            Received::Json(frame) if is_marker(&frame) => frame,
+            Received::Json(frame) => panic!("expected nothing before the marker, got {frame}"),
+            Received::Closed(code) => panic!("socket closed ({code:?}) before the marker"),
         }
     }
 
