@@ -4,8 +4,6 @@
 
 use crate::common;
 
-use std::time::Duration;
-
 use common::{Session, Socket, TestApp, error_code, error_field, spawn_app};
 use futures_util::future::join_all;
 use serde_json::{Value, json};
@@ -437,7 +435,13 @@ async fn since_seq_replays_then_goes_live_with_no_gap_or_duplicate() {
     };
     let ((), seqs) = tokio::join!(sending, receiving);
     assert_eq!(seqs, (11..=70).collect::<Vec<_>>());
-    assert!(socket.stays_quiet(Duration::from_millis(300)).await);
+    // No duplicate after them: the next message is the next frame.
+    send(&app, &ann, &conversation, "marker", "marker").await;
+    let marker = socket.nothing_before(|_| true).await;
+    assert_eq!(
+        marker["payload"]["data"]["messageAdded"]["seq"], 71,
+        "{marker}"
+    );
 }
 
 #[tokio::test]
@@ -445,7 +449,7 @@ async fn leaving_a_group_or_a_block_ends_the_conversation() {
     let app = spawn_app().await;
     let (ann, bob, conversation) = app.friends_chatting().await;
     let mut bob_socket = subscribe(&app, &bob, &conversation, None).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    app.until_live_subscriptions(1).await;
     app.data(
         "mutation($u: ID!) { blockUser(userId: $u) { id } }",
         json!({ "u": bob.user_id }),
@@ -453,6 +457,7 @@ async fn leaving_a_group_or_a_block_ends_the_conversation() {
     )
     .await;
     assert_eq!(bob_socket.receive().await["type"], "complete");
+    app.until_live_subscriptions(0).await;
     let after_block = app
         .graphql(
             SEND,
@@ -481,7 +486,7 @@ async fn leaving_a_group_or_a_block_ends_the_conversation() {
         group_conversation
     );
     let mut cat_socket = subscribe(&app, &cat, &group_conversation, None).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    app.until_live_subscriptions(1).await;
     send(&app, &ann, &group_conversation, "welcome", "w").await;
     assert_eq!(next_seq(&mut cat_socket).await, 1);
     app.data(
@@ -601,7 +606,7 @@ async fn message_added_without_a_conversation_follows_all_of_them_and_new_ones()
         .send(json!({ "id": "all", "type": "subscribe", "payload": {
             "query": "subscription { messageAdded { seq body conversation { kind } } }" } }))
         .await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    app.until_live_subscriptions(1).await;
     send(&app, &ann, &direct, "direct one", "a1").await;
     assert_eq!(
         added(&mut socket).await,

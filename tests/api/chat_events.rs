@@ -4,8 +4,6 @@
 
 use crate::common;
 
-use std::time::Duration;
-
 use common::{Session, Socket, TestApp, error_code, error_field, spawn_app, spawn_app_with};
 use serde_json::{Value, json};
 
@@ -307,7 +305,7 @@ async fn conversation_events_report_everything_that_happens() {
     let (ann, bob, conversation) = app.friends_chatting().await;
     let mut bob_events = events(&app, &bob, &conversation).await;
     let mut ann_events = events(&app, &ann, &conversation).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    app.until_live_subscriptions(2).await;
 
     let message = send(&app, &ann, &conversation, "hi").await;
     app.data(EDIT, json!({ "m": message, "b": "hi bob" }), ann.token())

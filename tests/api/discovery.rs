@@ -745,7 +745,7 @@ async fn a_mutual_like_matches_opens_a_conversation_and_tells_both() {
             .await;
         sockets.push(socket);
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    app.until_live_subscriptions(2).await;
 
     let first = swipe(&app, LIKE, &ann, &bob).await;
     assert_eq!(first["match"], Value::Null);
@@ -909,7 +909,7 @@ async fn a_block_ends_a_match() {
         .send(json!({ "id": "1", "type": "subscribe", "payload": { "query":
             "subscription { notifications { __typename ... on MatchEndedNotification { matchId } } }" } }))
         .await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    app.until_live_subscriptions(1).await;
     block(&app, &ann, &bob).await;
     let ended = socket.receive().await;
     assert_eq!(
@@ -951,7 +951,7 @@ async fn a_deleted_account_ends_its_matches() {
             "subscription { notifications { ... on MatchEndedNotification { matchId } } }" } }),
         )
         .await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    app.until_live_subscriptions(1).await;
     app.data(
         "mutation($p: String!) { deleteAccount(input: { password: $p }) }",
         json!({ "p": common::PASSWORD }),

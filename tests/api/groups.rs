@@ -4,8 +4,6 @@
 
 use crate::common;
 
-use std::time::Duration;
-
 use common::{Session, TestApp, error_code, error_field, spawn_app};
 use serde_json::{Value, json};
 
@@ -884,8 +882,8 @@ async fn invitations_and_join_requests_arrive_as_notifications() {
             .await;
         sockets.push(socket);
     }
-    // Subscriptions start listening asynchronously; give them a moment.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Subscriptions start listening asynchronously: wait until all three do.
+    app.until_live_subscriptions(3).await;
     let [ann_socket, bob_socket, cat_socket] = &mut sockets[..] else {
         unreachable!()
     };
@@ -927,7 +925,21 @@ async fn invitations_and_join_requests_arrive_as_notifications() {
         json!({ "__typename": "GroupInvitationNotification",
                 "invitation": { "group": { "name": "other" }, "inviter": { "username": "cat" } } })
     );
-    assert!(ann_socket.stays_quiet(Duration::from_millis(200)).await);
+    // Nothing of bob's invitation reached ann: her next notification is a
+    // friend request sent after it.
+    let dan = app.register("dan").await;
+    app.data(
+        "mutation($u: ID!) { sendFriendRequest(input: { userId: $u }) { id } }",
+        json!({ "u": ann.user_id }),
+        dan.token(),
+    )
+    .await;
+    let marker = ann_socket.nothing_before(|_| true).await;
+    assert_eq!(
+        marker["payload"]["data"]["notifications"]["__typename"],
+        "FriendRequestReceivedNotification",
+        "{marker}"
+    );
 }
 
 #[tokio::test]

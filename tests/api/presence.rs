@@ -4,8 +4,6 @@
 
 use crate::common;
 
-use std::time::Duration;
-
 use common::{Session, Socket, TestApp, spawn_app_with};
 use serde_json::{Value, json};
 
@@ -20,13 +18,15 @@ async fn connect(app: &TestApp, user: &Session) -> Socket {
     app.signed_in_socket(user).await
 }
 
+/// `user`'s `presenceChanged`, live when it returns.
 async fn watch_friends(app: &TestApp, user: &Session) -> Socket {
     let mut socket = connect(app, user).await;
+    let live = app.live_subscriptions().await;
     socket
         .send(json!({ "id": "p", "type": "subscribe", "payload": {
             "query": "subscription { presenceChanged { presence lastSeenAt user { username } } }" } }))
         .await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    app.until_live_subscriptions(live + 1).await;
     socket
 }
 
@@ -34,6 +34,41 @@ async fn next_change(socket: &mut Socket) -> Value {
     let message = socket.receive().await;
     assert_eq!(message["type"], "next", "{message}");
     message["payload"]["data"]["presenceChanged"].clone()
+}
+
+/// A new friend of `user`'s, whose comings and goings mark the windows in
+/// which nothing else may reach `user`'s feed.
+async fn marker_friend(app: &TestApp, user: &Session) -> Session {
+    let marker = app.register("marker").await;
+    app.befriend(user, &marker).await;
+    marker
+}
+
+/// Proves that nothing reached `watch` before `marker` went online, and,
+/// when `and_offline`, before their goodbye either. A goodbye comes a grace
+/// period after its socket closed, so one due for a socket closed earlier
+/// would have come first. Returns the marker's socket, open unless
+/// `and_offline`: a goodbye of theirs would otherwise come later, unasked.
+async fn nothing_before_marker(
+    app: &TestApp,
+    watch: &mut Socket,
+    marker: &Session,
+    and_offline: bool,
+) -> Option<Socket> {
+    let is_change = |presence: &'static str| {
+        move |frame: &Value| {
+            let change = &frame["payload"]["data"]["presenceChanged"];
+            change["user"]["username"] == "marker" && change["presence"] == presence
+        }
+    };
+    let socket = connect(app, marker).await;
+    watch.nothing_before(is_change("ONLINE")).await;
+    if !and_offline {
+        return Some(socket);
+    }
+    drop(socket);
+    watch.nothing_before(is_change("OFFLINE")).await;
+    None
 }
 
 async fn presence(app: &TestApp, viewer: &Session, of: &Session) -> Value {
@@ -90,10 +125,9 @@ async fn friends_see_each_other_come_and_go() {
     assert_eq!(seen["presence"], "OFFLINE");
     assert_eq!(seen["lastSeenAt"], offline["lastSeenAt"]);
 
-    assert!(
-        cat_watch.stays_quiet(Duration::from_millis(200)).await,
-        "not cat's friend"
-    );
+    // Not cat's friend: nothing of ann's before cat's own friend's news.
+    let marker = marker_friend(&app, &cat).await;
+    let _marker_online = nothing_before_marker(&app, &mut cat_watch, &marker, false).await;
 }
 
 #[tokio::test]
@@ -105,18 +139,11 @@ async fn a_new_friend_is_followed_from_the_moment_they_are_friends() {
         app.register("cat").await,
     );
     let mut ann_watch = watch_friends(&app, &ann).await;
-    let bob_socket = connect(&app, &bob).await;
-    assert!(
-        ann_watch.stays_quiet(Duration::from_millis(200)).await,
-        "not friends yet"
-    );
-    drop(bob_socket);
-    // Bob's goodbye, after the grace period, is not ann's business either.
-    assert!(
-        ann_watch
-            .stays_quiet(Duration::from_millis(GRACE_MS * 2))
-            .await
-    );
+    let marker = marker_friend(&app, &ann).await;
+    // Not friends yet: bob's coming and his goodbye, after the grace
+    // period, are not ann's business.
+    drop(connect(&app, &bob).await);
+    nothing_before_marker(&app, &mut ann_watch, &marker, true).await;
     // Ann accepts bob's request; then cat accepts ann's: both ways count.
     app.befriend(&bob, &ann).await;
     app.befriend(&ann, &cat).await;
@@ -139,12 +166,9 @@ async fn a_quick_reconnect_is_not_a_goodbye() {
     assert_eq!(next_change(&mut bob_watch).await["presence"], "ONLINE");
     drop(first);
     let _second = connect(&app, &ann).await;
-    assert!(
-        bob_watch
-            .stays_quiet(Duration::from_millis(GRACE_MS * 3))
-            .await,
-        "back within the grace period: no change"
-    );
+    // Back within the grace period: no change.
+    let marker = marker_friend(&app, &bob).await;
+    nothing_before_marker(&app, &mut bob_watch, &marker, true).await;
     assert_eq!(presence(&app, &bob, &ann).await["presence"], "ONLINE");
 }
 
@@ -163,16 +187,13 @@ async fn invisible_looks_offline_to_others_and_leaves_no_last_seen() {
     assert_eq!(presence(&app, &ann, &ann).await["presence"], "INVISIBLE");
 
     drop(ann_socket);
-    assert!(
-        bob_watch
-            .stays_quiet(Duration::from_millis(GRACE_MS * 3))
-            .await
-    );
+    let marker = marker_friend(&app, &bob).await;
+    nothing_before_marker(&app, &mut bob_watch, &marker, true).await;
     assert_eq!(presence(&app, &bob, &ann).await["lastSeenAt"], Value::Null);
 
     // Still invisible on the next connection: the choice lasts.
     let _again = connect(&app, &ann).await;
-    assert!(bob_watch.stays_quiet(Duration::from_millis(300)).await);
+    let _marker_online = nothing_before_marker(&app, &mut bob_watch, &marker, false).await;
     assert_eq!(presence(&app, &ann, &ann).await["presence"], "INVISIBLE");
 }
 
@@ -188,11 +209,10 @@ async fn an_unfriended_user_stops_hearing() {
         ann.token(),
     )
     .await;
+    // No longer friends: no presence.
     let _ann_socket = connect(&app, &ann).await;
-    assert!(
-        bob_watch.stays_quiet(Duration::from_millis(400)).await,
-        "no longer friends: no presence"
-    );
+    let marker = marker_friend(&app, &bob).await;
+    let _marker_online = nothing_before_marker(&app, &mut bob_watch, &marker, false).await;
 }
 
 async fn presence_as(app: &TestApp, viewer: Option<&Session>, of: &Session) -> Value {
@@ -228,16 +248,17 @@ async fn presence_goes_to_friends_only_unless_the_user_says_otherwise() {
 
     // Ann was online once, and is again.
     drop(connect(&app, &ann).await);
-    tokio::time::sleep(Duration::from_millis(GRACE_MS * 3)).await;
-    let seen = presence_as(&app, Some(&bob), &ann).await;
-    assert!(seen["lastSeenAt"].is_string(), "{seen}");
+    let seen = common::eventually("ann's goodbye, after the grace period", || async {
+        Some(presence_as(&app, Some(&bob), &ann).await)
+            .filter(|seen| seen["lastSeenAt"].is_string())
+    })
+    .await;
+    assert_eq!(seen["presence"], "OFFLINE");
     let _ann_socket = connect(&app, &ann).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
-
-    assert_eq!(
-        presence_as(&app, Some(&bob), &ann).await["presence"],
-        "ONLINE"
-    );
+    common::eventually("ann online again", || async {
+        (presence_as(&app, Some(&bob), &ann).await["presence"] == "ONLINE").then_some(())
+    })
+    .await;
     assert_eq!(
         presence_as(&app, Some(&cat), &ann).await,
         hidden,
@@ -305,7 +326,8 @@ async fn a_friend_hiding_their_presence_goes_quiet_in_presence_changed() {
     assert_eq!(hidden["lastSeenAt"], Value::Null);
     set(&app, &ann, "AWAY").await;
     set(&app, &ann, "ONLINE").await;
-    assert!(bob_watch.stays_quiet(Duration::from_millis(300)).await);
+    let marker = marker_friend(&app, &bob).await;
+    let _marker_online = nothing_before_marker(&app, &mut bob_watch, &marker, false).await;
 
     // Shown again: what she is now.
     set(&app, &ann, "AWAY").await;

@@ -791,6 +791,26 @@ fn only_keep_alives_count_as_quiet() {
     }
 }
 
+/// Asks `check` every 20 ms until it answers, in place of a sleep that
+/// guesses how long the server takes; fails the test, naming `what`, after
+/// 10 s.
+pub async fn eventually<T, F: Future<Output = Option<T>>>(
+    what: &str,
+    mut check: impl FnMut() -> F,
+) -> T {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(answer) = check().await {
+            return answer;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: not after 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Set in the process [`in_own_process`] starts, where the test's body runs.
 const IN_OWN_PROCESS: &str = "KITH_TEST_IN_OWN_PROCESS";
 
