@@ -83,8 +83,8 @@ async fn both_protocols_on_both_paths_deliver_to_an_authenticated_socket() {
             session.access_token.clone()
         };
         let mut socket = subscribed_socket(&app, path, protocol, json!({ key: credential })).await;
-        // Let the subscription start before the event it should see.
-        assert!(socket.stays_quiet(Duration::from_millis(200)).await);
+        // Live before the event it should see.
+        app.until_live_subscriptions(1).await;
 
         let login = app.login(&username, PASSWORD).await;
         assert!(login.get("errors").is_none(), "{login}");
@@ -99,6 +99,9 @@ async fn both_protocols_on_both_paths_deliver_to_an_authenticated_socket() {
         let notification = &message["payload"]["data"]["notifications"];
         assert_eq!(notification["__typename"], "NewSignInNotification");
         assert_eq!(notification["session"]["current"], false);
+        // Gone with its socket, before the next case counts its own.
+        drop(socket);
+        app.until_live_subscriptions(0).await;
     }
 }
 
@@ -147,7 +150,12 @@ async fn an_anonymous_socket_connects_but_cannot_subscribe_to_private_events() {
         message["payload"][0]["extensions"]["code"],
         "UNAUTHENTICATED"
     );
-    assert!(socket.stays_quiet(Duration::from_millis(200)).await);
+    // No `complete` after it: the next frame is a later operation's.
+    socket
+        .send(Protocol::TransportWs.subscribe("2", "{ __typename }"))
+        .await;
+    let marker = socket.nothing_before(|_| true).await;
+    assert_eq!(marker["id"], "2", "{marker}");
 }
 
 /// The socket closes with its session (4403), after the legacy protocol's
@@ -168,7 +176,7 @@ async fn revoking_the_session_ends_its_subscriptions_and_closes_the_socket() {
             json!({ "authorization": format!("Bearer {}", session.access_token) }),
         )
         .await;
-        assert!(socket.stays_quiet(Duration::from_millis(200)).await);
+        app.until_live_subscriptions(1).await;
 
         app.data("mutation { logout }", json!({}), session.token())
             .await;
@@ -182,6 +190,7 @@ async fn revoking_the_session_ends_its_subscriptions_and_closes_the_socket() {
         }
         let (code, _) = socket.closes_with(&["complete"]).await;
         assert_eq!(code, 4403, "{}", protocol.name());
+        app.until_live_subscriptions(0).await;
     }
 }
 
@@ -225,7 +234,7 @@ async fn friend_requests_and_acceptances_are_notified_live() {
     .await;
     assert_eq!(anns.receive().await["type"], "connection_ack");
     anns.send(Protocol::LegacyWs.subscribe("a", query)).await;
-    assert!(bobs.stays_quiet(Duration::from_millis(200)).await);
+    app.until_live_subscriptions(2).await;
 
     let sent = app
         .data(
@@ -299,10 +308,17 @@ async fn a_socket_that_never_says_hello_is_closed_4408() {
         assert_eq!(code, 4408, "{}", protocol.name());
         assert_eq!(reason, "Connection initialisation timeout");
     }
-    // One that does say hello in time stays.
+    // One that does say hello in time stays: past the moment a silent one
+    // opened after it is closed, it still answers.
     let session = app.register("polite").await;
     let mut polite = app.signed_in_socket(&session).await;
-    assert!(polite.stays_quiet(Duration::from_millis(800)).await);
+    let mut silent = app.websocket("/graphql", "graphql-transport-ws").await;
+    assert_eq!(silent.closes_with(&[]).await.0, 4408);
+    polite
+        .send(Protocol::TransportWs.subscribe("1", "{ __typename }"))
+        .await;
+    let answer = polite.nothing_before(|_| true).await;
+    assert_eq!(answer["type"], "next", "{answer}");
 }
 
 #[tokio::test]
@@ -321,12 +337,18 @@ async fn one_user_may_hold_only_so_many_sockets() {
     let mut third = app.websocket("/graphql", "graphql-transport-ws").await;
     third.send(init.clone()).await;
     assert_eq!(third.closes_with(&[]).await.0, 4403, "refused: Forbidden");
-    // Closing one makes room.
+    // Closing one makes room, once the server has seen it close.
     drop(open_sockets.pop());
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let mut again = app.websocket("/graphql", "graphql-transport-ws").await;
-    again.send(init).await;
-    assert_eq!(again.receive().await["type"], "connection_ack");
+    common::eventually("room for a socket", || async {
+        let mut again = app.websocket("/graphql", "graphql-transport-ws").await;
+        again.send(init.clone()).await;
+        match again.receive_within(Duration::from_secs(10)).await {
+            common::Received::Json(ack) if ack["type"] == "connection_ack" => Some(again),
+            common::Received::Closed(Some(4403)) => None,
+            other => panic!("neither an ack nor 4403: {other:?}"),
+        }
+    })
+    .await;
 }
 
 const SEND: &str = "mutation($c: ID!, $b: String!, $k: String!) {

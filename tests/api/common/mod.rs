@@ -629,6 +629,7 @@ pub struct Socket {
     stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
 }
 
+#[derive(Debug)]
 pub enum Received {
     Json(Value),
     Closed(Option<u16>),
