@@ -150,18 +150,21 @@ async fn sends_stuck_behind_a_lock_hold_up_no_others() {
     .await
     .unwrap();
 
+    // Each stuck send starts a moment after the one before (spawned: a
+    // future not yet polled would not have been sent), so each arrives on
+    // its own.
+    let mut waiting = Vec::new();
+    for (sender, conversation) in &stuck {
+        waiting.push(spawn_send(&app, sender, conversation, "stuck"));
+        let behind = waiting.len();
+        common::eventually("the send behind the lock", || async {
+            (waiting_on_locks(&db).await >= behind).then_some(())
+        })
+        .await;
+    }
+    let mut waiting = Box::pin(join_all(waiting));
     let app = &app;
-    let mut waiting = Box::pin(async {
-        let mut sends = Vec::new();
-        for (sender, conversation) in &stuck {
-            sends.push(send(app, sender, conversation, "stuck"));
-            tokio::time::sleep(Duration::from_millis(300)).await;
-        }
-        join_all(sends).await
-    });
     let go_on = tokio::time::timeout(Duration::from_secs(10), async {
-        // Let every stuck send reach a writer first.
-        tokio::time::sleep(Duration::from_millis(1300)).await;
         for round in 0..3i64 {
             let sends = others.iter().map(|(sender, conversation)| async move {
                 send(app, sender, conversation, &format!("r{round}")).await
@@ -177,6 +180,42 @@ async fn sends_stuck_behind_a_lock_hold_up_no_others() {
     }
     lock.rollback().await.unwrap();
     for answer in waiting.await {
+        let answer = answer.expect("the stuck send's task");
         assert_eq!(answer["data"]["sendMessage"]["seq"], 1, "{answer}");
     }
+}
+
+/// A send already on its way: it starts now, not when first awaited.
+fn spawn_send(
+    app: &TestApp,
+    from: &Session,
+    conversation: &Value,
+    key: &str,
+) -> tokio::task::JoinHandle<Value> {
+    let request = app
+        .client
+        .post(app.url("/graphql"))
+        .bearer_auth(&from.access_token)
+        .json(&json!({ "query": SEND, "variables":
+            { "c": conversation, "b": format!("hello {key}"), "k": key } }));
+    tokio::spawn(async move {
+        let response = request.send().await.expect("request sent");
+        response.json().await.expect("JSON response")
+    })
+}
+
+/// How many of the database's connections wait for a lock: the writers the
+/// stuck sends hold.
+async fn waiting_on_locks(db: &sea_orm::DatabaseConnection) -> usize {
+    let row = db
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT count(*) AS waiting FROM pg_stat_activity
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        ))
+        .await
+        .unwrap()
+        .expect("a count");
+    let waiting: i64 = row.try_get("", "waiting").unwrap();
+    usize::try_from(waiting).unwrap()
 }
