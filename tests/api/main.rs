@@ -18,6 +18,7 @@ mod common;
 mod accounts;
 mod chat;
 mod chat_events;
+mod chat_races;
 mod connections;
 mod cost_soundness;
 mod discovery;

@@ -469,6 +469,39 @@ impl TestApp {
         response["data"].clone()
     }
 
+    /// Posts every `(query, variables, token)` at the same moment, and
+    /// returns each whole response in order: each request is a task of its
+    /// own, its request built, and all wait on one barrier before sending,
+    /// so the server has them in flight together (not one after the other
+    /// as they happen to be polled).
+    pub async fn at_once(&self, calls: &[(&str, Value, Option<&str>)]) -> Vec<Value> {
+        let barrier = Arc::new(tokio::sync::Barrier::new(calls.len()));
+        let tasks: Vec<_> = calls
+            .iter()
+            .map(|(query, variables, token)| {
+                let mut request = self
+                    .client
+                    .post(self.url("/graphql"))
+                    .json(&json!({ "query": query, "variables": variables }));
+                if let Some(token) = token {
+                    request = request.bearer_auth(token);
+                }
+                let barrier = barrier.clone();
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    let response = request.send().await.expect("request sent");
+                    assert_eq!(response.status(), 200);
+                    response.json::<Value>().await.expect("JSON response")
+                })
+            })
+            .collect();
+        let mut responses = Vec::new();
+        for task in tasks {
+            responses.push(task.await.expect("the request's task"));
+        }
+        responses
+    }
+
     /// Registers `username` with [`PASSWORD`] and returns its session.
     pub async fn register(&self, username: &str) -> Session {
         let data = self
