@@ -201,12 +201,7 @@ fn candidates<'a>(
 ) -> Vec<(&'a Listed, Option<SwipeKind>)> {
     let (viewer, profile) = (seeker.id, &seeker.profile);
     let today = now.date_naive();
-    // Age in [min, max]: born after the day one turns max + 1, and on or
-    // before the day one turns min.
-    let born = (
-        years_before(today, limits.max_age + 1),
-        years_before(today, limits.min_age),
-    );
+    let born = BornBetween::ages(today, limits.min_age, limits.max_age);
     let (south, north) = bounds.latitude;
     let viewer_bit = GenderSet::bit(profile.gender);
     let wanted = compatibility::Interests::new(limits.interests.clone());
@@ -220,8 +215,7 @@ fn candidates<'a>(
                 && bounds
                     .longitude
                     .is_none_or(|(west, east)| (west..=east).contains(&user.position.longitude()))
-                && user.birthdate > born.0
-                && user.birthdate <= born.1
+                && born.contains(user.birthdate)
                 && (user.min_age..=user.max_age).contains(&profile.age)
                 && user.genders.bits() & viewer_bit != 0
                 && user.id != viewer
@@ -262,6 +256,29 @@ impl Weighed<'_> {
     }
 }
 
+/// The birthdates of those whose age on a day is within a range: compared
+/// as dates, so no card's age is computed while a deck is dealt.
+struct BornBetween {
+    /// The day one turns `max + 1`: born on it or before is too old.
+    too_old: NaiveDate,
+    /// The day one turns `min`: born after it is too young.
+    youngest: NaiveDate,
+}
+
+impl BornBetween {
+    /// Ages in `[min, max]` on `today`.
+    fn ages(today: NaiveDate, min: i32, max: i32) -> Self {
+        Self {
+            too_old: years_before(today, max + 1),
+            youngest: years_before(today, min),
+        }
+    }
+
+    fn contains(&self, birthdate: NaiveDate) -> bool {
+        birthdate > self.too_old && birthdate <= self.youngest
+    }
+}
+
 /// The date `years` before `day` (29 February falls back to the 28th).
 fn years_before(day: NaiveDate, years: i32) -> NaiveDate {
     let months = u32::try_from(years.max(0) * 12).unwrap_or(0);
@@ -285,9 +302,25 @@ mod tests {
             years_before(leap, 1),
             NaiveDate::from_ymd_opt(2027, 2, 28).unwrap()
         );
-        // Someone born exactly 18 years ago is 18 today, so inside [18, 30].
-        let born = years_before(today, 18);
-        assert_eq!(users::age_on(born, today), 18);
-        assert!(born > years_before(today, 31) && born <= years_before(today, 18));
+    }
+
+    /// The dates agree with the ages they stand for, day by day, at both
+    /// ends of the range and around 29 February.
+    #[test]
+    fn birthdate_bounds_hold_exactly_the_ages_asked_for() {
+        for today in [(2026, 11, 21), (2028, 2, 29), (2028, 3, 1), (2027, 2, 28)] {
+            let today = NaiveDate::from_ymd_opt(today.0, today.1, today.2).unwrap();
+            let born = BornBetween::ages(today, 18, 30);
+            let mut birthdate = years_before(today, 40);
+            while birthdate <= years_before(today, 10) {
+                let age = users::age_on(birthdate, today);
+                assert_eq!(
+                    born.contains(birthdate),
+                    (18..=30).contains(&age),
+                    "born {birthdate}, {age} on {today}"
+                );
+                birthdate = birthdate.succ_opt().unwrap();
+            }
+        }
     }
 }
