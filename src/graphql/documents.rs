@@ -117,7 +117,10 @@ mod tests {
         // The same allocation each time: the text was parsed once. (Equal
         // contents alone would not say so: a second parse gives those too.)
         let kept = documents.parsed("{ me { id } }").unwrap();
-        assert!(Arc::ptr_eq(&kept, &documents.parsed("{ me { id } }").unwrap()));
+        assert!(Arc::ptr_eq(
+            &kept,
+            &documents.parsed("{ me { id } }").unwrap()
+        ));
         documents.cache.run_pending_tasks();
         assert_eq!(documents.cache.entry_count(), 1);
 

@@ -90,7 +90,7 @@ async fn a_mutation_over_a_websocket_keeps_its_writer_on_the_primary() {
 #[tokio::test]
 async fn an_unreachable_replica_leaves_reads_to_the_primary() {
     if std::env::var("KITH_TEST_DATABASE_URL").is_err() {
-        eprintln!("skipped: read replicas are a PostgreSQL matter");
+        common::skipped("read replicas are a PostgreSQL matter");
         return;
     }
     // It reads a process-wide counter.

@@ -1,7 +1,7 @@
 //! A scaled-out deployment in miniature: two `kith` processes sharing one
 //! database and one Redis. Whatever a user does through one replica, the other
 //! must show at once. These need a Redis (`KITH_TEST_REDIS_URL`, set in CI's
-//! PostgreSQL + Redis run); without one they say so and pass.
+//! PostgreSQL + Redis run); without one they are reported skipped.
 
 use crate::common;
 
@@ -19,7 +19,7 @@ macro_rules! replicas {
         match common::spawn_replicas($count, $configure).await {
             Some(replicas) => replicas,
             None => {
-                eprintln!("skipped: replicas need KITH_TEST_REDIS_URL");
+                common::skipped("replicas need KITH_TEST_REDIS_URL");
                 return;
             }
         }
@@ -250,7 +250,7 @@ async fn replicas_on_own_redis() -> Option<(common::OwnRedis, Vec<TestApp>)> {
 #[tokio::test]
 async fn replicas_serve_through_a_redis_outage_and_heal() {
     let Some((mut redis, replicas)) = replicas_on_own_redis().await else {
-        eprintln!("skipped: needs KITH_TEST_REDIS_URL (and redis-server)");
+        common::skipped("needs KITH_TEST_REDIS_URL (and redis-server)");
         return;
     };
     let (a, b) = (&replicas[0], &replicas[1]);
@@ -294,7 +294,7 @@ async fn replicas_serve_through_a_redis_outage_and_heal() {
 #[tokio::test]
 async fn a_logout_during_a_redis_outage_holds_everywhere_and_ends_subscriptions() {
     let Some((mut redis, replicas)) = replicas_on_own_redis().await else {
-        eprintln!("skipped: needs KITH_TEST_REDIS_URL (and redis-server)");
+        common::skipped("needs KITH_TEST_REDIS_URL (and redis-server)");
         return;
     };
     let (a, b) = (&replicas[0], &replicas[1]);

@@ -266,7 +266,7 @@ async fn unknown_paths_are_not_found() {
 #[tokio::test]
 async fn the_pool_reconnects_after_the_database_drops_its_connections() {
     let Ok(admin_url) = std::env::var("KITH_TEST_DATABASE_URL") else {
-        eprintln!("skipped: needs PostgreSQL (KITH_TEST_DATABASE_URL)");
+        common::skipped("needs PostgreSQL (KITH_TEST_DATABASE_URL)");
         return;
     };
     let app = spawn_app().await;
@@ -301,7 +301,7 @@ async fn the_pool_reconnects_after_the_database_drops_its_connections() {
 #[tokio::test]
 async fn every_pooled_postgres_connection_plans_for_its_own_values() {
     let Ok(url) = std::env::var("KITH_TEST_DATABASE_URL") else {
-        eprintln!("skipped: needs PostgreSQL (KITH_TEST_DATABASE_URL)");
+        common::skipped("needs PostgreSQL (KITH_TEST_DATABASE_URL)");
         return;
     };
     let settings = kith::config::Settings {

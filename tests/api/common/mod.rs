@@ -825,6 +825,26 @@ fn only_keep_alives_count_as_quiet() {
     }
 }
 
+/// Says the running test does not apply here (a PostgreSQL or Redis matter,
+/// on a run without them), for the caller to return at once: printed, and,
+/// when `KITH_TEST_SKIPS` names a file (CI sets it), recorded there with the
+/// test's name, so the run's summary counts it as skipped rather than
+/// passed. The test harness names each test's thread after the test.
+pub fn skipped(reason: &str) {
+    use std::io::Write as _;
+    eprintln!("skipped: {reason}");
+    let Some(record) = std::env::var_os("KITH_TEST_SKIPS") else {
+        return;
+    };
+    let test = std::thread::current().name().unwrap_or("?").to_owned();
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(record)
+        .expect("KITH_TEST_SKIPS can be written");
+    writeln!(file, "{test}: {reason}").expect("the skip is recorded");
+}
+
 /// Asks `check` every 20 ms until it answers, in place of a sleep that
 /// guesses how long the server takes; fails the test, naming `what`, after
 /// 10 s.
