@@ -126,6 +126,9 @@ impl Chat {
         Moderates: Future<Output = AppResult<bool>>,
     {
         let (message, membership) = self.message_for(actor, message_id).await?;
+        // A tombstone reaches the other side like an edit: not after an
+        // unmatch.
+        self.check_may_write(actor, &membership).await?;
         if message.sender_id != Some(actor) {
             let moderates = match membership.conversation.group_id {
                 Some(group_id) => moderates(group_id).await?,
