@@ -325,7 +325,11 @@ async fn a_block_or_a_removal_ends_the_feeds_at_once() {
     let mut member = app.signed_in_socket(&w.member.session).await;
     member.send(subscribe("m", MESSAGES, &group)).await;
     member.send(subscribe("e", EVENTS, &group)).await;
-    app.until_live_subscriptions(6).await;
+    // And every conversation of the member's, which goes on without the
+    // group's.
+    let mut everything = app.signed_in_socket(&w.member.session).await;
+    everything.send(subscribe("all", MESSAGES, &json!({}))).await;
+    app.until_live_subscriptions(7).await;
 
     app.data(
         "mutation($id: ID!) { blockUser(userId: $id) { id } }",
@@ -336,7 +340,7 @@ async fn a_block_or_a_removal_ends_the_feeds_at_once() {
     for socket in &mut pair {
         ends(socket, &["m", "e"]).await;
     }
-    app.until_live_subscriptions(2).await;
+    app.until_live_subscriptions(3).await;
 
     app.data(
         "mutation($g: ID!, $u: ID!) { removeGroupMember(input: { groupId: $g, userId: $u }) { id } }",
@@ -345,7 +349,28 @@ async fn a_block_or_a_removal_ends_the_feeds_at_once() {
     )
     .await;
     ends(&mut member, &["m", "e"]).await;
-    app.until_live_subscriptions(0).await;
+    app.until_live_subscriptions(1).await;
+
+    // The group goes on without the member; the marker, a friend's direct
+    // message, comes on the same feed after the group's.
+    let send = "mutation($c: ID!, $b: String!) { sendMessage(input: { conversationId: $c,
+        body: $b, clientMessageId: $b }) { id } }";
+    app.data(
+        send,
+        json!({ "c": w.groups[0].conversation, "b": "members only" }),
+        w.owner.session.token(),
+    )
+    .await;
+    let direct = app
+        .direct_conversation(&w.owner.session, &w.member.session)
+        .await;
+    app.data(
+        send,
+        json!({ "c": direct, "b": "marker" }),
+        w.owner.session.token(),
+    )
+    .await;
+    everything.nothing_before(carries("marker")).await;
 }
 
 /// Whom carl blocked cannot reach him with a notification: the marker, a
@@ -389,18 +414,36 @@ async fn a_blocked_user_notifies_nothing() {
     assert_eq!(marker["type"], "next");
 }
 
-/// Presence goes to friends only: not to a stranger's, nor across a block,
-/// whatever they do. The marker: a friend coming online, on the same feed.
+/// Presence goes to friends only, while they stay friends: not a
+/// stranger's, nor across a block made before or while the feed runs, nor a
+/// friend's removed meanwhile, whatever they do. The marker: a friend coming
+/// online, on the same feed.
 #[tokio::test]
 async fn presence_reaches_friends_only() {
     let app = spawn_app().await;
     let w = World::build(&app).await;
+    // Friends of carl's when the feed starts: bob is removed and ivy blocks
+    // carl while it runs.
+    app.befriend(&w.carl.session, &w.bob.session).await;
+    app.befriend(&w.carl.session, &w.ivy.session).await;
     let mut carl = app.signed_in_socket(&w.carl.session).await;
     carl.send(subscribe("p", PRESENCE, &json!({}))).await;
     app.until_live_subscriptions(1).await;
+    app.data(
+        "mutation($u: ID!) { removeFriend(userId: $u) { id } }",
+        json!({ "u": w.bob.id() }),
+        w.carl.session.token(),
+    )
+    .await;
+    app.data(
+        "mutation($u: ID!) { blockUser(userId: $u) { id } }",
+        json!({ "u": w.carl.id() }),
+        w.ivy.session.token(),
+    )
+    .await;
 
     let mut others = Vec::new();
-    for who in [&w.dora, &w.stranger] {
+    for who in [&w.dora, &w.stranger, &w.bob, &w.ivy] {
         others.push(app.signed_in_socket(&who.session).await);
         for status in ["AWAY", "INVISIBLE", "ONLINE"] {
             app.data(
