@@ -182,6 +182,25 @@ fn on_group(w: &World, group: &Group) -> Vec<Operation> {
         )
         .refuse(Admin, &w.admin, "FORBIDDEN")
         .refuse(Member, &w.member, "FORBIDDEN"),
+        just(
+            "setGroupMemberRole",
+            "its owner made MEMBER",
+            SET_ROLE,
+            role(w.owner.id(), "MEMBER"),
+            &w.admin,
+        )
+        .refuse(Admin, &w.admin, "FORBIDDEN")
+        .refuse(Member, &w.member, "FORBIDDEN"),
+        // Only a friend is added outright; anyone else is invited, and may
+        // say no.
+        just("addGroupMember", "a stranger to them", ADD, user(w.stranger.id()), &w.admin)
+            .refuse(Owner, &w.owner, "FORBIDDEN")
+            .refuse(Admin, &w.admin, "FORBIDDEN"),
+        // Never across the owner's block.
+        just("addGroupMember", "whom the owner blocked", ADD, user(w.shunned.id()), &w.owner)
+            .refuse(Blocker, &w.owner, "FORBIDDEN"),
+        just("inviteToGroup", "whom the owner blocked", INVITE, user(w.shunned.id()), &w.owner)
+            .refuse(Blocker, &w.owner, "FORBIDDEN"),
         outsiders(
             just(
                 "transferGroupOwnership",
