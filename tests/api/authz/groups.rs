@@ -193,14 +193,32 @@ fn on_group(w: &World, group: &Group) -> Vec<Operation> {
         .refuse(Member, &w.member, "FORBIDDEN"),
         // Only a friend is added outright; anyone else is invited, and may
         // say no.
-        just("addGroupMember", "a stranger to them", ADD, user(w.stranger.id()), &w.admin)
-            .refuse(Owner, &w.owner, "FORBIDDEN")
-            .refuse(Admin, &w.admin, "FORBIDDEN"),
+        just(
+            "addGroupMember",
+            "a stranger to them",
+            ADD,
+            user(w.stranger.id()),
+            &w.admin,
+        )
+        .refuse(Owner, &w.owner, "FORBIDDEN")
+        .refuse(Admin, &w.admin, "FORBIDDEN"),
         // Never across the owner's block.
-        just("addGroupMember", "whom the owner blocked", ADD, user(w.shunned.id()), &w.owner)
-            .refuse(Blocker, &w.owner, "FORBIDDEN"),
-        just("inviteToGroup", "whom the owner blocked", INVITE, user(w.shunned.id()), &w.owner)
-            .refuse(Blocker, &w.owner, "FORBIDDEN"),
+        just(
+            "addGroupMember",
+            "whom the owner blocked",
+            ADD,
+            user(w.shunned.id()),
+            &w.owner,
+        )
+        .refuse(Blocker, &w.owner, "FORBIDDEN"),
+        just(
+            "inviteToGroup",
+            "whom the owner blocked",
+            INVITE,
+            user(w.shunned.id()),
+            &w.owner,
+        )
+        .refuse(Blocker, &w.owner, "FORBIDDEN"),
         outsiders(
             just(
                 "transferGroupOwnership",

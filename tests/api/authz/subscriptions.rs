@@ -133,9 +133,15 @@ fn subscribe(id: &str, document: &str, variables: &Value) -> Value {
         "payload": { "query": document, "variables": variables } })
 }
 
-/// An acknowledged socket without a token.
-async fn anonymous_socket(app: &TestApp) -> Socket {
-    let mut socket = app.websocket("/graphql", "graphql-transport-ws").await;
+/// The two protocols, each with the type of its subscribing frame.
+const PROTOCOLS: [(&str, &str); 2] = [
+    ("graphql-transport-ws", "subscribe"),
+    ("graphql-ws", "start"),
+];
+
+/// An acknowledged socket without a token, speaking `protocol`.
+async fn anonymous_socket(app: &TestApp, protocol: &str) -> Socket {
+    let mut socket = app.websocket("/graphql", protocol).await;
     socket
         .send(json!({ "type": "connection_init", "payload": {} }))
         .await;
@@ -144,10 +150,10 @@ async fn anonymous_socket(app: &TestApp) -> Socket {
 }
 
 /// What a refused subscription must get: one `error` frame with `code`.
-async fn refused(socket: &mut Socket, row: &Row, code: &str) -> Result<(), String> {
-    socket
-        .send(subscribe("s", row.document, &row.variables))
-        .await;
+async fn refused(socket: &mut Socket, start: &str, row: &Row, code: &str) -> Result<(), String> {
+    let mut frame = subscribe("s", row.document, &row.variables);
+    frame["type"] = json!(start);
+    socket.send(frame).await;
     match socket
         .receive_within(std::time::Duration::from_secs(10))
         .await
@@ -190,10 +196,12 @@ async fn subscriptions_refuse_who_may_not_start_them() {
     let mut failures = Vec::new();
     let mut count = 0;
     for row in &rows {
-        let mut outcomes = vec![(
-            Anonymous,
-            refused(&mut anonymous_socket(&app).await, row, "UNAUTHENTICATED").await,
-        )];
+        let mut outcomes = Vec::new();
+        for (protocol, start) in PROTOCOLS {
+            let mut socket = anonymous_socket(&app, protocol).await;
+            let outcome = refused(&mut socket, start, row, "UNAUTHENTICATED").await;
+            outcomes.push((Anonymous, outcome.map_err(|e| format!("{protocol}: {e}"))));
+        }
         for (caller, session) in [
             (LoggedOut, &row.rightful.logged_out),
             (Revoked, &row.rightful.revoked),
@@ -202,7 +210,7 @@ async fn subscriptions_refuse_who_may_not_start_them() {
         }
         for (caller, session, code) in &row.refusals {
             let mut socket = app.signed_in_socket(session).await;
-            outcomes.push((*caller, refused(&mut socket, row, code).await));
+            outcomes.push((*caller, refused(&mut socket, "subscribe", row, code).await));
         }
         for (caller, outcome) in outcomes {
             count += 1;
@@ -328,7 +336,9 @@ async fn a_block_or_a_removal_ends_the_feeds_at_once() {
     // And every conversation of the member's, which goes on without the
     // group's.
     let mut everything = app.signed_in_socket(&w.member.session).await;
-    everything.send(subscribe("all", MESSAGES, &json!({}))).await;
+    everything
+        .send(subscribe("all", MESSAGES, &json!({})))
+        .await;
     app.until_live_subscriptions(7).await;
 
     app.data(
