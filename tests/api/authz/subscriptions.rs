@@ -431,6 +431,62 @@ async fn a_blocked_user_notifies_nothing() {
     assert_eq!(marker["type"], "next");
 }
 
+/// A join request is told to the group's owner and admins only: not to a
+/// plain member, a removed one, nor the owner of another group. The marker
+/// for each: a friend request, on the same feed, after the join request.
+#[tokio::test]
+async fn join_requests_are_told_to_the_groups_managers_only() {
+    let app = spawn_app().await;
+    let w = World::build(&app).await;
+    let approval = w
+        .groups
+        .iter()
+        .find(|group| group.policy == "APPROVAL")
+        .expect("an APPROVAL group");
+    // Public, so that someone new may ask.
+    app.data(
+        "mutation($g: ID!) { updateGroup(input: { groupId: $g, visibility: PUBLIC }) { id } }",
+        json!({ "g": approval.id }),
+        w.owner.session.token(),
+    )
+    .await;
+    let mut sockets = Vec::new();
+    for who in [&w.admin, &w.member, &w.removed, &w.other_owner] {
+        let mut socket = app.signed_in_socket(&who.session).await;
+        socket.send(subscribe("n", NOTIFICATIONS, &json!({}))).await;
+        sockets.push(socket);
+    }
+    app.until_live_subscriptions(4).await;
+
+    app.data(
+        "mutation($g: ID!) { requestToJoinGroup(groupId: $g) { joinRequest { id } } }",
+        json!({ "g": approval.id }),
+        w.asker.session.token(),
+    )
+    .await;
+    let told = sockets[0].receive().await;
+    assert_eq!(
+        told["payload"]["data"]["notifications"]["__typename"], "GroupJoinRequestNotification",
+        "the admin is told: {told}"
+    );
+    for (socket, who) in sockets[1..]
+        .iter_mut()
+        .zip([&w.member, &w.removed, &w.other_owner])
+    {
+        app.data(
+            "mutation($u: ID!) { sendFriendRequest(input: { userId: $u }) { id } }",
+            json!({ "u": who.id() }),
+            w.asked.session.token(),
+        )
+        .await;
+        socket
+            .nothing_before(|frame| {
+                frame["payload"]["data"]["notifications"]["request"]["from"]["username"] == "asked"
+            })
+            .await;
+    }
+}
+
 /// Presence goes to friends only, while they stay friends: not a
 /// stranger's, nor across a block made before or while the feed runs, nor a
 /// friend's removed meanwhile, whatever they do. The marker: a friend coming
