@@ -74,6 +74,8 @@ pub enum Caller {
     Anyone,
     /// Holds the account's live session (a lost phone), not its password.
     SessionThief,
+    /// Holds a token of an account deleted since.
+    DeletedAccount,
 }
 
 impl fmt::Display for Caller {
@@ -228,8 +230,9 @@ impl Operation {
     }
 
     /// The listed refusals, after those every signed-in operation has: no
-    /// token, and the rightful caller's own ended sessions.
-    fn rows(&self) -> Vec<Refusal> {
+    /// token, the rightful caller's own ended sessions, and the token of an
+    /// account that is gone.
+    fn rows(&self, deleted: &Session) -> Vec<Refusal> {
         let mut rows = Vec::new();
         if let Some(rightful) = &self.rightful {
             rows.push(Refusal {
@@ -240,6 +243,7 @@ impl Operation {
             for (caller, session) in [
                 (Caller::LoggedOut, &rightful.logged_out),
                 (Caller::Revoked, &rightful.revoked),
+                (Caller::DeletedAccount, deleted),
             ] {
                 rows.push(Refusal {
                     caller,
@@ -255,7 +259,7 @@ impl Operation {
 
 /// Runs every row of `operations` and fails once, listing every row that
 /// answered another code than its own or changed what its witness sees.
-pub async fn run(app: &TestApp, operations: Vec<Operation>) {
+pub async fn run(app: &TestApp, world: &World, operations: Vec<Operation>) {
     let mut failures = Vec::new();
     let mut count = 0;
     for operation in &operations {
@@ -264,7 +268,7 @@ pub async fn run(app: &TestApp, operations: Vec<Operation>) {
             "{}: say who may call it, or why anyone may",
             operation.name
         );
-        for row in operation.rows() {
+        for row in operation.rows(&world.deleted) {
             count += 1;
             if let Err(failure) = check(app, operation, &row).await {
                 failures.push(format!(
@@ -404,7 +408,7 @@ pub async fn person(app: &TestApp, username: &str) -> Person {
 async fn run_domain(operations: fn(&World) -> Vec<Operation>) {
     let app = spawn_app().await;
     let world = World::build(&app).await;
-    run(&app, operations(&world)).await;
+    run(&app, &world, operations(&world)).await;
 }
 
 #[tokio::test]

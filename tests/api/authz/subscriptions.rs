@@ -212,6 +212,7 @@ async fn subscriptions_refuse_who_may_not_start_them() {
         for (caller, session) in [
             (LoggedOut, &row.rightful.logged_out),
             (Revoked, &row.rightful.revoked),
+            (DeletedAccount, &world.deleted),
         ] {
             outcomes.push((caller, refused_at_init(&app, session).await));
         }

@@ -95,6 +95,8 @@ pub struct World {
     pub asker: Person,
     pub asked: Person,
     pub friend_request: Value,
+    /// A session of an account deleted since: its token must open nothing.
+    pub deleted: Session,
 }
 
 const SEND: &str = "mutation($c: ID!, $b: String!, $k: String!) {
@@ -211,6 +213,14 @@ impl World {
             .expect("the phone's session")["id"]
             .clone();
 
+        let deleted = app.register("gone").await;
+        app.data(
+            "mutation($p: String!) { deleteAccount(input: { password: $p }) }",
+            json!({ "p": crate::common::PASSWORD }),
+            deleted.token(),
+        )
+        .await;
+
         Self {
             ann,
             bob,
@@ -242,6 +252,7 @@ impl World {
             asker,
             asked,
             friend_request,
+            deleted,
         }
     }
 }
