@@ -281,7 +281,8 @@ fn on_group(w: &World, group: &Group) -> Vec<Operation> {
         ),
     ];
     // Who may ask to join: anyone who sees an OPEN or APPROVAL group, and an
-    // INVITE_ONLY one's invitees; never whom its owner blocked.
+    // INVITE_ONLY one's invitees; never whom its owner blocked. An invitation
+    // revoked or declined lets nobody in.
     let join = just(
         "requestToJoinGroup",
         "joining",
@@ -290,10 +291,26 @@ fn on_group(w: &World, group: &Group) -> Vec<Operation> {
         &w.invitee,
     );
     operations.push(match group.policy {
-        "INVITE_ONLY" => outsiders(join, w, group),
-        _ if group.private => outsiders(join, w, group),
-        _ => join.refuse(BlockedBy, &w.shunned, group.outside()),
+        "OPEN" if !group.private => join.refuse(BlockedBy, &w.shunned, group.outside()),
+        _ => outsiders(join, w, group)
+            .refuse(Uninvited, &w.uninvited, group.outside())
+            .refuse(Decliner, &w.decliner, group.outside()),
     });
+    for (caller, who, invitation) in [
+        (Uninvited, &w.uninvited, &group.revoked_invitation),
+        (Decliner, &w.decliner, &group.declined_invitation),
+    ] {
+        operations.push(
+            just(
+                "acceptGroupInvitation",
+                "an invitation no longer held",
+                "mutation($id: ID!) { acceptGroupInvitation(id: $id) { status } }",
+                json!({ "id": invitation }),
+                who,
+            )
+            .refuse(caller, who, "NOT_FOUND"),
+        );
+    }
     if let Some(request) = &group.join_request {
         let request = json!({ "id": request });
         for (name, document) in [

@@ -69,6 +69,10 @@ pub enum Caller {
     Sender,
     /// Received the request that only its sender may withdraw.
     Recipient,
+    /// Was invited, until the invitation was revoked.
+    Uninvited,
+    /// Declined the invitation.
+    Decliner,
     /// Anyone at all, on an operation anyone may call, with what it must
     /// still refuse.
     Anyone,

@@ -17,6 +17,10 @@ pub struct Group {
     pub conversation: Value,
     /// The invitee's pending invitation.
     pub invitation: Value,
+    /// The uninvited's invitation, revoked by the owner.
+    pub revoked_invitation: Value,
+    /// The decliner's invitation, declined.
+    pub declined_invitation: Value,
     /// The requester's pending join request (APPROVAL only).
     pub join_request: Option<Value>,
     pub member_message: Value,
@@ -84,6 +88,10 @@ pub struct World {
     pub shunned: Person,
     /// Holds a pending invitation to each group.
     pub invitee: Person,
+    /// Was invited to each group, until the invitation was revoked.
+    pub uninvited: Person,
+    /// Declined an invitation to each group.
+    pub decliner: Person,
     /// Asked to join the APPROVAL group.
     pub requester: Person,
     /// One group of each join policy.
@@ -124,6 +132,8 @@ impl World {
         let removed = person(app, "removed").await;
         let shunned = person(app, "shunned").await;
         let invitee = person(app, "invitee").await;
+        let uninvited = person(app, "uninvited").await;
+        let decliner = person(app, "decliner").await;
         let requester = person(app, "requester").await;
         let other_owner = person(app, "other_owner").await;
         let other_member = person(app, "other_member").await;
@@ -174,7 +184,10 @@ impl World {
                     app,
                     policy,
                     private,
-                    [&owner, &admin, &member, &removed, &invitee, &requester],
+                    [
+                        &owner, &admin, &member, &removed, &invitee, &uninvited, &decliner,
+                        &requester,
+                    ],
                 )
                 .await,
             );
@@ -245,6 +258,8 @@ impl World {
             removed,
             shunned,
             invitee,
+            uninvited,
+            decliner,
             requester,
             groups,
             other_owner,
@@ -330,13 +345,23 @@ async fn matched(app: &TestApp, a: &Person, b: &Person) -> (Value, Value) {
 
 /// A group of `policy` owned by `owner`, with `admin`, `member` and `removed`
 /// added (each sends a message, then `removed` is removed), an invitation to
-/// `invitee`, and for APPROVAL a request from `requester`; made private after
+/// `invitee` (and one each to `uninvited`, revoked, and to `decliner`,
+/// declined), and for APPROVAL a request from `requester`; made private after
 /// the request, since only a visible group can be asked to join.
 async fn group(
     app: &TestApp,
     policy: &'static str,
     private: bool,
-    [owner, admin, member, removed, invitee, requester]: [&Person; 6],
+    [
+        owner,
+        admin,
+        member,
+        removed,
+        invitee,
+        uninvited,
+        decliner,
+        requester,
+    ]: [&Person; 8],
 ) -> Group {
     let created = app
         .data(
@@ -373,14 +398,30 @@ async fn group(
         owner.session.token(),
     )
     .await;
-    let invitation = app
-        .data(
+    let invite = async |who: &Person| {
+        app.data(
             "mutation($g: ID!, $u: ID!) { inviteToGroup(input: { groupId: $g, userId: $u }) { id } }",
-            json!({ "g": id, "u": invitee.id() }),
+            json!({ "g": id, "u": who.id() }),
             owner.session.token(),
         )
         .await["inviteToGroup"]["id"]
-        .clone();
+            .clone()
+    };
+    let invitation = invite(invitee).await;
+    let revoked_invitation = invite(uninvited).await;
+    let declined_invitation = invite(decliner).await;
+    app.data(
+        "mutation($id: ID!) { revokeGroupInvitation(id: $id) { id } }",
+        json!({ "id": revoked_invitation }),
+        owner.session.token(),
+    )
+    .await;
+    app.data(
+        "mutation($id: ID!) { declineGroupInvitation(id: $id) { id } }",
+        json!({ "id": declined_invitation }),
+        decliner.session.token(),
+    )
+    .await;
     let join_request = match policy {
         "APPROVAL" => Some(
             app.data(
@@ -407,6 +448,8 @@ async fn group(
         id,
         conversation,
         invitation,
+        revoked_invitation,
+        declined_invitation,
         join_request,
         member_message,
         admin_message,
