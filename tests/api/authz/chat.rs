@@ -162,6 +162,8 @@ pub fn operations(w: &World) -> Vec<Operation> {
             (OwnerOfAnotherGroup, &w.other_owner),
             (MemberOfAnotherGroup, &w.other_member),
             (BlockedBy, &w.shunned),
+            (Invitee, &w.invitee),
+            (Uninvited, &w.uninvited),
         ] {
             scenes.push(Scene {
                 conversation_is: format!("the conversation of {}", group.label()),

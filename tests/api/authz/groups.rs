@@ -78,8 +78,8 @@ fn on_group(w: &World, group: &Group) -> Vec<Operation> {
     let user = |id: &str| json!({ "g": g, "u": id });
     let role = |id: &str, role: &str| json!({ "g": g, "u": id, "r": role });
     let just =
-        |name: &'static str, what: &str, document: &'static str, variables: Value, rightful| {
-            Operation::signed_in(name, on(what), document, variables, rightful)
+        |name: &'static str, what: &str, document: &'static str, variables: Value, signer| {
+            Operation::signed_in(name, on(what), document, variables, signer)
                 .witness(look::group(&w.owner, g))
         };
     let invitation = json!({ "id": group.invitation });

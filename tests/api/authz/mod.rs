@@ -7,9 +7,12 @@
 //! [`Witness`]: a query a rightful user makes before and after the call, which
 //! must come back the same (a refused call wrote nothing). Every operation that
 //! needs a signed-in caller also gets, without being listed, the rows of an
-//! anonymous caller and of its rightful caller's ended sessions (logged out,
-//! and revoked from another device). A run collects every failing row and
-//! fails once, printing them all.
+//! anonymous caller, of its signer's ended sessions (logged out, and revoked
+//! from another device) and of an account deleted since. A run collects every
+//! failing row and fails once, printing them all.
+//!
+//! Subscriptions have their table in `subscriptions`, with the feeds that
+//! must stay quiet or end (a marker proves the quiet) beside it.
 //!
 //! `every_operation_of_the_schema_has_rows` fails when the served schema has a
 //! mutation or a subscription that no table names, so a new operation cannot
@@ -38,10 +41,10 @@ pub use world::World;
 pub enum Caller {
     /// No token at all.
     Anonymous,
-    /// The rightful caller's own session, ended by `logout`.
+    /// The signer's own session, ended by `logout`.
     LoggedOut,
-    /// The rightful caller's own session, ended by `revokeSession` from
-    /// another device.
+    /// The signer's own session, ended by `revokeSession` from another
+    /// device.
     Revoked,
     /// Signed in, with no relation to anyone involved.
     Stranger,
@@ -69,6 +72,8 @@ pub enum Caller {
     Sender,
     /// Received the request that only its sender may withdraw.
     Recipient,
+    /// Holds a pending invitation: no member yet.
+    Invitee,
     /// Was invited, until the invitation was revoked.
     Uninvited,
     /// Declined the invitation.
@@ -149,30 +154,31 @@ pub struct Operation {
     on: String,
     document: &'static str,
     variables: Value,
-    /// Whose ended sessions must be refused (with an anonymous caller);
-    /// `None` for an operation anyone may call.
-    rightful: Option<Person>,
-    /// Why anyone may call it, for an operation without a rightful caller.
+    /// One who signs in to call it (one who may, unless nobody may there):
+    /// their ended sessions must be refused, as must no token at all. `None`
+    /// for an operation anyone may call.
+    signer: Option<Person>,
+    /// Why anyone may call it, for an operation without a signer.
     public_because: Option<&'static str>,
     witness: Option<Witness>,
     refusals: Vec<Refusal>,
 }
 
 impl Operation {
-    /// An operation for signed-in callers; `rightful` may call it on `on`.
+    /// An operation for signed-in callers, as `signer` calls it on `on`.
     pub fn signed_in(
         name: &'static str,
         on: impl Into<String>,
         document: &'static str,
         variables: Value,
-        rightful: &Person,
+        signer: &Person,
     ) -> Self {
         Self {
             name,
             on: on.into(),
             document,
             variables,
-            rightful: Some(rightful.clone()),
+            signer: Some(signer.clone()),
             public_because: None,
             witness: None,
             refusals: Vec::new(),
@@ -192,7 +198,7 @@ impl Operation {
             on: on.into(),
             document,
             variables,
-            rightful: None,
+            signer: None,
             public_because: Some(because),
             witness: None,
             refusals: Vec::new(),
@@ -234,19 +240,19 @@ impl Operation {
     }
 
     /// The listed refusals, after those every signed-in operation has: no
-    /// token, the rightful caller's own ended sessions, and the token of an
+    /// token, the signer's own ended sessions, and the token of an
     /// account that is gone.
     fn rows(&self, deleted: &Session) -> Vec<Refusal> {
         let mut rows = Vec::new();
-        if let Some(rightful) = &self.rightful {
+        if let Some(signer) = &self.signer {
             rows.push(Refusal {
                 caller: Caller::Anonymous,
                 token: None,
                 code: "UNAUTHENTICATED",
             });
             for (caller, session) in [
-                (Caller::LoggedOut, &rightful.logged_out),
-                (Caller::Revoked, &rightful.revoked),
+                (Caller::LoggedOut, &signer.logged_out),
+                (Caller::Revoked, &signer.revoked),
                 (Caller::DeletedAccount, deleted),
             ] {
                 rows.push(Refusal {
@@ -268,7 +274,7 @@ pub async fn run(app: &TestApp, world: &World, operations: Vec<Operation>) {
     let mut count = 0;
     for operation in &operations {
         assert!(
-            operation.rightful.is_some() || operation.public_because.is_some(),
+            operation.signer.is_some() || operation.public_because.is_some(),
             "{}: say who may call it, or why anyone may",
             operation.name
         );

@@ -28,7 +28,7 @@ struct Row {
     variables: Value,
     /// One who may start it: their ended sessions are refused, as is a socket
     /// without a token.
-    rightful: Person,
+    signer: Person,
     refusals: Vec<(Caller, Session, &'static str)>,
 }
 
@@ -38,14 +38,14 @@ impl Row {
         on: impl Into<String>,
         document: &'static str,
         variables: Value,
-        rightful: &Person,
+        signer: &Person,
     ) -> Self {
         Self {
             name,
             on: on.into(),
             document,
             variables,
-            rightful: rightful.clone(),
+            signer: signer.clone(),
             refusals: Vec::new(),
         }
     }
@@ -81,13 +81,13 @@ fn rows(w: &World) -> Vec<Row> {
         ),
     ];
     let mut conversation =
-        |on: String, id: &Value, rightful: &Person, refused: &[(Caller, &Person)]| {
+        |on: String, id: &Value, signer: &Person, refused: &[(Caller, &Person)]| {
             for (name, document) in [
                 ("messageAdded", MESSAGES),
                 ("messageAdded", HISTORY),
                 ("conversationEvents", EVENTS),
             ] {
-                let row = Row::new(name, on.clone(), document, json!({ "c": id }), rightful);
+                let row = Row::new(name, on.clone(), document, json!({ "c": id }), signer);
                 rows.push(refused.iter().fold(row, |row, (caller, who)| {
                     row.refuse(*caller, who, "NOT_FOUND")
                 }));
@@ -117,6 +117,9 @@ fn rows(w: &World) -> Vec<Row> {
                 (OwnerOfAnotherGroup, &w.other_owner),
                 (MemberOfAnotherGroup, &w.other_member),
                 (BlockedBy, &w.shunned),
+                (Invitee, &w.invitee),
+                (Uninvited, &w.uninvited),
+                (Decliner, &w.decliner),
             ],
         );
     }
@@ -210,8 +213,8 @@ async fn subscriptions_refuse_who_may_not_start_them() {
             outcomes.push((Anonymous, outcome.map_err(|e| format!("{protocol}: {e}"))));
         }
         for (caller, session) in [
-            (LoggedOut, &row.rightful.logged_out),
-            (Revoked, &row.rightful.revoked),
+            (LoggedOut, &row.signer.logged_out),
+            (Revoked, &row.signer.revoked),
             (DeletedAccount, &world.deleted),
         ] {
             outcomes.push((caller, refused_at_init(&app, session).await));
