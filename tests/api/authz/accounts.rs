@@ -58,6 +58,14 @@ pub fn operations(w: &World) -> Vec<Operation> {
         )
         .witness(look::sessions(ann))
         .refuse_token(Anyone, None, "UNAUTHENTICATED"),
+        Operation::public(
+            "refreshSession",
+            "a refresh token is its own credential",
+            "a refresh token of a session ended by logoutAllSessions",
+            "mutation($t: String!) { refreshSession(input: { refreshToken: $t }) { accessToken } }",
+            json!({ "t": w.logged_out_everywhere.refresh_token }),
+        )
+        .refuse_token(Anyone, None, "UNAUTHENTICATED"),
         Operation::signed_in(
             "logout",
             "the caller's session",
@@ -109,6 +117,11 @@ pub fn operations(w: &World) -> Vec<Operation> {
             json!({}),
             ann,
         )
-        .witness(look::profile(ann)),
+        .witness(look::profile(ann))
+        .refuse_token(
+            LoggedOutEverywhere,
+            w.logged_out_everywhere.token().map(str::to_owned),
+            "UNAUTHENTICATED",
+        ),
     ]
 }

@@ -85,6 +85,8 @@ pub enum Caller {
     SessionThief,
     /// Holds a token of an account deleted since.
     DeletedAccount,
+    /// Holds a session its user ended with all the others.
+    LoggedOutEverywhere,
 }
 
 impl fmt::Display for Caller {

@@ -215,6 +215,7 @@ async fn subscriptions_refuse_who_may_not_start_them() {
             (LoggedOut, &row.signer.logged_out),
             (Revoked, &row.signer.revoked),
             (DeletedAccount, &world.deleted),
+            (LoggedOutEverywhere, &world.logged_out_everywhere),
         ] {
             outcomes.push((caller, refused_at_init(&app, session).await));
         }

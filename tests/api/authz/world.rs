@@ -105,6 +105,9 @@ pub struct World {
     pub friend_request: Value,
     /// A session of an account deleted since: its token must open nothing.
     pub deleted: Session,
+    /// A session its user ended with every other, by `logoutAllSessions`
+    /// from another.
+    pub logged_out_everywhere: Session,
 }
 
 const SEND: &str = "mutation($c: ID!, $b: String!, $k: String!) {
@@ -234,6 +237,17 @@ impl World {
         )
         .await;
 
+        let everywhere = app.register("everywhere").await;
+        let logged_out_everywhere = Session::from_payload(
+            &app.login("everywhere", crate::common::PASSWORD).await["data"]["login"],
+        );
+        app.data(
+            "mutation { logoutAllSessions }",
+            json!({}),
+            everywhere.token(),
+        )
+        .await;
+
         Self {
             ann,
             bob,
@@ -268,6 +282,7 @@ impl World {
             asked,
             friend_request,
             deleted,
+            logged_out_everywhere,
         }
     }
 }
