@@ -491,10 +491,11 @@ async fn join_requests_are_told_to_the_groups_managers_only() {
     }
 }
 
-/// Presence goes to friends only, while they stay friends: not a
-/// stranger's, nor across a block made before or while the feed runs, nor a
-/// friend's removed meanwhile, whatever they do. The marker: a friend coming
-/// online, on the same feed.
+/// Presence goes to friends only, while they stay friends and let friends
+/// see it: not a stranger's, nor across a block made before or while the
+/// feed runs, nor a friend's removed meanwhile, nor a friend's who chose
+/// ONLY_ME meanwhile, whatever they do. The marker: a friend coming online,
+/// on the same feed.
 #[tokio::test]
 async fn presence_reaches_friends_only() {
     let app = spawn_app().await;
@@ -503,6 +504,7 @@ async fn presence_reaches_friends_only() {
     // carl while it runs.
     app.befriend(&w.carl.session, &w.bob.session).await;
     app.befriend(&w.carl.session, &w.ivy.session).await;
+    app.befriend(&w.carl.session, &w.jon.session).await;
     let mut carl = app.signed_in_socket(&w.carl.session).await;
     carl.send(subscribe("p", PRESENCE, &json!({}))).await;
     app.until_live_subscriptions(1).await;
@@ -519,8 +521,15 @@ async fn presence_reaches_friends_only() {
     )
     .await;
 
+    app.data(
+        "mutation { updateProfile(input: { presenceVisibility: ONLY_ME }) { id } }",
+        json!({}),
+        w.jon.session.token(),
+    )
+    .await;
+
     let mut others = Vec::new();
-    for who in [&w.dora, &w.stranger, &w.bob, &w.ivy] {
+    for who in [&w.dora, &w.stranger, &w.bob, &w.ivy, &w.jon] {
         others.push(app.signed_in_socket(&who.session).await);
         for status in ["AWAY", "INVISIBLE", "ONLINE"] {
             app.data(
