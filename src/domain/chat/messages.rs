@@ -167,8 +167,11 @@ impl Chat {
         Ok(message)
     }
 
-    /// A message the viewer may see (they may read its conversation), with
-    /// their place in it; `NOT_FOUND` otherwise.
+    /// A message of a conversation the viewer takes part in (its history
+    /// stays theirs to read across a block), with their place in it;
+    /// `NOT_FOUND` otherwise. Whether they may still write to it is
+    /// `check_may_write`'s to say, as for a send: across a block, `NOT_FOUND`
+    /// to the one blocked, `FORBIDDEN` to the blocker.
     pub(super) async fn message_for(
         &self,
         viewer: Uuid,
@@ -179,7 +182,7 @@ impl Chat {
             .await?
             .ok_or_else(message_not_found)?;
         let membership = self
-            .readable(viewer, message.conversation_id)
+            .membership(viewer, message.conversation_id)
             .await?
             .ok_or_else(message_not_found)?;
         Ok((Message::from(message), membership))
