@@ -16,6 +16,7 @@
 mod common;
 
 mod accounts;
+mod authz;
 mod chat;
 mod chat_events;
 mod chat_races;

@@ -126,6 +126,9 @@ impl Chat {
         Moderates: Future<Output = AppResult<bool>>,
     {
         let (message, membership) = self.message_for(actor, message_id).await?;
+        // A tombstone reaches the other side like an edit: not after an
+        // unmatch.
+        self.check_may_write(actor, &membership).await?;
         if message.sender_id != Some(actor) {
             let moderates = match membership.conversation.group_id {
                 Some(group_id) => moderates(group_id).await?,
@@ -164,8 +167,11 @@ impl Chat {
         Ok(message)
     }
 
-    /// A message the viewer may see (they may read its conversation), with
-    /// their place in it; `NOT_FOUND` otherwise.
+    /// A message of a conversation the viewer takes part in (its history
+    /// stays theirs to read across a block), with their place in it;
+    /// `NOT_FOUND` otherwise. Whether they may still write to it is
+    /// `check_may_write`'s to say, as for a send: across a block, `NOT_FOUND`
+    /// to the one blocked, `FORBIDDEN` to the blocker.
     pub(super) async fn message_for(
         &self,
         viewer: Uuid,
@@ -176,7 +182,7 @@ impl Chat {
             .await?
             .ok_or_else(message_not_found)?;
         let membership = self
-            .readable(viewer, message.conversation_id)
+            .membership(viewer, message.conversation_id)
             .await?
             .ok_or_else(message_not_found)?;
         Ok((Message::from(message), membership))

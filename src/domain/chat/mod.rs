@@ -170,7 +170,7 @@ impl Chat {
     }
 
     /// What reaches the other side of a direct conversation (an edit, a
-    /// reaction added or taken back, a read receipt, typing) follows the
+    /// tombstone, a reaction added or taken back, a read receipt, typing) follows the
     /// policy sends follow: after an unmatch, the history stays readable but
     /// nothing new arrives.
     async fn check_may_write(&self, viewer: Uuid, membership: &Membership) -> AppResult<()> {

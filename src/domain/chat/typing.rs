@@ -18,8 +18,9 @@ impl Chat {
         conversation_id: Uuid,
         typing: bool,
     ) -> AppResult<DateTime<Utc>> {
+        // Across a block, refused as a send is (`check_may_write`).
         let membership = self
-            .readable(user, conversation_id)
+            .membership(user, conversation_id)
             .await?
             .ok_or_else(not_found)?;
         self.check_may_write(user, &membership).await?;
