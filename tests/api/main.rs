@@ -16,6 +16,7 @@
 mod common;
 
 mod accounts;
+mod bad_input;
 mod chat;
 mod chat_events;
 mod connections;
