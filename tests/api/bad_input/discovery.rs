@@ -19,6 +19,7 @@ pub fn table(world: &World) -> Table {
         .row("input.minAge", OutOfRange, json!(100), bad("minAge"))
         .row("input.minAge", OutOfRange, json!(-1), bad("minAge"))
         .row("input.minAge", Invalid, json!(18.5), invalid())
+        .row("input.minAge", Invalid, json!(1_i64 << 31), invalid())
         .row("input.maxAge", OutOfRange, json!(17), bad("maxAge"))
         .row("input.maxAge", OutOfRange, json!(100), bad("maxAge"))
         .row("input.genders", Empty, json!([]), bad("genders"))

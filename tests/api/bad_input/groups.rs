@@ -113,14 +113,14 @@ pub fn table(world: &World) -> Table {
         .row("input.userId", OutOfRange, herself, bad("userId")),
     );
 
-    // `cat` invited `bob` to her private group.
+    // `bob` invited `ann` to his group; `cat` invited `bob` to her private one.
     for answer in [
         "acceptGroupInvitation(id: ID!) { id }",
         "declineGroupInvitation(id: ID!) { id }",
     ] {
         table.add(
             Call::new(answer, ann, json!({}))
-                .ids("id", &world.foreign_invitation, not_found())
+                .ids("id", &world.invitation_to_ann, not_found())
                 .row(
                     "id",
                     ForeignId,
@@ -140,15 +140,19 @@ pub fn table(world: &World) -> Table {
             ),
     );
 
-    // `bob` asked to join `eve`'s group; `eve` asked to join `ann`'s.
-    for answer in [
-        "approveJoinRequest(id: ID!) { id }",
-        "rejectJoinRequest(id: ID!) { id }",
-        "cancelJoinRequest(id: ID!) { id }",
+    // `eve` asked to join `ann`'s group, and `ann` to join `eve`'s; `bob`
+    // asked to join `eve`'s group, which is not `ann`'s business.
+    for (answer, request) in [
+        (
+            "approveJoinRequest(id: ID!) { id }",
+            &world.eve_join_request,
+        ),
+        ("rejectJoinRequest(id: ID!) { id }", &world.eve_join_request),
+        ("cancelJoinRequest(id: ID!) { id }", &world.ann_join_request),
     ] {
         table.add(
             Call::new(answer, ann, json!({}))
-                .ids("id", &world.eve_join_request, not_found())
+                .ids("id", request, not_found())
                 .row(
                     "id",
                     ForeignId,

@@ -270,7 +270,15 @@ async fn run_row(app: &TestApp, world: &World, call: &Call, row: &Row) -> Result
         }
     }
     if before != after {
-        wrong.push(format!("wrote: {}", differences(&before, &after, "")));
+        let changes = differences(&before, &after, "");
+        let more = changes.len().saturating_sub(SHOWN_CHANGES);
+        let shown = changes.into_iter().take(SHOWN_CHANGES).collect::<Vec<_>>();
+        let more = if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        };
+        wrong.push(format!("wrote: {}{more}", shown.join(", ")));
     }
     if wrong.is_empty() {
         Ok(())
@@ -313,8 +321,11 @@ fn short_value(value: &Value) -> String {
     }
 }
 
+/// How many of a row's writes its failure line shows.
+const SHOWN_CHANGES: usize = 4;
+
 /// Where two snapshots differ, as `path: before -> after`.
-fn differences(before: &Value, after: &Value, at: &str) -> String {
+fn differences(before: &Value, after: &Value, at: &str) -> Vec<String> {
     match (before, after) {
         (Value::Object(b), Value::Object(a)) => b
             .keys()
@@ -322,24 +333,26 @@ fn differences(before: &Value, after: &Value, at: &str) -> String {
             .collect::<BTreeSet<_>>()
             .into_iter()
             .filter(|key| b.get(*key) != a.get(*key))
-            .map(|key| {
+            .flat_map(|key| {
                 differences(
                     b.get(key).unwrap_or(&Value::Null),
                     a.get(key).unwrap_or(&Value::Null),
                     &format!("{at}.{key}"),
                 )
             })
-            .collect::<Vec<_>>()
-            .join(", "),
+            .collect(),
         (Value::Array(b), Value::Array(a)) if b.len() == a.len() => b
             .iter()
             .zip(a)
             .enumerate()
             .filter(|(_, (b, a))| b != a)
-            .map(|(i, (b, a))| differences(b, a, &format!("{at}[{i}]")))
-            .collect::<Vec<_>>()
-            .join(", "),
-        _ => format!("{at}: {} -> {}", short_value(before), short_value(after)),
+            .flat_map(|(i, (b, a))| differences(b, a, &format!("{at}[{i}]")))
+            .collect(),
+        _ => vec![format!(
+            "{at}: {} -> {}",
+            short_value(before),
+            short_value(after)
+        )],
     }
 }
 
@@ -351,12 +364,18 @@ pub fn chars(count: usize) -> Value {
 /// Everything a bad input could touch, owned by users who each see their
 /// part: `ann` is the caller of almost every row.
 ///
+/// Each id row is built on an id `ann` could act on, so that a server that
+/// read a wrong-type id for the right one would be seen doing it:
+///
 /// - `ann` and `bob` are friends with a direct conversation of two messages,
 ///   one from each; `bob` and `cat` are friends and chat too (not `ann`'s).
+/// - `ann` asked `cat` to be friends and `eve` asked `ann`; `eve` also asked
+///   `cat` (not `ann`'s business).
 /// - `ann` owns a public group that asks for approval: `bob` is a member,
 ///   `cat` is invited and `eve` asked to join.
 /// - `cat` owns a private, invite-only group `ann` cannot see, and has
-///   invited `bob` to it; `bob` asked to join `eve`'s group.
+///   invited `bob` to it; `bob` invited `ann` to his group; `ann` and `bob`
+///   asked to join `eve`'s group.
 /// - everyone has a dating profile; `ann` matched `eve`, `bob` matched `cat`.
 /// - `dan` blocked `ann`: to her he does not exist.
 pub struct World {
@@ -378,7 +397,11 @@ pub struct World {
     pub foreign_join_request: Value,
     pub ann_eve_match: Value,
     pub foreign_match: Value,
+    pub request_to_ann: Value,
+    pub request_from_ann: Value,
     pub foreign_friend_request: Value,
+    pub invitation_to_ann: Value,
+    pub ann_join_request: Value,
     pub ann_session: Value,
     pub foreign_session: Value,
 }
@@ -408,15 +431,9 @@ impl World {
         };
         app.befriend(&ann, &bob).await;
         app.befriend(&bob, &cat).await;
-        // `eve` asked `cat`, who has not answered: a request that is not `ann`'s.
-        let foreign_friend_request = app
-            .data(
-                "mutation($to: ID!) { sendFriendRequest(input: { userId: $to }) { id } }",
-                json!({ "to": cat.user_id }),
-                eve.token(),
-            )
-            .await["sendFriendRequest"]["id"]
-            .clone();
+        let request_to_ann = ask(app, &eve, &ann).await;
+        let request_from_ann = ask(app, &ann, &cat).await;
+        let foreign_friend_request = ask(app, &eve, &cat).await;
 
         let ann_bob = app.direct_conversation(&ann, &bob).await;
         let bob_cat = app.direct_conversation(&bob, &cat).await;
@@ -438,7 +455,10 @@ impl World {
 
         let cat_group = group(app, &cat, "cat's den", "PRIVATE", "INVITE_ONLY").await["id"].clone();
         let foreign_invitation = invite(app, &cat, group_user(&cat_group, &bob)).await;
+        let bob_group = group(app, &bob, "bob's band", "PUBLIC", "INVITE_ONLY").await["id"].clone();
+        let invitation_to_ann = invite(app, &bob, group_user(&bob_group, &ann)).await;
         let eve_group = group(app, &eve, "eve's garden", "PUBLIC", "APPROVAL").await["id"].clone();
+        let ann_join_request = join(app, &ann, &eve_group).await;
         let foreign_join_request = join(app, &bob, &eve_group).await;
 
         let ann_eve_match = matched(app, &ann, &eve).await;
@@ -473,7 +493,11 @@ impl World {
             foreign_join_request,
             ann_eve_match,
             foreign_match,
+            request_to_ann,
+            request_from_ann,
             foreign_friend_request,
+            invitation_to_ann,
+            ann_join_request,
             ann_session,
             foreign_session,
         }
@@ -540,6 +564,17 @@ const OWN_WORLD: &[&str] = &[
     "{ matches(first: 10) { nodes { id } }
        recommendations(first: 10) { nodes { id } } }",
 ];
+
+/// `from` asks `to` to be friends; the request's id.
+async fn ask(app: &TestApp, from: &Session, to: &Session) -> Value {
+    app.data(
+        "mutation($to: ID!) { sendFriendRequest(input: { userId: $to }) { id } }",
+        json!({ "to": to.user_id }),
+        from.token(),
+    )
+    .await["sendFriendRequest"]["id"]
+        .clone()
+}
 
 async fn send(app: &TestApp, from: &Session, conversation: &Value, body: &str) -> Value {
     app.data(

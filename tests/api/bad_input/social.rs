@@ -30,15 +30,22 @@ pub fn table(world: &World) -> Table {
         ),
     );
 
-    for answer in [
-        "acceptFriendRequest(id: ID!) { id }",
-        "declineFriendRequest(id: ID!) { id }",
-        "cancelFriendRequest(id: ID!) { id }",
+    // `eve` asked `ann`, who answers; `ann` asked `cat`, and may cancel.
+    for (answer, request) in [
+        ("acceptFriendRequest(id: ID!) { id }", &world.request_to_ann),
+        (
+            "declineFriendRequest(id: ID!) { id }",
+            &world.request_to_ann,
+        ),
+        (
+            "cancelFriendRequest(id: ID!) { id }",
+            &world.request_from_ann,
+        ),
     ] {
         // `eve` asked `cat`: neither end is `ann`.
         table.add(
             Call::new(answer, ann, json!({}))
-                .ids("id", &world.foreign_friend_request, not_found())
+                .ids("id", request, not_found())
                 .row(
                     "id",
                     ForeignId,
