@@ -157,8 +157,9 @@ impl Call {
     }
 
     /// The id rows every id input has, for an id that names a real `kind`
-    /// the call could act on: not an id at all, that object's key under
-    /// another type's name, and a well-formed id of nothing. Each is
+    /// the call could act on: not an id at all (empty, garbage, huge), that
+    /// object's key under another type's name, and a well-formed id of
+    /// nothing. Each is
     /// `expect`, `NOT_FOUND` unless the field says otherwise.
     pub fn ids(self, path: &'static str, real: &Value, expect: Expect) -> Self {
         let (kind, key) = ids::decode(real.as_str().expect("an id")).expect("one of our ids");
@@ -169,6 +170,7 @@ impl Call {
         };
         self.row(path, Bad::WrongFormat, json!("not-an-id"), expect)
             .row(path, Bad::Empty, json!(""), expect)
+            .row(path, Bad::TooLong, chars(10_000), expect)
             .row(
                 path,
                 Bad::WrongTypeId,
@@ -505,17 +507,20 @@ impl World {
 
     /// What every user sees of their own world, and whether the name the
     /// register rows try is still free: equal before and after a row
-    /// proves the row wrote nothing.
+    /// proves the row wrote nothing. Whole responses, errors included: a
+    /// row that ended a session shows as the owner's view turning into an
+    /// error.
     async fn snapshot(&self, app: &TestApp) -> Value {
         let mut seen = serde_json::Map::new();
         for user in [&self.ann, &self.bob, &self.cat, &self.dan, &self.eve] {
             let mut parts = Vec::new();
             for part in OWN_WORLD {
-                parts.push(app.data(part, json!({}), user.token()).await);
+                parts.push(app.graphql(part, json!({}), user.token()).await);
             }
             // Whom a user has swiped shows as whom they are no longer
             // recommended; the ranking's order is not the point.
-            if let Some(nodes) = parts[3]["recommendations"]["nodes"].as_array_mut() {
+            let recommended = &mut parts[3]["data"]["recommendations"]["nodes"];
+            if let Some(nodes) = recommended.as_array_mut() {
                 nodes.sort_by_key(Value::to_string);
             }
             let response = Value::Array(parts);
@@ -778,5 +783,11 @@ async fn every_input_of_every_mutation_has_a_row() {
 pub async fn run_table(table: fn(&World) -> Table) {
     let app = spawn_app().await;
     let world = World::build(&app).await;
+    // A snapshot that is an error before any row ran would hide every write.
+    let snapshot = world.snapshot(&app).await.to_string();
+    assert!(
+        !snapshot.contains("\"errors\""),
+        "the world's snapshot fails: {snapshot}"
+    );
     table(&world).run(&app, &world).await;
 }
