@@ -11,31 +11,24 @@ fn huge() -> serde_json::Value {
     chars(10_000)
 }
 
+#[rustfmt::skip]
 pub fn table(world: &World) -> Table {
     let mut table = Table::default();
-    let register = |input| json!({ "input": input });
+    let long_email = json!(format!("{}@example.com", "a".repeat(250)));
+    // A well-formed token, with its secret part changed.
+    let forged_token = json!(format!("{}x", world.ann.refresh_token));
     table.add(
         Call::new(
             "register(input: RegisterInput!) { user { id } }",
             None,
-            register(json!({ "username": UNTAKEN, "password": "long enough secret" })),
+            json!({ "input": { "username": UNTAKEN, "password": "long enough secret" } }),
         )
         .row("input.username", Empty, json!(""), bad("username"))
         .row("input.username", Blank, json!("   "), bad("username"))
         .row("input.username", TooShort, json!("ab"), bad("username"))
         .row("input.username", TooLong, chars(33), bad("username"))
-        .row(
-            "input.username",
-            WrongFormat,
-            json!("never taken"),
-            bad("username"),
-        )
-        .row(
-            "input.username",
-            WrongFormat,
-            json!("never\u{0}taken"),
-            bad("username"),
-        )
+        .row("input.username", WrongFormat, json!("never taken"), bad("username"))
+        .row("input.username", WrongFormat, json!("never\u{0}taken"), bad("username"))
         .row("input.username", Invalid, json!(42), invalid())
         .missing("input.username")
         .row("input.password", Empty, json!(""), bad("password"))
@@ -43,98 +36,23 @@ pub fn table(world: &World) -> Table {
         .row("input.password", TooLong, chars(129), bad("password"))
         .row("input.password", Invalid, json!(null), invalid())
         .row("input.email", Empty, json!(""), bad("email"))
-        .row(
-            "input.email",
-            WrongFormat,
-            json!("not-an-address"),
-            bad("email"),
-        )
-        .row(
-            "input.email",
-            WrongFormat,
-            json!("ann@localhost"),
-            bad("email"),
-        )
-        .row(
-            "input.email",
-            WrongFormat,
-            json!("ann\u{0}@example.com"),
-            bad("email"),
-        )
-        .row(
-            "input.email",
-            TooLong,
-            json!(format!("{}@example.com", "a".repeat(250))),
-            bad("email"),
-        )
+        .row("input.email", WrongFormat, json!("not-an-address"), bad("email"))
+        .row("input.email", WrongFormat, json!("ann@localhost"), bad("email"))
+        .row("input.email", WrongFormat, json!("ann\u{0}@example.com"), bad("email"))
+        .row("input.email", TooLong, long_email, bad("email"))
         .row("input.phone", Empty, json!(""), bad("phone"))
-        .row(
-            "input.phone",
-            WrongFormat,
-            json!("4155550123"),
-            bad("phone"),
-        )
-        .row(
-            "input.phone",
-            WrongFormat,
-            json!("+0155550123"),
-            bad("phone"),
-        )
-        .row(
-            "input.phone",
-            WrongFormat,
-            json!("+1415555O123"),
-            bad("phone"),
-        )
-        .row(
-            "input.phone",
-            TooLong,
-            json!("+1234567890123456"),
-            bad("phone"),
-        )
+        .row("input.phone", WrongFormat, json!("4155550123"), bad("phone"))
+        .row("input.phone", WrongFormat, json!("+0155550123"), bad("phone"))
+        .row("input.phone", WrongFormat, json!("+1415555O123"), bad("phone"))
+        .row("input.phone", TooLong, json!("+1234567890123456"), bad("phone"))
         .row("input.displayName", TooLong, chars(65), bad("displayName"))
-        .row(
-            "input.displayName",
-            WrongFormat,
-            json!("Ann\u{7}"),
-            bad("displayName"),
-        )
-        .row(
-            "input.displayName",
-            WrongFormat,
-            json!("Ann\u{0}"),
-            bad("displayName"),
-        )
-        .row(
-            "input.birthdate",
-            WrongFormat,
-            json!("17/05/1990"),
-            invalid(),
-        )
-        .row(
-            "input.birthdate",
-            WrongFormat,
-            json!("1990-02-30"),
-            invalid(),
-        )
-        .row(
-            "input.birthdate",
-            OutOfRange,
-            json!("2999-01-01"),
-            bad("birthdate"),
-        )
-        .row(
-            "input.birthdate",
-            OutOfRange,
-            json!("1800-01-01"),
-            bad("birthdate"),
-        )
-        .row(
-            "input.birthdate",
-            OutOfRange,
-            json!(years_ago(5)),
-            bad("birthdate"),
-        ),
+        .row("input.displayName", WrongFormat, json!("Ann\u{7}"), bad("displayName"))
+        .row("input.displayName", WrongFormat, json!("Ann\u{0}"), bad("displayName"))
+        .row("input.birthdate", WrongFormat, json!("17/05/1990"), invalid())
+        .row("input.birthdate", WrongFormat, json!("1990-02-30"), invalid())
+        .row("input.birthdate", OutOfRange, json!("2999-01-01"), bad("birthdate"))
+        .row("input.birthdate", OutOfRange, json!("1800-01-01"), bad("birthdate"))
+        .row("input.birthdate", OutOfRange, json!(years_ago(5)), bad("birthdate")),
     );
 
     // A failed sign-in says no more than a wrong password does.
@@ -146,24 +64,9 @@ pub fn table(world: &World) -> Table {
         )
         .row("input.identifier", Empty, json!(""), unauthenticated())
         .row("input.identifier", TooLong, huge(), unauthenticated())
-        .row(
-            "input.identifier",
-            WrongFormat,
-            json!("ann\u{0}"),
-            unauthenticated(),
-        )
-        .row(
-            "input.identifier",
-            WrongFormat,
-            json!("+0"),
-            unauthenticated(),
-        )
-        .row(
-            "input.identifier",
-            WrongFormat,
-            json!("@"),
-            unauthenticated(),
-        )
+        .row("input.identifier", WrongFormat, json!("ann\u{0}"), unauthenticated())
+        .row("input.identifier", WrongFormat, json!("+0"), unauthenticated())
+        .row("input.identifier", WrongFormat, json!("@"), unauthenticated())
         .row("input.password", Empty, json!(""), unauthenticated())
         .row("input.password", TooLong, huge(), unauthenticated())
         .missing("input.password"),
@@ -176,26 +79,10 @@ pub fn table(world: &World) -> Table {
             json!({ "input": { "refreshToken": world.ann.refresh_token } }),
         )
         .row("input.refreshToken", Empty, json!(""), unauthenticated())
-        .row(
-            "input.refreshToken",
-            WrongFormat,
-            json!("not-a-token"),
-            unauthenticated(),
-        )
-        .row(
-            "input.refreshToken",
-            WrongFormat,
-            json!("a\u{0}b"),
-            unauthenticated(),
-        )
+        .row("input.refreshToken", WrongFormat, json!("not-a-token"), unauthenticated())
+        .row("input.refreshToken", WrongFormat, json!("a\u{0}b"), unauthenticated())
         .row("input.refreshToken", TooLong, huge(), unauthenticated())
-        .row(
-            "input.refreshToken",
-            WrongFormat,
-            // A well-formed token, with its secret part changed.
-            json!(format!("{}x", world.ann.refresh_token)),
-            unauthenticated(),
-        ),
+        .row("input.refreshToken", WrongFormat, forged_token, unauthenticated()),
     );
 
     table.add(
@@ -212,12 +99,7 @@ pub fn table(world: &World) -> Table {
             json!({ "input": {} }),
         )
         .row("input.password", Empty, json!(""), bad("password"))
-        .row(
-            "input.password",
-            WrongFormat,
-            json!("not his password"),
-            bad("password"),
-        )
+        .row("input.password", WrongFormat, json!("not his password"), bad("password"))
         .row("input.password", TooLong, huge(), bad("password"))
         .missing("input.password"),
     );

@@ -4,6 +4,7 @@ use serde_json::json;
 
 use super::{Bad::*, Call, Table, World, bad, chars, invalid, not_found};
 
+#[rustfmt::skip]
 pub fn table(world: &World) -> Table {
     let mut table = Table::default();
     let ann = Some(&world.ann);
@@ -16,12 +17,7 @@ pub fn table(world: &World) -> Table {
         Call::new("directConversation(userId: ID!) { id }", ann, json!({}))
             .ids("userId", &json!(world.bob.user_id), not_found())
             .row("userId", ForeignId, json!(world.dan.user_id), not_found())
-            .row(
-                "userId",
-                OutOfRange,
-                json!(world.ann.user_id),
-                bad("userId"),
-            ),
+            .row("userId", OutOfRange, json!(world.ann.user_id), bad("userId")),
     );
 
     table.add(
@@ -32,51 +28,21 @@ pub fn table(world: &World) -> Table {
                 "clientMessageId": "bad-input-row" } }),
         )
         .ids("input.conversationId", conversation, not_found())
-        .row(
-            "input.conversationId",
-            ForeignId,
-            hidden.clone(),
-            not_found(),
-        )
+        .row("input.conversationId", ForeignId, hidden.clone(), not_found())
         .row("input.body", Empty, json!(""), bad("body"))
         .row("input.body", Blank, json!(" \n\t "), bad("body"))
         .row("input.body", TooLong, chars(4001), bad("body"))
         .row("input.body", WrongFormat, json!("a\u{0}b"), bad("body"))
         .row("input.body", Invalid, json!(42), invalid())
         .missing("input.body")
-        .row(
-            "input.clientMessageId",
-            Empty,
-            json!(""),
-            bad("clientMessageId"),
-        )
-        .row(
-            "input.clientMessageId",
-            Blank,
-            json!("   "),
-            bad("clientMessageId"),
-        )
-        .row(
-            "input.clientMessageId",
-            TooLong,
-            chars(65),
-            bad("clientMessageId"),
-        )
-        .row(
-            "input.clientMessageId",
-            WrongFormat,
-            json!("a\u{0}b"),
-            bad("clientMessageId"),
-        )
+        .row("input.clientMessageId", Empty, json!(""), bad("clientMessageId"))
+        .row("input.clientMessageId", Blank, json!("   "), bad("clientMessageId"))
+        .row("input.clientMessageId", TooLong, chars(65), bad("clientMessageId"))
+        .row("input.clientMessageId", WrongFormat, json!("a\u{0}b"), bad("clientMessageId"))
         .missing("input.clientMessageId")
         // A reply quotes a message of its own conversation, or nothing.
         .ids("input.replyToId", &world.bob_message, bad("replyToId"))
-        .row(
-            "input.replyToId",
-            ForeignId,
-            hidden_message.clone(),
-            bad("replyToId"),
-        ),
+        .row("input.replyToId", ForeignId, hidden_message.clone(), bad("replyToId")),
     );
 
     table.add(
@@ -86,12 +52,7 @@ pub fn table(world: &World) -> Table {
             json!({ "input": { "messageId": world.ann_message, "body": "edited" } }),
         )
         .ids("input.messageId", &world.ann_message, not_found())
-        .row(
-            "input.messageId",
-            ForeignId,
-            hidden_message.clone(),
-            not_found(),
-        )
+        .row("input.messageId", ForeignId, hidden_message.clone(), not_found())
         .row("input.body", Empty, json!(""), bad("body"))
         .row("input.body", Blank, json!("  "), bad("body"))
         .row("input.body", TooLong, chars(4001), bad("body"))
@@ -114,12 +75,7 @@ pub fn table(world: &World) -> Table {
                 json!({ "input": { "messageId": world.bob_message, "emoji": "👍" } }),
             )
             .ids("input.messageId", &world.bob_message, not_found())
-            .row(
-                "input.messageId",
-                ForeignId,
-                hidden_message.clone(),
-                not_found(),
-            )
+            .row("input.messageId", ForeignId, hidden_message.clone(), not_found())
             .row("input.emoji", Empty, json!(""), bad("emoji"))
             .row("input.emoji", Blank, json!("  "), bad("emoji"))
             .row("input.emoji", TooLong, json!("👍".repeat(20)), bad("emoji"))
@@ -135,12 +91,7 @@ pub fn table(world: &World) -> Table {
             json!({ "input": { "conversationId": conversation, "typing": true } }),
         )
         .ids("input.conversationId", conversation, not_found())
-        .row(
-            "input.conversationId",
-            ForeignId,
-            hidden.clone(),
-            not_found(),
-        ),
+        .row("input.conversationId", ForeignId, hidden.clone(), not_found()),
     );
     table.add(
         Call::new(
@@ -149,19 +100,9 @@ pub fn table(world: &World) -> Table {
             json!({ "input": { "conversationId": conversation, "upToSeq": 2 } }),
         )
         .ids("input.conversationId", conversation, not_found())
-        .row(
-            "input.conversationId",
-            ForeignId,
-            hidden.clone(),
-            not_found(),
-        )
+        .row("input.conversationId", ForeignId, hidden.clone(), not_found())
         .row("input.upToSeq", OutOfRange, json!(-1), bad("upToSeq"))
-        .row(
-            "input.upToSeq",
-            OutOfRange,
-            json!(i64::from(i32::MAX) + 1),
-            invalid(),
-        )
+        .row("input.upToSeq", OutOfRange, json!(i64::from(i32::MAX) + 1), invalid())
         .row("input.upToSeq", Invalid, json!("2"), invalid()),
     );
     table

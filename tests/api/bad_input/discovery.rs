@@ -4,6 +4,7 @@ use serde_json::json;
 
 use super::{Bad::*, Call, Table, World, bad, invalid, not_found};
 
+#[rustfmt::skip]
 pub fn table(world: &World) -> Table {
     let mut table = Table::default();
     let ann = Some(&world.ann);
@@ -24,24 +25,9 @@ pub fn table(world: &World) -> Table {
         .row("input.maxAge", OutOfRange, json!(100), bad("maxAge"))
         .row("input.genders", Empty, json!([]), bad("genders"))
         .row("input.genders", Invalid, json!(["OTHER"]), invalid())
-        .row(
-            "input.maxDistanceKm",
-            OutOfRange,
-            json!(0),
-            bad("maxDistanceKm"),
-        )
-        .row(
-            "input.maxDistanceKm",
-            OutOfRange,
-            json!(301),
-            bad("maxDistanceKm"),
-        )
-        .row(
-            "input.maxDistanceKm",
-            OutOfRange,
-            json!(-5),
-            bad("maxDistanceKm"),
-        ),
+        .row("input.maxDistanceKm", OutOfRange, json!(0), bad("maxDistanceKm"))
+        .row("input.maxDistanceKm", OutOfRange, json!(301), bad("maxDistanceKm"))
+        .row("input.maxDistanceKm", OutOfRange, json!(-5), bad("maxDistanceKm")),
     );
     // One bound past the other one as stored: the bound sent is the wrong one.
     table.add(
@@ -63,23 +49,13 @@ pub fn table(world: &World) -> Table {
             Call::new(swipe, ann, json!({}))
                 .ids("userId", &cat, not_found())
                 .row("userId", ForeignId, json!(world.dan.user_id), not_found())
-                .row(
-                    "userId",
-                    OutOfRange,
-                    json!(world.ann.user_id),
-                    bad("userId"),
-                ),
+                .row("userId", OutOfRange, json!(world.ann.user_id), bad("userId")),
         );
     }
     table.add(
         Call::new("unmatch(matchId: ID!)", ann, json!({}))
             .ids("matchId", &world.ann_eve_match, not_found())
-            .row(
-                "matchId",
-                ForeignId,
-                world.foreign_match.clone(),
-                not_found(),
-            ),
+            .row("matchId", ForeignId, world.foreign_match.clone(), not_found()),
     );
     table
 }

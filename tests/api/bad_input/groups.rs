@@ -4,33 +4,20 @@ use serde_json::{Value, json};
 
 use super::{Bad::*, Call, Table, World, bad, chars, invalid, not_found};
 
-/// The text rows a group's name and description share.
+/// The rows creating a group and changing one share.
+#[rustfmt::skip]
 fn named(call: Call) -> Call {
     call.row("input.name", Empty, json!(""), bad("name"))
         .row("input.name", Blank, json!("   "), bad("name"))
         .row("input.name", TooLong, chars(65), bad("name"))
-        .row(
-            "input.name",
-            WrongFormat,
-            json!("tabs\tand\u{0}"),
-            bad("name"),
-        )
+        .row("input.name", WrongFormat, json!("tabs\tand\u{0}"), bad("name"))
         .row("input.name", Invalid, json!(42), invalid())
-        .row(
-            "input.description",
-            TooLong,
-            chars(1001),
-            bad("description"),
-        )
-        .row(
-            "input.description",
-            WrongFormat,
-            json!("x\u{0}y"),
-            bad("description"),
-        )
+        .row("input.description", TooLong, chars(1001), bad("description"))
+        .row("input.description", WrongFormat, json!("x\u{0}y"), bad("description"))
         .row("input.visibility", Invalid, json!("SECRET"), invalid())
 }
 
+#[rustfmt::skip]
 pub fn table(world: &World) -> Table {
     let mut table = Table::default();
     let ann = Some(&world.ann);
@@ -75,22 +62,10 @@ pub fn table(world: &World) -> Table {
 
     let group_user = |user: &Value| json!({ "input": { "groupId": group, "userId": user } });
     for (signature, valid) in [
-        (
-            "addGroupMember(input: GroupUserInput!) { id }",
-            group_user(&bob),
-        ),
-        (
-            "removeGroupMember(input: GroupUserInput!) { id }",
-            group_user(&bob),
-        ),
-        (
-            "transferGroupOwnership(input: GroupUserInput!) { id }",
-            group_user(&bob),
-        ),
-        (
-            "inviteToGroup(input: GroupUserInput!) { id }",
-            group_user(&bob),
-        ),
+        ("addGroupMember(input: GroupUserInput!) { id }", group_user(&bob)),
+        ("removeGroupMember(input: GroupUserInput!) { id }", group_user(&bob)),
+        ("transferGroupOwnership(input: GroupUserInput!) { id }", group_user(&bob)),
+        ("inviteToGroup(input: GroupUserInput!) { id }", group_user(&bob)),
         (
             "setGroupMemberRole(input: SetGroupMemberRoleInput!) { role }",
             json!({ "input": { "groupId": group, "userId": bob, "role": "ADMIN" } }),
@@ -121,44 +96,26 @@ pub fn table(world: &World) -> Table {
         table.add(
             Call::new(answer, ann, json!({}))
                 .ids("id", &world.invitation_to_ann, not_found())
-                .row(
-                    "id",
-                    ForeignId,
-                    world.foreign_invitation.clone(),
-                    not_found(),
-                ),
+                .row("id", ForeignId, world.foreign_invitation.clone(), not_found()),
         );
     }
     table.add(
         Call::new("revokeGroupInvitation(id: ID!) { id }", ann, json!({}))
             .ids("id", &world.invitation_to_cat, not_found())
-            .row(
-                "id",
-                ForeignId,
-                world.foreign_invitation.clone(),
-                not_found(),
-            ),
+            .row("id", ForeignId, world.foreign_invitation.clone(), not_found()),
     );
 
     // `eve` asked to join `ann`'s group, and `ann` to join `eve`'s; `bob`
     // asked to join `eve`'s group, which is not `ann`'s business.
     for (answer, request) in [
-        (
-            "approveJoinRequest(id: ID!) { id }",
-            &world.eve_join_request,
-        ),
+        ("approveJoinRequest(id: ID!) { id }", &world.eve_join_request),
         ("rejectJoinRequest(id: ID!) { id }", &world.eve_join_request),
         ("cancelJoinRequest(id: ID!) { id }", &world.ann_join_request),
     ] {
         table.add(
             Call::new(answer, ann, json!({}))
                 .ids("id", request, not_found())
-                .row(
-                    "id",
-                    ForeignId,
-                    world.foreign_join_request.clone(),
-                    not_found(),
-                ),
+                .row("id", ForeignId, world.foreign_join_request.clone(), not_found()),
         );
     }
     table

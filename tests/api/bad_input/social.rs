@@ -4,6 +4,7 @@ use serde_json::json;
 
 use super::{Bad::*, Call, Table, World, bad, chars, not_found};
 
+#[rustfmt::skip]
 pub fn table(world: &World) -> Table {
     let mut table = Table::default();
     let ann = Some(&world.ann);
@@ -22,36 +23,20 @@ pub fn table(world: &World) -> Table {
         .row("input.userId", ForeignId, blocker.clone(), not_found())
         .row("input.userId", OutOfRange, herself.clone(), bad("userId"))
         .row("input.message", TooLong, chars(501), bad("message"))
-        .row(
-            "input.message",
-            WrongFormat,
-            json!("hi\u{0}"),
-            bad("message"),
-        ),
+        .row("input.message", WrongFormat, json!("hi\u{0}"), bad("message")),
     );
 
     // `eve` asked `ann`, who answers; `ann` asked `cat`, and may cancel.
     for (answer, request) in [
         ("acceptFriendRequest(id: ID!) { id }", &world.request_to_ann),
-        (
-            "declineFriendRequest(id: ID!) { id }",
-            &world.request_to_ann,
-        ),
-        (
-            "cancelFriendRequest(id: ID!) { id }",
-            &world.request_from_ann,
-        ),
+        ("declineFriendRequest(id: ID!) { id }", &world.request_to_ann),
+        ("cancelFriendRequest(id: ID!) { id }", &world.request_from_ann),
     ] {
         // `eve` asked `cat`: neither end is `ann`.
         table.add(
             Call::new(answer, ann, json!({}))
                 .ids("id", request, not_found())
-                .row(
-                    "id",
-                    ForeignId,
-                    world.foreign_friend_request.clone(),
-                    not_found(),
-                ),
+                .row("id", ForeignId, world.foreign_friend_request.clone(), not_found()),
         );
     }
 
