@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use super::{Bad::*, Call, Table, World, bad, chars, invalid, not_found};
+use super::{Bad::*, Call, Table, World, bad, chars, forbidden, invalid, not_found};
 
 #[rustfmt::skip]
 pub fn table(world: &World) -> Table {
@@ -53,6 +53,8 @@ pub fn table(world: &World) -> Table {
         )
         .ids("input.messageId", &world.ann_message, not_found())
         .row("input.messageId", ForeignId, hidden_message.clone(), not_found())
+        // `bob`'s message, in `ann`'s conversation: only its sender edits it.
+        .row("input.messageId", ForeignId, world.bob_message.clone(), forbidden())
         .row("input.body", Empty, json!(""), bad("body"))
         .row("input.body", Blank, json!("  "), bad("body"))
         .row("input.body", TooLong, chars(4001), bad("body"))
@@ -61,7 +63,8 @@ pub fn table(world: &World) -> Table {
     table.add(
         Call::new("deleteMessage(messageId: ID!) { id }", ann, json!({}))
             .ids("messageId", &world.ann_message, not_found())
-            .row("messageId", ForeignId, hidden_message.clone(), not_found()),
+            .row("messageId", ForeignId, hidden_message.clone(), not_found())
+            .row("messageId", ForeignId, world.bob_message.clone(), forbidden()),
     );
 
     for reaction in [

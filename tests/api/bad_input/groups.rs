@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use super::{Bad::*, Call, Table, World, bad, chars, invalid, not_found};
+use super::{Bad::*, Call, Table, World, bad, chars, forbidden, invalid, not_found};
 
 /// The rows creating a group and changing one share.
 #[rustfmt::skip]
@@ -24,6 +24,8 @@ pub fn table(world: &World) -> Table {
     let group = &world.ann_group;
     // `cat`'s private group: `ann` cannot see it.
     let hidden = &world.cat_group;
+    // `eve`'s public group: `ann` sees it, and has asked to join.
+    let theirs = &world.eve_group;
     let bob = json!(world.bob.user_id);
     let blocker = json!(world.dan.user_id);
     let herself = json!(world.ann.user_id);
@@ -46,7 +48,8 @@ pub fn table(world: &World) -> Table {
             json!({ "input": { "groupId": group } }),
         ))
         .ids("input.groupId", group, not_found())
-        .row("input.groupId", ForeignId, hidden.clone(), not_found()),
+        .row("input.groupId", ForeignId, hidden.clone(), not_found())
+        .row("input.groupId", ForeignId, theirs.clone(), forbidden()),
     );
     for by_group in [
         "deleteGroup(groupId: ID!)",
@@ -59,6 +62,10 @@ pub fn table(world: &World) -> Table {
                 .row("groupId", ForeignId, hidden.clone(), not_found()),
         );
     }
+    table.add(
+        Call::new("deleteGroup(groupId: ID!)", ann, json!({}))
+            .row("groupId", ForeignId, theirs.clone(), forbidden()),
+    );
 
     let group_user = |user: &Value| json!({ "input": { "groupId": group, "userId": user } });
     for (signature, valid) in [
@@ -79,6 +86,18 @@ pub fn table(world: &World) -> Table {
                 .row("input.userId", ForeignId, blocker.clone(), not_found()),
         );
     }
+    // Managing `eve`'s group is for `eve` (and her admins).
+    for signature in [
+        "addGroupMember(input: GroupUserInput!) { id }",
+        "removeGroupMember(input: GroupUserInput!) { id }",
+        "transferGroupOwnership(input: GroupUserInput!) { id }",
+        "inviteToGroup(input: GroupUserInput!) { id }",
+    ] {
+        table.add(
+            Call::new(signature, ann, group_user(&bob))
+                .row("input.groupId", ForeignId, theirs.clone(), forbidden()),
+        );
+    }
     table.add(
         Call::new(
             "inviteToGroup(input: GroupUserInput!) { id }",
@@ -96,26 +115,35 @@ pub fn table(world: &World) -> Table {
         table.add(
             Call::new(answer, ann, json!({}))
                 .ids("id", &world.invitation_to_ann, not_found())
-                .row("id", ForeignId, world.foreign_invitation.clone(), not_found()),
+                .row("id", ForeignId, world.foreign_invitation.clone(), not_found())
+                // `ann`'s group sent it, to `cat`: answering looks among the
+                // invitations to the caller, and it is not one.
+                .row("id", ForeignId, world.invitation_to_cat.clone(), not_found()),
         );
     }
     table.add(
         Call::new("revokeGroupInvitation(id: ID!) { id }", ann, json!({}))
             .ids("id", &world.invitation_to_cat, not_found())
-            .row("id", ForeignId, world.foreign_invitation.clone(), not_found()),
+            .row("id", ForeignId, world.foreign_invitation.clone(), not_found())
+            // Sent to `ann`, by `bob`'s group: hers to answer, not to revoke.
+            .row("id", ForeignId, world.invitation_to_ann.clone(), forbidden()),
     );
 
     // `eve` asked to join `ann`'s group, and `ann` to join `eve`'s; `bob`
-    // asked to join `eve`'s group, which is not `ann`'s business.
-    for (answer, request) in [
-        ("approveJoinRequest(id: ID!) { id }", &world.eve_join_request),
-        ("rejectJoinRequest(id: ID!) { id }", &world.eve_join_request),
-        ("cancelJoinRequest(id: ID!) { id }", &world.ann_join_request),
+    // asked to join `eve`'s group, which is not `ann`'s business. `ann` sees
+    // her own request but may not answer it for `eve`'s group; cancelling
+    // looks among the caller's own requests, and `eve`'s is not one.
+    let (answerable, own) = (&world.eve_join_request, &world.ann_join_request);
+    for (answer, request, the_other_side, expect) in [
+        ("approveJoinRequest(id: ID!) { id }", answerable, own, forbidden()),
+        ("rejectJoinRequest(id: ID!) { id }", answerable, own, forbidden()),
+        ("cancelJoinRequest(id: ID!) { id }", own, answerable, not_found()),
     ] {
         table.add(
             Call::new(answer, ann, json!({}))
                 .ids("id", request, not_found())
-                .row("id", ForeignId, world.foreign_join_request.clone(), not_found()),
+                .row("id", ForeignId, world.foreign_join_request.clone(), not_found())
+                .row("id", ForeignId, the_other_side.clone(), expect),
         );
     }
     table

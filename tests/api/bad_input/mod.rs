@@ -87,6 +87,14 @@ pub fn unauthenticated() -> Expect {
     }
 }
 
+/// Something the caller sees but may not do this to: `FORBIDDEN`.
+pub fn forbidden() -> Expect {
+    Expect {
+        code: "FORBIDDEN",
+        field: None,
+    }
+}
+
 /// One bad value for one input path of a mutation.
 struct Row {
     /// Within the mutation's variables: `input.body`, `userId`.
@@ -388,6 +396,7 @@ pub struct World {
     pub eve: Session,
     pub ann_group: Value,
     pub cat_group: Value,
+    pub eve_group: Value,
     pub ann_bob: Value,
     pub bob_cat: Value,
     pub ann_message: Value,
@@ -483,6 +492,7 @@ impl World {
             dan,
             eve,
             cat_group,
+            eve_group,
             ann_bob,
             bob_cat,
             ann_message,

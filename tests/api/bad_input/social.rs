@@ -27,16 +27,19 @@ pub fn table(world: &World) -> Table {
     );
 
     // `eve` asked `ann`, who answers; `ann` asked `cat`, and may cancel.
-    for (answer, request) in [
-        ("acceptFriendRequest(id: ID!) { id }", &world.request_to_ann),
-        ("declineFriendRequest(id: ID!) { id }", &world.request_to_ann),
-        ("cancelFriendRequest(id: ID!) { id }", &world.request_from_ann),
+    // `eve` asked `cat`: neither end is `ann`. Answering looks among the
+    // requests sent to the caller, cancelling among hers: the other end's
+    // request is not found there.
+    for (answer, request, the_other_end) in [
+        ("acceptFriendRequest(id: ID!) { id }", &world.request_to_ann, &world.request_from_ann),
+        ("declineFriendRequest(id: ID!) { id }", &world.request_to_ann, &world.request_from_ann),
+        ("cancelFriendRequest(id: ID!) { id }", &world.request_from_ann, &world.request_to_ann),
     ] {
-        // `eve` asked `cat`: neither end is `ann`.
         table.add(
             Call::new(answer, ann, json!({}))
                 .ids("id", request, not_found())
-                .row("id", ForeignId, world.foreign_friend_request.clone(), not_found()),
+                .row("id", ForeignId, world.foreign_friend_request.clone(), not_found())
+                .row("id", ForeignId, the_other_end.clone(), not_found()),
         );
     }
 
