@@ -221,10 +221,24 @@ impl Table {
     pub async fn run(&self, app: &TestApp, world: &World) {
         let mut failures = Vec::new();
         let mut count = 0;
+        // Nothing runs between two rows: one row's after is the next one's
+        // before.
+        let mut before = world.snapshot(app).await;
+        // A snapshot that fails before any row ran would hide every write.
+        let first = before.to_string();
+        assert!(
+            !first.contains("\"errors\""),
+            "the world's snapshot fails: {first}"
+        );
         for call in &self.calls {
             for row in &call.rows {
                 count += 1;
-                if let Err(failure) = run_row(app, world, call, row).await {
+                let after = run_row(app, world, call, row).await;
+                let wrote = (before != after.snapshot).then(|| wrote(&before, &after.snapshot));
+                before = after.snapshot;
+                let failure = after.wrong.into_iter().chain(wrote).collect::<Vec<_>>();
+                if !failure.is_empty() {
+                    let failure = failure.join("; ");
                     failures.push(format!(
                         "{} ({:?}, {}): {failure}",
                         call.full_path(row),
@@ -245,10 +259,15 @@ impl Table {
     }
 }
 
-async fn run_row(app: &TestApp, world: &World, call: &Call, row: &Row) -> Result<(), String> {
+/// What a row got wrong in its answer, and the world after it.
+struct Ran {
+    wrong: Vec<String>,
+    snapshot: Value,
+}
+
+async fn run_row(app: &TestApp, world: &World, call: &Call, row: &Row) -> Ran {
     let mut variables = call.valid.clone();
     set_path(&mut variables, row.path, row.value.clone());
-    let before = world.snapshot(app).await;
     let response = app
         .graphql(
             &call.document,
@@ -256,7 +275,6 @@ async fn run_row(app: &TestApp, world: &World, call: &Call, row: &Row) -> Result
             call.viewer.as_ref().and_then(Session::token),
         )
         .await;
-    let after = world.snapshot(app).await;
 
     let mut wrong = Vec::new();
     let error = &response["errors"][0];
@@ -279,22 +297,23 @@ async fn run_row(app: &TestApp, world: &World, call: &Call, row: &Row) -> Result
             wrong.push("answered data beside the error".into());
         }
     }
-    if before != after {
-        let changes = differences(&before, &after, "");
-        let more = changes.len().saturating_sub(SHOWN_CHANGES);
-        let shown = changes.into_iter().take(SHOWN_CHANGES).collect::<Vec<_>>();
-        let more = if more > 0 {
-            format!(" and {more} more")
-        } else {
-            String::new()
-        };
-        wrong.push(format!("wrote: {}{more}", shown.join(", ")));
+    Ran {
+        wrong,
+        snapshot: world.snapshot(app).await,
     }
-    if wrong.is_empty() {
-        Ok(())
+}
+
+/// The first few places where a row changed the world.
+fn wrote(before: &Value, after: &Value) -> String {
+    let changes = differences(before, after, "");
+    let more = changes.len().saturating_sub(SHOWN_CHANGES);
+    let shown = changes.into_iter().take(SHOWN_CHANGES).collect::<Vec<_>>();
+    let more = if more > 0 {
+        format!(" and {more} more")
     } else {
-        Err(wrong.join("; "))
-    }
+        String::new()
+    };
+    format!("wrote: {}{more}", shown.join(", "))
 }
 
 /// Puts `value` at the dotted `path` of `variables`, or removes what is there.
@@ -799,11 +818,5 @@ async fn every_input_of_every_mutation_has_a_row() {
 pub async fn run_table(table: fn(&World) -> Table) {
     let app = spawn_app().await;
     let world = World::build(&app).await;
-    // A snapshot that is an error before any row ran would hide every write.
-    let snapshot = world.snapshot(&app).await.to_string();
-    assert!(
-        !snapshot.contains("\"errors\""),
-        "the world's snapshot fails: {snapshot}"
-    );
     table(&world).run(&app, &world).await;
 }
