@@ -14,6 +14,7 @@ mod accounts;
 mod chat;
 mod discovery;
 mod groups;
+mod queries;
 mod social;
 mod users;
 
