@@ -17,7 +17,7 @@ pub fn table(world: &World) -> Table {
         Call::new("directConversation(userId: ID!) { id }", ann, json!({}))
             .ids("userId", &json!(world.bob.user_id), not_found())
             .row("userId", ForeignId, json!(world.dan.user_id), not_found())
-            .row("userId", OutOfRange, json!(world.ann.user_id), bad("userId")),
+            .row("userId", Oneself, json!(world.ann.user_id), bad("userId")),
     );
 
     table.add(

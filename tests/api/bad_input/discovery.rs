@@ -49,7 +49,7 @@ pub fn table(world: &World) -> Table {
             Call::new(swipe, ann, json!({}))
                 .ids("userId", &cat, not_found())
                 .row("userId", ForeignId, json!(world.dan.user_id), not_found())
-                .row("userId", OutOfRange, json!(world.ann.user_id), bad("userId")),
+                .row("userId", Oneself, json!(world.ann.user_id), bad("userId")),
         );
     }
     table.add(

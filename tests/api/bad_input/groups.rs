@@ -104,7 +104,7 @@ pub fn table(world: &World) -> Table {
             ann,
             group_user(&bob),
         )
-        .row("input.userId", OutOfRange, herself, bad("userId")),
+        .row("input.userId", Oneself, herself, bad("userId")),
     );
 
     // `bob` invited `ann` to his group; `cat` invited `bob` to her private one.

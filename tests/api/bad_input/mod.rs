@@ -40,6 +40,8 @@ pub enum Bad {
     ForeignId,
     /// The id of a real object, under another type's name.
     WrongTypeId,
+    /// The caller's own id, where it must be someone else's.
+    Oneself,
     /// Refused by GraphQL itself: a wrong scalar type, an unknown enum value,
     /// a missing or null non-null value.
     Invalid,

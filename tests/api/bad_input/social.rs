@@ -21,7 +21,7 @@ pub fn table(world: &World) -> Table {
         )
         .ids("input.userId", &cat, not_found())
         .row("input.userId", ForeignId, blocker.clone(), not_found())
-        .row("input.userId", OutOfRange, herself.clone(), bad("userId"))
+        .row("input.userId", Oneself, herself.clone(), bad("userId"))
         .row("input.message", TooLong, chars(501), bad("message"))
         .row("input.message", WrongFormat, json!("hi\u{0}"), bad("message")),
     );
@@ -47,17 +47,17 @@ pub fn table(world: &World) -> Table {
         Call::new("removeFriend(userId: ID!) { id }", ann, json!({}))
             .ids("userId", &json!(world.bob.user_id), not_found())
             .row("userId", ForeignId, blocker.clone(), not_found())
-            .row("userId", OutOfRange, herself.clone(), bad("userId")),
+            .row("userId", Oneself, herself.clone(), bad("userId")),
     );
     table.add(
         Call::new("blockUser(userId: ID!) { id }", ann, json!({}))
             .ids("userId", &cat, not_found())
-            .row("userId", OutOfRange, herself.clone(), bad("userId")),
+            .row("userId", Oneself, herself.clone(), bad("userId")),
     );
     table.add(
         Call::new("unblockUser(userId: ID!) { id }", ann, json!({}))
             .ids("userId", &cat, not_found())
-            .row("userId", OutOfRange, herself, bad("userId")),
+            .row("userId", Oneself, herself, bad("userId")),
     );
     table
 }
