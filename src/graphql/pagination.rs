@@ -56,12 +56,15 @@ pub fn page_size(value: Option<i32>, field: &'static str) -> AppResult<usize> {
     }
 }
 
-/// The key inside a cursor given as `field` (`after`, or `before`).
+/// The key inside a cursor given as `field` (`after`, or `before`). No key
+/// of ours holds a control character, and one with a NUL would reach the
+/// database's comparison, which PostgreSQL refuses outright.
 pub fn decode_cursor(cursor: &str, field: &'static str) -> AppResult<String> {
     URL_SAFE_NO_PAD
         .decode(cursor)
         .ok()
         .and_then(|bytes| String::from_utf8(bytes).ok())
+        .filter(|key| !key.chars().any(char::is_control))
         .ok_or_else(|| {
             AppError::bad_input(field, format!("{field} is not a cursor from this list"))
         })

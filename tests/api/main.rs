@@ -17,6 +17,7 @@ mod common;
 
 mod accounts;
 mod authz;
+mod bad_input;
 mod chat;
 mod chat_events;
 mod chat_races;

@@ -46,10 +46,17 @@ impl Accounts {
             Identifier::Email(_) => user::Column::Email,
             Identifier::Phone(_) => user::Column::Phone,
         };
-        let found = user::Entity::find()
-            .filter(column.eq(identifier.key()))
-            .one(&self.db)
-            .await?;
+        // No username, email or phone holds a control character, and
+        // PostgreSQL refuses a NUL in a query outright: such an identifier is
+        // unknown without asking, and goes on like any unknown one.
+        let found = if identifier.key().chars().any(char::is_control) {
+            None
+        } else {
+            user::Entity::find()
+                .filter(column.eq(identifier.key()))
+                .one(&self.db)
+                .await?
+        };
         // One count per account however it is named; an unknown identifier
         // is counted under itself, going through the very same steps, so
         // the answer and its timing do not tell it from a wrong password.

@@ -189,13 +189,23 @@ impl Chat {
     }
 }
 
-/// A message body: trimmed, 1 to 4000 characters.
+/// A message body: trimmed, 1 to 4000 characters, with no control characters
+/// but line breaks and tabs (PostgreSQL cannot even store a NUL).
 pub fn parse_body(raw: &str) -> AppResult<String> {
     let body = raw.trim();
     if body.is_empty() || body.chars().count() > MAX_BODY_CHARS {
         return Err(AppError::bad_input(
             "body",
             format!("body must be 1 to {MAX_BODY_CHARS} characters"),
+        ));
+    }
+    if body
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Err(AppError::bad_input(
+            "body",
+            "body contains control characters",
         ));
     }
     Ok(body.to_owned())
@@ -211,5 +221,7 @@ mod tests {
         assert!(parse_body(" \n ").is_err());
         assert!(parse_body(&"x".repeat(MAX_BODY_CHARS + 1)).is_err());
         assert!(parse_body(&"é".repeat(MAX_BODY_CHARS)).is_ok());
+        assert!(parse_body("a\tb\r\nc").is_ok());
+        assert!(parse_body("a\u{0}b").is_err());
     }
 }

@@ -266,7 +266,17 @@ impl Discovery {
             max_distance_km: changes.max_distance_km.unwrap_or(current.max_distance_km),
             discoverable: changes.discoverable.unwrap_or(current.discoverable),
         };
-        check_age_range(wanted.min_age, wanted.max_age)?;
+        check_age_range(wanted.min_age, wanted.max_age).map_err(|err| match err {
+            // Crossed bounds blame maxAge; when only minAge was sent (the
+            // stored maxAge being valid), minAge is the one to fix.
+            AppError::BadUserInput {
+                field: Some("maxAge"),
+                ..
+            } if changes.max_age.is_none() => {
+                AppError::bad_input("minAge", "minAge must not be above maxAge")
+            }
+            err => err,
+        })?;
         check_distance(wanted.max_distance_km)?;
         user::Entity::update(user::ActiveModel {
             id: Set(viewer),

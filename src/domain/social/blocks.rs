@@ -64,6 +64,9 @@ impl Social {
     /// Lifts the viewer's block; lifting none changes nothing. A user who blocked
     /// the viewer is `NOT_FOUND`, as everywhere.
     pub async fn unblock(&self, viewer: Uuid, other: Uuid) -> AppResult<()> {
+        if viewer == other {
+            return Err(AppError::bad_input("userId", "you cannot unblock yourself"));
+        }
         check_reachable(&self.db, viewer, other, OwnBlock::Allow).await?;
         block::Entity::delete_many()
             .filter(block::Column::BlockerId.eq(viewer))

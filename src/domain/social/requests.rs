@@ -75,6 +75,14 @@ impl Social {
                     format!("message must be at most {MAX_MESSAGE_CHARS} characters"),
                 ));
             }
+            // Line breaks are a note's own; other control characters are not
+            // text (and PostgreSQL cannot store a NUL).
+            Some(m) if m.chars().any(|c| c.is_control() && c != '\n') => {
+                return Err(AppError::bad_input(
+                    "message",
+                    "message contains control characters",
+                ));
+            }
             Some("") | None => None,
             Some(m) => Some(m.to_owned()),
         };

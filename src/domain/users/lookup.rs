@@ -71,6 +71,11 @@ pub async fn find_many(
 }
 
 pub async fn find_by_username(db: &Db, username: &str) -> AppResult<Option<user::Model>> {
+    // No username holds a control character; PostgreSQL refuses a NUL in a
+    // query outright.
+    if username.chars().any(char::is_control) {
+        return Ok(None);
+    }
     Ok(user::Entity::find()
         .filter(user::Column::Username.eq(username.trim().to_ascii_lowercase()))
         .one(db)

@@ -49,7 +49,8 @@ pub struct SetTypingInput {
 pub struct MarkConversationReadInput {
     pub conversation_id: ID,
     /// Everything up to this seq is read (never moves back).
-    pub up_to_seq: i64,
+    // An `Int` is 32 bits: as an i64, async-graphql took larger numbers too.
+    pub up_to_seq: i32,
 }
 
 #[derive(Default)]
@@ -208,7 +209,7 @@ impl ChatMutation {
         Ok(Conversation(
             ctx.state()
                 .chat
-                .mark_read(viewer.user_id, conversation_id, input.up_to_seq)
+                .mark_read(viewer.user_id, conversation_id, input.up_to_seq.into())
                 .await?,
         ))
     }

@@ -96,8 +96,14 @@ impl GroupQuery {
     ) -> async_graphql::Result<GroupConnection> {
         let page = Page::forward(first, after)?;
         let query = query.trim();
-        if query.is_empty() || query.chars().count() > 64 {
-            return Err(AppError::bad_input("query", "query must be 1 to 64 characters").into());
+        // PostgreSQL refuses a NUL in a pattern outright; no name holds a
+        // control character anyway.
+        if query.is_empty() || query.chars().count() > 64 || query.chars().any(char::is_control) {
+            return Err(AppError::bad_input(
+                "query",
+                "query must be 1 to 64 characters, none of them control characters",
+            )
+            .into());
         }
         // The cursor is `id:name key`: ids hold no colon.
         let after = page

@@ -70,10 +70,14 @@ impl Chat {
         let client_message_id = outgoing.client_message_id.trim().to_owned();
         if client_message_id.is_empty()
             || client_message_id.chars().count() > MAX_CLIENT_MESSAGE_ID_CHARS
+            || client_message_id.chars().any(char::is_control)
         {
             return Err(AppError::bad_input(
                 "clientMessageId",
-                format!("clientMessageId must be 1 to {MAX_CLIENT_MESSAGE_ID_CHARS} characters"),
+                format!(
+                    "clientMessageId must be 1 to {MAX_CLIENT_MESSAGE_ID_CHARS} characters, \
+                     none of them control characters"
+                ),
             ));
         }
         let idempotent = |first: Message| {
