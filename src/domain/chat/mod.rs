@@ -169,8 +169,8 @@ impl Chat {
             .publish(&conversation_topic(conversation_id), event);
     }
 
-    /// What reaches the other side of a direct conversation (an edit, a
-    /// tombstone, a reaction added or taken back, a read receipt, typing) follows the
+    /// What reaches the other side of a direct conversation (an edit, a deletion,
+    /// a reaction added or taken back, a read receipt, typing) follows the
     /// policy sends follow: after an unmatch, the history stays readable but
     /// nothing new arrives.
     async fn check_may_write(&self, viewer: Uuid, membership: &Membership) -> AppResult<()> {
