@@ -1187,3 +1187,101 @@ async fn location_changes_and_fresh_decks_are_rate_limited_per_user() {
             >= 1
     );
 }
+
+/// Each side's `MatchEnded` notifications up to a marker (a friend request
+/// sent after the race): exactly one each, however the race went.
+async fn match_endings_before_a_marker(socket: &mut common::Socket) -> usize {
+    let mut endings = 0;
+    loop {
+        let frame = socket.receive().await;
+        match frame["payload"]["data"]["notifications"]["__typename"].as_str() {
+            Some("MatchEndedNotification") => endings += 1,
+            Some("FriendRequestReceivedNotification") => return endings,
+            _ => panic!("unexpected frame: {frame}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_match_ended_from_both_sides_at_once_ends_once() {
+    let app = spawn_app().await;
+    let marker = app.register("marker").await;
+    let unmatch = "mutation($id: ID!) { unmatch(matchId: $id) }";
+    let block = "mutation($id: ID!) { blockUser(userId: $id) { id } }";
+    for round in 0..8 {
+        let ann = Dater::new(&format!("ann{round}"), 30, "FEMALE")
+            .join(&app)
+            .await;
+        let bob = Dater::new(&format!("bob{round}"), 31, "MALE")
+            .join(&app)
+            .await;
+        swipe(&app, LIKE, &ann, &bob).await;
+        let matched = swipe(&app, LIKE, &bob, &ann).await["match"]["id"].clone();
+        let mut sockets = Vec::new();
+        for who in [&ann, &bob] {
+            let mut socket = app.signed_in_socket(who).await;
+            socket
+                .send(
+                    json!({ "id": "n", "type": "subscribe", "payload": { "query":
+                    "subscription { notifications { __typename } }" } }),
+                )
+                .await;
+            sockets.push(socket);
+        }
+        app.until_live_subscriptions(2).await;
+
+        // Odd rounds race a block against the other side's unmatch.
+        let calls = if round % 2 == 0 {
+            [
+                (unmatch, json!({ "id": matched }), ann.token()),
+                (unmatch, json!({ "id": matched }), bob.token()),
+            ]
+        } else {
+            [
+                (block, json!({ "id": bob.user_id }), ann.token()),
+                (unmatch, json!({ "id": matched }), bob.token()),
+            ]
+        };
+        let answers = app.at_once(&calls).await;
+        let refused: Vec<_> = answers
+            .iter()
+            .filter(|a| a.get("errors").is_some())
+            .collect();
+        if round % 2 == 0 {
+            // One of them ended it; the other finds no match to end.
+            let [loser] = refused[..] else {
+                panic!("round {round}: exactly one unmatch wins: {answers:?}");
+            };
+            assert_eq!(error_code(loser), "NOT_FOUND", "round {round}: {loser}");
+        } else {
+            // The block always stands; the unmatch either ended the match
+            // first or finds it ended (or ann gone from bob's view).
+            assert!(answers[0].get("errors").is_none(), "{}", answers[0]);
+            if let Some(loser) = refused.first() {
+                assert_eq!(error_code(loser), "NOT_FOUND", "round {round}: {loser}");
+            }
+        }
+        for (who, socket) in [&ann, &bob].into_iter().zip(&mut sockets) {
+            app.data(
+                "mutation($id: ID!) { sendFriendRequest(input: { userId: $id }) { id } }",
+                json!({ "id": who.user_id }),
+                marker.token(),
+            )
+            .await;
+            assert_eq!(
+                match_endings_before_a_marker(socket).await,
+                1,
+                "round {round}: {} is told once",
+                who.username
+            );
+            assert!(
+                app.data(MATCHES, json!({}), who.token()).await["matches"]["edges"]
+                    .as_array()
+                    .unwrap()
+                    .is_empty()
+            );
+        }
+        drop(sockets);
+        app.until_live_subscriptions(0).await;
+    }
+}
