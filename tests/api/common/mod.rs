@@ -419,18 +419,10 @@ impl TestApp {
     /// sent from then on reaches it; and a count that fell says one ended.
     /// Fails the test after 10 s.
     pub async fn until_live_subscriptions(&self, count: u64) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            let live = self.live_subscriptions().await;
-            if live == count {
-                return;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "{live} live subscriptions, not {count}, after 10 s"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        eventually(&format!("{count} live subscriptions"), || async {
+            (self.live_subscriptions().await == count).then_some(())
+        })
+        .await;
     }
 
     /// The app's own database, when it is on PostgreSQL.
