@@ -867,3 +867,78 @@ async fn a_session_is_read_from_the_database_once_then_from_the_cache() {
     let refused = app.graphql(me, json!({}), ada.token()).await;
     assert_eq!(common::error_code(&refused), "UNAUTHENTICATED");
 }
+
+/// A refresh keeps the session going from then on and says where it was
+/// used: `me.sessions` shows the new time, expiry, address and app (the
+/// list a user reads to spot a device that is not theirs).
+#[tokio::test]
+async fn a_refresh_extends_the_session_and_records_where_it_was_used() {
+    let app = spawn_app_with(|settings| settings.trust_forwarded_for = true).await;
+    let post = |query: &str, variables: Value, token: Option<&str>, from: (&str, &str)| {
+        let mut request = app
+            .client
+            .post(app.url("/graphql"))
+            .header("user-agent", from.0)
+            .header("x-forwarded-for", from.1)
+            .json(&json!({ "query": query, "variables": variables }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        async move {
+            let response: Value = request.send().await.unwrap().json().await.unwrap();
+            assert!(response.get("errors").is_none(), "{response}");
+            response["data"].clone()
+        }
+    };
+    let sessions = "{ me { sessions { lastUsedAt expiresAt userAgent ip } } }";
+    let laptop = ("laptop-app/1", "203.0.113.7");
+    let phone = ("phone-app/2", "198.51.100.2");
+    let registered = post(
+        "mutation { register(input: { username: \"ada\", password: \"correct horse battery\" }) {
+            accessToken refreshToken } }",
+        json!({}),
+        None,
+        laptop,
+    )
+    .await;
+    let before = post(
+        sessions,
+        json!({}),
+        registered["register"]["accessToken"].as_str(),
+        laptop,
+    )
+    .await["me"]["sessions"][0]
+        .clone();
+    assert_eq!(
+        (&before["userAgent"], &before["ip"]),
+        (&json!("laptop-app/1"), &json!("203.0.113.7"))
+    );
+
+    let refreshed = post(
+        REFRESH,
+        json!({ "t": registered["register"]["refreshToken"] }),
+        None,
+        phone,
+    )
+    .await;
+    let after = post(
+        sessions,
+        json!({}),
+        refreshed["refreshSession"]["accessToken"].as_str(),
+        phone,
+    )
+    .await["me"]["sessions"][0]
+        .clone();
+    assert_eq!(
+        (&after["userAgent"], &after["ip"]),
+        (&json!("phone-app/2"), &json!("198.51.100.2"))
+    );
+    let time = |session: &Value, field: &str| {
+        chrono::DateTime::parse_from_rfc3339(session[field].as_str().unwrap()).unwrap()
+    };
+    assert!(time(&after, "lastUsedAt") > time(&before, "lastUsedAt"));
+    assert!(
+        time(&after, "expiresAt") > time(&before, "expiresAt"),
+        "extended from the refresh on"
+    );
+}
