@@ -384,28 +384,13 @@ async fn every_operation_of_the_schema_has_rows() {
 /// revoked from the first.
 pub async fn person(app: &TestApp, username: &str) -> Person {
     let session = app.register(username).await;
-    let sign_in =
-        async || Session::from_payload(&app.login(username, PASSWORD).await["data"]["login"]);
-    let logged_out = sign_in().await;
+    let logged_out = Session::from_payload(&app.login(username, PASSWORD).await["data"]["login"]);
     app.data("mutation { logout }", json!({}), logged_out.token())
         .await;
-    let revoked = sign_in().await;
-    let current = app
-        .data(
-            "{ me { sessions { id current } } }",
-            json!({}),
-            revoked.token(),
-        )
-        .await["me"]["sessions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["current"] == true)
-        .expect("the current session")["id"]
-        .clone();
+    let (revoked, revoked_id) = another_session(app, username).await;
     app.data(
         "mutation($id: ID!) { revokeSession(id: $id) }",
-        json!({ "id": current }),
+        json!({ "id": revoked_id }),
         session.token(),
     )
     .await;
@@ -414,6 +399,26 @@ pub async fn person(app: &TestApp, username: &str) -> Person {
         logged_out,
         revoked,
     }
+}
+
+/// A further session of `username`'s, as another device of theirs signs in,
+/// and that session's id (for `revokeSession`).
+pub async fn another_session(app: &TestApp, username: &str) -> (Session, Value) {
+    let session = Session::from_payload(&app.login(username, PASSWORD).await["data"]["login"]);
+    let id = app
+        .data(
+            "{ me { sessions { id current } } }",
+            json!({}),
+            session.token(),
+        )
+        .await["me"]["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["current"] == true)
+        .expect("the current session")["id"]
+        .clone();
+    (session, id)
 }
 
 /// Builds the world, then runs `operations` over it.

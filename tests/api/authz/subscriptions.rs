@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::{Caller, Caller::*, Person, World, person};
+use super::{Caller, Caller::*, Person, World, another_session, person};
 use crate::common::{PASSWORD, Received, Session, Socket, TestApp, spawn_app};
 
 const NOTIFICATIONS: &str = "subscription { notifications { __typename
@@ -568,22 +568,7 @@ async fn subscriptions_end_with_their_session() {
         let who = person(&app, &format!("ends_by_{index}")).await;
         // A second live session, the one subscribed: `revokeSession` ends
         // it from the first.
-        let phone = Session::from_payload(
-            &app.login(&who.session.username, PASSWORD).await["data"]["login"],
-        );
-        let phones = app
-            .data(
-                "{ me { sessions { id current } } }",
-                json!({}),
-                phone.token(),
-            )
-            .await["me"]["sessions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["current"] == true)
-            .unwrap()["id"]
-            .clone();
+        let (phone, phones) = another_session(&app, &who.session.username).await;
         let mut socket = app.signed_in_socket(&phone).await;
         socket.send(subscribe("n", NOTIFICATIONS, &json!({}))).await;
         socket.send(subscribe("m", MESSAGES, &json!({}))).await;

@@ -5,7 +5,7 @@
 use chrono::{Months, Utc};
 use serde_json::{Value, json};
 
-use super::{Person, person};
+use super::{Person, another_session, person};
 use crate::common::{Session, TestApp};
 
 /// A group of the world, with everyone in a role in it.
@@ -212,22 +212,7 @@ impl World {
             .await["sendFriendRequest"]["id"]
             .clone();
 
-        let phone = Session::from_payload(
-            &app.login("ann", crate::common::PASSWORD).await["data"]["login"],
-        );
-        let anns_phone = app
-            .data(
-                "{ me { sessions { id current } } }",
-                json!({}),
-                phone.token(),
-            )
-            .await["me"]["sessions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["current"] == true)
-            .expect("the phone's session")["id"]
-            .clone();
+        let (_, anns_phone) = another_session(app, "ann").await;
 
         let deleted = app.register("gone").await;
         app.data(
