@@ -137,15 +137,7 @@ pub fn operations(w: &World) -> Vec<Operation> {
         },
     ];
     for group in &w.groups {
-        for (caller, who) in [
-            (Stranger, &w.stranger),
-            (RemovedMember, &w.removed),
-            (OwnerOfAnotherGroup, &w.other_owner),
-            (MemberOfAnotherGroup, &w.other_member),
-            (BlockedBy, &w.shunned),
-            (Invitee, &w.invitee),
-            (Uninvited, &w.uninvited),
-        ] {
+        for (caller, who) in w.group_outsiders() {
             scenes.push(Scene {
                 conversation_is: format!("the conversation of {}", group.label()),
                 conversation: &group.conversation,

@@ -113,16 +113,7 @@ fn rows(w: &World) -> Vec<Row> {
             format!("the conversation of {}", group.label()),
             &group.conversation,
             &w.member,
-            &[
-                (Stranger, &w.stranger),
-                (RemovedMember, &w.removed),
-                (OwnerOfAnotherGroup, &w.other_owner),
-                (MemberOfAnotherGroup, &w.other_member),
-                (BlockedBy, &w.shunned),
-                (Invitee, &w.invitee),
-                (Uninvited, &w.uninvited),
-                (Decliner, &w.decliner),
-            ],
+            &w.group_outsiders(),
         );
     }
     rows

@@ -5,7 +5,7 @@
 use chrono::{Months, Utc};
 use serde_json::{Value, json};
 
-use super::{Person, another_session, person};
+use super::{Caller, Person, another_session, person};
 use crate::common::{Session, TestApp};
 
 /// A group of the world, with everyone in a role in it.
@@ -117,6 +117,21 @@ const REACT: &str =
 const LIKE: &str = "mutation($id: ID!) { like(userId: $id) { match { id conversation { id } } } }";
 
 impl World {
+    /// Everyone with no part in the groups' conversations, by how each stands
+    /// to a group: none of them may read or write there.
+    pub fn group_outsiders(&self) -> [(Caller, &Person); 8] {
+        [
+            (Caller::Stranger, &self.stranger),
+            (Caller::RemovedMember, &self.removed),
+            (Caller::OwnerOfAnotherGroup, &self.other_owner),
+            (Caller::MemberOfAnotherGroup, &self.other_member),
+            (Caller::BlockedBy, &self.shunned),
+            (Caller::Invitee, &self.invitee),
+            (Caller::Uninvited, &self.uninvited),
+            (Caller::Decliner, &self.decliner),
+        ]
+    }
+
     pub async fn build(app: &TestApp) -> Self {
         let ann = person(app, "ann").await;
         let bob = person(app, "bob").await;
