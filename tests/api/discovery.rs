@@ -1249,10 +1249,7 @@ async fn a_match_ended_from_both_sides_at_once_ends_once() {
             .collect();
         if round % 2 == 0 {
             // One of them ended it; the other finds no match to end.
-            let [loser] = refused[..] else {
-                panic!("round {round}: exactly one unmatch wins: {answers:?}");
-            };
-            assert_eq!(error_code(loser), "NOT_FOUND", "round {round}: {loser}");
+            common::the_loser(&answers, "NOT_FOUND");
         } else {
             // The block always stands; the unmatch either ended the match
             // first or finds it ended (or ann gone from bob's view).

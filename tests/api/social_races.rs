@@ -75,20 +75,6 @@ async fn two_users_asking_each_other_at_once_become_friends_exactly_once() {
     }
 }
 
-/// The one answer of two that failed, checked to have failed with `code`
-/// (never an internal error); the other must have succeeded.
-fn the_loser<'a>(answers: &'a [Value], code: &str) -> &'a Value {
-    let losers = answers
-        .iter()
-        .filter(|r| r.get("errors").is_some())
-        .collect::<Vec<_>>();
-    let [loser] = losers[..] else {
-        panic!("exactly one wins: {answers:?}");
-    };
-    assert_eq!(error_code(loser), code, "{loser}");
-    loser
-}
-
 #[tokio::test]
 async fn a_request_accepted_twice_at_once_is_accepted_once() {
     let app = spawn_app().await;
@@ -99,7 +85,7 @@ async fn a_request_accepted_twice_at_once_is_accepted_once() {
         let answers = app
             .at_once(&[(ACCEPT, id.clone(), b.token()), (ACCEPT, id, b.token())])
             .await;
-        the_loser(&answers, "NOT_FOUND");
+        common::the_loser(&answers, "NOT_FOUND");
         assert_eq!(
             pair_state(&app, &a, &b).await,
             (json!("FRIENDS"), json!(1), 0)
@@ -119,7 +105,7 @@ async fn accept_racing_cancel_ends_in_one_outcome() {
             .at_once(&[(ACCEPT, id.clone(), b.token()), (CANCEL, id, a.token())])
             .await;
         // The loser finds the request no longer pending.
-        the_loser(&answers, "NOT_FOUND");
+        common::the_loser(&answers, "NOT_FOUND");
         let accept_won = answers[0].get("errors").is_none();
         wins[usize::from(accept_won)] += 1;
         let expected = if accept_won {

@@ -817,6 +817,20 @@ fn only_keep_alives_count_as_quiet() {
     }
 }
 
+/// Of a race's answers, the one that failed, checked to have failed with
+/// `code` (never an internal error); every other one must have succeeded.
+pub fn the_loser<'a>(answers: &'a [Value], code: &str) -> &'a Value {
+    let losers = answers
+        .iter()
+        .filter(|r| r.get("errors").is_some())
+        .collect::<Vec<_>>();
+    let [loser] = losers[..] else {
+        panic!("exactly one loses: {answers:?}");
+    };
+    assert_eq!(error_code(loser), code, "{loser}");
+    loser
+}
+
 /// Says the running test does not apply here (a PostgreSQL or Redis matter,
 /// on a run without them), for the caller to return at once: printed, and,
 /// when `KITH_TEST_SKIPS` names a file (CI sets it), recorded there with the
