@@ -229,13 +229,10 @@ async fn readiness(app: &TestApp) -> Value {
 }
 
 async fn until_ready_is(app: &TestApp, status: &str) {
-    for _ in 0..100 {
-        if readiness(app).await == status {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("/readyz never said {status}");
+    common::eventually(&format!("/readyz saying {status}"), || async {
+        (readiness(app).await == status).then_some(())
+    })
+    .await;
 }
 
 /// Two replicas on a Redis of the test's own, which it may kill: `None`
