@@ -278,7 +278,7 @@ pub async fn get(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|accept| accept.contains("text/html"));
     if !has_query && wants_html {
-        return http::graphiql::page().await.into_response();
+        return http::graphiql::page().await;
     }
     let Some(format) = Format::negotiate(&parts.headers) else {
         return not_acceptable();

@@ -58,6 +58,7 @@ pub fn router(
         )
         .route("/graphql/ws", get(http::websocket::handler))
         .route("/graphiql", get(http::graphiql::page))
+        .route("/graphiql/assets/{file}", get(http::graphiql::asset))
         .route("/healthz", get(http::health::healthz))
         .route("/readyz", get(http::health::readyz));
     if !metrics_apart {
