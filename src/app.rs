@@ -48,6 +48,8 @@ pub struct Application {
     background: Background,
     /// `/metrics` on a listener of its own (`KITH_METRICS_LISTEN`).
     metrics: Option<(TcpListener, Router)>,
+    /// The services, for what runs beside serving (`kith serve --demo`).
+    state: AppState,
 }
 
 impl Application {
@@ -65,7 +67,9 @@ impl Application {
             Some(url) => {
                 // Lazily: a replica that is down does not keep kith from
                 // starting (reads fall back to the primary meanwhile).
-                let mut replica = connect(url, &settings, true).await?;
+                let mut replica = connect(url, &settings, true).await.with_context(|| {
+                    format!("KITH_DATABASE_READ_URL={}", crate::infra::db::redact(url))
+                })?;
                 statements.attach(&mut replica);
                 statements.replica.attach(&mut replica);
                 Some(replica)
@@ -79,6 +83,7 @@ impl Application {
             .map(|url| Redis::connect(url, &settings.redis_prefix))
             .transpose()?;
         let (state, background) = AppState::build(settings.clone(), db, redis).await?;
+        let services = state.clone();
         let limiter = state.limiter.clone();
         let sockets = http::websocket::Sockets::default();
         let presence = state.presence.clone();
@@ -86,9 +91,14 @@ impl Application {
         let stopping = http::serve::Stopping::default();
         let (router, metrics_router) = http::router(state, sockets.clone(), stopping.clone());
         let router = router.layer(cors);
-        let listener = bind(settings.listen)?;
+        let listener = bind(settings.listen)
+            .with_context(|| format!("cannot listen on KITH_LISTEN={}", settings.listen))?;
         let metrics = match (settings.metrics_listen, metrics_router) {
-            (Some(addr), Some(router)) => Some((bind(addr)?, router)),
+            (Some(addr), Some(router)) => Some((
+                bind(addr)
+                    .with_context(|| format!("cannot listen on KITH_METRICS_LISTEN={addr}"))?,
+                router,
+            )),
             _ => None,
         };
         Ok(Self {
@@ -102,7 +112,13 @@ impl Application {
             limiter,
             background,
             metrics,
+            state: services,
         })
+    }
+
+    /// The services the app serves with.
+    pub fn state(&self) -> &AppState {
+        &self.state
     }
 
     pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
@@ -211,7 +227,13 @@ pub async fn connect_migrated(settings: &Settings) -> anyhow::Result<DatabaseCon
 
 /// The primary database (`DATABASE_URL`).
 pub async fn connect_database(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
-    connect(&settings.database_url, settings, false).await
+    let url = &settings.database_url;
+    connect(url, settings, false).await.with_context(|| {
+        format!(
+            "cannot connect to KITH_DATABASE_URL={}",
+            crate::infra::db::redact(url)
+        )
+    })
 }
 
 async fn connect(url: &str, settings: &Settings, lazy: bool) -> anyhow::Result<DatabaseConnection> {
@@ -265,9 +287,7 @@ async fn connect(url: &str, settings: &Settings, lazy: bool) -> anyhow::Result<D
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true)
         });
-    Database::connect(options)
-        .await
-        .with_context(|| format!("connecting to {}", crate::infra::db::redact(url)))
+    Ok(Database::connect(options).await?)
 }
 
 /// Binds with a deep accept backlog: the default of 128 turns a burst of
@@ -279,8 +299,6 @@ pub fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
         TcpSocket::new_v6()?
     };
     socket.set_reuseaddr(true)?;
-    socket
-        .bind(addr)
-        .with_context(|| format!("binding {addr}"))?;
+    socket.bind(addr)?;
     Ok(socket.listen(4096)?)
 }

@@ -1,4 +1,7 @@
-//! The `kith` command: `serve` (the default), `migrate`, `schema`.
+//! The `kith` command: `serve` (the default; `--demo` fills an empty database), `migrate`,
+//! `schema`, `seed`.
+
+use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use kith::{app::Application, config::Settings, graphql, telemetry};
@@ -21,7 +24,13 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve GraphQL, GraphiQL, health and metrics (the default).
-    Serve,
+    Serve {
+        /// Fill an empty database with demo data first (alice, bob, carol,
+        /// dave and a few hundred more; the password is printed) and print a
+        /// ready Authorization header for alice.
+        #[arg(long, env = "KITH_DEMO")]
+        demo: bool,
+    },
     /// Apply pending database migrations and exit.
     Migrate,
     /// Print the GraphQL schema (SDL) and exit.
@@ -45,12 +54,33 @@ enum Command {
 /// default, is what one overflowing request once used up.
 const THREAD_STACK_BYTES: usize = 8 << 20;
 
-fn main() -> anyhow::Result<()> {
-    tokio::runtime::Builder::new_multi_thread()
+fn main() -> ExitCode {
+    // Settings from a `.env` in the working directory, as `.env.example`
+    // suggests; variables already in the environment win.
+    let dotenv = dotenvy::dotenv();
+    let outcome = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_stack_size(THREAD_STACK_BYTES)
-        .build()?
-        .block_on(run())
+        .build()
+        .map_err(anyhow::Error::from)
+        .and_then(|runtime| {
+            if let Err(err) = &dotenv
+                && !err.not_found()
+            {
+                anyhow::bail!("reading .env: {err}");
+            }
+            runtime.block_on(run())
+        });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        // One line that names what to fix (the setting, the address), with
+        // its causes after colons: a start-up error is not a crash, so no
+        // backtrace.
+        Err(err) => {
+            eprintln!("kith: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 async fn run() -> anyhow::Result<()> {
@@ -61,14 +91,17 @@ async fn run() -> anyhow::Result<()> {
     }
     let settings = Settings::load()?;
     telemetry::init(settings.log_format);
-    match cli.command.unwrap_or(Command::Serve) {
+    match cli.command.unwrap_or(Command::Serve { demo: false }) {
         Command::Migrate => {
             let db = kith::app::connect_database(&settings).await?;
             kith::app::migrate(&db).await?;
             tracing::info!("migrations applied");
         }
-        Command::Serve => {
+        Command::Serve { demo } => {
             let app = Application::build(settings).await?;
+            if demo {
+                announce_demo(kith::seed::demo::fill(app.state()).await?);
+            }
             let addr = app.local_addr()?;
             tracing::info!("kith serving on http://{addr} (GraphiQL at http://{addr}/graphiql)");
             app.run_until_stopped(shutdown_signal()).await?;
@@ -99,6 +132,24 @@ async fn run() -> anyhow::Result<()> {
         Command::Schema => unreachable!("handled above"),
     }
     Ok(())
+}
+
+fn announce_demo(report: kith::seed::demo::DemoReport) {
+    if report.filled {
+        tracing::info!(
+            "demo data: alice, bob, carol, dave and {} generated users; every password is {:?}",
+            kith::seed::demo::GENERATED_USERS,
+            kith::seed::DEMO_PASSWORD
+        );
+    } else {
+        tracing::info!("demo data: the database already has users, so it was left as it is");
+    }
+    match report.alice_authorization {
+        Some(header) => tracing::info!(
+            "signed in as alice; GraphiQL headers: {{\"Authorization\": \"{header}\"}}"
+        ),
+        None => tracing::info!("no demo user alice in this database"),
+    }
 }
 
 /// Completes on SIGINT or SIGTERM.

@@ -9,6 +9,8 @@
 //! friendship as both of its rows. Every seeded user's password is
 //! [`DEMO_PASSWORD`], hashed once.
 
+pub mod demo;
+
 use std::{collections::HashSet, time::Instant};
 
 use chrono::{Duration, Utc};
