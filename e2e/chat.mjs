@@ -6,13 +6,17 @@
 //
 //   KITH_URL=http://127.0.0.1:8080/graphql npm run chat
 
-import { ApolloClient, HttpLink, InMemoryCache, gql, split } from '@apollo/client/core/index.js';
-import { GraphQLWsLink } from '@apollo/client/link/subscriptions/index.js';
-import { getMainDefinition } from '@apollo/client/utilities/index.js';
+import { ApolloClient, ApolloLink, HttpLink, InMemoryCache, gql } from '@apollo/client';
+import { GraphQLWsLink } from '@apollo/client/link/subscriptions';
 import { Client as UrqlClient, fetchExchange, subscriptionExchange } from '@urql/core';
 import { createClient as createWsClient } from 'graphql-ws';
 import { SubscriptionClient } from 'subscriptions-transport-ws';
 import WebSocket from 'ws';
+
+// Apollo Client 4's GraphQLWsLink reads the global WebSocket (WebSocket.CLOSED)
+// when a subscription fails, and Node 20 has none: without this a server's
+// error would reach the test as a ReferenceError instead of the GraphQL error.
+globalThis.WebSocket ??= WebSocket;
 
 const httpUrl = process.env.KITH_URL || 'http://127.0.0.1:8080/graphql';
 const wsUrl = httpUrl.replace(/^http/, 'ws');
@@ -116,11 +120,9 @@ function apolloFor(user) {
     webSocketImpl: WebSocket,
     connectionParams: { authorization: `Bearer ${user.token}` },
   });
-  const link = split(
-    ({ query }) => {
-      const definition = getMainDefinition(query);
-      return definition.kind === 'OperationDefinition' && definition.operation === 'subscription';
-    },
+  // Apollo Client 4 gives each operation its type; `split` is now ApolloLink.split.
+  const link = ApolloLink.split(
+    ({ operationType }) => operationType === 'subscription',
     new GraphQLWsLink(ws),
     new HttpLink({ uri: httpUrl, headers: { authorization: `Bearer ${user.token}` } }),
   );
@@ -159,7 +161,7 @@ const tests = {
       const live = collector((next, error) => {
         const sub = bobs.client
           .subscribe({ query: gql(MESSAGE_ADDED), variables: { c: conversation } })
-          .subscribe({ next: (r) => (r.errors ? error(r.errors) : next(r.data.messageAdded)), error });
+          .subscribe({ next: (r) => (r.error ? error(r.error) : next(r.data.messageAdded)), error });
         return () => sub.unsubscribe();
       });
       await sleep(300);
@@ -176,7 +178,7 @@ const tests = {
       const resumed = collector((next, error) => {
         const sub = bobs.client
           .subscribe({ query: gql(MESSAGE_ADDED), variables: { c: conversation, s: 0 } })
-          .subscribe({ next: (r) => (r.errors ? error(r.errors) : next(r.data.messageAdded)), error });
+          .subscribe({ next: (r) => (r.error ? error(r.error) : next(r.data.messageAdded)), error });
         return () => sub.unsubscribe();
       });
       await resumed.until(1);
