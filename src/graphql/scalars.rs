@@ -1,4 +1,4 @@
-//! Scalars the contract names: `Date` (`YYYY-MM-DD`). `DateTime` is async-graphql's
+//! Scalars the API names (docs/api.md): `Date` (`YYYY-MM-DD`). `DateTime` is async-graphql's
 //! chrono scalar (RFC 3339).
 
 use async_graphql::{InputValueError, InputValueResult, Scalar, ScalarType, Value};

@@ -28,7 +28,7 @@ impl UserQuery {
     // request.
 
     /// The signed-in user.
-    /// Nullable, as the contract has it: without a token it is null with an
+    /// Nullable: without a token it is null with an
     /// `UNAUTHENTICATED` error, and sibling fields still resolve.
     async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
         let viewer = ctx.require_viewer().await?;

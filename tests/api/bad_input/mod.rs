@@ -72,7 +72,8 @@ pub fn invalid() -> Expect {
 }
 
 /// Missing or hidden from the caller: a mutation on it is `NOT_FOUND`, with
-/// no `extensions.field` (the contract gives one to `BAD_USER_INPUT` only).
+/// no `extensions.field` (docs/api.md: only `BAD_USER_INPUT` and `CONFLICT`
+/// errors that one input value caused carry one).
 /// An id that is no id at all, or names another type, is as missing.
 pub fn not_found() -> Expect {
     Expect {
