@@ -57,7 +57,7 @@ const THREAD_STACK_BYTES: usize = 8 << 20;
 fn main() -> ExitCode {
     // Settings from a `.env` in the working directory, as `.env.example`
     // suggests; variables already in the environment win.
-    let dotenv = dotenvy::dotenv();
+    let dotenv = dotenvy::from_path(".env");
     let outcome = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_stack_size(THREAD_STACK_BYTES)

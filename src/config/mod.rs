@@ -278,7 +278,16 @@ impl Settings {
         let settings = figment
             .merge(Env::prefixed("KITH_").ignore(&["config"]))
             .merge(Env::raw().only(&["DATABASE_URL", "DATABASE_READ_URL", "REDIS_URL"]))
-            .extract()?;
+            .extract()
+            // Named as the operator sets it (KITH_LISTEN), whichever source
+            // (environment, .env or the TOML file) held the bad value.
+            .map_err(|err| match err.path.is_empty() {
+                true => anyhow::anyhow!("bad settings: {err}"),
+                false => {
+                    let key = err.path.join("_").to_uppercase();
+                    anyhow::anyhow!("bad setting KITH_{key}: {}", err.kind)
+                }
+            })?;
         Ok(settings)
     }
 
