@@ -19,9 +19,18 @@ use crate::{
 /// `Authorization` header, and a refresh token to get the next one.
 #[derive(SimpleObject)]
 pub struct AuthPayload {
+    /// Send it as `Authorization: Bearer <accessToken>` (or in a WebSocket's
+    /// `connection_init` payload). It works until `accessTokenExpiresAt`, or
+    /// until its session ends.
     pub access_token: String,
+    /// Keep it secret and pass it to `refreshSession` for the next pair of
+    /// tokens. It works once; its session ends after 30 days unused (the
+    /// default).
     pub refresh_token: String,
+    /// When the access token stops working (15 minutes after it was issued,
+    /// by default): refresh before then.
     pub access_token_expires_at: DateTime<Utc>,
+    /// The signed-in user, their owner-only fields included.
     pub user: User,
 }
 
@@ -43,12 +52,16 @@ pub struct Session {
     pub current: bool,
 }
 
+/// One signed-in device or app of the viewer's: what `User.sessions` lists
+/// and `revokeSession` ends.
 #[Object]
 impl Session {
+    /// The session's global ID (for `node` and `revokeSession`).
     pub async fn id(&self) -> ID {
         ids::encode(NodeKind::Session, self.model.id)
     }
 
+    /// When it signed in.
     async fn created_at(&self) -> DateTime<Utc> {
         self.model.created_at
     }
@@ -63,46 +76,68 @@ impl Session {
         self.model.expires_at
     }
 
+    /// The `User-Agent` header the app sent when the session last signed in
+    /// or refreshed; null if it sent none.
     async fn user_agent(&self) -> Option<&str> {
         self.model.user_agent.as_deref()
     }
 
+    /// The IP address the session last signed in or refreshed from; null
+    /// when unknown.
     async fn ip(&self) -> Option<&str> {
         self.model.ip.as_deref()
     }
 
+    /// True for the session the request itself is made with.
     async fn current(&self) -> bool {
         self.current
     }
 }
 
+/// A new account: a username and password, and optionally the rest.
 #[derive(InputObject)]
 pub struct RegisterInput {
     /// 3 to 32 of `a-z 0-9 _ .`; case is folded (`Alice` registers `alice`).
+    /// Taken is `CONFLICT` with `extensions.field` `username`.
     pub username: String,
     /// 8 to 128 characters.
     pub password: String,
+    /// An address to sign in with; stored lower-case. Optional; one already
+    /// registered is `CONFLICT` (field `email`).
     pub email: Option<String>,
-    /// E.164, like `+14155550123`.
+    /// A number to sign in with, in E.164 form, like `+14155550123`.
+    /// Optional; one already registered is `CONFLICT` (field `phone`).
     pub phone: Option<String>,
+    /// The name shown to others, at most 64 characters (trimmed; empty
+    /// means none).
     pub display_name: Option<String>,
+    /// Must make the user 13 to 120 years old; discovery needs 18 or over.
+    /// Only its owner sees it; others see `User.age`.
     pub birthdate: Option<Date>,
 }
 
+/// The credentials of an existing account.
 #[derive(InputObject)]
 pub struct LoginInput {
     /// A username, an email address or an E.164 phone number.
     pub identifier: String,
+    /// The account's password. A wrong one (or an unknown identifier) is
+    /// `UNAUTHENTICATED`, without saying which.
     pub password: String,
 }
 
+/// The refresh token to exchange.
 #[derive(InputObject)]
 pub struct RefreshSessionInput {
+    /// The latest `refreshToken` an `AuthPayload` gave this session.
     pub refresh_token: String,
 }
 
+/// Confirms an account's deletion.
 #[derive(InputObject)]
 pub struct DeleteAccountInput {
+    /// The account's current password; a wrong one is `BAD_USER_INPUT`
+    /// (field `password`).
     pub password: String,
 }
 
@@ -111,11 +146,13 @@ pub struct AccountQuery;
 
 #[Object]
 impl AccountQuery {
-    /// True when nobody has the username (it may still be refused if invalid).
+    /// True when nobody has the username. Needs no sign-in. An invalid name
+    /// (see `RegisterInput.username`) is `BAD_USER_INPUT`; checks per address
+    /// are rate limited (`RATE_LIMITED`).
     async fn username_available(
         &self,
         ctx: &Context<'_>,
-        username: String,
+        #[graphql(desc = "The name to check; case does not matter.")] username: String,
     ) -> async_graphql::Result<bool> {
         let state = ctx.state();
         // Per call, so each alias of a request counts: one request must not
@@ -133,10 +170,14 @@ pub struct AccountMutation;
 
 #[Object]
 impl AccountMutation {
-    /// Creates an account and signs it in.
+    /// Creates an account and signs it in. Needs no sign-in. Invalid input is
+    /// `BAD_USER_INPUT` and a username, email or phone already taken is
+    /// `CONFLICT`, each with `extensions.field`; sign-ups per address are
+    /// rate limited (`RATE_LIMITED`).
     async fn register(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "The new account's username, password and optional profile.")]
         input: RegisterInput,
     ) -> async_graphql::Result<AuthPayload> {
         let state = ctx.state();
@@ -156,11 +197,14 @@ impl AccountMutation {
         Ok(state.accounts.register(registration, &client).await?.into())
     }
 
-    /// Signs in with a username, email or phone and a password.
+    /// Signs in with a username, email or phone and a password, opening a new
+    /// session. Needs no sign-in. Wrong credentials are `UNAUTHENTICATED`;
+    /// attempts per address and failures per account are rate limited
+    /// (`RATE_LIMITED`).
     async fn login(
         &self,
         ctx: &Context<'_>,
-        input: LoginInput,
+        #[graphql(desc = "The identifier and password to sign in with.")] input: LoginInput,
     ) -> async_graphql::Result<AuthPayload> {
         let state = ctx.state();
         let client = ctx.client();
@@ -178,12 +222,13 @@ impl AccountMutation {
             .into())
     }
 
-    /// Exchanges a refresh token for new tokens. Each refresh token works once;
-    /// using one twice revokes its session.
+    /// Exchanges a refresh token for new tokens. Needs no access token. Each
+    /// refresh token works once; using one twice revokes its session. An
+    /// unknown, spent or expired one is `UNAUTHENTICATED`: sign in again.
     async fn refresh_session(
         &self,
         ctx: &Context<'_>,
-        input: RefreshSessionInput,
+        #[graphql(desc = "The refresh token to exchange.")] input: RefreshSessionInput,
     ) -> async_graphql::Result<AuthPayload> {
         let state = ctx.state();
         let client = ctx.client();
@@ -199,6 +244,7 @@ impl AccountMutation {
     }
 
     /// Ends the current session; its access token stops working at once.
+    /// Always true.
     async fn logout(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
         let viewer = ctx.require_viewer().await?;
         ctx.state()
@@ -208,7 +254,7 @@ impl AccountMutation {
         Ok(true)
     }
 
-    /// Ends every session of the viewer, this one included.
+    /// Ends every session of the viewer, this one included. Always true.
     async fn logout_all_sessions(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
         let viewer = ctx.require_viewer().await?;
         ctx.state()
@@ -218,8 +264,13 @@ impl AccountMutation {
         Ok(true)
     }
 
-    /// Ends one of the viewer's sessions, such as a lost phone's.
-    async fn revoke_session(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<bool> {
+    /// Ends one of the viewer's sessions, such as a lost phone's. Always
+    /// true; a session that is not the viewer's is `NOT_FOUND`.
+    async fn revoke_session(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The `Session.id` to end.")] id: ID,
+    ) -> async_graphql::Result<bool> {
         let viewer = ctx.require_viewer().await?;
         let session_id = ids::expect(&id, NodeKind::Session)?;
         ctx.state()
@@ -229,11 +280,13 @@ impl AccountMutation {
         Ok(true)
     }
 
-    /// Deletes the viewer's account and everything it owns, once the password matches.
+    /// Deletes the viewer's account and everything it owns, once the password
+    /// matches (`BAD_USER_INPUT` on `password` otherwise); every session ends.
+    /// Always true.
     async fn delete_account(
         &self,
         ctx: &Context<'_>,
-        input: DeleteAccountInput,
+        #[graphql(desc = "The account's password, to confirm.")] input: DeleteAccountInput,
     ) -> async_graphql::Result<bool> {
         let viewer = ctx.require_viewer().await?;
         ctx.state()

@@ -20,25 +20,31 @@ use crate::{
 /// A new message.
 #[derive(SimpleObject)]
 pub struct MessageAddedEvent {
+    /// The message.
     pub message: Message,
 }
 
 /// A message's body changed.
 #[derive(SimpleObject)]
 pub struct MessageEditedEvent {
+    /// The message, with its new body and `editedAt`.
     pub message: Message,
 }
 
 /// A message became a tombstone.
 #[derive(SimpleObject)]
 pub struct MessageDeletedEvent {
+    /// The tombstone: `body` null, `deletedAt` set.
     pub message: Message,
 }
 
 /// Someone reacted to a message, changed their reaction, or took it back.
 #[derive(SimpleObject)]
 pub struct ReactionChangedEvent {
+    /// The `Message.id` reacted to.
     pub message_id: ID,
+    /// Who reacted; null if their account is gone (or they blocked the
+    /// viewer).
     pub user: Option<User>,
     /// Their reaction now; null when they took it back.
     pub emoji: Option<String>,
@@ -47,18 +53,25 @@ pub struct ReactionChangedEvent {
 /// Someone read the conversation up to `upToSeq`.
 #[derive(SimpleObject)]
 pub struct ReadReceiptEvent {
+    /// Who read; null if their account is gone (or they blocked the viewer).
     pub user: Option<User>,
+    /// The seq they have read up to (their `viewerLastReadSeq`).
     pub up_to_seq: i64,
 }
 
 /// Someone started or stopped typing; forget it after `expiresAt`.
 #[derive(SimpleObject)]
 pub struct TypingEvent {
+    /// Who is typing; null if their account is gone (or they blocked the
+    /// viewer).
     pub user: Option<User>,
+    /// True when they started (or still are), false when they stopped.
     pub typing: bool,
+    /// When to stop showing them as typing unless renewed (6 seconds on).
     pub expires_at: DateTime<Utc>,
 }
 
+/// One thing that happened in a conversation, told by `conversationEvents`.
 #[derive(Union)]
 pub enum ConversationEvent {
     MessageAdded(MessageAddedEvent),
@@ -81,6 +94,9 @@ impl ConversationEventsSubscription {
     async fn conversation_events(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "The `Conversation.id` to follow; one the viewer does not take part in is `NOT_FOUND`."
+        )]
         conversation_id: ID,
     ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<ConversationEvent>> + use<>>
     {

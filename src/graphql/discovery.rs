@@ -31,11 +31,16 @@ use crate::{
 /// whom they are recommended to.
 #[derive(SimpleObject)]
 pub struct DiscoveryPreferences {
+    /// The youngest age, in years, to recommend (18 to 99).
     pub min_age: i32,
+    /// The oldest age, in years, to recommend (18 to 99, not below `minAge`).
     pub max_age: i32,
+    /// The genders to recommend; at least one.
     pub genders: Vec<Gender>,
+    /// The farthest to recommend, in kilometres (1 to 300).
     pub max_distance_km: i32,
-    /// Shown in others' recommendations.
+    /// True while the viewer is shown in others' recommendations (and may be
+    /// liked by those they have not liked).
     pub discoverable: bool,
 }
 
@@ -56,14 +61,20 @@ impl From<Preferences> for DiscoveryPreferences {
     }
 }
 
-/// Omitted fields keep their value. Ages 18–99, distance 1–300 km.
+/// Changes to the viewer's discovery preferences. Omitted (or null) fields
+/// keep their value. A value out of range is `BAD_USER_INPUT` with `extensions.field`
+/// naming it.
 #[derive(InputObject)]
 pub struct UpdateDiscoveryPreferencesInput {
+    /// Years, 18 to 99, not above `maxAge`.
     pub min_age: Option<i32>,
+    /// Years, 18 to 99, not below `minAge`.
     pub max_age: Option<i32>,
     /// At least one.
     pub genders: Option<Vec<Gender>>,
+    /// Kilometres, 1 to 300.
     pub max_distance_km: Option<i32>,
+    /// False hides the viewer from others' recommendations.
     pub discoverable: Option<bool>,
 }
 
@@ -71,11 +82,16 @@ pub struct UpdateDiscoveryPreferencesInput {
 /// `usePreferences: false`, of the widest limits).
 #[derive(InputObject, Default)]
 pub struct RecommendationFilter {
+    /// Years, 18 to 99, not above the max age in effect.
     pub min_age: Option<i32>,
+    /// Years, 18 to 99, not below the min age in effect.
     pub max_age: Option<i32>,
+    /// At least one.
     pub genders: Option<Vec<Gender>>,
+    /// Kilometres, 1 to 300.
     pub max_distance_km: Option<i32>,
-    /// Only candidates who share at least one of these interests.
+    /// Only candidates who share at least one of these interests (at most 20
+    /// tags of 1 to 32 characters; compared lower-case).
     pub interests: Option<Vec<String>>,
 }
 
@@ -98,6 +114,8 @@ impl From<RecommendationFilter> for Filter {
 /// else lets a client read back.
 #[derive(SimpleObject)]
 pub struct Compatibility {
+    /// The overall fit, 0–1: the weighted sum of the parts below and the
+    /// hidden one. What `recommendations` ranks by.
     pub score: f64,
     /// How much the two lists of interests overlap.
     pub shared_interests: f64,
@@ -109,14 +127,18 @@ pub struct Compatibility {
     pub mutual_friends: f64,
 }
 
-/// Why a candidate is recommended, on each edge of `recommendations`.
+// Why a candidate is recommended, on each edge of `recommendations`
+// (flattened into `RecommendationEdge`: only its fields are in the schema).
 #[derive(SimpleObject)]
 pub struct RecommendationEdgeFields {
     /// Whole kilometres, at least 1, measured to a coarse cell around the
     /// candidate: never their exact position.
     pub distance_km: i32,
+    /// How well the candidate suits the viewer.
     pub compatibility: Compatibility,
+    /// The interests the candidate and the viewer share.
     pub common_interests: Vec<String>,
+    /// How many friends the candidate and the viewer have in common.
     pub mutual_friends_count: i64,
     /// The candidate super-liked the viewer (a plain like stays secret).
     pub super_liked_viewer: bool,
@@ -165,19 +187,22 @@ pub type RecommendationConnection = Connection<
     RecommendationEdgeName,
 >;
 
-/// Two users who liked each other, as one of them sees it.
+// Two users who liked each other, as one of them sees it.
 pub struct Match {
     matched: DomainMatch,
     viewer: Uuid,
 }
 
+/// Two users who liked each other, as one of them sees it. Only the two see
+/// it; it lasts until either unmatches or blocks the other.
 #[Object]
 impl Match {
+    /// The match's global ID (for `node` and `unmatch`).
     pub async fn id(&self) -> ID {
         ids::encode(NodeKind::Match, self.matched.id)
     }
 
-    /// The other user.
+    /// The other user; null if their account is gone.
     async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
         Ok(load_user(ctx, self.matched.other(self.viewer)).await?)
     }
@@ -193,6 +218,7 @@ impl Match {
             .map(Conversation))
     }
 
+    /// When the second like made the match.
     async fn created_at(&self) -> DateTime<Utc> {
         self.matched.created_at
     }
@@ -206,16 +232,17 @@ impl Match {
 
 pub type MatchConnection = Connection<String, Match, TotalCount, EmptyFields>;
 
-/// What a swipe came to.
+// What a swipe came to.
 pub struct SwipeResult {
     outcome: SwipeOutcome,
     target: Uuid,
     viewer: Uuid,
 }
 
+/// What a swipe (`like`, `pass`, `superLike`) came to.
 #[Object]
 impl SwipeResult {
-    /// The user swiped.
+    /// The user swiped on; null if their account is gone.
     async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
         Ok(load_user(ctx, self.target).await?)
     }
@@ -229,7 +256,8 @@ impl SwipeResult {
             .map(|matched| Match::new(matched, self.viewer))
     }
 
-    /// After a super like: how many are left for the rolling day.
+    /// After a super like: how many are left in the last 24 hours (5 a day
+    /// by default); null after any other swipe.
     async fn super_likes_remaining(&self) -> Option<u32> {
         self.outcome.super_likes_left
     }
@@ -241,16 +269,28 @@ pub struct DiscoveryQuery;
 #[Object]
 impl DiscoveryQuery {
     /// People to swipe on, best first. Needs the viewer's birthdate (18+),
-    /// gender and location. Pages never repeat or skip anyone: the first page
-    /// ranks everyone in range once, and later pages read on from that
-    /// ranking, leaving out whoever was swiped or blocked since.
+    /// gender and location (`FORBIDDEN`, saying what is missing, without).
+    /// Pages never repeat or skip anyone: the first page ranks everyone in
+    /// range once, and later pages read on from that ranking, leaving out
+    /// whoever was swiped or blocked since.
     #[graphql(complexity = "crate::graphql::pagination::cost(first, child_complexity)")]
     async fn recommendations(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "How many to return: 0 to 100 (more is `BAD_USER_INPUT`); 20 when left out."
+        )]
         first: Option<i32>,
+        #[graphql(
+            desc = "An `endCursor` of the previous page, asked with the same `usePreferences` and `filter`: return the candidates ranked after it."
+        )]
         after: Option<String>,
-        #[graphql(default = true)] use_preferences: bool,
+        #[graphql(
+            default = true,
+            desc = "True: start from the viewer's `discoveryPreferences`; false: from the widest limits (ages 18–99, every gender, 300 km)."
+        )]
+        use_preferences: bool,
+        #[graphql(desc = "Limits for this call, in place of those `usePreferences` chose.")]
         filter: Option<RecommendationFilter>,
     ) -> async_graphql::Result<RecommendationConnection> {
         let viewer = ctx.require_viewer().await?;
@@ -293,12 +333,19 @@ impl DiscoveryQuery {
         Ok(connection)
     }
 
-    /// The viewer's matches, newest first.
+    /// The viewer's standing matches, newest first. `totalCount` is always
+    /// null here.
     #[graphql(complexity = "crate::graphql::pagination::cost(first, child_complexity)")]
     async fn matches(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "How many to return: 0 to 100 (more is `BAD_USER_INPUT`); 20 when left out."
+        )]
         first: Option<i32>,
+        #[graphql(
+            desc = "An `endCursor` (or edge `cursor`) of the previous page: return what comes after it."
+        )]
         after: Option<String>,
     ) -> async_graphql::Result<MatchConnection> {
         let viewer = ctx.require_viewer().await?;
@@ -331,9 +378,12 @@ pub struct DiscoveryMutation;
 
 #[Object]
 impl DiscoveryMutation {
+    /// Changes whom the viewer wants recommended (and whom they are
+    /// recommended to); returns the preferences now in effect.
     async fn update_discovery_preferences(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "The preferences to change; the rest keep their value.")]
         input: UpdateDiscoveryPreferencesInput,
     ) -> async_graphql::Result<DiscoveryPreferences> {
         let viewer = ctx.require_viewer().await?;
@@ -354,30 +404,49 @@ impl DiscoveryMutation {
             .into())
     }
 
-    /// Likes a user; if they liked the viewer, that is a match.
-    async fn like(&self, ctx: &Context<'_>, user_id: ID) -> async_graphql::Result<SwipeResult> {
+    /// Likes a user; if they liked the viewer, that is a match (both get a
+    /// `MatchNotification`). Liking someone discovery would not show you is
+    /// `FORBIDDEN`, unless they liked you. Swipes are rate limited per user
+    /// (`RATE_LIMITED`).
+    async fn like(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The `User.id` to like.")] user_id: ID,
+    ) -> async_graphql::Result<SwipeResult> {
         swipe(ctx, &user_id, SwipeKind::Like).await
     }
 
-    /// Passes on a user: they are not recommended again until the cooldown is
-    /// over. Passing on a match is `CONFLICT` (unmatch instead).
-    async fn pass(&self, ctx: &Context<'_>, user_id: ID) -> async_graphql::Result<SwipeResult> {
+    /// Passes on a user: they are not recommended again until the cooldown
+    /// (7 days by default) is over. Passing on a match is `CONFLICT` (unmatch
+    /// instead), as is passing on someone you super-liked.
+    async fn pass(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The `User.id` to pass on.")] user_id: ID,
+    ) -> async_graphql::Result<SwipeResult> {
         swipe(ctx, &user_id, SwipeKind::Pass).await
     }
 
-    /// A like they can see coming: limited per day (`RATE_LIMITED` beyond).
+    /// A like they can see coming (`superLikedViewer` on their
+    /// recommendation): 5 in any 24 hours by default, `RATE_LIMITED` beyond.
+    /// It cannot be taken back.
     async fn super_like(
         &self,
         ctx: &Context<'_>,
-        user_id: ID,
+        #[graphql(desc = "The `User.id` to super-like.")] user_id: ID,
     ) -> async_graphql::Result<SwipeResult> {
         swipe(ctx, &user_id, SwipeKind::SuperLike).await
     }
 
     /// Ends a match for good: the pair is not recommended or matched again,
     /// and their conversation is closed to new messages (unless they are
-    /// friends). Returns the match's ID.
-    async fn unmatch(&self, ctx: &Context<'_>, match_id: ID) -> async_graphql::Result<ID> {
+    /// friends). Both get a `MatchEndedNotification`. Returns the match's ID;
+    /// one that is not the viewer's (or ended) is `NOT_FOUND`.
+    async fn unmatch(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The `Match.id` to end.")] match_id: ID,
+    ) -> async_graphql::Result<ID> {
         let viewer = ctx.require_viewer().await?;
         let id = ids::expect(&match_id, NodeKind::Match)?;
         let ended = ctx.state().discovery.unmatch(viewer.user_id, id).await?;

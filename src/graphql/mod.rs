@@ -37,6 +37,8 @@ use crate::{
     state::AppState,
 };
 
+/// What a client reads. Most fields need a signed-in viewer (an access token
+/// in the `Authorization: Bearer` header); those that do not say so.
 #[derive(MergedObject, Default)]
 pub struct Query(
     users::UserQuery,
@@ -48,6 +50,12 @@ pub struct Query(
     node::NodeQuery,
 );
 
+/// What a client changes. Every mutation but `register`, `login` and
+/// `refreshSession` needs a signed-in viewer (`UNAUTHENTICATED` without one).
+/// A refused mutation answers an error whose `extensions.code` says why
+/// (`BAD_USER_INPUT`, `UNAUTHENTICATED`, `FORBIDDEN`, `NOT_FOUND`, `CONFLICT`,
+/// `RATE_LIMITED`) and, for bad or clashing input, `extensions.field` names
+/// the input field at fault.
 #[derive(MergedObject, Default)]
 pub struct Mutation(
     accounts::AccountMutation,
@@ -59,6 +67,10 @@ pub struct Mutation(
     presence::PresenceMutation,
 );
 
+/// Live feeds over WebSocket (`/graphql/ws` or `/graphql`, with the
+/// `graphql-transport-ws` or legacy `graphql-ws` protocol), for a signed-in
+/// viewer: the access token goes in `connection_init`'s payload. A feed ends when the viewer's session
+/// ends (logout, revocation or expiry).
 #[derive(MergedSubscription, Default)]
 pub struct Subscription(
     notifications::NotificationSubscription,
@@ -73,12 +85,11 @@ pub type KithSchema = Schema<Query, Mutation, Subscription>;
 pub fn build_schema(state: AppState) -> KithSchema {
     let settings = state.settings.clone();
     let delay = std::time::Duration::from_micros(settings.loader_delay_micros);
-    Schema::build(
+    described(Schema::build(
         Query::default(),
         Mutation::default(),
         Subscription::default(),
-    )
-    .register_output_type::<node::Node>()
+    ))
     .limit_complexity(settings.query_complexity_limit)
     .extension(error_codes::ErrorCodes)
     .extension(observability::Observability)
@@ -131,14 +142,67 @@ fn loader<T: Loader<K>, K: Send + Sync + std::hash::Hash + Eq + Clone + 'static>
 
 /// The schema as the server prints it (`kith schema`, `schema.graphql`).
 pub fn sdl() -> String {
-    Schema::build(
+    described(Schema::build(
         Query::default(),
         Mutation::default(),
         Subscription::default(),
-    )
-    .register_output_type::<node::Node>()
+    ))
     .finish()
     .sdl()
+}
+
+/// The schema's types as both the server and `kith schema` have them: `Node`
+/// registered (no field returns it by name alone), and descriptions for the
+/// types async-graphql generates without one (or with one written for Rust
+/// readers): the connections and the `DateTime` scalar.
+fn described(
+    builder: async_graphql::SchemaBuilder<Query, Mutation, Subscription>,
+) -> async_graphql::SchemaBuilder<Query, Mutation, Subscription> {
+    builder
+        .register_output_type::<node::Node>()
+        .override_input_type_description::<chrono::DateTime<chrono::Utc>>(
+            "A moment in time: an RFC 3339 string in UTC, like \
+             `2026-01-31T18:30:00.123+00:00`. Any offset is accepted as input.",
+        )
+        .override_output_type_description::<social::UserConnection>(
+            "A page of users. Page with `first` (default 20, at most 100) and \
+             `after` (a cursor from `pageInfo.endCursor` or an edge).",
+        )
+        .override_output_type_description::<social::FriendRequestConnection>(
+            "A page of friend requests, newest first; page with `first` \
+             (default 20, at most 100) and `after`.",
+        )
+        .override_output_type_description::<groups::GroupConnection>(
+            "A page of groups; page with `first` (default 20, at most 100) and `after`.",
+        )
+        .override_output_type_description::<groups::GroupMemberConnection>(
+            "A page of a group's members, each edge with the member's role and \
+             when they joined; page with `first` (default 20, at most 100) and `after`.",
+        )
+        .override_output_type_description::<groups::GroupInvitationConnection>(
+            "A page of pending group invitations, newest first; page with \
+             `first` (default 20, at most 100) and `after`.",
+        )
+        .override_output_type_description::<groups::GroupJoinRequestConnection>(
+            "A page of pending requests to join a group, oldest first; page \
+             with `first` (default 20, at most 100) and `after`.",
+        )
+        .override_output_type_description::<chat::ConversationConnection>(
+            "A page of the viewer's conversations, most recent activity first; \
+             page with `first` (default 20, at most 100) and `after`.",
+        )
+        .override_output_type_description::<chat::MessageConnection>(
+            "A page of a conversation's messages, in seq order (oldest first \
+             within the page, whichever way it was paged).",
+        )
+        .override_output_type_description::<discovery::MatchConnection>(
+            "A page of the viewer's matches, newest first; page with `first` \
+             (default 20, at most 100) and `after`.",
+        )
+        .override_output_type_description::<discovery::RecommendationConnection>(
+            "A page of people to swipe on, best first, each edge saying why \
+             (distance, compatibility, interests and friends in common).",
+        )
 }
 
 /// What resolvers ask of their context.

@@ -18,8 +18,14 @@ use crate::{
     },
 };
 
+/// An object with a global ID, which `node` and `nodes` fetch back. IDs are
+/// opaque strings: store them, never build or parse them.
 #[derive(Interface)]
-#[graphql(field(name = "id", ty = "ID"))]
+#[graphql(field(
+    name = "id",
+    ty = "ID",
+    desc = "The object's global ID, unique across all types."
+))]
 pub enum Node {
     User(User),
     Session(Session),
@@ -37,16 +43,24 @@ pub struct NodeQuery;
 
 #[Object]
 impl NodeQuery {
-    async fn node(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Node>> {
+    /// Any object by its global ID; null when there is none, or the viewer
+    /// may not see it (a friend request, invitation, join request, message,
+    /// conversation, match or session is only its parties' own).
+    async fn node(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "A global ID, from any type's `id`.")] id: ID,
+    ) -> async_graphql::Result<Option<Node>> {
         resolve(ctx, &id).await
     }
 
-    /// One entry per id, in order; null where an id resolves to nothing.
+    /// One entry per id, in order; null where an id resolves to nothing (as
+    /// `node` would).
     #[graphql(complexity = "crate::graphql::pagination::list_cost(ids.len(), child_complexity)")]
     async fn nodes(
         &self,
         ctx: &Context<'_>,
-        ids: Vec<ID>,
+        #[graphql(desc = "At most 100 global IDs; more is `BAD_USER_INPUT`.")] ids: Vec<ID>,
     ) -> async_graphql::Result<Vec<Option<Node>>> {
         if ids.len() > MAX_PAGE {
             return Err(AppError::bad_input("ids", format!("at most {MAX_PAGE} ids")).into());

@@ -23,43 +23,54 @@ use crate::{
 /// Someone signed in to the viewer's account on another device.
 #[derive(SimpleObject)]
 pub struct NewSignInNotification {
+    /// The new session: revoke it with `revokeSession` if it was not you.
     pub session: Session,
+    /// When the sign-in happened.
     pub created_at: DateTime<Utc>,
 }
 
 /// Someone asked the viewer to be friends.
 #[derive(SimpleObject)]
 pub struct FriendRequestReceivedNotification {
+    /// The request, PENDING: answer it with `acceptFriendRequest` or
+    /// `declineFriendRequest`.
     pub request: FriendRequest,
 }
 
 /// Someone accepted the viewer's friend request.
 #[derive(SimpleObject)]
 pub struct FriendRequestAcceptedNotification {
+    /// The request, ACCEPTED: its recipient is now the viewer's friend.
     pub request: FriendRequest,
 }
 
 /// Someone invited the viewer to a group.
 #[derive(SimpleObject)]
 pub struct GroupInvitationNotification {
+    /// The invitation, PENDING: answer it with `acceptGroupInvitation` or
+    /// `declineGroupInvitation`.
     pub invitation: GroupInvitation,
 }
 
 /// Someone asked to join a group the viewer owns or administers.
 #[derive(SimpleObject)]
 pub struct GroupJoinRequestNotification {
+    /// The request, PENDING: answer it with `approveJoinRequest` or
+    /// `rejectJoinRequest`.
     pub request: GroupJoinRequest,
 }
 
 /// The viewer's request to join a group was approved: they are a member now.
 #[derive(SimpleObject)]
 pub struct GroupJoinRequestApprovedNotification {
+    /// The viewer's request, APPROVED.
     pub request: GroupJoinRequest,
 }
 
 /// The viewer and someone liked each other.
 #[derive(SimpleObject)]
 pub struct MatchNotification {
+    /// The new match.
     #[graphql(name = "match")]
     pub matched: Match,
 }
@@ -67,9 +78,11 @@ pub struct MatchNotification {
 /// One of the viewer's matches ended (either of them unmatched, or blocked).
 #[derive(SimpleObject)]
 pub struct MatchEndedNotification {
+    /// The `Match.id` of the ended match (no longer fetchable).
     pub match_id: ID,
 }
 
+/// Something that happened to the viewer's account, told by `notifications`.
 #[derive(Union)]
 pub enum Notification {
     NewSignIn(NewSignInNotification),
@@ -87,6 +100,11 @@ pub struct NotificationSubscription;
 
 #[Subscription]
 impl NotificationSubscription {
+    /// What happens to the viewer's account, live: sign-ins on other devices,
+    /// friend requests received and accepted, group invitations, join
+    /// requests to groups they run and their own approved, matches made and
+    /// ended. Nothing is replayed on resubscribing; after falling behind it
+    /// ends with an error saying so.
     async fn notifications(
         &self,
         ctx: &Context<'_>,

@@ -17,12 +17,16 @@ use crate::{
     graphql::{ContextExt, live, loaders::RelationshipLoader, users::User},
 };
 
+/// Whether a user is around, as a viewer sees it.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
 pub enum PresenceStatus {
+    /// Connected (an open WebSocket) and not set otherwise.
     Online,
+    /// Connected, but set away by the user.
     Away,
     /// Online, but shown as OFFLINE to everyone else.
     Invisible,
+    /// Not connected (or hidden from the viewer).
     Offline,
 }
 
@@ -125,7 +129,9 @@ pub async fn presence_of(
 /// A friend's presence changed.
 #[derive(SimpleObject)]
 pub struct PresenceChangedEvent {
+    /// The friend.
     pub user: User,
+    /// Their presence now, as the viewer sees it.
     pub presence: PresenceStatus,
     /// When they went offline; null otherwise.
     pub last_seen_at: Option<DateTime<Utc>>,
@@ -142,7 +148,7 @@ impl PresenceMutation {
     async fn set_presence(
         &self,
         ctx: &Context<'_>,
-        status: PresenceStatus,
+        #[graphql(desc = "The status to show.")] status: PresenceStatus,
     ) -> async_graphql::Result<PresenceStatus> {
         let viewer = ctx.require_viewer().await?;
         Ok(ctx

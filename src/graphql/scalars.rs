@@ -8,6 +8,7 @@ use chrono::NaiveDate;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Date(pub NaiveDate);
 
+/// A calendar date without a time or zone, as `YYYY-MM-DD` (like `1990-04-23`).
 #[Scalar(name = "Date")]
 impl ScalarType for Date {
     fn parse(value: Value) -> InputValueResult<Self> {

@@ -29,11 +29,16 @@ use crate::{
 /// How the viewer stands to a user.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
 pub enum Relationship {
+    /// The user is the viewer.
     #[graphql(name = "SELF")]
     Myself,
+    /// Neither friends nor a pending request between them.
     None,
+    /// They are friends.
     Friends,
+    /// The viewer asked them to be friends; they have not answered yet.
     RequestSent,
+    /// They asked the viewer to be friends; the viewer has not answered yet.
     RequestReceived,
     /// The viewer blocked them.
     Blocked,
@@ -55,8 +60,11 @@ impl From<social::Relationship> for Relationship {
 /// Who may see a user's friend list.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
 pub enum FriendListVisibility {
+    /// Anyone, signed in or not.
     Everyone,
+    /// Their friends (the default).
     Friends,
+    /// Nobody but the user.
     OnlyMe,
 }
 
@@ -80,18 +88,26 @@ impl From<social::FriendListVisibility> for FriendListVisibility {
     }
 }
 
+/// Where a friend request stands.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
 pub enum FriendRequestStatus {
+    /// Waiting for the recipient's answer.
     Pending,
+    /// The recipient accepted: the two are friends.
     Accepted,
+    /// The recipient declined it.
     Declined,
+    /// The sender withdrew it.
     Cancelled,
 }
 
 pub struct FriendRequest(pub Request);
 
+/// One user's request to be friends with another. Only its sender and its
+/// recipient see it.
 #[Object]
 impl FriendRequest {
+    /// The request's global ID (for `node` and the answering mutations).
     pub async fn id(&self) -> ID {
         ids::encode(NodeKind::FriendRequest, self.0.id)
     }
@@ -101,14 +117,17 @@ impl FriendRequest {
         Ok(load_user(ctx, self.0.from).await?)
     }
 
+    /// The recipient; null only if their account is gone.
     async fn to(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
         Ok(load_user(ctx, self.0.to).await?)
     }
 
+    /// The sender's note, at most 500 characters; null when they wrote none.
     async fn message(&self) -> Option<&str> {
         self.0.message.as_deref()
     }
 
+    /// When it was sent.
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
@@ -124,17 +143,22 @@ impl FriendRequest {
     }
 }
 
-/// The fields every connection of users adds: `totalCount`, null where counting
-/// is not cheap (search).
+// The fields every connection of users adds: `totalCount`, null where
+// counting is not cheap (search). Flattened into `UserConnection`: this type
+// is no type of the schema's, only its field is.
 #[derive(SimpleObject)]
 pub struct UserConnectionFields {
+    /// How many users the whole list holds, over all pages; null where the
+    /// list cannot count cheaply (search, blocked users).
     pub total_count: Option<i64>,
 }
 
 pub type UserConnection = Connection<String, User, UserConnectionFields>;
 
+// Flattened into `FriendRequestConnection`, as `UserConnectionFields` is.
 #[derive(SimpleObject)]
 pub struct FriendRequestConnectionFields {
+    /// Always null for now: the requests are not counted.
     pub total_count: Option<i64>,
 }
 
@@ -143,7 +167,10 @@ pub type FriendRequestConnection = Connection<String, FriendRequest, FriendReque
 /// A friend of friends, with how many friends they share with the viewer.
 #[derive(SimpleObject)]
 pub struct FriendSuggestion {
+    /// The suggested user: neither a friend of the viewer's, nor in a pending
+    /// request or a block with them.
     pub user: User,
+    /// How many friends the viewer and they have in common.
     pub mutual_friends_count: i64,
 }
 
@@ -331,11 +358,15 @@ pub struct SocialQuery;
 
 #[Object]
 impl SocialQuery {
-    /// Friends of friends, most mutual friends first.
+    /// Friends of friends, most mutual friends first (leaving out whoever is
+    /// in a pending request or a block with the viewer).
     #[graphql(complexity = "crate::graphql::pagination::cost(first, child_complexity)")]
     async fn friend_suggestions(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "How many to return: 0 to 100 (more is `BAD_USER_INPUT`); 20 when left out."
+        )]
         first: Option<i32>,
     ) -> async_graphql::Result<Vec<FriendSuggestion>> {
         let viewer = ctx.require_viewer().await?;
@@ -359,10 +390,13 @@ impl SocialQuery {
     }
 }
 
+/// A friend request to send.
 #[derive(InputObject)]
 pub struct SendFriendRequestInput {
+    /// The `User.id` of whom to ask.
     pub user_id: ID,
-    /// At most 500 characters.
+    /// An optional note, at most 500 characters (trimmed; line breaks
+    /// allowed, other control characters not).
     pub message: Option<String>,
 }
 
@@ -372,11 +406,14 @@ pub struct SocialMutation;
 #[Object]
 impl SocialMutation {
     /// Asks a user to be friends. If they already asked you, you become friends
-    /// and their request comes back ACCEPTED. Asking twice returns the same request.
+    /// and their request comes back ACCEPTED. Asking twice returns the same
+    /// request. Asking yourself is `BAD_USER_INPUT`, a friend `CONFLICT`, a
+    /// user you blocked `FORBIDDEN`, and one who does not exist (or blocked
+    /// you) `NOT_FOUND`.
     async fn send_friend_request(
         &self,
         ctx: &Context<'_>,
-        input: SendFriendRequestInput,
+        #[graphql(desc = "Whom to ask, and an optional note.")] input: SendFriendRequestInput,
     ) -> async_graphql::Result<FriendRequest> {
         let viewer = ctx.require_viewer().await?;
         let to = ids::expect(&input.user_id, NodeKind::User)?;
@@ -388,32 +425,44 @@ impl SocialMutation {
         Ok(FriendRequest(request))
     }
 
+    /// Accepts a request sent to you: you become friends. Returns it
+    /// ACCEPTED; one that is not pending for you (any more) is `NOT_FOUND`.
     async fn accept_friend_request(
         &self,
         ctx: &Context<'_>,
-        id: ID,
+        #[graphql(desc = "The `FriendRequest.id` to accept.")] id: ID,
     ) -> async_graphql::Result<FriendRequest> {
         answer(ctx, &id, Answer::Accept).await
     }
 
+    /// Declines a request sent to you; the sender is not told. Returns it
+    /// DECLINED; one that is not pending for you (any more) is `NOT_FOUND`.
     async fn decline_friend_request(
         &self,
         ctx: &Context<'_>,
-        id: ID,
+        #[graphql(desc = "The `FriendRequest.id` to decline.")] id: ID,
     ) -> async_graphql::Result<FriendRequest> {
         answer(ctx, &id, Answer::Decline).await
     }
 
+    /// Withdraws a request you sent. Returns it CANCELLED; one that is not
+    /// pending from you (any more) is `NOT_FOUND`.
     async fn cancel_friend_request(
         &self,
         ctx: &Context<'_>,
-        id: ID,
+        #[graphql(desc = "The `FriendRequest.id` to withdraw.")] id: ID,
     ) -> async_graphql::Result<FriendRequest> {
         answer(ctx, &id, Answer::Cancel).await
     }
 
-    /// Ends a friendship; returns the former friend.
-    async fn remove_friend(&self, ctx: &Context<'_>, user_id: ID) -> async_graphql::Result<User> {
+    /// Ends a friendship; returns the former friend. Removing someone who is
+    /// not a friend changes nothing; a user who does not exist (or blocked
+    /// you) is `NOT_FOUND`.
+    async fn remove_friend(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The `User.id` of the friend.")] user_id: ID,
+    ) -> async_graphql::Result<User> {
         let viewer = ctx.require_viewer().await?;
         let other = ids::expect(&user_id, NodeKind::User)?;
         ctx.state()
@@ -423,16 +472,27 @@ impl SocialMutation {
         found_user(ctx, other).await
     }
 
-    /// Blocks a user: ends your friendship and pending requests both ways, and
-    /// hides you from them everywhere.
-    async fn block_user(&self, ctx: &Context<'_>, user_id: ID) -> async_graphql::Result<User> {
+    /// Blocks a user: ends your friendship, pending requests both ways and any
+    /// match between you, and hides you from them everywhere (to them you are
+    /// as if you did not exist). Returns the blocked user; blocking twice
+    /// changes nothing.
+    async fn block_user(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The `User.id` to block.")] user_id: ID,
+    ) -> async_graphql::Result<User> {
         let viewer = ctx.require_viewer().await?;
         let other = ids::expect(&user_id, NodeKind::User)?;
         ctx.state().social.block(viewer.user_id, other).await?;
         found_user(ctx, other).await
     }
 
-    async fn unblock_user(&self, ctx: &Context<'_>, user_id: ID) -> async_graphql::Result<User> {
+    /// Lifts your block of a user (it restores no friendship); returns them.
+    async fn unblock_user(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The `User.id` to unblock.")] user_id: ID,
+    ) -> async_graphql::Result<User> {
         let viewer = ctx.require_viewer().await?;
         let other = ids::expect(&user_id, NodeKind::User)?;
         ctx.state().social.unblock(viewer.user_id, other).await?;

@@ -22,21 +22,29 @@ use crate::{
     },
 };
 
+/// Whom a conversation is between.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
 pub enum ConversationKind {
+    /// Two users (opened by `directConversation`, or by a match).
     Direct,
+    /// A group's members; `Conversation.group` is the group.
     Group,
 }
 
 /// A conversation as its participant sees it.
 pub struct Conversation(pub Membership);
 
+/// A conversation the viewer takes part in, as they see it (their unread
+/// count and read position). Only its participants see it.
 #[Object]
 impl Conversation {
+    /// The conversation's global ID (for `node`, `conversation` and the
+    /// message mutations and subscriptions).
     pub async fn id(&self) -> ID {
         ids::encode(NodeKind::Conversation, self.0.conversation.id)
     }
 
+    /// Direct or a group's.
     async fn kind(&self) -> ConversationKind {
         match Kind::of(&self.0.conversation) {
             Kind::Direct => ConversationKind::Direct,
@@ -65,7 +73,7 @@ impl Conversation {
         Ok(users)
     }
 
-    /// The group, for a GROUP conversation.
+    /// The group, for a GROUP conversation; null for a DIRECT one.
     async fn group(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Group>> {
         match self.0.conversation.group_id {
             Some(group_id) => load_group(ctx, group_id).await,
@@ -73,6 +81,7 @@ impl Conversation {
         }
     }
 
+    /// The latest message (maybe a tombstone); null before the first.
     async fn last_message(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Message>> {
         let conversation = &self.0.conversation;
         if conversation.last_seq == 0 {
@@ -96,21 +105,35 @@ impl Conversation {
         self.0.conversation.last_seq
     }
 
-    /// The highest seq the viewer has read.
+    /// The highest seq the viewer has read (0 before any); moved by
+    /// `markConversationRead`.
     async fn viewer_last_read_seq(&self) -> i64 {
         self.0.participant.last_read_seq
     }
 
     /// Messages in seq order. `first`/`after` pages forward from the start (or
     /// from a cursor); `last`/`before` pages back from the end (or a cursor).
-    /// With neither, the latest 20. Cursors are seqs.
+    /// With neither, the latest 20. Mixing the two directions is
+    /// `BAD_USER_INPUT`.
     #[graphql(complexity = "crate::graphql::pagination::cost(first.or(last), child_complexity)")]
     async fn messages(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "How many to return: 0 to 100 (more is `BAD_USER_INPUT`); 20 when left out."
+        )]
         first: Option<i32>,
+        #[graphql(
+            desc = "An `endCursor` (or edge `cursor`) of the previous page: return what comes after it."
+        )]
         after: Option<String>,
+        #[graphql(
+            desc = "How many to return, counting back from the end (or from `before`): 0 to 100; 20 when left out."
+        )]
         last: Option<i32>,
+        #[graphql(
+            desc = "A `startCursor` (or edge `cursor`) of the page after: return what comes before it."
+        )]
         before: Option<String>,
     ) -> async_graphql::Result<MessageConnection> {
         let forward = first.is_some() || after.is_some();
@@ -170,10 +193,13 @@ impl Conversation {
         Ok(connection)
     }
 
+    /// When it last had a message (or, before any, was opened): what
+    /// `conversations` orders by.
     async fn last_activity_at(&self) -> DateTime<Utc> {
         self.0.conversation.last_activity_at
     }
 
+    /// When it was opened.
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.conversation.created_at
     }

@@ -17,8 +17,12 @@ use crate::{
 
 pub struct Message(pub ChatMessage);
 
+/// A message in a conversation. Only the conversation's participants see it.
+/// A deleted message stays in its place as a tombstone: `body` null,
+/// `deletedAt` set.
 #[Object]
 impl Message {
+    /// The message's global ID (for `node`, replies, edits and reactions).
     pub async fn id(&self) -> ID {
         ids::encode(NodeKind::Message, self.0.id)
     }
@@ -28,6 +32,8 @@ impl Message {
         self.0.seq
     }
 
+    /// The conversation it is in; null once the viewer no longer takes part
+    /// in it.
     async fn conversation(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Conversation>> {
         let viewer = ctx.require_viewer().await?;
         Ok(ctx
@@ -46,11 +52,14 @@ impl Message {
         }
     }
 
-    /// Null once the message is deleted (a tombstone keeps its place).
+    /// The text, 1 to 4000 characters. Null once the message is deleted (a
+    /// tombstone keeps its place).
     async fn body(&self) -> Option<&str> {
         self.0.deleted_at.is_none().then_some(self.0.body.as_str())
     }
 
+    /// The message this one answers (maybe a tombstone by now); null when
+    /// it answers none.
     async fn reply_to(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Message>> {
         let Some(reply_to) = self.0.reply_to_id else {
             return Ok(None);
@@ -65,7 +74,7 @@ impl Message {
         Ok(replied.map(Message))
     }
 
-    /// Each emoji with its count, most used first.
+    /// Each emoji with its count, most used first: at most 20 different ones.
     #[graphql(
         complexity = "crate::graphql::pagination::list_cost(crate::domain::chat::MAX_DISTINCT_REACTIONS, child_complexity)"
     )]
@@ -113,14 +122,17 @@ impl Message {
         Ok(users)
     }
 
+    /// When it was sent.
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
 
+    /// When its body last changed; null if never edited.
     async fn edited_at(&self) -> Option<DateTime<Utc>> {
         self.0.edited_at
     }
 
+    /// When it was deleted; null while it stands.
     async fn deleted_at(&self) -> Option<DateTime<Utc>> {
         self.0.deleted_at
     }
@@ -129,7 +141,10 @@ impl Message {
 /// One emoji on a message.
 #[derive(SimpleObject)]
 pub struct Reaction {
+    /// The emoji (at most 10 characters: one emoji, maybe a sequence).
     pub emoji: String,
+    /// How many participants reacted with it.
     pub count: i64,
+    /// True when the viewer's own reaction is this emoji.
     pub viewer_reacted: bool,
 }

@@ -45,12 +45,19 @@ pub struct ChatQuery;
 
 #[Object]
 impl ChatQuery {
-    /// The viewer's conversations, most recent activity first.
+    /// The viewer's conversations (direct and group), most recent activity
+    /// first.
     #[graphql(complexity = "crate::graphql::pagination::cost(first, child_complexity)")]
     async fn conversations(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "How many to return: 0 to 100 (more is `BAD_USER_INPUT`); 20 when left out."
+        )]
         first: Option<i32>,
+        #[graphql(
+            desc = "An `endCursor` (or edge `cursor`) of the previous page: return what comes after it."
+        )]
         after: Option<String>,
     ) -> async_graphql::Result<ConversationConnection> {
         let viewer = ctx.require_viewer().await?;
@@ -85,11 +92,11 @@ impl ChatQuery {
         Ok(connection)
     }
 
-    /// Null unless the viewer takes part in it.
+    /// A conversation by ID; null unless the viewer takes part in it.
     async fn conversation(
         &self,
         ctx: &Context<'_>,
-        id: ID,
+        #[graphql(desc = "A `Conversation.id`.")] id: ID,
     ) -> async_graphql::Result<Option<Conversation>> {
         let Some(key) = ids::decode_as(&id, NodeKind::Conversation) else {
             return Ok(None);

@@ -14,41 +14,59 @@ use crate::{
     infra::ratelimit::Action,
 };
 
+/// A message to send.
 #[derive(InputObject)]
 pub struct SendMessageInput {
+    /// The `Conversation.id` to send to; one the viewer does not take part
+    /// in is `NOT_FOUND`.
     pub conversation_id: ID,
-    /// 1 to 4000 characters.
+    /// 1 to 4000 characters (trimmed), no control characters but line breaks and tabs.
     pub body: String,
     /// Your own id for this message (1 to 64 characters): sending again with
     /// the same one returns the first message and notifies nobody twice.
+    /// Reusing one in another conversation is `CONFLICT`.
     pub client_message_id: String,
+    /// The `Message.id` this one answers: a message of the same
+    /// conversation, else `BAD_USER_INPUT`.
     pub reply_to_id: Option<ID>,
 }
 
+/// A new body for one of your messages.
 #[derive(InputObject)]
 pub struct EditMessageInput {
+    /// The `Message.id` to change.
     pub message_id: ID,
-    /// 1 to 4000 characters.
+    /// 1 to 4000 characters (trimmed), no control characters but line breaks and tabs.
     pub body: String,
 }
 
+/// A reaction to add or take back.
 #[derive(InputObject)]
 pub struct ReactionInput {
+    /// The `Message.id` reacted to.
     pub message_id: ID,
-    /// One emoji; you have one reaction per message, so a new one replaces yours.
+    /// One emoji (at most 10 characters, no letters, digits or spaces; else
+    /// `BAD_USER_INPUT`); you have one reaction per message, so a new one
+    /// replaces yours.
     pub emoji: String,
 }
 
+/// Whether you are typing in a conversation.
 #[derive(InputObject)]
 pub struct SetTypingInput {
+    /// The `Conversation.id`.
     pub conversation_id: ID,
+    /// True while typing (renew it every few seconds); false when you stop.
     pub typing: bool,
 }
 
+/// How far you have read a conversation.
 #[derive(InputObject)]
 pub struct MarkConversationReadInput {
+    /// The `Conversation.id`.
     pub conversation_id: ID,
-    /// Everything up to this seq is read (never moves back).
+    /// Everything up to this seq is read: never moves back, nor past the
+    /// last message; negative is `BAD_USER_INPUT`.
     // An `Int` is 32 bits: as an i64, async-graphql took larger numbers too.
     pub up_to_seq: i32,
 }
@@ -58,12 +76,15 @@ pub struct ChatMutation;
 
 #[Object]
 impl ChatMutation {
-    /// The conversation between you and a user you may message (friends, by
-    /// default; never across a block), opened on first use.
+    /// The conversation between you and a user you may message (friends and
+    /// matches, by default; never across a block, nor after an unmatch unless
+    /// you are friends: `FORBIDDEN`), opened on first use. Yourself is
+    /// `BAD_USER_INPUT`; a user who does not exist (or blocked you)
+    /// `NOT_FOUND`.
     async fn direct_conversation(
         &self,
         ctx: &Context<'_>,
-        user_id: ID,
+        #[graphql(desc = "The `User.id` of the other person.")] user_id: ID,
     ) -> async_graphql::Result<Conversation> {
         let viewer = ctx.require_viewer().await?;
         let other = ids::expect(&user_id, NodeKind::User)?;
@@ -75,9 +96,14 @@ impl ChatMutation {
         ))
     }
 
+    /// Sends a message; every participant's `messageAdded` and
+    /// `conversationEvents` get it. Sends are rate limited per user
+    /// (`RATE_LIMITED`); where the participants may no longer write (a block,
+    /// an unmatch) it is `FORBIDDEN`.
     async fn send_message(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "The conversation, the text and your id for the message.")]
         input: SendMessageInput,
     ) -> async_graphql::Result<Message> {
         let viewer = ctx.require_viewer().await?;
@@ -114,11 +140,12 @@ impl ChatMutation {
         Ok(Message(message))
     }
 
-    /// Changes your message's body.
+    /// Changes your message's body: its sender only (`FORBIDDEN` for anyone
+    /// else); a deleted message is `CONFLICT`.
     async fn edit_message(
         &self,
         ctx: &Context<'_>,
-        input: EditMessageInput,
+        #[graphql(desc = "Your message and its new body.")] input: EditMessageInput,
     ) -> async_graphql::Result<Message> {
         let viewer = ctx.require_viewer().await?;
         let id = ids::expect(&input.message_id, NodeKind::Message)?;
@@ -131,11 +158,12 @@ impl ChatMutation {
     }
 
     /// Leaves a tombstone in the message's place: its sender, or an owner or
-    /// admin of the group.
+    /// admin of the group (`FORBIDDEN` for anyone else). Returns the
+    /// tombstone.
     async fn delete_message(
         &self,
         ctx: &Context<'_>,
-        message_id: ID,
+        #[graphql(desc = "The `Message.id` to delete.")] message_id: ID,
     ) -> async_graphql::Result<Message> {
         let viewer = ctx.require_viewer().await?;
         let id = ids::expect(&message_id, NodeKind::Message)?;
@@ -148,10 +176,13 @@ impl ChatMutation {
         ))
     }
 
+    /// Reacts to a message, replacing your earlier reaction to it; returns
+    /// the message. A deleted message, or a 21st different emoji on one, is
+    /// `CONFLICT`.
     async fn add_reaction(
         &self,
         ctx: &Context<'_>,
-        input: ReactionInput,
+        #[graphql(desc = "The message and the emoji to react with.")] input: ReactionInput,
     ) -> async_graphql::Result<Message> {
         let viewer = ctx.require_viewer().await?;
         let id = ids::expect(&input.message_id, NodeKind::Message)?;
@@ -163,10 +194,12 @@ impl ChatMutation {
         ))
     }
 
+    /// Takes back your reaction to a message if it is this emoji; otherwise
+    /// changes nothing. Returns the message.
     async fn remove_reaction(
         &self,
         ctx: &Context<'_>,
-        input: ReactionInput,
+        #[graphql(desc = "The message and the emoji to take back.")] input: ReactionInput,
     ) -> async_graphql::Result<Message> {
         let viewer = ctx.require_viewer().await?;
         let id = ids::expect(&input.message_id, NodeKind::Message)?;
@@ -179,11 +212,12 @@ impl ChatMutation {
     }
 
     /// Tells the conversation you are typing (or stopped). Nothing is stored;
-    /// the indicator expires by itself after a few seconds unless renewed.
+    /// the indicator expires by itself after 6 seconds unless renewed. Always
+    /// true; rate limited per user (`RATE_LIMITED`).
     async fn set_typing(
         &self,
         ctx: &Context<'_>,
-        input: SetTypingInput,
+        #[graphql(desc = "The conversation, and whether you are typing.")] input: SetTypingInput,
     ) -> async_graphql::Result<bool> {
         let viewer = ctx.require_viewer().await?;
         let id = ids::expect(&input.conversation_id, NodeKind::Conversation)?;
@@ -199,9 +233,12 @@ impl ChatMutation {
         Ok(true)
     }
 
+    /// Moves your read position forward; the others get a read receipt.
+    /// Returns the conversation with its new `unreadCount`.
     async fn mark_conversation_read(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "The conversation, and the seq you have read up to.")]
         input: MarkConversationReadInput,
     ) -> async_graphql::Result<Conversation> {
         let viewer = ctx.require_viewer().await?;

@@ -28,7 +28,13 @@ impl ChatSubscription {
     async fn message_added(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "The `Conversation.id` to follow; all the viewer's when left out. One they do not take part in is `NOT_FOUND`."
+        )]
         conversation_id: Option<ID>,
+        #[graphql(
+            desc = "With `conversationId`: first replay every message after this seq (0 for all), then go live. Negative, or past the last message, is `BAD_USER_INPUT`."
+        )]
         since_seq: Option<i64>,
     ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<Message>> + use<>> {
         // Boxed, for memory: see "Boxed setup" in `live`.

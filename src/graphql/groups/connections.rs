@@ -15,16 +15,22 @@ use crate::{
     },
 };
 
-/// `totalCount` on connections that know it cheaply; null where they do not.
+// `totalCount` on connections that know it cheaply; null where they do not.
+// Flattened into each connection: only its field is in the schema.
 #[derive(SimpleObject)]
 pub struct TotalCount {
+    /// How many items the whole list holds, over all pages; null where the
+    /// list cannot count cheaply (only `Group.members` without a `role`
+    /// counts today).
     pub total_count: Option<i64>,
 }
 
 /// A member's place in the group, on each edge of `Group.members`.
 #[derive(SimpleObject)]
 pub struct MemberEdgeFields {
+    /// The member's role in the group.
     pub role: GroupRole,
+    /// When they became a member.
     pub joined_at: DateTime<Utc>,
 }
 

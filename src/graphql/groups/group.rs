@@ -29,7 +29,7 @@ use crate::{
     },
 };
 
-/// The `Group` type.
+// The `Group` type.
 pub struct Group(pub group::Model);
 
 impl Group {
@@ -54,20 +54,26 @@ impl Group {
     }
 }
 
+/// A group of users with a shared conversation, led by its owner and admins.
+/// A PRIVATE group is seen only by its members and invitees.
 #[Object]
 impl Group {
+    /// The group's global ID (for `node`, `group` and the group mutations).
     pub async fn id(&self) -> ID {
         ids::encode(NodeKind::Group, self.0.id)
     }
 
+    /// 1 to 64 characters; not unique.
     async fn name(&self) -> &str {
         &self.0.name
     }
 
+    /// At most 1000 characters; null when it has none.
     async fn description(&self) -> Option<&str> {
         self.0.description.as_deref()
     }
 
+    /// Who sees and finds the group.
     async fn visibility(&self) -> GroupVisibility {
         match groups::Visibility::from_stored(&self.0.visibility) {
             groups::Visibility::Public => GroupVisibility::Public,
@@ -75,6 +81,7 @@ impl Group {
         }
     }
 
+    /// How users get in.
     async fn join_policy(&self) -> GroupJoinPolicy {
         match groups::JoinPolicy::from_stored(&self.0.join_policy) {
             groups::JoinPolicy::Open => GroupJoinPolicy::Open,
@@ -83,24 +90,36 @@ impl Group {
         }
     }
 
-    /// Members, the owner included.
+    /// How many members it has, the owner included (at most 10,000 by
+    /// default).
     async fn member_count(&self) -> i64 {
         self.0.member_count
     }
 
-    /// Null when the viewer is not a member.
+    /// The viewer's role in the group; null when they are not a member (or
+    /// signed out).
     async fn viewer_role(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<GroupRole>> {
         Ok(self.role_of_viewer(ctx).await?.map(GroupRole::from))
     }
 
-    /// Members in the order they joined, optionally of one role. Null on a
-    /// private group the viewer is not a member of.
+    /// Members in the order they joined, optionally of one role, leaving out
+    /// anyone who blocked the viewer. Null on a private group the viewer is
+    /// not a member of.
     #[graphql(complexity = "crate::graphql::pagination::cost(first, child_complexity)")]
     async fn members(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "How many to return: 0 to 100 (more is `BAD_USER_INPUT`); 20 when left out."
+        )]
         first: Option<i32>,
+        #[graphql(
+            desc = "An `endCursor` (or edge `cursor`) of the previous page: return what comes after it."
+        )]
         after: Option<String>,
+        #[graphql(
+            desc = "Only members of this role (`totalCount` is then null); all when left out."
+        )]
         role: Option<GroupRole>,
     ) -> async_graphql::Result<Option<GroupMemberConnection>> {
         let page = Page::forward(first, after)?;
@@ -153,12 +172,19 @@ impl Group {
         Ok(Some(connection))
     }
 
-    /// Pending invitations, newest first. Owners and admins only.
+    /// Pending invitations, newest first. Owners and admins only: null to
+    /// everyone else.
     #[graphql(complexity = "crate::graphql::pagination::cost(first, child_complexity)")]
     async fn invitations(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "How many to return: 0 to 100 (more is `BAD_USER_INPUT`); 20 when left out."
+        )]
         first: Option<i32>,
+        #[graphql(
+            desc = "An `endCursor` (or edge `cursor`) of the previous page: return what comes after it."
+        )]
         after: Option<String>,
     ) -> async_graphql::Result<Option<GroupInvitationConnection>> {
         if !self.viewer_manages(ctx).await? {
@@ -174,12 +200,19 @@ impl Group {
         Ok(Some(invitation_connection(&page, invitations)))
     }
 
-    /// Pending join requests, oldest first. Owners and admins only.
+    /// Pending join requests, oldest first. Owners and admins only: null to
+    /// everyone else.
     #[graphql(complexity = "crate::graphql::pagination::cost(first, child_complexity)")]
     async fn join_requests(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "How many to return: 0 to 100 (more is `BAD_USER_INPUT`); 20 when left out."
+        )]
         first: Option<i32>,
+        #[graphql(
+            desc = "An `endCursor` (or edge `cursor`) of the previous page: return what comes after it."
+        )]
         after: Option<String>,
     ) -> async_graphql::Result<Option<GroupJoinRequestConnection>> {
         if !self.viewer_manages(ctx).await? {
@@ -208,11 +241,13 @@ impl Group {
         Ok(Some(connection))
     }
 
-    /// The group's conversation; null for non-members.
+    /// The group's conversation, which every member takes part in; null for
+    /// non-members.
     async fn conversation(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Conversation>> {
         chat::group_conversation(ctx, self.0.id).await
     }
 
+    /// When it was created.
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }

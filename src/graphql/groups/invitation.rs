@@ -14,8 +14,11 @@ use crate::{
 
 pub struct GroupInvitation(pub Invitation);
 
+/// An owner's or admin's invitation of a user to a group. Only the invitee
+/// and the group's owner and admins see it.
 #[Object]
 impl GroupInvitation {
+    /// The invitation's global ID (for `node` and the answering mutations).
     pub async fn id(&self) -> ID {
         ids::encode(NodeKind::GroupInvitation, self.0.id)
     }
@@ -25,14 +28,18 @@ impl GroupInvitation {
         load_group(ctx, self.0.group_id).await
     }
 
+    /// Who sent it; null if their account is gone (or they blocked the viewer).
     async fn inviter(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
         Ok(load_user(ctx, self.0.inviter).await?)
     }
 
+    /// Who is invited; null if their account is gone (or they blocked the
+    /// viewer).
     async fn invitee(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
         Ok(load_user(ctx, self.0.invitee).await?)
     }
 
+    /// When it was sent.
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }

@@ -14,8 +14,11 @@ use crate::{
 
 pub struct GroupJoinRequest(pub JoinRequest);
 
+/// A user's request to join an APPROVAL group. Only the requester and the
+/// group's owner and admins see it.
 #[Object]
 impl GroupJoinRequest {
+    /// The request's global ID (for `node` and the answering mutations).
     pub async fn id(&self) -> ID {
         ids::encode(NodeKind::GroupJoinRequest, self.0.id)
     }
@@ -25,11 +28,13 @@ impl GroupJoinRequest {
         load_group(ctx, self.0.group_id).await
     }
 
-    /// Who asked to join.
+    /// Who asked to join; null if their account is gone (or they blocked the
+    /// viewer).
     async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
         Ok(load_user(ctx, self.0.user_id).await?)
     }
 
+    /// When it was made.
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }

@@ -19,56 +19,79 @@ use crate::{
     },
 };
 
+/// A new group's settings. A value that breaks its rule is `BAD_USER_INPUT`
+/// with `extensions.field` naming it.
 #[derive(InputObject)]
 pub struct CreateGroupInput {
-    /// 1 to 64 characters.
+    /// 1 to 64 characters, no control characters.
     pub name: String,
-    /// At most 1000 characters.
+    /// At most 1000 characters, no control characters; optional.
     pub description: Option<String>,
+    /// Who sees and finds the group.
     pub visibility: GroupVisibility,
+    /// How users get in.
     pub join_policy: GroupJoinPolicy,
 }
 
-/// Each field left out stays as it is; an explicit null description clears it.
+/// Changes to a group's settings. Each field left out (or null) stays as it
+/// is, but an explicit null description clears it. A value that breaks its
+/// rule is `BAD_USER_INPUT` with `extensions.field` naming it.
 #[derive(InputObject)]
 pub struct UpdateGroupInput {
+    /// The `Group.id` to change.
     pub group_id: ID,
+    /// 1 to 64 characters, no control characters.
     pub name: Option<String>,
+    /// At most 1000 characters, no control characters; null clears it.
     pub description: MaybeUndefined<String>,
+    /// Who sees and finds the group from now on.
     pub visibility: Option<GroupVisibility>,
+    /// How users get in from now on.
     pub join_policy: Option<GroupJoinPolicy>,
 }
 
 /// A group and one user in it (or to be).
 #[derive(InputObject)]
 pub struct GroupUserInput {
+    /// The `Group.id`.
     pub group_id: ID,
+    /// The `User.id`.
     pub user_id: ID,
 }
 
+/// A member's new role.
 #[derive(InputObject)]
 pub struct SetGroupMemberRoleInput {
+    /// The `Group.id`.
     pub group_id: ID,
+    /// The `User.id` of the member; not a member is `NOT_FOUND`.
     pub user_id: ID,
+    /// The role to give them.
     pub role: AssignableGroupRole,
 }
 
 /// What `requestToJoinGroup` did.
 #[derive(SimpleObject)]
 pub struct RequestToJoinGroupPayload {
+    /// The group, as the viewer now sees it.
     pub group: Group,
     /// True when the viewer is a member now.
     pub joined: bool,
-    /// The pending request, when the group needs approval.
+    /// The pending request, when the group needs approval; null when
+    /// `joined`.
     pub join_request: Option<GroupJoinRequest>,
 }
 
 /// A member of a group: what `setGroupMemberRole` changed.
 #[derive(SimpleObject)]
 pub struct GroupMembership {
+    /// The group.
     pub group: Group,
+    /// The member.
     pub user: User,
+    /// Their role now.
     pub role: GroupRole,
+    /// When they became a member.
     pub joined_at: DateTime<Utc>,
 }
 
@@ -77,10 +100,12 @@ pub struct GroupMutation;
 
 #[Object]
 impl GroupMutation {
-    /// Creates a group; the viewer becomes its OWNER.
+    /// Creates a group, with its conversation; the viewer becomes its OWNER
+    /// and only member.
     async fn create_group(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "The new group's name, description and policies.")]
         input: CreateGroupInput,
     ) -> async_graphql::Result<Group> {
         let viewer = ctx.require_viewer().await?;
@@ -97,11 +122,12 @@ impl GroupMutation {
     }
 
     /// Changes a group's name, description, visibility or join policy: owners
-    /// and admins.
+    /// and admins (`FORBIDDEN` for other members; `NOT_FOUND` for a group the
+    /// viewer may not see).
     async fn update_group(
         &self,
         ctx: &Context<'_>,
-        input: UpdateGroupInput,
+        #[graphql(desc = "The group and the settings to change.")] input: UpdateGroupInput,
     ) -> async_graphql::Result<Group> {
         let viewer = ctx.require_viewer().await?;
         let group_id = ids::expect(&input.group_id, NodeKind::Group)?;
@@ -123,27 +149,39 @@ impl GroupMutation {
         ))
     }
 
-    /// Deletes a group and everything in it: its owner only. Returns its id.
-    async fn delete_group(&self, ctx: &Context<'_>, group_id: ID) -> async_graphql::Result<ID> {
+    /// Deletes a group and everything in it (its conversation, memberships,
+    /// invitations and join requests): its owner only, `FORBIDDEN` for
+    /// anyone else. Returns its id.
+    async fn delete_group(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The `Group.id` to delete.")] group_id: ID,
+    ) -> async_graphql::Result<ID> {
         let viewer = ctx.require_viewer().await?;
         let key = ids::expect(&group_id, NodeKind::Group)?;
         ctx.state().groups.delete(viewer.user_id, key).await?;
         Ok(group_id)
     }
 
-    /// Leaves a group. Its owner must transfer ownership first.
-    async fn leave_group(&self, ctx: &Context<'_>, group_id: ID) -> async_graphql::Result<Group> {
+    /// Leaves a group, and its conversation. Its owner must transfer
+    /// ownership first (`FORBIDDEN` until then, as for a non-member).
+    async fn leave_group(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The `Group.id` to leave.")] group_id: ID,
+    ) -> async_graphql::Result<Group> {
         let viewer = ctx.require_viewer().await?;
         let key = ids::expect(&group_id, NodeKind::Group)?;
         Ok(Group(ctx.state().groups.leave(viewer.user_id, key).await?))
     }
 
     /// Adds one of your friends to a group you own or administer; invite
-    /// anyone else.
+    /// anyone else (`FORBIDDEN` for a non-friend). Adding a member again
+    /// changes nothing; a full group is `CONFLICT` (field `groupId`).
     async fn add_group_member(
         &self,
         ctx: &Context<'_>,
-        input: GroupUserInput,
+        #[graphql(desc = "The group, and the friend to add.")] input: GroupUserInput,
     ) -> async_graphql::Result<Group> {
         let viewer = ctx.require_viewer().await?;
         let (group_id, user_id) = group_and_user(&input.group_id, &input.user_id)?;
@@ -155,11 +193,13 @@ impl GroupMutation {
         ))
     }
 
-    /// Removes a member: the owner removes anyone, an admin removes members.
+    /// Removes a member, from the group and its conversation: the owner
+    /// removes anyone, an admin removes members (`FORBIDDEN` otherwise). To
+    /// remove yourself, use `leaveGroup`.
     async fn remove_group_member(
         &self,
         ctx: &Context<'_>,
-        input: GroupUserInput,
+        #[graphql(desc = "The group, and the member to remove.")] input: GroupUserInput,
     ) -> async_graphql::Result<Group> {
         let viewer = ctx.require_viewer().await?;
         let (group_id, user_id) = group_and_user(&input.group_id, &input.user_id)?;
@@ -171,10 +211,12 @@ impl GroupMutation {
         ))
     }
 
-    /// Makes a member an admin (owner or admin) or an admin a member (owner).
+    /// Makes a member an admin (owner or admin) or an admin a member (owner);
+    /// `FORBIDDEN` for anyone else, and for the owner's own role.
     async fn set_group_member_role(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "The group, the member and their new role.")]
         input: SetGroupMemberRoleInput,
     ) -> async_graphql::Result<GroupMembership> {
         let viewer = ctx.require_viewer().await?;
@@ -198,11 +240,12 @@ impl GroupMutation {
         })
     }
 
-    /// Hands the group to another member; you stay on as an admin.
+    /// Hands the group to another member: the owner only. You stay on as an
+    /// admin.
     async fn transfer_group_ownership(
         &self,
         ctx: &Context<'_>,
-        input: GroupUserInput,
+        #[graphql(desc = "The group, and the member to hand it to.")] input: GroupUserInput,
     ) -> async_graphql::Result<Group> {
         let viewer = ctx.require_viewer().await?;
         let (group_id, user_id) = group_and_user(&input.group_id, &input.user_id)?;
@@ -216,10 +259,11 @@ impl GroupMutation {
 
     /// Invites a user (owners and admins). Inviting again returns the same
     /// invitation; inviting someone who asked to join lets them in (ACCEPTED).
+    /// Inviting a member is `CONFLICT`, yourself `BAD_USER_INPUT`.
     async fn invite_to_group(
         &self,
         ctx: &Context<'_>,
-        input: GroupUserInput,
+        #[graphql(desc = "The group, and the user to invite.")] input: GroupUserInput,
     ) -> async_graphql::Result<GroupInvitation> {
         let viewer = ctx.require_viewer().await?;
         let (group_id, user_id) = group_and_user(&input.group_id, &input.user_id)?;
@@ -231,10 +275,13 @@ impl GroupMutation {
         ))
     }
 
+    /// Accepts an invitation sent to you: you join the group (a full group
+    /// is `CONFLICT`). Returns it ACCEPTED; one not pending for you is
+    /// `NOT_FOUND`.
     async fn accept_group_invitation(
         &self,
         ctx: &Context<'_>,
-        id: ID,
+        #[graphql(desc = "The `GroupInvitation.id` to accept.")] id: ID,
     ) -> async_graphql::Result<GroupInvitation> {
         let viewer = ctx.require_viewer().await?;
         let key = ids::expect(&id, NodeKind::GroupInvitation)?;
@@ -246,10 +293,12 @@ impl GroupMutation {
         ))
     }
 
+    /// Declines an invitation sent to you. Returns it DECLINED; one not
+    /// pending for you is `NOT_FOUND`.
     async fn decline_group_invitation(
         &self,
         ctx: &Context<'_>,
-        id: ID,
+        #[graphql(desc = "The `GroupInvitation.id` to decline.")] id: ID,
     ) -> async_graphql::Result<GroupInvitation> {
         let viewer = ctx.require_viewer().await?;
         let key = ids::expect(&id, NodeKind::GroupInvitation)?;
@@ -261,11 +310,12 @@ impl GroupMutation {
         ))
     }
 
-    /// Withdraws an invitation: the group's owner and admins.
+    /// Withdraws an invitation: the group's owner and admins. Returns it
+    /// REVOKED.
     async fn revoke_group_invitation(
         &self,
         ctx: &Context<'_>,
-        id: ID,
+        #[graphql(desc = "The `GroupInvitation.id` to withdraw.")] id: ID,
     ) -> async_graphql::Result<GroupInvitation> {
         let viewer = ctx.require_viewer().await?;
         let key = ids::expect(&id, NodeKind::GroupInvitation)?;
@@ -283,7 +333,7 @@ impl GroupMutation {
     async fn request_to_join_group(
         &self,
         ctx: &Context<'_>,
-        group_id: ID,
+        #[graphql(desc = "The `Group.id` to join.")] group_id: ID,
     ) -> async_graphql::Result<RequestToJoinGroupPayload> {
         let viewer = ctx.require_viewer().await?;
         let key = ids::expect(&group_id, NodeKind::Group)?;
@@ -309,11 +359,12 @@ impl GroupMutation {
         })
     }
 
-    /// Lets the requester in: the group's owner and admins.
+    /// Lets the requester in: the group's owner and admins. Returns it
+    /// APPROVED; a full group is `CONFLICT`.
     async fn approve_join_request(
         &self,
         ctx: &Context<'_>,
-        id: ID,
+        #[graphql(desc = "The `GroupJoinRequest.id`.")] id: ID,
     ) -> async_graphql::Result<GroupJoinRequest> {
         let viewer = ctx.require_viewer().await?;
         let key = ids::expect(&id, NodeKind::GroupJoinRequest)?;
@@ -325,11 +376,12 @@ impl GroupMutation {
         ))
     }
 
-    /// Turns the request down: the group's owner and admins.
+    /// Turns the request down: the group's owner and admins. Returns it
+    /// REJECTED.
     async fn reject_join_request(
         &self,
         ctx: &Context<'_>,
-        id: ID,
+        #[graphql(desc = "The `GroupJoinRequest.id`.")] id: ID,
     ) -> async_graphql::Result<GroupJoinRequest> {
         let viewer = ctx.require_viewer().await?;
         let key = ids::expect(&id, NodeKind::GroupJoinRequest)?;
@@ -341,11 +393,11 @@ impl GroupMutation {
         ))
     }
 
-    /// Withdraws your own join request.
+    /// Withdraws your own join request. Returns it CANCELLED.
     async fn cancel_join_request(
         &self,
         ctx: &Context<'_>,
-        id: ID,
+        #[graphql(desc = "The `GroupJoinRequest.id`.")] id: ID,
     ) -> async_graphql::Result<GroupJoinRequest> {
         let viewer = ctx.require_viewer().await?;
         let key = ids::expect(&id, NodeKind::GroupJoinRequest)?;

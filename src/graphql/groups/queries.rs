@@ -75,9 +75,13 @@ pub struct GroupQuery;
 
 #[Object]
 impl GroupQuery {
-    /// Null when there is no such group or it is private and the viewer is not
-    /// a member or invitee.
-    async fn group(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Group>> {
+    /// A group by ID. Needs no sign-in. Null when there is no such group, or
+    /// it is private and the viewer is not a member or invitee.
+    async fn group(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "A `Group.id`.")] id: ID,
+    ) -> async_graphql::Result<Option<Group>> {
         let Some(key) = ids::decode_as(&id, NodeKind::Group) else {
             return Ok(None);
         };
@@ -85,13 +89,23 @@ impl GroupQuery {
     }
 
     /// Groups whose name contains the query, in name order: public groups, and
-    /// the private ones the viewer belongs to.
+    /// the private ones the viewer belongs to. Needs no sign-in. `totalCount`
+    /// is always null here.
     #[graphql(complexity = "crate::graphql::pagination::cost(first, child_complexity)")]
     async fn search_groups(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "1 to 64 characters (trimmed), none of them control characters; else `BAD_USER_INPUT`."
+        )]
         query: String,
+        #[graphql(
+            desc = "How many to return: 0 to 100 (more is `BAD_USER_INPUT`); 20 when left out."
+        )]
         first: Option<i32>,
+        #[graphql(
+            desc = "An `endCursor` (or edge `cursor`) of the previous page: return what comes after it."
+        )]
         after: Option<String>,
     ) -> async_graphql::Result<GroupConnection> {
         let page = Page::forward(first, after)?;

@@ -27,9 +27,11 @@ impl UserQuery {
     // nothing to batch, and a loader would add its batching delay to every
     // request.
 
-    /// The signed-in user.
-    /// Nullable: without a token it is null with an
-    /// `UNAUTHENTICATED` error, and sibling fields still resolve.
+    // Nullable, so that sibling fields still resolve for a signed-out request.
+
+    /// The signed-in user, their owner-only fields included. Without a
+    /// (valid) token it is null with an `UNAUTHENTICATED` error, and the
+    /// other fields of the query still resolve.
     async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
         let viewer = ctx.require_viewer().await?;
         let state = ctx.state();
@@ -40,7 +42,13 @@ impl UserQuery {
         )
     }
 
-    async fn user(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<User>> {
+    /// A user by ID; null when there is none, the ID is not a user's, or
+    /// they blocked the viewer. Needs no sign-in.
+    async fn user(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "A `User.id`.")] id: ID,
+    ) -> async_graphql::Result<Option<User>> {
         let Some(key) = ids::decode_as(&id, NodeKind::User) else {
             return Ok(None);
         };
@@ -49,10 +57,12 @@ impl UserQuery {
         Ok(visible(ctx, found).await?)
     }
 
+    /// A user by username; null when there is none, or they blocked the
+    /// viewer. Needs no sign-in.
     async fn user_by_username(
         &self,
         ctx: &Context<'_>,
-        username: String,
+        #[graphql(desc = "The username; case does not matter.")] username: String,
     ) -> async_graphql::Result<Option<User>> {
         Ok(visible(
             ctx,
@@ -62,13 +72,23 @@ impl UserQuery {
     }
 
     /// Users whose username starts with, or whose display name contains, the
-    /// query; in username order.
+    /// query; in username order, leaving out anyone who blocked the viewer.
+    /// Needs no sign-in. `totalCount` is always null here.
     #[graphql(complexity = "crate::graphql::pagination::cost(first, child_complexity)")]
     async fn search_users(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "1 to 64 characters (trimmed), none of them control characters; else `BAD_USER_INPUT`."
+        )]
         query: String,
+        #[graphql(
+            desc = "How many to return: 0 to 100 (more is `BAD_USER_INPUT`); 20 when left out."
+        )]
         first: Option<i32>,
+        #[graphql(
+            desc = "An `endCursor` (or edge `cursor`) of the previous page: return what comes after it."
+        )]
         after: Option<String>,
     ) -> async_graphql::Result<UserConnection> {
         let page = Page::forward(first, after)?;

@@ -36,10 +36,14 @@ mod profile_update;
 pub use lookup::UserQuery;
 pub use profile_update::UserMutation;
 
+/// A user's gender, as they give it on their profile; discovery matches on it.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
 pub enum Gender {
+    /// Female (a woman).
     Female,
+    /// Male (a man).
     Male,
+    /// Neither exclusively a woman nor a man.
     Nonbinary,
 }
 
@@ -66,13 +70,19 @@ impl From<DomainGender> for Gender {
 /// An exact position; only its owner sees it.
 #[derive(SimpleObject, Clone, Copy)]
 pub struct Location {
+    /// Degrees north (negative: south), -90 to 90.
     pub latitude: f64,
+    /// Degrees east (negative: west), -180 to 180.
     pub longitude: f64,
 }
 
+/// A position in WGS 84 degrees, for discovery's distances. Others never see
+/// it: they see whole kilometres to a coarse cell around it.
 #[derive(InputObject)]
 pub struct LocationInput {
+    /// Degrees north (negative: south), -90 to 90; else `BAD_USER_INPUT`.
     pub latitude: f64,
+    /// Degrees east (negative: west), -180 to 180; else `BAD_USER_INPUT`.
     pub longitude: f64,
 }
 
@@ -111,31 +121,42 @@ impl User {
     }
 }
 
+/// A person with an account. Anyone (signed in or not) sees the public
+/// profile; the fields marked "owner only" are null to everyone but the user
+/// themself. A user who blocked the viewer is not found at all.
 #[Object]
 impl User {
+    /// The user's global ID (for `node`, `user` and the mutations that take
+    /// a `userId`).
     pub async fn id(&self) -> ID {
         ids::encode(NodeKind::User, self.0.id)
     }
 
+    /// Unique, lower-case, 3 to 32 of `a-z 0-9 _ .`.
     async fn username(&self) -> &str {
         &self.0.username
     }
 
+    /// The name they show, at most 64 characters; null when they set none.
     async fn display_name(&self) -> Option<&str> {
         self.0.display_name.as_deref()
     }
 
+    /// Their free text about themselves, at most 500 characters (line breaks
+    /// kept); null when they wrote none.
     async fn bio(&self) -> Option<&str> {
         self.0.bio.as_deref()
     }
 
-    /// Whole years, from the birthdate (which only the owner sees).
+    /// Whole years, from the birthdate (which only the owner sees); null
+    /// when they gave none.
     async fn age(&self) -> Option<i32> {
         self.0
             .birthdate
             .map(|birthdate| users::age_on(birthdate, Utc::now().date_naive()))
     }
 
+    /// Null when they gave none.
     async fn gender(&self) -> Option<Gender> {
         self.0
             .gender
@@ -144,7 +165,8 @@ impl User {
             .map(Gender::from)
     }
 
-    /// Lower-case tags, at most 20.
+    /// Lower-case tags, at most 20 of at most 32 characters each; empty when
+    /// they gave none.
     async fn interests(&self) -> Vec<String> {
         users::interests_of(&self.0.interests)
     }
@@ -174,7 +196,8 @@ impl User {
             .flatten())
     }
 
-    /// Who may see presence and lastSeenAt. Owner only.
+    /// Who may see their presence and lastSeenAt. Owner only: null to
+    /// everyone else.
     async fn presence_visibility(
         &self,
         ctx: &Context<'_>,
@@ -183,11 +206,13 @@ impl User {
         Ok(self.viewer_is_owner(ctx).await?.then(|| visibility.into()))
     }
 
+    /// When the account was registered.
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
 
-    /// Owner only.
+    /// The address they sign in with, lower-case. Owner only: null to
+    /// everyone else, and when they gave none.
     async fn email(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<&str>> {
         Ok(self
             .viewer_is_owner(ctx)
@@ -196,7 +221,8 @@ impl User {
             .flatten())
     }
 
-    /// Owner only.
+    /// The E.164 number they sign in with. Owner only: null to everyone
+    /// else, and when they gave none.
     async fn phone(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<&str>> {
         Ok(self
             .viewer_is_owner(ctx)
@@ -205,7 +231,8 @@ impl User {
             .flatten())
     }
 
-    /// Owner only.
+    /// Owner only: null to everyone else (who see `age`), and when they gave
+    /// none.
     async fn birthdate(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Date>> {
         Ok(self
             .viewer_is_owner(ctx)
@@ -214,7 +241,7 @@ impl User {
             .flatten())
     }
 
-    /// Owner only.
+    /// Whom they want recommended. Owner only: null to everyone else.
     async fn discovery_preferences(
         &self,
         ctx: &Context<'_>,
@@ -225,7 +252,8 @@ impl User {
             .then(|| discovery::preferences_of(&self.0)))
     }
 
-    /// Owner only.
+    /// Their exact position. Owner only: null to everyone else, and when
+    /// they set none.
     async fn location(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Location>> {
         let location = match (self.0.latitude, self.0.longitude) {
             (Some(latitude), Some(longitude)) => Some(Location {
@@ -241,27 +269,42 @@ impl User {
             .flatten())
     }
 
-    /// The user's friends; null when their friend-list setting hides it from the viewer.
+    /// The user's friends (page with `first`, at most 100, and `after`); null
+    /// when their `friendListVisibility` hides the list from the viewer.
     #[graphql(complexity = "crate::graphql::pagination::cost(first, child_complexity)")]
     async fn friends(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "How many to return: 0 to 100 (more is `BAD_USER_INPUT`); 20 when left out."
+        )]
         first: Option<i32>,
+        #[graphql(
+            desc = "An `endCursor` (or edge `cursor`) of the previous page: return what comes after it."
+        )]
         after: Option<String>,
     ) -> async_graphql::Result<Option<UserConnection>> {
         Ok(social::friends(ctx, &self.0, first, after).await?)
     }
 
+    /// How many friends they have, whoever may see the list itself.
     async fn friends_count(&self) -> i64 {
         self.0.friend_count
     }
 
-    /// Friends the viewer and this user share; null when signed out or on your own profile.
+    /// Friends the viewer and this user share (page with `first`, at most 100,
+    /// and `after`); null when signed out or on your own profile.
     #[graphql(complexity = "crate::graphql::pagination::cost(first, child_complexity)")]
     async fn mutual_friends(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "How many to return: 0 to 100 (more is `BAD_USER_INPUT`); 20 when left out."
+        )]
         first: Option<i32>,
+        #[graphql(
+            desc = "An `endCursor` (or edge `cursor`) of the previous page: return what comes after it."
+        )]
         after: Option<String>,
     ) -> async_graphql::Result<Option<UserConnection>> {
         Ok(social::mutual_friends(ctx, self.0.id, first, after).await?)
@@ -275,7 +318,7 @@ impl User {
         Ok(social::viewer_relationship(ctx, self.0.id).await?)
     }
 
-    /// Who may see the friend list. Owner only.
+    /// Who may see their friend list. Owner only: null to everyone else.
     async fn friend_list_visibility(
         &self,
         ctx: &Context<'_>,
@@ -284,34 +327,54 @@ impl User {
         Ok(self.viewer_is_owner(ctx).await?.then(|| visibility.into()))
     }
 
-    /// Pending requests others sent this user, newest first. Owner only.
+    /// Pending requests others sent this user, newest first. Owner only: null
+    /// to everyone else.
     #[graphql(complexity = "crate::graphql::pagination::cost(first, child_complexity)")]
     async fn incoming_friend_requests(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "How many to return: 0 to 100 (more is `BAD_USER_INPUT`); 20 when left out."
+        )]
         first: Option<i32>,
+        #[graphql(
+            desc = "An `endCursor` (or edge `cursor`) of the previous page: return what comes after it."
+        )]
         after: Option<String>,
     ) -> async_graphql::Result<Option<FriendRequestConnection>> {
         Ok(social::friend_requests(ctx, self.0.id, true, first, after).await?)
     }
 
-    /// Pending requests this user sent, newest first. Owner only.
+    /// Pending requests this user sent, newest first. Owner only: null to
+    /// everyone else.
     #[graphql(complexity = "crate::graphql::pagination::cost(first, child_complexity)")]
     async fn outgoing_friend_requests(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "How many to return: 0 to 100 (more is `BAD_USER_INPUT`); 20 when left out."
+        )]
         first: Option<i32>,
+        #[graphql(
+            desc = "An `endCursor` (or edge `cursor`) of the previous page: return what comes after it."
+        )]
         after: Option<String>,
     ) -> async_graphql::Result<Option<FriendRequestConnection>> {
         Ok(social::friend_requests(ctx, self.0.id, false, first, after).await?)
     }
 
-    /// The users this user blocked. Owner only.
+    /// The users this user blocked. Owner only: null to everyone else.
     #[graphql(complexity = "crate::graphql::pagination::cost(first, child_complexity)")]
     async fn blocked_users(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "How many to return: 0 to 100 (more is `BAD_USER_INPUT`); 20 when left out."
+        )]
         first: Option<i32>,
+        #[graphql(
+            desc = "An `endCursor` (or edge `cursor`) of the previous page: return what comes after it."
+        )]
         after: Option<String>,
     ) -> async_graphql::Result<Option<UserConnection>> {
         Ok(social::blocked_users(ctx, self.0.id, first, after).await?)
@@ -323,25 +386,38 @@ impl User {
     async fn groups(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "How many to return: 0 to 100 (more is `BAD_USER_INPUT`); 20 when left out."
+        )]
         first: Option<i32>,
+        #[graphql(
+            desc = "An `endCursor` (or edge `cursor`) of the previous page: return what comes after it."
+        )]
         after: Option<String>,
     ) -> async_graphql::Result<GroupConnection> {
         Ok(groups::groups_of_user(ctx, self.0.id, first, after).await?)
     }
 
-    /// Pending invitations to groups, newest first. Owner only.
+    /// Pending invitations to groups, newest first. Owner only: null to
+    /// everyone else.
     #[graphql(complexity = "crate::graphql::pagination::cost(first, child_complexity)")]
     async fn group_invitations(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "How many to return: 0 to 100 (more is `BAD_USER_INPUT`); 20 when left out."
+        )]
         first: Option<i32>,
+        #[graphql(
+            desc = "An `endCursor` (or edge `cursor`) of the previous page: return what comes after it."
+        )]
         after: Option<String>,
     ) -> async_graphql::Result<Option<GroupInvitationConnection>> {
         Ok(groups::invitations_of_user(ctx, self.0.id, first, after).await?)
     }
 
     /// The account's signed-in sessions, most recently used first (the 100
-    /// most recent). Owner only.
+    /// most recent). Owner only: null to everyone else.
     #[graphql(
         complexity = "crate::graphql::pagination::list_cost(crate::domain::accounts::SESSIONS_LISTED as usize, child_complexity)"
     )]

@@ -13,20 +13,34 @@ use crate::{
     infra::ratelimit::Action,
 };
 
-/// Each field left out stays as it is; an explicit null clears it.
+/// Changes to the viewer's profile. Each field left out stays as it is; an
+/// explicit null clears it, except where a field says otherwise. A value that
+/// breaks its rule is `BAD_USER_INPUT` with `extensions.field` naming it.
 #[derive(InputObject)]
 pub struct UpdateProfileInput {
+    /// At most 64 characters, trimmed, no control characters; empty or null
+    /// clears it.
     pub display_name: MaybeUndefined<String>,
+    /// At most 500 characters, trimmed; line breaks allowed, other control
+    /// characters not. Empty or null clears it.
     pub bio: MaybeUndefined<String>,
+    /// Must make the user 13 to 120 years old (discovery needs 18 or over);
+    /// null clears it. Only you see it; others see `User.age`.
     pub birthdate: MaybeUndefined<Date>,
+    /// Null clears it; discovery needs it.
     pub gender: MaybeUndefined<Gender>,
-    /// Free tags, trimmed and lower-cased, at most 20; replaces the whole list.
+    /// Free tags, trimmed and lower-cased, at most 20 of 1 to 32 characters
+    /// each (duplicates dropped); replaces the whole list. An empty list
+    /// clears it; null leaves it as it is.
     pub interests: Option<Vec<String>>,
+    /// Your position, for discovery's distances: only you see it. Null
+    /// clears it. Moves are rate limited (`RATE_LIMITED`).
     pub location: MaybeUndefined<LocationInput>,
-    /// Who may see your friend list (FRIENDS unless changed).
+    /// Who may see your friend list (FRIENDS unless changed); null leaves it
+    /// as it is.
     pub friend_list_visibility: Option<FriendListVisibility>,
     /// Who may see your presence and lastSeenAt (FRIENDS unless changed);
-    /// everyone else sees OFFLINE and no lastSeenAt.
+    /// everyone else sees OFFLINE and no lastSeenAt. Null leaves it as it is.
     pub presence_visibility: Option<PresenceVisibility>,
 }
 
@@ -47,10 +61,11 @@ pub struct UserMutation;
 
 #[Object]
 impl UserMutation {
+    /// Changes the viewer's profile and returns it.
     async fn update_profile(
         &self,
         ctx: &Context<'_>,
-        input: UpdateProfileInput,
+        #[graphql(desc = "The profile fields to change.")] input: UpdateProfileInput,
     ) -> async_graphql::Result<User> {
         let viewer = ctx.require_viewer().await?;
         let state = ctx.state();
