@@ -238,3 +238,76 @@ fn usernames(nodes: &Value, pointer: &str) -> Vec<String> {
         })
         .collect()
 }
+
+#[tokio::test]
+async fn graphiql_and_its_assets_come_from_the_binary_and_cache_by_content() {
+    let app = crate::common::spawn_app().await;
+    let page = app.client.get(app.url("/graphiql")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.headers()["cache-control"], "no-cache");
+    let policy = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        policy.contains("script-src 'self'") && policy.contains("connect-src 'self'"),
+        "{policy}"
+    );
+    let html = page.text().await.unwrap();
+    assert!(
+        !html.contains("//"),
+        "nothing on the page points at another host: {html}"
+    );
+
+    let assets: Vec<&str> = html
+        .split('"')
+        .filter(|part| part.starts_with("/graphiql/assets/"))
+        .collect();
+    assert_eq!(
+        assets.len(),
+        7,
+        "GraphiQL, its CSS, React, ReactDOM, graphql-ws and kith's two: {html}"
+    );
+    for asset in &assets {
+        let response = app.client.get(app.url(asset)).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{asset}");
+        assert_eq!(
+            response.headers()["cache-control"],
+            "public, max-age=31536000, immutable"
+        );
+        assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+        let content_type = response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let expected = if asset.ends_with(".css") {
+            "text/css"
+        } else {
+            "text/javascript"
+        };
+        assert!(
+            content_type.starts_with(expected),
+            "{asset}: {content_type}"
+        );
+        assert!(!response.bytes().await.unwrap().is_empty());
+    }
+    // A name without the current hash is not served, so a cached copy is
+    // never stale.
+    let stale = app
+        .client
+        .get(app.url("/graphiql/assets/graphiql.min.000000000000.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), 404);
+
+    // A browser asking /graphql for HTML gets the same page.
+    let from_graphql = app
+        .client
+        .get(app.url("/graphql"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(from_graphql.text().await.unwrap(), html);
+}
