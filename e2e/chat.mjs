@@ -12,55 +12,15 @@ import { Client as UrqlClient, fetchExchange, subscriptionExchange } from '@urql
 import { createClient as createWsClient } from 'graphql-ws';
 import { SubscriptionClient } from 'subscriptions-transport-ws';
 import WebSocket from 'ws';
+import { friendsChatting, httpUrl, request } from './kith.mjs';
 
 // Apollo Client 4's GraphQLWsLink reads the global WebSocket (WebSocket.CLOSED)
 // when a subscription fails, and Node 20 has none: without this a server's
 // error would reach the test as a ReferenceError instead of the GraphQL error.
 globalThis.WebSocket ??= WebSocket;
 
-const httpUrl = process.env.KITH_URL || 'http://127.0.0.1:8080/graphql';
 const wsUrl = httpUrl.replace(/^http/, 'ws');
-const PASSWORD = 'correct horse battery';
 const WAIT_MS = 5000;
-
-/** A plain GraphQL POST; throws on any error. */
-async function request(query, variables = {}, token) {
-  const response = await fetch(httpUrl, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      ...(token ? { authorization: `Bearer ${token}` } : {}),
-    },
-    body: JSON.stringify({ query, variables }),
-  });
-  const body = await response.json();
-  if (body.errors) throw new Error(`${query.slice(0, 60)}…: ${JSON.stringify(body.errors)}`);
-  return body.data;
-}
-
-let users = 0;
-/** A new account with a name no earlier run used. */
-async function register(prefix) {
-  const username = `${prefix}_${process.pid}_${++users}`.slice(0, 32);
-  const data = await request(
-    'mutation($i: RegisterInput!) { register(input: $i) { accessToken user { id } } }',
-    { i: { username, password: PASSWORD } },
-  );
-  return { token: data.register.accessToken, id: data.register.user.id, username };
-}
-
-/** Two friends and the id of their direct conversation. */
-async function friendsChatting(prefix) {
-  const [ann, bob] = [await register(`${prefix}a`), await register(`${prefix}b`)];
-  const sent = await request(
-    'mutation($u: ID!) { sendFriendRequest(input: { userId: $u }) { id } }',
-    { u: bob.id },
-    ann.token,
-  );
-  await request('mutation($id: ID!) { acceptFriendRequest(id: $id) { id } }', { id: sent.sendFriendRequest.id }, bob.token);
-  const opened = await request('mutation($u: ID!) { directConversation(userId: $u) { id } }', { u: bob.id }, ann.token);
-  return { ann, bob, conversation: opened.directConversation.id };
-}
 
 const MESSAGE_ADDED = `subscription($c: ID!, $s: Int) {
   messageAdded(conversationId: $c, sinceSeq: $s) { id seq body sender { username } } }`;

@@ -10,50 +10,12 @@
 //   GRAPHIQL_SCREENSHOT=graphiql.png npm run graphiql
 
 import { chromium } from 'playwright-core';
+import { friendsChatting, httpUrl, request } from './kith.mjs';
 
-const httpUrl = process.env.KITH_URL || 'http://127.0.0.1:8080/graphql';
 const origin = new URL(httpUrl).origin;
 const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
 const screenshot = process.env.GRAPHIQL_SCREENSHOT || 'graphiql.png';
-const PASSWORD = 'correct horse battery';
 const WAIT_MS = 15000;
-
-/** A plain GraphQL POST; throws on any error. */
-async function request(query, variables = {}, token) {
-  const response = await fetch(httpUrl, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      ...(token ? { authorization: `Bearer ${token}` } : {}),
-    },
-    body: JSON.stringify({ query, variables }),
-  });
-  const body = await response.json();
-  if (body.errors) throw new Error(`${query.slice(0, 60)}…: ${JSON.stringify(body.errors)}`);
-  return body.data;
-}
-
-async function register(prefix) {
-  const username = `${prefix}_${process.pid}`.slice(0, 32);
-  const data = await request(
-    'mutation($i: RegisterInput!) { register(input: $i) { accessToken user { id } } }',
-    { i: { username, password: PASSWORD } },
-  );
-  return { token: data.register.accessToken, id: data.register.user.id, username };
-}
-
-/** Two friends and their direct conversation. */
-async function friendsChatting() {
-  const [ann, bob] = [await register('giql_ann'), await register('giql_bob')];
-  const sent = await request(
-    'mutation($u: ID!) { sendFriendRequest(input: { userId: $u }) { id } }',
-    { u: bob.id },
-    ann.token,
-  );
-  await request('mutation($id: ID!) { acceptFriendRequest(id: $id) { id } }', { id: sent.sendFriendRequest.id }, bob.token);
-  const opened = await request('mutation($u: ID!) { directConversation(userId: $u) { id } }', { u: bob.id }, ann.token);
-  return { ann, bob, conversation: opened.directConversation.id };
-}
 
 /** How many subscriptions the server has open, from /readyz. */
 async function liveSubscriptions() {
@@ -101,7 +63,7 @@ try {
     );
   });
 
-  const { ann, bob, conversation } = await friendsChatting();
+  const { ann, bob, conversation } = await friendsChatting('giql');
 
   /** Sets a CodeMirror editor's text the way typing does (its change events fire). */
   const setEditor = (selector, text) =>

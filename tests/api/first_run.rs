@@ -149,27 +149,24 @@ fn a_dotenv_file_in_the_working_directory_is_read_and_the_environment_wins() {
     assert_one_line_error(&refused, "bad setting KITH_LISTEN:");
     // The same setting from the environment wins over .env's: kith gets as
     // far as listening, on a port that is taken.
-    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = taken.local_addr().unwrap().to_string();
-    let database = format!("sqlite://{}?mode=rwc", dir.path().join("kith.db").display());
-    let refused = kith(
-        &["serve"],
-        &[("KITH_LISTEN", &addr), ("KITH_DATABASE_URL", &database)],
-        Some(dir.path()),
-    );
-    assert_one_line_error(&refused, &format!("cannot listen on KITH_LISTEN={addr}:"));
+    serve_on_a_taken_port_in(dir.path());
 }
 
 #[test]
 fn a_taken_port_is_one_line_naming_the_setting() {
+    serve_on_a_taken_port_in(tempfile::tempdir().unwrap().path());
+}
+
+/// `kith serve` in `dir`, told by the environment to listen where another
+/// socket already does, on a SQLite database there: refused in one line.
+fn serve_on_a_taken_port_in(dir: &Path) {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
-    let dir = tempfile::tempdir().unwrap();
-    let database = format!("sqlite://{}?mode=rwc", dir.path().join("kith.db").display());
+    let database = format!("sqlite://{}?mode=rwc", dir.join("kith.db").display());
     let refused = kith(
         &["serve"],
         &[("KITH_LISTEN", &addr), ("KITH_DATABASE_URL", &database)],
-        Some(dir.path()),
+        Some(dir),
     );
     assert_one_line_error(&refused, &format!("cannot listen on KITH_LISTEN={addr}:"));
 }
