@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use kith::{app::Application, config::Settings, graphql, telemetry};
 use migration::{Migrator, MigratorTrait};
 
@@ -16,21 +16,28 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
     version,
     about = "One GraphQL server for social, dating and messaging apps"
 )]
+#[command(args_conflicts_with_subcommands = true)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    /// `serve`'s options, for `kith` alone (which serves).
+    #[command(flatten)]
+    serve: ServeOptions,
+}
+
+#[derive(Args)]
+struct ServeOptions {
+    /// Fill an empty database with demo data first (alice, bob, carol, dave
+    /// and a few hundred more; the password is printed) and print a ready
+    /// Authorization header for alice.
+    #[arg(long, env = "KITH_DEMO")]
+    demo: bool,
 }
 
 #[derive(Subcommand)]
 enum Command {
     /// Serve GraphQL, GraphiQL, health and metrics (the default).
-    Serve {
-        /// Fill an empty database with demo data first (alice, bob, carol,
-        /// dave and a few hundred more; the password is printed) and print a
-        /// ready Authorization header for alice.
-        #[arg(long, env = "KITH_DEMO")]
-        demo: bool,
-    },
+    Serve(ServeOptions),
     /// Apply pending database migrations and exit.
     Migrate,
     /// Print the GraphQL schema (SDL) and exit.
@@ -91,13 +98,13 @@ async fn run() -> anyhow::Result<()> {
     }
     let settings = Settings::load()?;
     telemetry::init(settings.log_format);
-    match cli.command.unwrap_or(Command::Serve { demo: false }) {
+    match cli.command.unwrap_or(Command::Serve(cli.serve)) {
         Command::Migrate => {
             let db = kith::app::connect_database(&settings).await?;
             kith::app::migrate(&db).await?;
             tracing::info!("migrations applied");
         }
-        Command::Serve { demo } => {
+        Command::Serve(ServeOptions { demo }) => {
             let app = Application::build(settings).await?;
             if demo {
                 announce_demo(kith::seed::demo::fill(app.state()).await?);

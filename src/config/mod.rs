@@ -281,9 +281,10 @@ impl Settings {
             .extract()
             // Named as the operator sets it (KITH_LISTEN), whichever source
             // (environment, .env or the TOML file) held the bad value.
-            .map_err(|err| match err.path.is_empty() {
-                true => anyhow::anyhow!("bad settings: {err}"),
-                false => {
+            .map_err(|err| {
+                if err.path.is_empty() {
+                    anyhow::anyhow!("bad settings: {err}")
+                } else {
                     let key = err.path.join("_").to_uppercase();
                     anyhow::anyhow!("bad setting KITH_{key}: {}", err.kind)
                 }
