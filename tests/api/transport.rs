@@ -202,8 +202,18 @@ async fn graphiql_is_served_to_browsers() {
             html.contains("graphiql") || html.contains("GraphiQL"),
             "{path}"
         );
+        // Subscriptions are wired: the page's own script opens graphql-ws on
+        // /graphql/ws.
+        let script = html
+            .split('"')
+            .find(|part| {
+                part.starts_with("/graphiql/assets/kith-graphiql.") && part.ends_with(".js")
+            })
+            .unwrap_or_else(|| panic!("the page loads kith's script: {html}"));
+        let script = app.client.get(app.url(script)).send().await.unwrap();
+        let script = script.text().await.unwrap();
         assert!(
-            html.contains("/graphql/ws"),
+            script.contains("graphqlWs.createClient") && script.contains(r#"+ "/ws""#),
             "subscriptions are wired: {path}"
         );
     }
