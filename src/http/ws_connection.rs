@@ -216,9 +216,17 @@ impl Conn<'_> {
                 Ok(text) => text.into(),
                 Err(_) => return self.invalid("a message must be UTF-8 JSON".into()).await,
             },
-            // tungstenite answers pings and the client's close itself.
+            // tungstenite answers pings itself.
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => return Step::Continue,
-            Some(Ok(Message::Close(_))) | None => return Step::End,
+            // tungstenite has queued the answer to the client's close (its
+            // code echoed, RFC 6455 §5.5.1), but writes it only on the next
+            // read or flush: flushed here, or the connection would drop
+            // without it and the client would see 1006.
+            Some(Ok(Message::Close(_))) => {
+                let _ = self.sink.flush().await;
+                return Step::End;
+            }
+            None => return Step::End,
             Some(Err(err)) if is_too_big(&err) => {
                 return Step::Close(Close::new(close::TOO_BIG, "message too big"));
             }
