@@ -16,7 +16,7 @@ use std::{
     time::Duration,
 };
 
-use async_graphql::{Data, Executor, Pos, Response, ServerError};
+use async_graphql::{Data, Executor, Response, ServerError};
 use axum::extract::ws::{Message, WebSocket};
 use futures_util::{
     SinkExt, Stream, StreamExt, future::poll_fn, stream::BoxStream, stream::SplitSink,
@@ -74,7 +74,9 @@ impl From<AppError> for Refusal {
             AppError::Internal(_) => close::TRY_AGAIN_LATER,
             _ => close::FORBIDDEN,
         };
-        let error = async_graphql::Error::from(err).into_server_error(Pos::default());
+        // An error of the connection, not of a place in a document: no
+        // `locations`.
+        let error = err.into_request_error();
         Self { code, error }
     }
 }

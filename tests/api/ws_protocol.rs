@@ -117,7 +117,9 @@ async fn a_second_connection_init_closes_4429() {
 
     let mut legacy = acknowledged(&app, LEGACY, json!({})).await;
     legacy.send(init).await;
-    assert_eq!(legacy.receive().await["type"], "connection_error");
+    let error = legacy.receive().await;
+    assert_eq!(error["type"], "connection_error", "{error}");
+    assert!(error["payload"].get("locations").is_none(), "{error}");
     assert_eq!(legacy.closes_with(&[]).await.0, 4429);
 }
 
@@ -358,6 +360,12 @@ async fn a_refused_connection_init_closes_4403() {
         assert!(
             error["payload"]["extensions"]["code"].is_string(),
             "{error}"
+        );
+        // A connection has no place in a document: no `locations` (and
+        // never the impossible line 0, column 0).
+        assert!(
+            error["payload"].get("locations").is_none(),
+            "{why}: {error}"
         );
         assert_eq!(legacy.closes_with(&[]).await.0, 4403, "{why}");
     }
