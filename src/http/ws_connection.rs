@@ -69,9 +69,10 @@ struct Refusal {
 
 impl From<AppError> for Refusal {
     fn from(err: AppError) -> Self {
-        // The token could not be checked: the client may well try again.
+        // The token could not be checked (the database did not answer, or
+        // failed): the client may well try again.
         let code = match err {
-            AppError::Internal(_) => close::TRY_AGAIN_LATER,
+            AppError::Internal(_) | AppError::Unavailable { .. } => close::TRY_AGAIN_LATER,
             _ => close::FORBIDDEN,
         };
         // An error of the connection, not of a place in a document: no
@@ -359,7 +360,8 @@ impl Conn<'_> {
 
 /// Checks the `connection_init`'s token. A signed-in socket watches its
 /// session from now on and counts against its user's socket cap (and keeps
-/// them online); either refusal closes it with 4403.
+/// them online); either refusal closes it with 4403, a token that could not
+/// be checked (the database away) with 1013.
 async fn connect(socket: &mut Socket, payload: Value) -> Result<Connected, Refusal> {
     let app = &socket.state.app;
     let auth = RequestAuth::for_socket(init_token(&payload));

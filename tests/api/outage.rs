@@ -144,6 +144,70 @@ async fn an_unreachable_database_answers_unavailable_and_heals() {
     assert_eq!(readyz(&app).await, 200);
 }
 
+/// A session never checked yet (nothing cached for it) needs the database
+/// to be checked: while it is away, a signed-in request is `UNAVAILABLE`
+/// with `retryAfter` like any other call that needs it, not an internal
+/// error; a socket's `connection_init` is closed 1013 (retryable), with the
+/// legacy protocol's `connection_error` saying `UNAVAILABLE`.
+#[tokio::test]
+async fn an_unchecked_session_during_an_outage_is_unavailable() {
+    let Ok(admin_url) = std::env::var("KITH_TEST_DATABASE_URL") else {
+        common::skipped("a database outage is a PostgreSQL matter");
+        return;
+    };
+    let link = Link::to(upstream_of(&admin_url)).await;
+    let app = spawn_app_with(|settings| {
+        settings.database_url = through(&settings.database_url, link.addr);
+        settings.db_acquire_timeout_millis = 1_000;
+    })
+    .await;
+    // Registered, never used: no cache holds these sessions.
+    let mut fresh = Vec::new();
+    for name in ["ann", "bob", "cat", "dan", "eve", "fay"] {
+        fresh.push(app.register(name).await);
+    }
+    let mut fresh = fresh.into_iter();
+
+    for mode in [Mode::Refuse, Mode::Swallow] {
+        link.set(mode);
+        let user = fresh.next().unwrap();
+        let response = tokio::time::timeout(
+            ANSWER_BOUND,
+            app.graphql("{ me { id } }", json!({}), user.token()),
+        )
+        .await
+        .expect("answered within the bound");
+        assert_eq!(
+            code_of(&response),
+            ("UNAVAILABLE", Some(2)),
+            "{mode:?}: {response:#}"
+        );
+
+        let user = fresh.next().unwrap();
+        let mut socket = app.websocket("/graphql", "graphql-transport-ws").await;
+        socket
+            .send(json!({ "type": "connection_init",
+                "payload": { "authorization": user.access_token } }))
+            .await;
+        assert_eq!(socket.closes_with(&[]).await.0, 1013, "{mode:?}");
+
+        let user = fresh.next().unwrap();
+        let mut legacy = app.websocket("/graphql", "graphql-ws").await;
+        legacy
+            .send(json!({ "type": "connection_init",
+                "payload": { "authorization": user.access_token } }))
+            .await;
+        let Received::Json(error) = legacy.receive_within(ANSWER_BOUND).await else {
+            panic!("{mode:?}: closed without a connection_error");
+        };
+        assert_eq!(error["type"], "connection_error", "{mode:?}: {error}");
+        let extensions = &error["payload"]["extensions"];
+        assert_eq!(extensions["code"], "UNAVAILABLE", "{mode:?}: {error}");
+        assert_eq!(extensions["retryAfter"], 2, "{mode:?}: {error}");
+        assert_eq!(legacy.closes_with(&[]).await.0, 1013, "{mode:?}");
+    }
+}
+
 #[test]
 fn urls_are_pointed_through_the_link() {
     let addr = "127.0.0.1:4242".parse().unwrap();
