@@ -27,10 +27,10 @@ use tokio::{sync::watch, time::Instant};
 use super::ws_protocol::{self as protocol, ClientMessage, Close, Protocol, close};
 use crate::{
     domain::{accounts::ClientInfo, presence::SocketPresence},
-    error::AppError,
+    error::{AppError, DATABASE_RETRY_AFTER_SECS},
     graphql::{
         error_codes,
-        live::{self, SessionWatch},
+        live::{self, SessionEnd, SessionWatch},
         viewer::RequestAuth,
     },
     http::HttpState,
@@ -133,8 +133,8 @@ pub async fn serve(
             () = async { let _ = stopping.wait_for(|stopping| *stopping).await; } => {
                 Step::Close(Close::new(close::GOING_AWAY, "server shutting down"))
             }
-            () = async { match session { Some(watch) => watch.await, None => std::future::pending().await } } => {
-                conn.session_ended().await
+            end = async { match session { Some(watch) => watch.await, None => std::future::pending().await } } => {
+                conn.session_ended(end).await
             }
             () = tokio::time::sleep_until(deadline.unwrap_or(init_deadline)), if deadline.is_some() => {
                 if conn.connected.is_none() {
@@ -206,10 +206,11 @@ impl Conn<'_> {
     }
 
     /// A signed-in socket's session was revoked or its access token
-    /// expired: the socket closes, and with it the user's presence.
-    async fn session_ended(&mut self) -> Step {
-        let error = error_codes::coded_error("session has ended", "UNAUTHENTICATED");
-        self.refuse(close::FORBIDDEN, error).await
+    /// expired, or could not be checked: the socket closes, and with it the
+    /// user's presence.
+    async fn session_ended(&mut self, end: SessionEnd) -> Step {
+        let (code, error) = session_close(end);
+        self.refuse(code, error).await
     }
 
     async fn on_frame(&mut self, frame: Option<Result<Message, axum::Error>>) -> Step {
@@ -354,6 +355,27 @@ impl Conn<'_> {
     fn note_if_idle(&mut self) {
         if self.operations.is_empty() {
             self.idle_since = Instant::now();
+        }
+    }
+}
+
+/// How a socket whose session watch ended closes. A session that ended
+/// (revoked, or its token expired) closes 4403: the client must not come back
+/// with that token. One that could not be checked (a gap in the events while
+/// the database is away) may well hold: 1013, which the graphql-ws client
+/// retries, its `connection_init` checking the session again.
+fn session_close(end: SessionEnd) -> (u16, ServerError) {
+    match end {
+        SessionEnd::Ended => (
+            close::FORBIDDEN,
+            error_codes::coded_error("session has ended", "UNAUTHENTICATED"),
+        ),
+        SessionEnd::Unchecked => {
+            let error = AppError::Unavailable {
+                retry_after_secs: DATABASE_RETRY_AFTER_SECS,
+                message: "the session could not be checked; reconnect shortly".into(),
+            };
+            (close::TRY_AGAIN_LATER, error.into_request_error())
         }
     }
 }

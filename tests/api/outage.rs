@@ -208,6 +208,56 @@ async fn an_unchecked_session_during_an_outage_is_unavailable() {
     }
 }
 
+/// A signed-in socket checks its session in the database after a gap in
+/// the events (a revocation may have been missed). When the database is
+/// away too, the session is not known to have ended: the socket closes 1013,
+/// which the graphql-ws client retries (its reconnect checks the session
+/// again), not 4403, on which it gives up for good.
+#[tokio::test]
+async fn a_session_that_cannot_be_rechecked_closes_its_socket_1013() {
+    let (Ok(admin_url), Ok(redis_url)) = (
+        std::env::var("KITH_TEST_DATABASE_URL"),
+        std::env::var("KITH_TEST_REDIS_URL"),
+    ) else {
+        common::skipped("a gap in the events needs Redis, an outage PostgreSQL");
+        return;
+    };
+    let database = Link::to(upstream_of(&admin_url)).await;
+    let redis = Link::to(upstream_of(&redis_url)).await;
+    let app = spawn_app_with(|settings| {
+        settings.database_url = through(&settings.database_url, database.addr);
+        settings.redis_url = Some(through(&redis_url, redis.addr));
+        settings.db_acquire_timeout_millis = 1_000;
+    })
+    .await;
+    let ann = app.register("ann").await;
+    let mut socket = app
+        .signed_in_socket_on("/graphql", "graphql-transport-ws", &ann)
+        .await;
+    let mut legacy = app
+        .signed_in_socket_on("/graphql", "graphql-ws", &ann)
+        .await;
+
+    database.set(Mode::Refuse);
+    // Redis drops and comes back: the events of the gap are lost, so each
+    // socket's watcher asks the database, which is away.
+    redis.set(Mode::Refuse);
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    redis.set(Mode::Pass);
+
+    let bound = Duration::from_secs(30);
+    let Received::Json(error) = legacy.receive_within(bound).await else {
+        panic!("closed without a connection_error");
+    };
+    assert_eq!(error["type"], "connection_error", "{error}");
+    assert_eq!(
+        error["payload"]["extensions"]["code"], "UNAVAILABLE",
+        "{error}"
+    );
+    assert_eq!(legacy.closes_with(&[]).await.0, 1013);
+    assert_eq!(socket.closes_with(&[]).await.0, 1013);
+}
+
 #[test]
 fn urls_are_pointed_through_the_link() {
     let addr = "127.0.0.1:4242".parse().unwrap();
