@@ -93,7 +93,7 @@ impl AppError {
 
 /// How long a client should wait before retrying when the database is away:
 /// the time a restart or a failover usually takes to begin answering again.
-const DATABASE_RETRY_AFTER_SECS: u64 = 2;
+pub const DATABASE_RETRY_AFTER_SECS: u64 = 2;
 
 impl From<DbErr> for AppError {
     fn from(err: DbErr) -> Self {

@@ -83,18 +83,36 @@ pub async fn watch_session(
     ))))
 }
 
+/// Why a session's watch completed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionEnd {
+    /// Revoked, or its access token expired.
+    Ended,
+    /// Revocations may have been missed (a gap in the events) and the
+    /// database could not be asked: not known to hold, not known to have
+    /// ended. Not knowing is not safe, so the watch completes; a socket
+    /// closes with a code the client retries on.
+    Unchecked,
+}
+
 /// A session's watcher, run as a task of its own and stopped when dropped
 /// (with its subscription or socket). Inline, `take_until` would poll it (a
 /// broadcast receiver and a timer) on every delivery, about 3% of kith's CPU
 /// in a fan-out; a task's handle costs one atomic load until the task ends.
-pub struct SessionWatch(tokio::task::JoinHandle<Result<(), tokio::time::error::Elapsed>>);
+pub struct SessionWatch(tokio::task::JoinHandle<Result<SessionEnd, tokio::time::error::Elapsed>>);
 
 impl Future for SessionWatch {
-    type Output = ();
+    type Output = SessionEnd;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut task::Context<'_>) -> Poll<()> {
-        // Ended either way: the session did, or the runtime is shutting down.
-        Pin::new(&mut self.0).poll(cx).map(|_| ())
+    fn poll(mut self: Pin<&mut Self>, cx: &mut task::Context<'_>) -> Poll<SessionEnd> {
+        // The access token expired (the timeout elapsed), or the runtime is
+        // shutting down (the task was cancelled): ended either way.
+        Pin::new(&mut self.0)
+            .poll(cx)
+            .map(|finished| match finished {
+                Ok(Ok(end)) => end,
+                Ok(Err(_)) | Err(_) => SessionEnd::Ended,
+            })
     }
 }
 
@@ -114,21 +132,28 @@ async fn session_holds(accounts: &Accounts, viewer: &Viewer) -> AppResult<bool> 
 /// Completes when the viewer's session is revoked. After a gap it listens
 /// afresh, then asks the database itself: a revocation made while Redis was
 /// away may not have reached the shared cache yet. Not knowing is not safe:
-/// an error ends it.
-async fn revoked(mut events: Topic, pubsub: Events, accounts: Accounts, viewer: Viewer) {
+/// a database that cannot say ends it too, as [`SessionEnd::Unchecked`].
+async fn revoked(
+    mut events: Topic,
+    pubsub: Events,
+    accounts: Accounts,
+    viewer: Viewer,
+) -> SessionEnd {
     loop {
         match events.next().await {
-            Some(Ok(event)) if ends_session(&event, &viewer) => return,
+            Some(Ok(event)) if ends_session(&event, &viewer) => return SessionEnd::Ended,
             Some(Ok(_)) => {}
             Some(Err(_)) => {
                 events = pubsub.subscribe(&user_topic(viewer.user_id)).await;
                 // Boxed: this future waits beside every live subscription,
                 // and a database read inline would make each one carry it.
-                if !Box::pin(stored_session_holds(&accounts, &viewer)).await {
-                    return;
+                match Box::pin(stored_session_holds(&accounts, &viewer)).await {
+                    Some(true) => {}
+                    Some(false) => return SessionEnd::Ended,
+                    None => return SessionEnd::Unchecked,
                 }
             }
-            None => return,
+            None => return SessionEnd::Ended,
         }
     }
 }
@@ -153,20 +178,20 @@ impl Drop for ActiveSubscription {
     }
 }
 
-/// Whether the database still holds the viewer's session. Every watcher
-/// asks at once after a gap, so a busy pool is given a few tries before the
-/// answer counts as no.
-async fn stored_session_holds(accounts: &Accounts, viewer: &Viewer) -> bool {
+/// Whether the database still holds the viewer's session; `None` when it
+/// could not say. Every watcher asks at once after a gap, so a busy pool is
+/// given a few tries before giving up.
+async fn stored_session_holds(accounts: &Accounts, viewer: &Viewer) -> Option<bool> {
     for attempt in 0..3 {
         match accounts.active_session(viewer.session_id).await {
-            Ok(session) => return session.is_some_and(|s| s.user_id == viewer.user_id),
+            Ok(session) => return Some(session.is_some_and(|s| s.user_id == viewer.user_id)),
             Err(err) => {
                 tracing::warn!(error = ?err, attempt, "re-checking a session after a gap");
                 tokio::time::sleep(std::time::Duration::from_millis(200 << attempt)).await;
             }
         }
     }
-    false
+    None
 }
 
 fn ends_session(event: &Event, viewer: &Viewer) -> bool {

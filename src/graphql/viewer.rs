@@ -18,9 +18,14 @@ pub struct Viewer {
     pub token_expires_at: DateTime<Utc>,
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 enum Failure {
     Rejected(&'static str),
+    /// The database did not answer: retryable, like every call that needs it.
+    Unavailable {
+        retry_after_secs: u64,
+        message: String,
+    },
     Internal,
 }
 
@@ -81,9 +86,16 @@ impl RequestAuth {
                 .get_or_init(|| resolve(self.token.as_deref(), accounts))
                 .await
         };
-        match *outcome {
-            Ok(viewer) => Ok(viewer),
-            Err(Failure::Rejected(message)) => Err(AppError::unauthenticated(message)),
+        match outcome {
+            Ok(viewer) => Ok(*viewer),
+            Err(Failure::Rejected(message)) => Err(AppError::unauthenticated(*message)),
+            Err(Failure::Unavailable {
+                retry_after_secs,
+                message,
+            }) => Err(AppError::Unavailable {
+                retry_after_secs: *retry_after_secs,
+                message: message.clone(),
+            }),
             Err(Failure::Internal) => Err(AppError::Internal(anyhow::anyhow!(
                 "checking the session failed (logged above)"
             ))),
@@ -109,6 +121,14 @@ async fn resolve(token: Option<&str>, accounts: &Accounts) -> Result<Option<View
                 .unwrap_or_else(Utc::now),
         })),
         Ok(_) => Err(Failure::Rejected("session has ended")),
+        // Logged (as a warning) where the database error was mapped.
+        Err(AppError::Unavailable {
+            retry_after_secs,
+            message,
+        }) => Err(Failure::Unavailable {
+            retry_after_secs,
+            message,
+        }),
         Err(err) => {
             tracing::error!(error = ?err, "checking a session failed");
             Err(Failure::Internal)

@@ -16,7 +16,7 @@ use std::{
     time::Duration,
 };
 
-use async_graphql::{Data, Executor, Pos, Response, ServerError};
+use async_graphql::{Data, Executor, Response, ServerError};
 use axum::extract::ws::{Message, WebSocket};
 use futures_util::{
     SinkExt, Stream, StreamExt, future::poll_fn, stream::BoxStream, stream::SplitSink,
@@ -27,10 +27,10 @@ use tokio::{sync::watch, time::Instant};
 use super::ws_protocol::{self as protocol, ClientMessage, Close, Protocol, close};
 use crate::{
     domain::{accounts::ClientInfo, presence::SocketPresence},
-    error::AppError,
+    error::{AppError, DATABASE_RETRY_AFTER_SECS},
     graphql::{
         error_codes,
-        live::{self, SessionWatch},
+        live::{self, SessionEnd, SessionWatch},
         viewer::RequestAuth,
     },
     http::HttpState,
@@ -69,12 +69,15 @@ struct Refusal {
 
 impl From<AppError> for Refusal {
     fn from(err: AppError) -> Self {
-        // The token could not be checked: the client may well try again.
+        // The token could not be checked (the database did not answer, or
+        // failed): the client may well try again.
         let code = match err {
-            AppError::Internal(_) => close::TRY_AGAIN_LATER,
+            AppError::Internal(_) | AppError::Unavailable { .. } => close::TRY_AGAIN_LATER,
             _ => close::FORBIDDEN,
         };
-        let error = async_graphql::Error::from(err).into_server_error(Pos::default());
+        // An error of the connection, not of a place in a document: no
+        // `locations`.
+        let error = err.into_request_error();
         Self { code, error }
     }
 }
@@ -130,8 +133,8 @@ pub async fn serve(
             () = async { let _ = stopping.wait_for(|stopping| *stopping).await; } => {
                 Step::Close(Close::new(close::GOING_AWAY, "server shutting down"))
             }
-            () = async { match session { Some(watch) => watch.await, None => std::future::pending().await } } => {
-                conn.session_ended().await
+            end = async { match session { Some(watch) => watch.await, None => std::future::pending().await } } => {
+                conn.session_ended(end).await
             }
             () = tokio::time::sleep_until(deadline.unwrap_or(init_deadline)), if deadline.is_some() => {
                 if conn.connected.is_none() {
@@ -203,10 +206,11 @@ impl Conn<'_> {
     }
 
     /// A signed-in socket's session was revoked or its access token
-    /// expired: the socket closes, and with it the user's presence.
-    async fn session_ended(&mut self) -> Step {
-        let error = error_codes::coded_error("session has ended", "UNAUTHENTICATED");
-        self.refuse(close::FORBIDDEN, error).await
+    /// expired, or could not be checked: the socket closes, and with it the
+    /// user's presence.
+    async fn session_ended(&mut self, end: SessionEnd) -> Step {
+        let (code, error) = session_close(end);
+        self.refuse(code, error).await
     }
 
     async fn on_frame(&mut self, frame: Option<Result<Message, axum::Error>>) -> Step {
@@ -216,9 +220,17 @@ impl Conn<'_> {
                 Ok(text) => text.into(),
                 Err(_) => return self.invalid("a message must be UTF-8 JSON".into()).await,
             },
-            // tungstenite answers pings and the client's close itself.
+            // tungstenite answers pings itself.
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => return Step::Continue,
-            Some(Ok(Message::Close(_))) | None => return Step::End,
+            // tungstenite has queued the answer to the client's close (its
+            // code echoed, RFC 6455 §5.5.1), but writes it only on the next
+            // read or flush: flushed here, or the connection would drop
+            // without it and the client would see 1006.
+            Some(Ok(Message::Close(_))) => {
+                let _ = self.sink.flush().await;
+                return Step::End;
+            }
+            None => return Step::End,
             Some(Err(err)) if is_too_big(&err) => {
                 return Step::Close(Close::new(close::TOO_BIG, "message too big"));
             }
@@ -347,9 +359,31 @@ impl Conn<'_> {
     }
 }
 
+/// How a socket whose session watch ended closes. A session that ended
+/// (revoked, or its token expired) closes 4403: the client must not come back
+/// with that token. One that could not be checked (a gap in the events while
+/// the database is away) may well hold: 1013, which the graphql-ws client
+/// retries, its `connection_init` checking the session again.
+fn session_close(end: SessionEnd) -> (u16, ServerError) {
+    match end {
+        SessionEnd::Ended => (
+            close::FORBIDDEN,
+            error_codes::coded_error("session has ended", "UNAUTHENTICATED"),
+        ),
+        SessionEnd::Unchecked => {
+            let error = AppError::Unavailable {
+                retry_after_secs: DATABASE_RETRY_AFTER_SECS,
+                message: "the session could not be checked; reconnect shortly".into(),
+            };
+            (close::TRY_AGAIN_LATER, error.into_request_error())
+        }
+    }
+}
+
 /// Checks the `connection_init`'s token. A signed-in socket watches its
 /// session from now on and counts against its user's socket cap (and keeps
-/// them online); either refusal closes it with 4403.
+/// them online); either refusal closes it with 4403, a token that could not
+/// be checked (the database away) with 1013.
 async fn connect(socket: &mut Socket, payload: Value) -> Result<Connected, Refusal> {
     let app = &socket.state.app;
     let auth = RequestAuth::for_socket(init_token(&payload));

@@ -176,7 +176,18 @@ where
                 inner.shared_or_load(key, load).await
             })
             .await
-            .map_err(|err: Arc<AppError>| AppError::Internal(anyhow::anyhow!("{err:?}")))?;
+            .map_err(|err: Arc<AppError>| match &*err {
+                // Shared by every waiter of the flight: rebuilt, so a
+                // database outage stays retryable for each of them.
+                AppError::Unavailable {
+                    retry_after_secs,
+                    message,
+                } => AppError::Unavailable {
+                    retry_after_secs: *retry_after_secs,
+                    message: message.clone(),
+                },
+                _ => AppError::Internal(anyhow::anyhow!("{err:?}")),
+            })?;
         if !missed {
             inner.count("local");
         }
@@ -492,5 +503,41 @@ where
         }
         let mut connection = redis.connection();
         let _ = redis.within(pipe.exec_async(&mut connection)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_loader_that_finds_the_database_away_stays_unavailable() {
+        let cache: TwoLevelCache<u32> = TwoLevelCache::new(
+            "test",
+            Freshness::Eventual,
+            Capacity::Entries(10),
+            Duration::from_secs(60),
+            Duration::from_secs(60),
+            None,
+            Arc::new(crate::infra::pubsub::LocalPubSub::default()),
+        );
+        let away = cache
+            .get_or_load(Uuid::now_v7(), || async {
+                Err(AppError::Unavailable {
+                    retry_after_secs: 2,
+                    message: "away".into(),
+                })
+            })
+            .await;
+        assert!(
+            matches!(
+                away,
+                Err(AppError::Unavailable {
+                    retry_after_secs: 2,
+                    ..
+                })
+            ),
+            "{away:?}"
+        );
     }
 }

@@ -144,6 +144,120 @@ async fn an_unreachable_database_answers_unavailable_and_heals() {
     assert_eq!(readyz(&app).await, 200);
 }
 
+/// A session never checked yet (nothing cached for it) needs the database
+/// to be checked: while it is away, a signed-in request is `UNAVAILABLE`
+/// with `retryAfter` like any other call that needs it, not an internal
+/// error; a socket's `connection_init` is closed 1013 (retryable), with the
+/// legacy protocol's `connection_error` saying `UNAVAILABLE`.
+#[tokio::test]
+async fn an_unchecked_session_during_an_outage_is_unavailable() {
+    let Ok(admin_url) = std::env::var("KITH_TEST_DATABASE_URL") else {
+        common::skipped("a database outage is a PostgreSQL matter");
+        return;
+    };
+    let link = Link::to(upstream_of(&admin_url)).await;
+    let app = spawn_app_with(|settings| {
+        settings.database_url = through(&settings.database_url, link.addr);
+        settings.db_acquire_timeout_millis = 1_000;
+    })
+    .await;
+    // Registered, never used: no cache holds these sessions.
+    let mut fresh = Vec::new();
+    for name in ["ann", "bob", "cat", "dan", "eve", "fay"] {
+        fresh.push(app.register(name).await);
+    }
+    let mut fresh = fresh.into_iter();
+
+    for mode in [Mode::Refuse, Mode::Swallow] {
+        link.set(mode);
+        let user = fresh.next().unwrap();
+        let response = tokio::time::timeout(
+            ANSWER_BOUND,
+            app.graphql("{ me { id } }", json!({}), user.token()),
+        )
+        .await
+        .expect("answered within the bound");
+        assert_eq!(
+            code_of(&response),
+            ("UNAVAILABLE", Some(2)),
+            "{mode:?}: {response:#}"
+        );
+
+        let user = fresh.next().unwrap();
+        let mut socket = app.websocket("/graphql", "graphql-transport-ws").await;
+        socket
+            .send(json!({ "type": "connection_init",
+                "payload": { "authorization": user.access_token } }))
+            .await;
+        assert_eq!(socket.closes_with(&[]).await.0, 1013, "{mode:?}");
+
+        let user = fresh.next().unwrap();
+        let mut legacy = app.websocket("/graphql", "graphql-ws").await;
+        legacy
+            .send(json!({ "type": "connection_init",
+                "payload": { "authorization": user.access_token } }))
+            .await;
+        let Received::Json(error) = legacy.receive_within(ANSWER_BOUND).await else {
+            panic!("{mode:?}: closed without a connection_error");
+        };
+        assert_eq!(error["type"], "connection_error", "{mode:?}: {error}");
+        let extensions = &error["payload"]["extensions"];
+        assert_eq!(extensions["code"], "UNAVAILABLE", "{mode:?}: {error}");
+        assert_eq!(extensions["retryAfter"], 2, "{mode:?}: {error}");
+        assert_eq!(legacy.closes_with(&[]).await.0, 1013, "{mode:?}");
+    }
+}
+
+/// A signed-in socket checks its session in the database after a gap in
+/// the events (a revocation may have been missed). When the database is
+/// away too, the session is not known to have ended: the socket closes 1013,
+/// which the graphql-ws client retries (its reconnect checks the session
+/// again), not 4403, on which it gives up for good.
+#[tokio::test]
+async fn a_session_that_cannot_be_rechecked_closes_its_socket_1013() {
+    let (Ok(admin_url), Ok(redis_url)) = (
+        std::env::var("KITH_TEST_DATABASE_URL"),
+        std::env::var("KITH_TEST_REDIS_URL"),
+    ) else {
+        common::skipped("a gap in the events needs Redis, an outage PostgreSQL");
+        return;
+    };
+    let database = Link::to(upstream_of(&admin_url)).await;
+    let redis = Link::to(upstream_of(&redis_url)).await;
+    let app = spawn_app_with(|settings| {
+        settings.database_url = through(&settings.database_url, database.addr);
+        settings.redis_url = Some(through(&redis_url, redis.addr));
+        settings.db_acquire_timeout_millis = 1_000;
+    })
+    .await;
+    let ann = app.register("ann").await;
+    let mut socket = app
+        .signed_in_socket_on("/graphql", "graphql-transport-ws", &ann)
+        .await;
+    let mut legacy = app
+        .signed_in_socket_on("/graphql", "graphql-ws", &ann)
+        .await;
+
+    database.set(Mode::Refuse);
+    // Redis drops and comes back: the events of the gap are lost, so each
+    // socket's watcher asks the database, which is away.
+    redis.set(Mode::Refuse);
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    redis.set(Mode::Pass);
+
+    let bound = Duration::from_secs(30);
+    let Received::Json(error) = legacy.receive_within(bound).await else {
+        panic!("closed without a connection_error");
+    };
+    assert_eq!(error["type"], "connection_error", "{error}");
+    assert_eq!(
+        error["payload"]["extensions"]["code"], "UNAVAILABLE",
+        "{error}"
+    );
+    assert_eq!(legacy.closes_with(&[]).await.0, 1013);
+    assert_eq!(socket.closes_with(&[]).await.0, 1013);
+}
+
 #[test]
 fn urls_are_pointed_through_the_link() {
     let addr = "127.0.0.1:4242".parse().unwrap();

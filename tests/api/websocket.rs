@@ -134,6 +134,7 @@ async fn a_bad_token_refuses_the_socket_in_either_protocol() {
         let message = legacy.receive().await;
         assert_eq!(message["type"], "connection_error", "{message}");
         assert_eq!(message["payload"]["extensions"]["code"], "UNAUTHENTICATED");
+        assert!(message["payload"].get("locations").is_none(), "{message}");
         assert_eq!(legacy.closes_with(&[]).await.0, 4403);
     }
 }

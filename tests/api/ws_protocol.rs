@@ -117,7 +117,9 @@ async fn a_second_connection_init_closes_4429() {
 
     let mut legacy = acknowledged(&app, LEGACY, json!({})).await;
     legacy.send(init).await;
-    assert_eq!(legacy.receive().await["type"], "connection_error");
+    let error = legacy.receive().await;
+    assert_eq!(error["type"], "connection_error", "{error}");
+    assert!(error["payload"].get("locations").is_none(), "{error}");
     assert_eq!(legacy.closes_with(&[]).await.0, 4429);
 }
 
@@ -359,6 +361,12 @@ async fn a_refused_connection_init_closes_4403() {
             error["payload"]["extensions"]["code"].is_string(),
             "{error}"
         );
+        // A connection has no place in a document: no `locations` (and
+        // never the impossible line 0, column 0).
+        assert!(
+            error["payload"].get("locations").is_none(),
+            "{why}: {error}"
+        );
         assert_eq!(legacy.closes_with(&[]).await.0, 4403, "{why}");
     }
 }
@@ -468,4 +476,112 @@ async fn a_stopping_server_closes_its_sockets_1001() {
     app.begin_shutdown();
     assert_eq!(signed_in.closes_with(&[]).await.0, 1001);
     assert_eq!(legacy.closes_with(&[]).await.0, 1001);
+}
+
+type RawSocket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A bare WebSocket on `/graphql` speaking `protocol`: the test's own frames,
+/// close frames included, which [`Socket`] does not send.
+async fn raw_socket(app: &TestApp, protocol: &str) -> RawSocket {
+    use tokio_tungstenite::tungstenite::{client::IntoClientRequest, http::HeaderValue};
+    let mut request = format!("ws://{}/graphql", app.addr)
+        .into_client_request()
+        .unwrap();
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        HeaderValue::from_str(protocol).unwrap(),
+    );
+    tokio_tungstenite::connect_async(request)
+        .await
+        .expect("WebSocket connects")
+        .0
+}
+
+/// Sends `message` on a bare socket and waits for a message of type `kind`
+/// (keep-alives and the operation's own results skipped).
+async fn exchange(socket: &mut RawSocket, message: Value, kind: &str) {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    socket
+        .send(Message::Text(message.to_string().into()))
+        .await
+        .unwrap();
+    loop {
+        let frame = tokio::time::timeout(std::time::Duration::from_secs(10), socket.next())
+            .await
+            .expect("an answer")
+            .expect("the socket is open")
+            .expect("a frame");
+        let Message::Text(text) = frame else { continue };
+        let answer: Value = serde_json::from_str(&text).unwrap();
+        if answer["type"] == kind {
+            return;
+        }
+        assert!(
+            matches!(answer["type"].as_str(), Some("ka" | "next" | "data")),
+            "waiting for {kind}: {answer}"
+        );
+    }
+}
+
+/// RFC 6455 §5.5.1: a client's close frame is answered with one echoing its
+/// code before the connection drops; a bare EOF reads as 1006 (abnormal
+/// closure) to the client. In either protocol, before `connection_init`,
+/// idle after `connection_ack`, and after an operation ran to its end.
+#[tokio::test]
+async fn a_clients_close_is_answered_with_its_code() {
+    use futures_util::{SinkExt, StreamExt};
+    use std::time::Duration;
+    use tokio_tungstenite::tungstenite::{
+        Message,
+        protocol::{CloseFrame, frame::coding::CloseCode},
+    };
+
+    let app = spawn_app().await;
+    for protocol in [TRANSPORT, LEGACY] {
+        let operation = if protocol == LEGACY {
+            start("q", "{ __typename }")
+        } else {
+            subscribe("q", "{ __typename }")
+        };
+        for (state, code) in [
+            ("before connection_init", 1000),
+            ("idle after connection_ack", 1000),
+            ("after an operation ended", 1000),
+            ("after an operation ended", 4000),
+        ] {
+            let mut socket = raw_socket(&app, protocol).await;
+            if state != "before connection_init" {
+                let init = json!({ "type": "connection_init", "payload": {} });
+                exchange(&mut socket, init, "connection_ack").await;
+            }
+            if state == "after an operation ended" {
+                exchange(&mut socket, operation.clone(), "complete").await;
+            }
+            socket
+                .send(Message::Close(Some(CloseFrame {
+                    code: CloseCode::from(code),
+                    reason: "bye".into(),
+                })))
+                .await
+                .unwrap();
+            let answer = tokio::time::timeout(Duration::from_secs(1), async {
+                loop {
+                    match socket.next().await {
+                        Some(Ok(Message::Close(frame))) => return Ok(frame),
+                        Some(Ok(_)) => continue,
+                        Some(Err(err)) => return Err(err.to_string()),
+                        None => return Err("EOF".to_owned()),
+                    }
+                }
+            })
+            .await
+            .unwrap_or_else(|_| panic!("{protocol}, {state}: no answer within a second"));
+            let frame = answer
+                .unwrap_or_else(|err| panic!("{protocol}, {state}: no close frame ({err})"))
+                .unwrap_or_else(|| panic!("{protocol}, {state}: a close frame without a code"));
+            assert_eq!(u16::from(frame.code), code, "{protocol}, {state}");
+        }
+    }
 }
