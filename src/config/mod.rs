@@ -123,6 +123,17 @@ pub struct Settings {
     /// `KITH_PASSWORD_HASH_CONCURRENCY`: password hashes computed at once (each
     /// takes 19 MiB and a core for tens of milliseconds). 0 means one per core.
     pub password_hash_concurrency: usize,
+    /// `KITH_MEDIA_MAX_BYTES`: largest accepted image upload, in bytes.
+    pub media_max_bytes: usize,
+    /// `KITH_MEDIA_MAX_PIXELS`: most pixels (width × height, read from the
+    /// header before decoding) an accepted image may have.
+    pub media_max_pixels: u64,
+    /// `KITH_MEDIA_SIZES`: long sides, in pixels, each image is stored at, e.g.
+    /// `1280,640,160` (never larger than the upload).
+    pub media_sizes: MediaSizes,
+    /// `KITH_MEDIA_CONCURRENCY`: images processed at once (each holds its
+    /// decoded pixels, ~120 MB for 40 MP). 0 means one per core.
+    pub media_concurrency: usize,
     /// `KITH_METRICS_LISTEN`: when set, `/metrics` is served on this address
     /// alone (for example a port only the cluster reaches), not on `listen`.
     pub metrics_listen: Option<SocketAddr>,
@@ -240,6 +251,10 @@ impl Default for Settings {
             ws_max_subscriptions_per_socket: 100,
             ws_anonymous_idle_millis: 60_000,
             password_hash_concurrency: 0,
+            media_max_bytes: 10 * 1024 * 1024,
+            media_max_pixels: 40_000_000,
+            media_sizes: MediaSizes(vec![1280, 640, 160]),
+            media_concurrency: 0,
             metrics_listen: None,
             cors_origins: "*".into(),
             trust_forwarded_for: false,
@@ -304,6 +319,13 @@ impl Settings {
         Duration::from_secs(self.refresh_token_ttl_secs)
     }
 
+    pub fn media_concurrency(&self) -> usize {
+        match self.media_concurrency {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        }
+    }
+
     pub fn password_hash_concurrency(&self) -> usize {
         match self.password_hash_concurrency {
             0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
@@ -321,4 +343,73 @@ pub enum DirectPolicy {
     Friends,
     /// Any two users.
     Everyone,
+}
+
+/// Long sides in pixels. Read from a comma-separated string (`1280,640,160`,
+/// as environment variables give it), a single number, or a TOML list.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct MediaSizes(pub Vec<u32>);
+
+impl<'de> Deserialize<'de> for MediaSizes {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Given {
+            List(Vec<u32>),
+            One(u32),
+            Text(String),
+        }
+        let sizes = match Given::deserialize(deserializer)? {
+            Given::List(sizes) => sizes,
+            Given::One(size) => vec![size],
+            Given::Text(text) => text
+                .split(',')
+                .map(|size| size.trim().parse::<u32>())
+                .collect::<Result<_, _>>()
+                .map_err(|_| {
+                    serde::de::Error::custom(format!(
+                        "`{text}` is not a comma-separated list of sizes in pixels, e.g. 1280,640,160"
+                    ))
+                })?,
+        };
+        if sizes.is_empty() || sizes.contains(&0) {
+            return Err(serde::de::Error::custom(
+                "sizes must be one or more positive numbers of pixels, e.g. 1280,640,160",
+            ));
+        }
+        Ok(Self(sizes))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn media_sizes(value: figment::value::Value) -> Result<MediaSizes, Box<figment::Error>> {
+        Figment::from(Serialized::defaults(Settings::default()))
+            .merge(("media_sizes", value))
+            .extract::<Settings>()
+            .map(|settings| settings.media_sizes)
+            .map_err(Box::new)
+    }
+
+    #[test]
+    fn media_sizes_are_read_from_a_comma_separated_string_a_number_or_a_list() {
+        assert_eq!(
+            Settings::default().media_sizes,
+            MediaSizes(vec![1280, 640, 160])
+        );
+        assert_eq!(
+            media_sizes("2048, 320".into()).unwrap(),
+            MediaSizes(vec![2048, 320])
+        );
+        assert_eq!(media_sizes(160.into()).unwrap(), MediaSizes(vec![160]));
+        assert_eq!(
+            media_sizes(vec![800, 80].into()).unwrap(),
+            MediaSizes(vec![800, 80])
+        );
+        assert!(media_sizes("1280,big".into()).is_err());
+        assert!(media_sizes("640,0".into()).is_err());
+    }
 }

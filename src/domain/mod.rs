@@ -5,6 +5,7 @@ pub mod chat;
 pub mod discovery;
 pub mod events;
 pub mod groups;
+pub mod media;
 pub mod presence;
 pub mod social;
 pub mod users;
