@@ -42,7 +42,7 @@ use futures_util::{
 };
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::{KithSchema, documents::Documents};
+use super::{KithSchema, documents::Documents, field_errors::Nulled};
 
 type Responses = BoxStream<'static, Response>;
 
@@ -281,6 +281,12 @@ impl EventPlan {
             .lock()
             .unwrap_or_else(|p| p.into_inner());
         response.errors.append(&mut errors);
+        // And those of the fields `field_errors` answered null; `data` null
+        // if a non-null field's failure reached the root field (non-null in
+        // every subscription kith has).
+        if let Some(nulled) = ctx.data_opt::<Arc<Nulled>>() {
+            nulled.finish(&mut response);
+        }
         response
     }
 }

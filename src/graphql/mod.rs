@@ -8,6 +8,7 @@ pub mod delivery;
 pub mod discovery;
 pub mod documents;
 pub mod error_codes;
+pub mod field_errors;
 pub mod groups;
 pub mod guard;
 pub mod ids;
@@ -93,6 +94,9 @@ pub fn build_schema(state: AppState) -> KithSchema {
     .limit_complexity(settings.query_complexity_limit)
     .extension(error_codes::ErrorCodes)
     .extension(observability::Observability)
+    // After `Observability`, so an operation is timed and counted with the
+    // errors of the fields this answers `null`.
+    .extension(field_errors::FieldErrors)
     .data(loader(
         loaders::UserLoader::new(state.db.clone(), state.profiles.clone()),
         delay,
