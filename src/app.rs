@@ -13,10 +13,15 @@ use tokio::net::{TcpListener, TcpSocket};
 pub use crate::infra::statements::{ReplicaStatements, StatementCounter};
 
 use crate::{
-    config::Settings,
+    config::{MediaBackend, Settings},
     domain::presence::Presence,
     http,
-    infra::{db::Db, ratelimit::RateLimiter, redis::Redis},
+    infra::{
+        db::Db,
+        media_store::{MediaStore, ObjectMediaStore},
+        ratelimit::RateLimiter,
+        redis::Redis,
+    },
     state::{AppState, Background},
 };
 
@@ -56,6 +61,9 @@ impl Application {
     /// Connects, migrates (unless disabled), wires, and binds the listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let settings = Arc::new(settings);
+        // First: a media setting that cannot work stops kith before it
+        // touches the database.
+        let media = open_media_store(&settings)?;
         let mut primary = if settings.migrate {
             connect_migrated(&settings).await?
         } else {
@@ -82,7 +90,7 @@ impl Application {
             .as_deref()
             .map(|url| Redis::connect(url, &settings.redis_prefix))
             .transpose()?;
-        let (state, background) = AppState::build(settings.clone(), db, redis).await?;
+        let (state, background) = AppState::build(settings.clone(), db, redis, media).await?;
         let services = state.clone();
         let limiter = state.limiter.clone();
         let sockets = http::websocket::Sockets::default();
@@ -184,6 +192,17 @@ impl Application {
         drop(self.background);
         Ok(())
     }
+}
+
+/// The media store the settings choose: files under `KITH_MEDIA_DIR` (by
+/// default beside the SQLite file) or an S3 bucket (`KITH_MEDIA_STORE=s3`).
+pub fn open_media_store(settings: &Settings) -> anyhow::Result<Arc<dyn MediaStore>> {
+    let store = match settings.media_backend()? {
+        MediaBackend::Local { dir } => ObjectMediaStore::local(&dir)?,
+        MediaBackend::S3(s3) => ObjectMediaStore::s3(&s3)?,
+    };
+    tracing::info!(store = %store.describe(), "media store");
+    Ok(Arc::new(store))
 }
 
 /// Applies pending migrations. On PostgreSQL under an advisory lock, so

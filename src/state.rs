@@ -1,5 +1,6 @@
 //! The services every request shares, wired from settings: the domains' services
-//! over the database, Redis (when configured), the pub/sub hubs and the caches.
+//! over the database, Redis (when configured), the pub/sub hubs, the caches
+//! and the media store.
 //! Built once by `app`; read by the schema and the HTTP handlers.
 
 use std::{
@@ -26,6 +27,7 @@ use crate::{
     infra::{
         cache::{Capacity, Freshness, Invalidations, TwoLevelCache},
         db::Db,
+        media_store::MediaStore,
         pubsub::{LocalPubSub, RedisPubSub},
         ratelimit::RateLimiter,
         redis::Redis,
@@ -70,6 +72,8 @@ pub struct AppState {
     /// it, so an operator sees a replica's load and a test when a
     /// subscription is live.
     pub live_subscriptions: Arc<AtomicUsize>,
+    /// Where media bytes live (local disk or S3), chosen in `app.rs`.
+    pub media: Arc<dyn MediaStore>,
 }
 
 impl AppState {
@@ -79,6 +83,7 @@ impl AppState {
         settings: Arc<Settings>,
         db: Db,
         redis: Option<Redis>,
+        media: Arc<dyn MediaStore>,
     ) -> anyhow::Result<(Self, Background)> {
         let mut background = Background::default();
         let secret =
@@ -216,6 +221,7 @@ impl AppState {
             pubsub,
             profiles,
             live_subscriptions: Arc::default(),
+            media,
         };
         Ok((state, background))
     }

@@ -2,7 +2,11 @@
 //! `kith.toml` when present), then environment variables. Every field is documented
 //! in README.md and `.env.example`.
 
-use std::{net::SocketAddr, path::Path, time::Duration};
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use figment::{
     Figment,
@@ -134,6 +138,28 @@ pub struct Settings {
     /// `KITH_MEDIA_CONCURRENCY`: images processed at once (each holds its
     /// decoded pixels, ~120 MB for 40 MP). 0 means one per core.
     pub media_concurrency: usize,
+    /// `KITH_MEDIA_STORE`: where media bytes are kept: `local` (files under
+    /// `media_dir`) or `s3` (a bucket of an S3-compatible service, which
+    /// replicas share).
+    pub media_store: MediaStoreKind,
+    /// `KITH_MEDIA_DIR`: the local store's directory; by default `media`
+    /// beside the SQLite file (`./media` for other databases).
+    pub media_dir: Option<PathBuf>,
+    /// `KITH_S3_ENDPOINT`: the S3-compatible service's URL (`http://` is
+    /// allowed); AWS when unset.
+    pub s3_endpoint: Option<String>,
+    /// `KITH_S3_BUCKET`: required with `KITH_MEDIA_STORE=s3`.
+    pub s3_bucket: Option<String>,
+    /// `KITH_S3_REGION`: `us-east-1` when unset.
+    pub s3_region: Option<String>,
+    /// `KITH_S3_ACCESS_KEY_ID` and `KITH_S3_SECRET_ACCESS_KEY`: both or
+    /// neither (then AWS's instance or task credentials).
+    pub s3_access_key_id: Option<String>,
+    pub s3_secret_access_key: Option<String>,
+    /// `KITH_S3_PATH_STYLE`: address the bucket as `<endpoint>/<bucket>`
+    /// (most S3-compatible services); `false` for `<bucket>.<host>`, with
+    /// the bucket then in `KITH_S3_ENDPOINT`.
+    pub s3_path_style: bool,
     /// `KITH_METRICS_LISTEN`: when set, `/metrics` is served on this address
     /// alone (for example a port only the cluster reaches), not on `listen`.
     pub metrics_listen: Option<SocketAddr>,
@@ -255,6 +281,14 @@ impl Default for Settings {
             media_max_pixels: 40_000_000,
             media_sizes: MediaSizes(vec![1280, 640, 160]),
             media_concurrency: 0,
+            media_store: MediaStoreKind::Local,
+            media_dir: None,
+            s3_endpoint: None,
+            s3_bucket: None,
+            s3_region: None,
+            s3_access_key_id: None,
+            s3_secret_access_key: None,
+            s3_path_style: true,
             metrics_listen: None,
             cors_origins: "*".into(),
             trust_forwarded_for: false,
@@ -326,11 +360,160 @@ impl Settings {
         }
     }
 
+    /// Where media bytes go, checked as a whole: a combination that cannot
+    /// work (S3 without a bucket, a key without its secret, S3 settings with
+    /// the local store) is an error naming the setting to fix.
+    pub fn media_backend(&self) -> anyhow::Result<MediaBackend> {
+        let bad = |name: &str, why: &str| anyhow::anyhow!("bad setting {name}: {why}");
+        let s3_given = [
+            ("KITH_S3_ENDPOINT", &self.s3_endpoint),
+            ("KITH_S3_BUCKET", &self.s3_bucket),
+            ("KITH_S3_REGION", &self.s3_region),
+            ("KITH_S3_ACCESS_KEY_ID", &self.s3_access_key_id),
+            ("KITH_S3_SECRET_ACCESS_KEY", &self.s3_secret_access_key),
+        ]
+        .into_iter()
+        .find(|(_, value)| value.is_some())
+        .map(|(name, _)| name);
+        match self.media_store {
+            MediaStoreKind::Local => {
+                if let Some(name) = s3_given {
+                    return Err(bad(
+                        "KITH_MEDIA_STORE",
+                        &format!(
+                            "`local`, but {name} is set: set KITH_MEDIA_STORE=s3, or unset the KITH_S3_ settings"
+                        ),
+                    ));
+                }
+                let dir = self
+                    .media_dir
+                    .clone()
+                    .unwrap_or_else(|| media_dir_beside(&self.database_url));
+                Ok(MediaBackend::Local { dir })
+            }
+            MediaStoreKind::S3 => {
+                if self.media_dir.is_some() {
+                    return Err(bad(
+                        "KITH_MEDIA_DIR",
+                        "set, but KITH_MEDIA_STORE=s3 keeps media in the bucket: unset one of them",
+                    ));
+                }
+                let nonempty = |value: &Option<String>| {
+                    value
+                        .as_deref()
+                        .map(str::trim)
+                        .filter(|v| !v.is_empty())
+                        .map(str::to_owned)
+                };
+                let bucket = nonempty(&self.s3_bucket)
+                    .ok_or_else(|| bad("KITH_S3_BUCKET", "required with KITH_MEDIA_STORE=s3"))?;
+                let endpoint = nonempty(&self.s3_endpoint);
+                if let Some(endpoint) = &endpoint
+                    && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
+                {
+                    return Err(bad(
+                        "KITH_S3_ENDPOINT",
+                        &format!("`{endpoint}` is not an http:// or https:// URL"),
+                    ));
+                }
+                let access_key_id = nonempty(&self.s3_access_key_id);
+                let secret_access_key = nonempty(&self.s3_secret_access_key);
+                match (&access_key_id, &secret_access_key) {
+                    (Some(_), None) => {
+                        return Err(bad(
+                            "KITH_S3_SECRET_ACCESS_KEY",
+                            "required with KITH_S3_ACCESS_KEY_ID",
+                        ));
+                    }
+                    (None, Some(_)) => {
+                        return Err(bad(
+                            "KITH_S3_ACCESS_KEY_ID",
+                            "required with KITH_S3_SECRET_ACCESS_KEY",
+                        ));
+                    }
+                    _ => {}
+                }
+                Ok(MediaBackend::S3(S3Settings {
+                    endpoint,
+                    bucket,
+                    region: nonempty(&self.s3_region).unwrap_or_else(|| "us-east-1".into()),
+                    access_key_id,
+                    secret_access_key,
+                    path_style: self.s3_path_style,
+                }))
+            }
+        }
+    }
+
     pub fn password_hash_concurrency(&self) -> usize {
         match self.password_hash_concurrency {
             0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
             n => n,
         }
+    }
+}
+
+/// `KITH_MEDIA_STORE`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MediaStoreKind {
+    #[default]
+    Local,
+    S3,
+}
+
+/// Where media bytes go, checked ([`Settings::media_backend`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MediaBackend {
+    Local { dir: PathBuf },
+    S3(S3Settings),
+}
+
+/// A bucket of an S3-compatible service (`KITH_S3_*`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct S3Settings {
+    pub endpoint: Option<String>,
+    pub bucket: String,
+    pub region: String,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    pub path_style: bool,
+}
+
+impl std::fmt::Debug for S3Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Settings")
+            .field("endpoint", &self.endpoint)
+            .field("bucket", &self.bucket)
+            .field("region", &self.region)
+            .field("access_key_id", &self.access_key_id)
+            .field(
+                "secret_access_key",
+                &self.secret_access_key.as_ref().map(|_| "…"),
+            )
+            .field("path_style", &self.path_style)
+            .finish()
+    }
+}
+
+/// `media` beside an SQLite database file (`sqlite://data/kith.db?mode=rwc`
+/// → `data/media`), so one directory holds a deployment's state; `media` in
+/// the working directory for an in-memory or a server database.
+pub fn media_dir_beside(database_url: &str) -> PathBuf {
+    let here = || PathBuf::from("media");
+    let Some(rest) = database_url
+        .strip_prefix("sqlite://")
+        .or_else(|| database_url.strip_prefix("sqlite:"))
+    else {
+        return here();
+    };
+    let (file, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if file.is_empty() || file == ":memory:" || query.split('&').any(|part| part == "mode=memory") {
+        return here();
+    }
+    match Path::new(file).parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.join("media"),
+        _ => here(),
     }
 }
 
@@ -392,6 +575,90 @@ mod tests {
             .extract::<Settings>()
             .map(|settings| settings.media_sizes)
             .map_err(Box::new)
+    }
+
+    #[test]
+    fn the_media_directory_defaults_to_beside_the_sqlite_file() {
+        assert_eq!(
+            media_dir_beside("sqlite://kith.db?mode=rwc"),
+            PathBuf::from("media")
+        );
+        assert_eq!(
+            media_dir_beside("sqlite://data/kith.db?mode=rwc"),
+            PathBuf::from("data/media")
+        );
+        assert_eq!(
+            media_dir_beside("sqlite:///var/lib/kith/kith.db"),
+            PathBuf::from("/var/lib/kith/media")
+        );
+        assert_eq!(media_dir_beside("sqlite::memory:"), PathBuf::from("media"));
+        assert_eq!(
+            media_dir_beside("sqlite://x.db?mode=memory&cache=shared"),
+            PathBuf::from("media")
+        );
+        assert_eq!(
+            media_dir_beside("postgres://kith@db/kith"),
+            PathBuf::from("media")
+        );
+        assert_eq!(
+            Settings::default().media_backend().unwrap(),
+            MediaBackend::Local {
+                dir: PathBuf::from("media")
+            }
+        );
+    }
+
+    #[test]
+    fn a_media_store_setting_that_cannot_work_is_named() {
+        let error = |configure: fn(&mut Settings)| {
+            let mut settings = Settings::default();
+            configure(&mut settings);
+            settings.media_backend().unwrap_err().to_string()
+        };
+        assert_eq!(
+            error(|s| s.media_store = MediaStoreKind::S3),
+            "bad setting KITH_S3_BUCKET: required with KITH_MEDIA_STORE=s3"
+        );
+        assert!(
+            error(|s| s.s3_bucket = Some("photos".into()))
+                .starts_with("bad setting KITH_MEDIA_STORE: `local`, but KITH_S3_BUCKET is set")
+        );
+        assert!(
+            error(|s| {
+                s.media_store = MediaStoreKind::S3;
+                s.s3_bucket = Some("photos".into());
+                s.s3_access_key_id = Some("id".into());
+            })
+            .starts_with("bad setting KITH_S3_SECRET_ACCESS_KEY:")
+        );
+        assert!(
+            error(|s| {
+                s.media_store = MediaStoreKind::S3;
+                s.s3_bucket = Some("photos".into());
+                s.s3_endpoint = Some("minio:9000".into());
+            })
+            .starts_with("bad setting KITH_S3_ENDPOINT:")
+        );
+        assert!(
+            error(|s| {
+                s.media_store = MediaStoreKind::S3;
+                s.s3_bucket = Some("photos".into());
+                s.media_dir = Some("media".into());
+            })
+            .starts_with("bad setting KITH_MEDIA_DIR:")
+        );
+        let mut settings = Settings {
+            media_store: MediaStoreKind::S3,
+            s3_bucket: Some("photos".into()),
+            s3_endpoint: Some("http://127.0.0.1:9000".into()),
+            ..Settings::default()
+        };
+        settings.s3_path_style = false;
+        let MediaBackend::S3(s3) = settings.media_backend().unwrap() else {
+            panic!("an S3 backend");
+        };
+        assert_eq!(s3.region, "us-east-1");
+        assert!(!s3.path_style);
     }
 
     #[test]

@@ -93,9 +93,11 @@ pub async fn services_with(configure: impl FnOnce(&mut Settings)) -> Services {
     let primary = connect_migrated(&settings)
         .await
         .expect("the test database opens and migrates");
-    let (state, background) = AppState::build(Arc::new(settings), Db::new(primary, None), None)
-        .await
-        .expect("the services build");
+    let media = kith::app::open_media_store(&settings).expect("the media store opens");
+    let (state, background) =
+        AppState::build(Arc::new(settings), Db::new(primary, None), None, media)
+            .await
+            .expect("the services build");
     Services {
         state,
         _background: background,
