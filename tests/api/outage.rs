@@ -47,6 +47,23 @@ fn upstream_of(url: &str) -> std::net::SocketAddr {
         .expect("the test database URL names host:port")
 }
 
+/// An app whose PostgreSQL is reached through a link the test can cut, with
+/// one second of patience for a connection; `None` (the test skipped) on a
+/// run without PostgreSQL.
+async fn app_behind_a_link() -> Option<(common::TestApp, Link)> {
+    let Ok(admin_url) = std::env::var("KITH_TEST_DATABASE_URL") else {
+        common::skipped("a database outage is a PostgreSQL matter");
+        return None;
+    };
+    let link = Link::to(upstream_of(&admin_url)).await;
+    let app = spawn_app_with(|settings| {
+        settings.database_url = through(&settings.database_url, link.addr);
+        settings.db_acquire_timeout_millis = 1_000;
+    })
+    .await;
+    Some((app, link))
+}
+
 fn code_of(response: &Value) -> (&str, Option<u64>) {
     let error = &response["errors"][0];
     (
@@ -68,16 +85,9 @@ async fn readyz(app: &common::TestApp) -> u16 {
 
 #[tokio::test]
 async fn an_unreachable_database_answers_unavailable_and_heals() {
-    let Ok(admin_url) = std::env::var("KITH_TEST_DATABASE_URL") else {
-        common::skipped("a database outage is a PostgreSQL matter");
+    let Some((app, link)) = app_behind_a_link().await else {
         return;
     };
-    let link = Link::to(upstream_of(&admin_url)).await;
-    let app = spawn_app_with(|settings| {
-        settings.database_url = through(&settings.database_url, link.addr);
-        settings.db_acquire_timeout_millis = 1_000;
-    })
-    .await;
     let (ann, bob, conversation) = app.friends_chatting().await;
     let send = |body: &str| {
         let (app, conversation, token) = (&app, conversation.clone(), ann.access_token.clone());
@@ -151,16 +161,9 @@ async fn an_unreachable_database_answers_unavailable_and_heals() {
 /// legacy protocol's `connection_error` saying `UNAVAILABLE`.
 #[tokio::test]
 async fn an_unchecked_session_during_an_outage_is_unavailable() {
-    let Ok(admin_url) = std::env::var("KITH_TEST_DATABASE_URL") else {
-        common::skipped("a database outage is a PostgreSQL matter");
+    let Some((app, link)) = app_behind_a_link().await else {
         return;
     };
-    let link = Link::to(upstream_of(&admin_url)).await;
-    let app = spawn_app_with(|settings| {
-        settings.database_url = through(&settings.database_url, link.addr);
-        settings.db_acquire_timeout_millis = 1_000;
-    })
-    .await;
     // Registered, never used: no cache holds these sessions.
     let mut fresh = Vec::new();
     for name in ["ann", "bob", "cat", "dan", "eve", "fay"] {
