@@ -20,6 +20,7 @@ use crate::{
         discovery::{AffinityKey, Discovery, DiscoveryIndex, Recommendations},
         events::Events,
         groups::Groups,
+        media::Media,
         presence::{Presence, PresenceStore},
         social::{Graph, Social},
         users::Profiles,
@@ -72,8 +73,9 @@ pub struct AppState {
     /// it, so an operator sees a replica's load and a test when a
     /// subscription is live.
     pub live_subscriptions: Arc<AtomicUsize>,
-    /// Where media bytes live (local disk or S3), chosen in `app.rs`.
-    pub media: Arc<dyn MediaStore>,
+    /// Photos and attachments, over the media store (local disk or S3)
+    /// chosen in `app.rs`.
+    pub media: Media,
 }
 
 impl AppState {
@@ -206,6 +208,7 @@ impl AppState {
             redis.as_ref(),
             limiter.clone(),
         );
+        let media = Media::new(db.clone(), media, &settings, &secret);
         let state = AppState {
             limiter,
             settings: settings.clone(),

@@ -1,6 +1,7 @@
 //! SeaORM entities: one module per table, columns only, no logic.
 //! Domain rules live in the `kith` crate's `domain/` modules.
 
+pub mod attachment;
 pub mod block;
 pub mod conversation;
 pub mod conversation_participant;
@@ -12,6 +13,7 @@ pub mod group_join_request;
 pub mod group_member;
 pub mod message;
 pub mod message_reaction;
+pub mod photo;
 pub mod refresh_token;
 pub mod server_secret;
 pub mod session;

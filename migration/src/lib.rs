@@ -9,6 +9,7 @@ mod m20261121_000003_groups;
 mod m20261121_000004_chat;
 mod m20261121_000005_discovery;
 mod m20261206_000006_presence_visibility;
+mod m20261207_000007_media;
 
 pub struct Migrator;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000004_chat::Migration),
             Box::new(m20261121_000005_discovery::Migration),
             Box::new(m20261206_000006_presence_visibility::Migration),
+            Box::new(m20261207_000007_media::Migration),
         ]
     }
 }

@@ -29,6 +29,12 @@ impl Settings {
         .map(|(name, _)| name);
         match self.media_store {
             MediaStoreKind::Local => {
+                if self.s3_presigned_urls {
+                    return Err(bad_setting(
+                        "KITH_S3_PRESIGNED_URLS",
+                        "true, but KITH_MEDIA_STORE=local has no bucket to presign for: set KITH_MEDIA_STORE=s3",
+                    ));
+                }
                 if let Some(name) = s3_given {
                     return Err(bad_setting(
                         "KITH_MEDIA_STORE",

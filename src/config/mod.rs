@@ -162,6 +162,19 @@ pub struct Settings {
     /// (most S3-compatible services); `false` for `<bucket>.<host>`, with
     /// the bucket then in `KITH_S3_ENDPOINT`.
     pub s3_path_style: bool,
+    /// `KITH_S3_PRESIGNED_URLS`: hand out the bucket's own presigned URLs
+    /// (clients fetch from S3, kith serves no bytes) instead of kith's
+    /// `/media/{key}` URLs. Only with `KITH_MEDIA_STORE=s3`.
+    pub s3_presigned_urls: bool,
+    /// `KITH_MEDIA_URL_TTL_SECS`: how long a media URL the API hands out
+    /// stays valid (3600).
+    pub media_url_ttl_secs: u64,
+    /// `KITH_PHOTOS_PER_USER`: most profile photos one user keeps (9).
+    pub photos_per_user: u32,
+    /// `KITH_MEDIA_MODERATION_URL`: when set, each new photo's small size is
+    /// posted to this classifier, and a photo it flags is shown to its owner
+    /// only.
+    pub media_moderation_url: Option<String>,
     /// `KITH_METRICS_LISTEN`: when set, `/metrics` is served on this address
     /// alone (for example a port only the cluster reaches), not on `listen`.
     pub metrics_listen: Option<SocketAddr>,
@@ -197,6 +210,9 @@ pub struct Settings {
     pub rate_location_per_user: Rate,
     /// `KITH_RATE_DECKS_PER_USER`: recommendation decks dealt afresh per user.
     pub rate_decks_per_user: Rate,
+    /// `KITH_RATE_UPLOADS_PER_USER`: `uploadPhoto` and `uploadAttachment`
+    /// per user (30 an hour).
+    pub rate_uploads_per_user: Rate,
     /// `KITH_RATE_USERNAME_CHECKS_PER_IP`: `usernameAvailable` per client
     /// address, every aliased call counted.
     pub rate_username_checks_per_ip: Rate,
@@ -291,6 +307,10 @@ impl Default for Settings {
             s3_access_key_id: None,
             s3_secret_access_key: None,
             s3_path_style: true,
+            s3_presigned_urls: false,
+            media_url_ttl_secs: 3600,
+            photos_per_user: 9,
+            media_moderation_url: None,
             metrics_listen: None,
             cors_origins: "*".into(),
             trust_forwarded_for: false,
@@ -305,6 +325,7 @@ impl Default for Settings {
             rate_messages_per_user: Rate::per_minute(120),
             rate_location_per_user: Rate::per_hour(30),
             rate_decks_per_user: Rate::per_hour(60),
+            rate_uploads_per_user: Rate::per_hour(30),
             rate_username_checks_per_ip: Rate::per_minute(60),
             group_member_cap: 10_000,
             presence_grace_millis: 10_000,

@@ -42,9 +42,11 @@ pub enum Action {
     /// Recommendation decks dealt afresh.
     DeckPerUser,
     UsernameCheckPerIp,
+    /// `uploadPhoto` and `uploadAttachment`.
+    UploadPerUser,
 }
 
-const ACTIONS: usize = 11;
+const ACTIONS: usize = 12;
 
 impl Action {
     /// Its part of a Redis key.
@@ -61,6 +63,7 @@ impl Action {
             Self::LocationPerUser => "location",
             Self::DeckPerUser => "deck",
             Self::UsernameCheckPerIp => "username-ip",
+            Self::UploadPerUser => "upload",
         }
     }
 }
@@ -139,6 +142,7 @@ impl RateLimiter {
             settings.rate_location_per_user,
             settings.rate_decks_per_user,
             settings.rate_username_checks_per_ip,
+            settings.rate_uploads_per_user,
         ];
         Self {
             limits: Some(Arc::new(Limits {

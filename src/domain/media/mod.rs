@@ -1,17 +1,65 @@
-//! Media: profile photos and message attachments. This step owns the image
-//! pipeline only, pure and without storage: what an upload is (judged by its
-//! bytes), whether it is accepted (bytes, pixels, a whole image of one of four
-//! formats), and what is kept of it (upright JPEGs in the configured sizes,
-//! stripped of every metadata, and a ThumbHash placeholder). Storage, the
-//! GraphQL uploads and `GET /media` build on [`ImageProcessor`].
+//! Media: profile photos and message attachments.
+//!
+//! - `sniff` and `process`: what an upload is (judged by its bytes), whether
+//!   it is accepted (bytes, pixels, a whole image of one of four formats), and
+//!   what is kept of it (upright JPEGs in the configured sizes, stripped of
+//!   every metadata, and a ThumbHash placeholder).
+//! - `urls`: the signed, expiring URLs the API hands out for stored sizes.
+//!
+//! The bytes live in a [`MediaStore`] (local disk or S3), chosen in `app.rs`.
 
 mod process;
 mod sniff;
 #[cfg(test)]
 mod tests;
+mod urls;
+
+use std::{sync::Arc, time::Duration};
+
+use crate::{
+    config::Settings,
+    infra::{db::Db, media_store::MediaStore},
+};
 
 pub use process::{
     ImageProcessor, ImageRules, JPEG_QUALITY, OUTPUT_MIME_TYPE, Processed, Source, Variant,
     process_image,
 };
 pub use sniff::{ImageKind, kind_of, sniff};
+pub use urls::{MediaUrls, UrlRefusal};
+
+/// The media service: uploads, the photos and attachments they become, and
+/// their URLs. Cheap to clone.
+#[derive(Clone)]
+pub struct Media {
+    db: Db,
+    store: Arc<dyn MediaStore>,
+    urls: MediaUrls,
+    processor: ImageProcessor,
+}
+
+impl Media {
+    /// `secret` is the server's signing secret (media URLs are signed with a
+    /// key derived from it).
+    pub fn new(db: Db, store: Arc<dyn MediaStore>, settings: &Settings, secret: &[u8]) -> Self {
+        Self {
+            db,
+            store,
+            urls: MediaUrls::new(secret, Duration::from_secs(settings.media_url_ttl_secs)),
+            processor: ImageProcessor::new(
+                ImageRules::from_settings(settings),
+                settings.media_concurrency(),
+            ),
+        }
+    }
+
+    /// Where the bytes live.
+    pub fn store(&self) -> &Arc<dyn MediaStore> {
+        &self.store
+    }
+
+    /// Signs and checks the URLs handed out for stored sizes.
+    pub fn urls(&self) -> &MediaUrls {
+        &self.urls
+    }
+}
