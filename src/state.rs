@@ -208,7 +208,10 @@ impl AppState {
             redis.as_ref(),
             limiter.clone(),
         );
-        let media = Media::new(db.clone(), media, &settings, &secret);
+        let media = Media::new(db.clone(), media, &settings, &secret)?;
+        background
+            .0
+            .push(tokio::spawn(media.clone().keep_sweeping()));
         let state = AppState {
             limiter,
             settings: settings.clone(),

@@ -293,6 +293,8 @@ impl AccountMutation {
             .accounts
             .delete_account(viewer.user_id, &input.password, &ctx.client())
             .await?;
+        // Its photos and attachments were released with it.
+        ctx.state().media.sweep_soon();
         Ok(true)
     }
 }

@@ -18,6 +18,8 @@ pub enum NodeKind {
     Conversation,
     Message,
     Match,
+    Photo,
+    Attachment,
 }
 
 impl NodeKind {
@@ -32,6 +34,8 @@ impl NodeKind {
             Self::Conversation => "Conversation",
             Self::Message => "Message",
             Self::Match => "Match",
+            Self::Photo => "Photo",
+            Self::Attachment => "Attachment",
         }
     }
 
@@ -46,6 +50,8 @@ impl NodeKind {
             "Conversation" => Some(Self::Conversation),
             "Message" => Some(Self::Message),
             "Match" => Some(Self::Match),
+            "Photo" => Some(Self::Photo),
+            "Attachment" => Some(Self::Attachment),
             _ => None,
         }
     }

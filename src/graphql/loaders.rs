@@ -43,7 +43,7 @@ fn internal(err: crate::error::AppError) -> Arc<DbErr> {
 }
 
 /// Groups `(viewer, other)` keys by viewer: one domain call per viewer in the batch.
-fn by_viewer(keys: &[(Uuid, Uuid)]) -> HashMap<Uuid, Vec<Uuid>> {
+pub(super) fn by_viewer(keys: &[(Uuid, Uuid)]) -> HashMap<Uuid, Vec<Uuid>> {
     let mut grouped: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
     for &(viewer, other) in keys {
         grouped.entry(viewer).or_default().push(other);

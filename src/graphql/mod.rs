@@ -14,6 +14,7 @@ pub mod guard;
 pub mod ids;
 pub mod live;
 pub mod loaders;
+pub mod media;
 pub mod node;
 pub mod notifications;
 pub mod observability;
@@ -66,6 +67,7 @@ pub struct Mutation(
     chat::ChatMutation,
     discovery::DiscoveryMutation,
     presence::PresenceMutation,
+    media::MediaMutation,
 );
 
 /// Live feeds over WebSocket (`/graphql/ws` or `/graphql`, with the
@@ -131,6 +133,14 @@ pub fn build_schema(state: AppState) -> KithSchema {
     ))
     .data(loader(
         loaders::ReadersLoader::new(state.chat.clone()),
+        delay,
+    ))
+    .data(loader(
+        media::PhotosLoader::new(state.media.clone(), state.social.clone()),
+        delay,
+    ))
+    .data(loader(
+        media::AttachmentsLoader::new(state.media.clone()),
         delay,
     ))
     .data(state)

@@ -146,5 +146,8 @@ async fn resolve(ctx: &Context<'_>, id: &ID) -> async_graphql::Result<Option<Nod
                     })
                 })
         }
+        // Reached through their user or message, whose rules decide who
+        // sees them; not nodes of their own.
+        NodeKind::Photo | NodeKind::Attachment => None,
     })
 }

@@ -114,7 +114,25 @@ pub async fn post(
 ) -> Response {
     let (parts, body) = request.into_parts();
     let headers = parts.headers;
-    let body = match read_body(&state, body).await {
+    // An upload may be as large as an image is allowed to be, on top of
+    // what a request may be; everything else keeps the plain limit.
+    let settings = state.settings();
+    let is_multipart = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("multipart/")
+        });
+    let limit = if is_multipart {
+        settings
+            .body_limit_bytes
+            .saturating_add(settings.media_max_bytes)
+    } else {
+        settings.body_limit_bytes
+    };
+    let body = match read_body(&state, body, limit).await {
         Ok(body) => body,
         Err(refusal) => return refusal,
     };
@@ -149,17 +167,24 @@ pub async fn post(
         return request_error(StatusCode::BAD_REQUEST, format, "the request body is empty");
     }
     let batch = if media_type == JSON {
-        json_batch(&body)
+        json_batch(&body).map_err(|message| (StatusCode::BAD_REQUEST, message))
     } else {
         let limits = http::multipart::Limits {
             max_files: state.settings().multipart_max_files,
-            max_file_size: state.settings().body_limit_bytes,
+            max_file_size: state.settings().media_max_bytes,
         };
-        http::multipart::receive(content_type, &body, &state.documents, limits).await
+        http::multipart::receive(
+            content_type,
+            &body,
+            &state.documents,
+            &state.input_types,
+            limits,
+        )
+        .await
     };
     let mut batch = match batch {
         Ok(batch) => batch,
-        Err(message) => return request_error(StatusCode::BAD_REQUEST, format, &message),
+        Err((status, message)) => return request_error(status, format, &message),
     };
     batch.iter_mut().for_each(omit_empty_operation_name);
     execute(&state, batch, &headers, peer, format).await
@@ -168,15 +193,13 @@ pub async fn post(
 /// The whole body, within the size limit (`413` beyond) and within the time
 /// limit for all of it (`408` after): a client trickling its body a byte at a
 /// time would otherwise hold its connection for as long as it liked.
-async fn read_body(state: &HttpState, body: axum::body::Body) -> Result<Bytes, Response> {
-    let settings = state.settings();
-    let patience = Duration::from_millis(settings.body_read_timeout_millis);
-    match tokio::time::timeout(
-        patience,
-        axum::body::to_bytes(body, settings.body_limit_bytes),
-    )
-    .await
-    {
+async fn read_body(
+    state: &HttpState,
+    body: axum::body::Body,
+    limit: usize,
+) -> Result<Bytes, Response> {
+    let patience = Duration::from_millis(state.settings().body_read_timeout_millis);
+    match tokio::time::timeout(patience, axum::body::to_bytes(body, limit)).await {
         Ok(Ok(body)) => Ok(body),
         Ok(Err(err)) => {
             let too_large = std::error::Error::source(&err)

@@ -12,9 +12,9 @@ use std::{collections::HashMap, convert::Infallible};
 use async_graphql::{
     BatchRequest, ParseRequestError,
     http::MultipartOptions,
-    parser::types::{BaseType, Type},
+    parser::types::{BaseType, Type, TypeKind, TypeSystemDefinition},
 };
-use axum::body::Bytes;
+use axum::{body::Bytes, http::StatusCode};
 use serde_json::Value;
 
 use crate::graphql::documents::Documents;
@@ -28,17 +28,20 @@ pub struct Limits {
     pub max_file_size: usize,
 }
 
-/// The batch a multipart body carries, or why it is refused (a message fit
-/// for the client).
+/// The batch a multipart body carries, or why it is refused: the status
+/// (`413` for a file over the limit, else `400`) and a message fit for the
+/// client.
 pub async fn receive(
     content_type: &str,
     body: &Bytes,
     documents: &Documents,
+    inputs: &InputTypes,
     limits: Limits,
-) -> Result<BatchRequest, String> {
-    let map = count_parts(content_type, body, limits).await?;
+) -> Result<BatchRequest, (StatusCode, String)> {
+    let bad = |message| (StatusCode::BAD_REQUEST, message);
+    let map = count_parts(content_type, body, limits).await.map_err(bad)?;
     if let Some((map, operations)) = map {
-        check_targets(&map, &operations, documents)?;
+        check_targets(&map, &operations, documents, inputs).map_err(bad)?;
     }
     let options = MultipartOptions::default()
         .max_file_size(limits.max_file_size)
@@ -71,6 +74,8 @@ async fn count_parts(
     let most_parts = limits.max_files.saturating_add(2);
     let (mut parts, mut files) = (0usize, 0usize);
     let (mut operations, mut map) = (None, None);
+    // Every part after `operations` and `map` is a file the map must name.
+    let mut others: Vec<String> = Vec::new();
     while let Some(field) = multipart.next_field().await.map_err(invalid_multipart)? {
         parts += 1;
         if parts > most_parts {
@@ -81,13 +86,15 @@ async fn count_parts(
                 operations = Some(field.bytes().await.map_err(invalid_multipart)?)
             }
             Some("map") => map = Some(field.bytes().await.map_err(invalid_multipart)?),
-            _ if field.file_name().is_some() => {
-                files += 1;
-                if files > limits.max_files {
-                    return Err(too_many());
+            name => {
+                if field.file_name().is_some() {
+                    files += 1;
+                    if files > limits.max_files {
+                        return Err(too_many());
+                    }
                 }
+                others.push(name.unwrap_or_default().to_owned());
             }
-            _ => {}
         }
     }
     let map = map.and_then(|map| serde_json::from_slice::<HashMap<String, Vec<String>>>(&map).ok());
@@ -102,6 +109,11 @@ async fn count_parts(
     if map.len() > limits.max_files || paths > limits.max_files {
         return Err(too_many());
     }
+    if let Some(stray) = others.iter().find(|name| !map.contains_key(name.as_str())) {
+        return Err(format!(
+            "the part `{stray}` is not named in the `map`: the operation takes no such file"
+        ));
+    }
     Ok(Some((map, operations)))
 }
 
@@ -110,16 +122,71 @@ fn invalid_multipart(err: multer::Error) -> String {
     "the body is not valid multipart/form-data".to_owned()
 }
 
-/// Every path in the `map` must name a variable its operation declares as an
-/// `Upload` (or a list of them): anywhere else the file would be handed to
-/// the operation as a string, or to nothing at all.
+/// The schema's input objects and their fields' types, for following a
+/// `map` path into an input (`variables.input.file`). Built once, from the
+/// schema's own SDL.
+#[derive(Default)]
+pub struct InputTypes(HashMap<String, HashMap<String, Type>>);
+
+impl InputTypes {
+    pub fn from_sdl(sdl: &str) -> Self {
+        let Ok(document) = async_graphql::parser::parse_schema(sdl) else {
+            return Self::default();
+        };
+        let mut types = HashMap::new();
+        for definition in document.definitions {
+            let TypeSystemDefinition::Type(definition) = definition else {
+                continue;
+            };
+            let definition = definition.node;
+            if let TypeKind::InputObject(input) = definition.kind {
+                let fields = input
+                    .fields
+                    .into_iter()
+                    .map(|field| (field.node.name.node.to_string(), field.node.ty.node))
+                    .collect();
+                types.insert(definition.name.node.to_string(), fields);
+            }
+        }
+        Self(types)
+    }
+
+    /// The type at `path` (segments after the variable's name) inside a
+    /// value of type `ty`: list items by index, input fields by name.
+    fn at<'a>(&self, ty: &Type, mut path: impl Iterator<Item = &'a str>) -> Option<Type> {
+        let Some(segment) = path.next() else {
+            return Some(ty.clone());
+        };
+        match &ty.base {
+            BaseType::List(inner) => {
+                segment.parse::<usize>().ok()?;
+                self.at(inner, path)
+            }
+            BaseType::Named(name) => {
+                let field = self.0.get(name.as_str())?.get(segment)?;
+                self.at(field, path)
+            }
+        }
+    }
+}
+
+/// Every path in the `map` must lead to an `Upload` (or a list of them)
+/// through a variable its operation declares, and its input objects' fields:
+/// anywhere else the file would be handed to the operation as a string, or
+/// to nothing at all.
 fn check_targets(
     map: &HashMap<String, Vec<String>>,
     operations: &Value,
     documents: &Documents,
+    inputs: &InputTypes,
 ) -> Result<(), String> {
+    let mut taken = std::collections::HashSet::new();
     for (file, paths) in map {
         for path in paths {
+            // One file per place: a second would silently replace the first.
+            if !taken.insert(path.as_str()) {
+                return Err(format!("two files are mapped to `{path}`"));
+            }
             let mut segments = path.split('.');
             let request = match operations {
                 Value::Array(batch) => segments
@@ -138,18 +205,24 @@ fn check_targets(
             let declared = query
                 .zip(variable)
                 .and_then(|(query, name)| declared_type(documents, query, name));
-            match declared {
+            let Some(declared) = declared else {
+                return Err(format!(
+                    "file `{file}` is mapped to `{path}`, which is not a variable \
+                     the operation declares"
+                ));
+            };
+            match inputs.at(&declared, segments) {
                 Some(ty) if is_upload(&ty) => {}
                 Some(ty) => {
                     return Err(format!(
-                        "file `{file}` is mapped to `{path}`, a variable of type {ty}: \
-                         only an Upload variable takes a file"
+                        "file `{file}` is mapped to `{path}`, of type {ty}: \
+                         only an Upload takes a file"
                     ));
                 }
                 None => {
                     return Err(format!(
-                        "file `{file}` is mapped to `{path}`, which is not a variable \
-                         the operation declares"
+                        "file `{file}` is mapped to `{path}`, which is not a field of \
+                         the variable's type"
                     ));
                 }
             }
@@ -179,14 +252,17 @@ fn is_upload(ty: &Type) -> bool {
 }
 
 /// What the client is told; the detail, which may be an OS error, is logged.
-fn refusal(err: ParseRequestError, limits: Limits) -> String {
-    match err {
+fn refusal(err: ParseRequestError, limits: Limits) -> (StatusCode, String) {
+    if matches!(err, ParseRequestError::PayloadTooLarge) {
+        return (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("a file is over {} bytes", limits.max_file_size),
+        );
+    }
+    let message = match err {
         ParseRequestError::Io(err) => {
             tracing::warn!(error = %err, "could not store an uploaded file");
             "the upload could not be received".to_owned()
-        }
-        ParseRequestError::PayloadTooLarge => {
-            format!("a file is over {} bytes", limits.max_file_size)
         }
         ParseRequestError::MissingOperatorsPart => {
             "a multipart request needs an `operations` part".to_owned()
@@ -205,5 +281,6 @@ fn refusal(err: ParseRequestError, limits: Limits) -> String {
             tracing::debug!(error = %other, "unreadable multipart request");
             "the body is not valid multipart/form-data".to_owned()
         }
-    }
+    };
+    (StatusCode::BAD_REQUEST, message)
 }

@@ -41,6 +41,7 @@ pub fn router(
             setups_at_once,
         ),
         documents,
+        input_types: std::sync::Arc::new(http::multipart::InputTypes::from_sdl(&schema.sdl())),
         app: state,
         schema,
         metrics: http::metrics::recorder(),

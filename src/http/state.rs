@@ -40,6 +40,8 @@ pub struct HttpServices {
     pub socket_executor: graphql::delivery::SocketExecutor,
     /// Parsed operations, for requests over HTTP and sockets alike.
     pub documents: graphql::documents::Documents,
+    /// The schema's input objects, for uploads mapped into them.
+    pub input_types: std::sync::Arc<http::multipart::InputTypes>,
     pub metrics: PrometheusHandle,
     pub sockets: http::websocket::Sockets,
     /// Set when the server starts stopping: `/readyz` answers 503 from then.

@@ -57,6 +57,18 @@ impl Db {
         self.replica.as_ref()
     }
 
+    /// A transaction that will write after it reads: IMMEDIATE on SQLite,
+    /// whose deferred transaction could not turn its read into a write once
+    /// another writer had written (`SQLITE_BUSY` at once); PostgreSQL ignores
+    /// the mode, and its writers lock the rows they read (`FOR UPDATE`).
+    pub async fn begin_writing(&self) -> Result<DatabaseTransaction, DbErr> {
+        self.begin_with_options(sea_orm::TransactionOptions {
+            sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
+            ..Default::default()
+        })
+        .await
+    }
+
     /// Runs `work` with its plain reads sent to the replica, if there is one.
     pub async fn reading_from_replica<F: Future>(work: F) -> F::Output {
         MAY_READ_REPLICA.scope((), work).await

@@ -2,7 +2,8 @@
 //! sign in as (alice, bob, carol, dave), a few hundred generated ones around
 //! them, and something on every screen: friends and pending requests, a public
 //! group with its chat, a direct conversation with history, and discovery
-//! profiles near each other with a match.
+//! profiles near each other with a match, each of the four with a profile
+//! picture.
 //!
 //! The four and everything between them go through the domain services, as
 //! the API would write them (conversations, counters and sequence numbers
@@ -44,6 +45,8 @@ struct Person {
     gender: Gender,
     interests: &'static [&'static str],
     location: (f64, f64),
+    /// Their profile picture's colours, top and bottom.
+    colours: ([u8; 3], [u8; 3]),
 }
 
 const PEOPLE: [Person; 4] = [
@@ -55,6 +58,7 @@ const PEOPLE: [Person; 4] = [
         gender: Gender::Female,
         interests: &["climbing", "coffee", "photography", "travel"],
         location: (52.4986, 13.4030), // Kreuzberg
+        colours: ([255, 183, 77], [229, 57, 53]),
     },
     Person {
         username: "bob",
@@ -64,6 +68,7 @@ const PEOPLE: [Person; 4] = [
         gender: Gender::Male,
         interests: &["running", "cooking", "climbing", "jazz"],
         location: (52.5076, 13.4262), // Friedrichshain
+        colours: ([79, 195, 247], [40, 53, 147]),
     },
     Person {
         username: "carol",
@@ -73,6 +78,7 @@ const PEOPLE: [Person; 4] = [
         gender: Gender::Female,
         interests: &["board games", "baking", "climbing", "cinema"],
         location: (52.4840, 13.4370), // Neukölln
+        colours: ([174, 213, 129], [0, 121, 107]),
     },
     Person {
         username: "dave",
@@ -82,6 +88,7 @@ const PEOPLE: [Person; 4] = [
         gender: Gender::Male,
         interests: &["coffee", "photography", "hiking", "travel"],
         location: (52.5300, 13.4010), // Prenzlauer Berg
+        colours: ([206, 147, 216], [94, 53, 177]),
     },
 ];
 
@@ -104,6 +111,34 @@ const GROUP_HISTORY: &[(usize, &str)] = &[
     (2, "First time here, excited to join 🧗"),
     (0, "Welcome Carol! Beginners' wall is on the left."),
 ];
+
+/// A profile picture: head and shoulders on a gradient, as a PNG upload
+/// (stored like any other, in every size, with its placeholder).
+fn portrait((top, bottom): ([u8; 3], [u8; 3])) -> bytes::Bytes {
+    const WIDTH: u32 = 480;
+    const HEIGHT: u32 = 600;
+    let blend = |y: u32, channel: usize| {
+        let (a, b) = (f64::from(top[channel]), f64::from(bottom[channel]));
+        (a + (b - a) * f64::from(y) / f64::from(HEIGHT)) as u8
+    };
+    let image = image::RgbImage::from_fn(WIDTH, HEIGHT, |x, y| {
+        let (x, y) = (f64::from(x), f64::from(y));
+        let head = (x - 240.0).powi(2) + (y - 250.0).powi(2) < 95.0_f64.powi(2);
+        let shoulders =
+            (x - 240.0).powi(2) / 210.0_f64.powi(2) + (y - 600.0).powi(2) / 190.0_f64.powi(2) < 1.0;
+        if head || shoulders {
+            image::Rgb([250, 247, 242])
+        } else {
+            let y = y as u32;
+            image::Rgb([blend(y, 0), blend(y, 1), blend(y, 2)])
+        }
+    });
+    let mut png = std::io::Cursor::new(Vec::new());
+    image
+        .write_to(&mut png, image::ImageFormat::Png)
+        .expect("a PNG encodes in memory");
+    png.into_inner().into()
+}
 
 /// What `kith serve --demo` tells its user at start.
 pub struct DemoReport {
@@ -186,6 +221,10 @@ async fn write_people(state: &AppState) -> AppResult<()> {
                     ..Default::default()
                 },
             )
+            .await?;
+        state
+            .media
+            .upload_photo(id, portrait(person.colours), None)
             .await?;
         state
             .discovery
@@ -277,6 +316,7 @@ async fn send_all(
                     body: body.into(),
                     client_message_id: format!("demo-{conversation_id}-{index}"),
                     reply_to_id: None,
+                    attachment_ids: Vec::new(),
                 },
             )
             .await?;

@@ -26,7 +26,8 @@ async fn serve_demo_gives_alice_friends_requests_a_group_chats_and_a_match() {
     let me = app
         .data(
             "{ me {
-                 friends(first: 10) { nodes { username } }
+                 photos { width height }
+                 friends(first: 10) { nodes { username photos { width height placeholder } } }
                  incomingFriendRequests(first: 10) { nodes { from { username } message } }
                  groups(first: 10) { nodes { name visibility memberCount conversation { lastSeq } } }
                } }",
@@ -38,6 +39,12 @@ async fn serve_demo_gives_alice_friends_requests_a_group_chats_and_a_match() {
     let mut friends = usernames(&me["friends"]["nodes"], "/username");
     friends.sort();
     assert_eq!(friends, ["bob", "carol"]);
+    // A profile picture each, which friends see.
+    assert_eq!(me["photos"], json!([{ "width": 480, "height": 600 }]));
+    for friend in me["friends"]["nodes"].as_array().unwrap() {
+        assert_eq!(friend["photos"][0]["width"], 480, "{friend}");
+        assert!(friend["photos"][0]["placeholder"].is_string(), "{friend}");
+    }
     assert_eq!(
         usernames(&me["incomingFriendRequests"]["nodes"], "/from/username"),
         ["dave"]

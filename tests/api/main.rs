@@ -32,7 +32,7 @@ mod groups;
 mod groups_matrix;
 mod groups_races;
 mod limits;
-mod media_store;
+mod media;
 mod outage;
 mod presence;
 mod read_replica;

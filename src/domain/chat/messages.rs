@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::{Chat, Membership, Message, message_not_found, now};
 use crate::{
-    domain::events::Event,
+    domain::{events::Event, media},
     error::{AppError, AppResult},
 };
 
@@ -156,6 +156,8 @@ impl Chat {
             .filter(message_reaction::Column::MessageId.eq(message_id))
             .exec(&txn)
             .await?;
+        // Its pictures go with its body (the media sweeper removes them).
+        media::release_message_attachments(&txn, message_id).await?;
         txn.commit().await?;
         let message = Message::from(deleted);
         self.publish(

@@ -5,21 +5,42 @@
 //!   what is kept of it (upright JPEGs in the configured sizes, stripped of
 //!   every metadata, and a ThumbHash placeholder).
 //! - `urls`: the signed, expiring URLs the API hands out for stored sizes.
+//! - `photos` and `attachments`: what uploads become, their rows and rules;
+//!   `stored`: how a row names its sizes and how they are put, all or none.
+//! - `sweeper`: removes the objects and rows of what was released.
+//! - `moderation`: the optional classifier that hides a photo.
 //!
 //! The bytes live in a [`MediaStore`] (local disk or S3), chosen in `app.rs`.
 
+mod attachments;
+mod moderation;
+mod photos;
 mod process;
 mod sniff;
+mod stored;
+mod sweeper;
 #[cfg(test)]
 mod tests;
 mod urls;
 
 use std::{sync::Arc, time::Duration};
 
+use anyhow::Context as _;
+use tokio::sync::Notify;
+
 use crate::{
     config::Settings,
     infra::{db::Db, media_store::MediaStore},
 };
+
+pub use attachments::{
+    Attachment, MAX_ATTACHMENTS_PER_MESSAGE, attach, check_attachment_ids,
+    release_message_attachments, unusable,
+};
+pub use moderation::{HttpModerator, Moderator};
+pub use photos::{Photo, shown_to};
+pub use stored::{StoredImage, StoredSize};
+pub use sweeper::UNSENT_ATTACHMENT_LIFETIME;
 
 pub use process::{
     ImageProcessor, ImageRules, JPEG_QUALITY, OUTPUT_MIME_TYPE, Processed, Source, Variant,
@@ -36,13 +57,27 @@ pub struct Media {
     store: Arc<dyn MediaStore>,
     urls: MediaUrls,
     processor: ImageProcessor,
+    photos_per_user: u32,
+    moderator: Option<Arc<dyn Moderator>>,
+    sweep_wanted: Arc<Notify>,
 }
 
 impl Media {
     /// `secret` is the server's signing secret (media URLs are signed with a
     /// key derived from it).
-    pub fn new(db: Db, store: Arc<dyn MediaStore>, settings: &Settings, secret: &[u8]) -> Self {
-        Self {
+    pub fn new(
+        db: Db,
+        store: Arc<dyn MediaStore>,
+        settings: &Settings,
+        secret: &[u8],
+    ) -> anyhow::Result<Self> {
+        let moderator = match settings.media_moderation_url.as_deref() {
+            Some(url) => Some(Arc::new(
+                HttpModerator::new(url).context("bad setting KITH_MEDIA_MODERATION_URL")?,
+            ) as Arc<dyn Moderator>),
+            None => None,
+        };
+        Ok(Self {
             db,
             store,
             urls: MediaUrls::new(secret, Duration::from_secs(settings.media_url_ttl_secs)),
@@ -50,7 +85,10 @@ impl Media {
                 ImageRules::from_settings(settings),
                 settings.media_concurrency(),
             ),
-        }
+            photos_per_user: settings.photos_per_user,
+            moderator,
+            sweep_wanted: Arc::default(),
+        })
     }
 
     /// Where the bytes live.

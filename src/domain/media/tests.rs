@@ -5,45 +5,16 @@ use std::io::Cursor;
 
 use image::{
     DynamicImage, ImageDecoder as _, ImageFormat, Rgb, RgbImage, Rgba, RgbaImage,
-    codecs::{
-        gif::GifEncoder,
-        jpeg::{JpegDecoder, JpegEncoder},
-    },
+    codecs::{gif::GifEncoder, jpeg::JpegDecoder},
 };
+
+#[path = "../../../tests/fixtures/images.rs"]
+mod images;
+
+use images::*;
 
 use super::*;
 use crate::error::{AppError, AppResult};
-
-/// A photo-like picture: gradients under noise, so encoders work as on a
-/// real photo (a flat colour would compress to nothing).
-fn photo(width: u32, height: u32) -> RgbImage {
-    let mut seed: u32 = 0x2545_F491;
-    RgbImage::from_fn(width, height, |x, y| {
-        seed ^= seed << 13;
-        seed ^= seed >> 17;
-        seed ^= seed << 5;
-        let noise = (seed % 32) as u8;
-        Rgb([
-            ((x * 200 / width) as u8).saturating_add(noise),
-            ((y * 200 / height) as u8).saturating_add(noise),
-            (((x + y) * 100 / (width + height)) as u8).saturating_add(noise),
-        ])
-    })
-}
-
-fn encode(image: &DynamicImage, format: ImageFormat) -> Vec<u8> {
-    let mut out = Cursor::new(Vec::new());
-    image.write_to(&mut out, format).expect("encodes");
-    out.into_inner()
-}
-
-fn jpeg(image: &RgbImage) -> Vec<u8> {
-    let mut out = Vec::new();
-    JpegEncoder::new_with_quality(&mut out, 90)
-        .encode_image(image)
-        .expect("encodes");
-    out
-}
 
 fn rules() -> ImageRules {
     ImageRules::default()
@@ -68,45 +39,6 @@ fn decoded(variant: &Variant) -> RgbImage {
         (variant.width, variant.height)
     );
     image.into_rgb8()
-}
-
-fn crc32(bytes: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &byte in bytes {
-        crc ^= u32::from(byte);
-        for _ in 0..8 {
-            crc = (crc >> 1) ^ (0xEDB8_8320 & (crc & 1).wrapping_neg());
-        }
-    }
-    !crc
-}
-
-fn png_chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
-    out.extend_from_slice(&(data.len() as u32).to_be_bytes());
-    let start = out.len();
-    out.extend_from_slice(kind);
-    out.extend_from_slice(data);
-    let crc = crc32(&out[start..]);
-    out.extend_from_slice(&crc.to_be_bytes());
-}
-
-/// A PNG whose header declares `width` × `height` RGB pixels, followed by a
-/// few bytes of zlib data: a decompression bomb's shape, without its payload.
-fn png_declaring(width: u32, height: u32) -> Vec<u8> {
-    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
-    let mut header = Vec::new();
-    header.extend_from_slice(&width.to_be_bytes());
-    header.extend_from_slice(&height.to_be_bytes());
-    header.extend_from_slice(&[8, 2, 0, 0, 0]);
-    png_chunk(&mut png, b"IHDR", &header);
-    // zlib: a fixed-Huffman block holding a single zero byte.
-    png_chunk(
-        &mut png,
-        b"IDAT",
-        &[0x78, 0x9C, 0x63, 0x00, 0x00, 0x00, 0x01, 0x00, 0x01],
-    );
-    png_chunk(&mut png, b"IEND", &[]);
-    png
 }
 
 #[test]
@@ -239,48 +171,6 @@ fn a_motion_photo_keeps_its_still_and_drops_its_video() {
         (processed.largest().width, processed.largest().height),
         (40, 30)
     );
-}
-
-/// An EXIF block (APP1 payload): orientation 6 (turn 90° clockwise to show)
-/// and a GPS IFD with a latitude of 48° 51' 29.5" N.
-fn exif_with_orientation_6_and_gps() -> Vec<u8> {
-    let mut tiff = Vec::new();
-    tiff.extend_from_slice(b"II*\x00");
-    tiff.extend_from_slice(&8u32.to_le_bytes());
-    // IFD0 at 8: two entries, then the next IFD's offset (none).
-    let entry = |tiff: &mut Vec<u8>, tag: u16, kind: u16, count: u32, value: u32| {
-        tiff.extend_from_slice(&tag.to_le_bytes());
-        tiff.extend_from_slice(&kind.to_le_bytes());
-        tiff.extend_from_slice(&count.to_le_bytes());
-        tiff.extend_from_slice(&value.to_le_bytes());
-    };
-    let gps_ifd = 8 + 2 + 2 * 12 + 4;
-    tiff.extend_from_slice(&2u16.to_le_bytes());
-    entry(&mut tiff, 0x0112, 3, 1, 6); // Orientation, SHORT
-    entry(&mut tiff, 0x8825, 4, 1, gps_ifd); // GPSInfo IFD pointer, LONG
-    tiff.extend_from_slice(&0u32.to_le_bytes());
-    assert_eq!(tiff.len() as u32, gps_ifd);
-    let latitude = gps_ifd + 2 + 2 * 12 + 4;
-    tiff.extend_from_slice(&2u16.to_le_bytes());
-    entry(&mut tiff, 0x0001, 2, 2, u32::from_le_bytes(*b"N\0\0\0")); // GPSLatitudeRef
-    entry(&mut tiff, 0x0002, 5, 3, latitude); // GPSLatitude, 3 RATIONALs
-    tiff.extend_from_slice(&0u32.to_le_bytes());
-    for (numerator, denominator) in [(48u32, 1u32), (51, 1), (295, 10)] {
-        tiff.extend_from_slice(&numerator.to_le_bytes());
-        tiff.extend_from_slice(&denominator.to_le_bytes());
-    }
-    let mut exif = b"Exif\x00\x00".to_vec();
-    exif.extend_from_slice(&tiff);
-    exif
-}
-
-fn with_app1(jpeg: &[u8], payload: &[u8]) -> Vec<u8> {
-    let mut out = jpeg[..2].to_vec();
-    out.extend_from_slice(&[0xFF, 0xE1]);
-    out.extend_from_slice(&((payload.len() + 2) as u16).to_be_bytes());
-    out.extend_from_slice(payload);
-    out.extend_from_slice(&jpeg[2..]);
-    out
 }
 
 #[test]

@@ -84,6 +84,39 @@ impl Social {
         any_block_between(&self.db, a, b).await
     }
 
+    /// Which of `others` blocked `viewer` or were blocked by them: one query
+    /// for a list of users.
+    pub async fn blocks_among(
+        &self,
+        viewer: Uuid,
+        others: &[Uuid],
+    ) -> AppResult<std::collections::HashSet<Uuid>> {
+        let rows: Vec<(Uuid, Uuid)> = block::Entity::find()
+            .select_only()
+            .column(block::Column::BlockerId)
+            .column(block::Column::BlockedId)
+            .filter(
+                Condition::any()
+                    .add(
+                        block::Column::BlockerId
+                            .eq(viewer)
+                            .and(block::Column::BlockedId.is_in(others.iter().copied())),
+                    )
+                    .add(
+                        block::Column::BlockedId
+                            .eq(viewer)
+                            .and(block::Column::BlockerId.is_in(others.iter().copied())),
+                    ),
+            )
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(blocker, blocked)| if blocker == viewer { blocked } else { blocker })
+            .collect())
+    }
+
     /// Whether `target` blocked `viewer`, which hides `target` from `viewer` entirely.
     pub async fn hides_from(&self, target: Uuid, viewer: Uuid) -> AppResult<bool> {
         Ok(block::Entity::find_by_id((target, viewer))

@@ -11,6 +11,7 @@ use crate::{
         ContextExt,
         ids::{self, NodeKind},
         loaders::{ReactionsLoader, ReadersLoader},
+        media::{self, Attachment},
         users::{User, load_user},
     },
 };
@@ -52,7 +53,8 @@ impl Message {
         }
     }
 
-    /// The text, 1 to 4000 characters. Null once the message is deleted (a
+    /// The text, up to 4000 characters (empty only when the message carries
+    /// attachments). Null once the message is deleted (a
     /// tombstone keeps its place).
     async fn body(&self) -> Option<&str> {
         self.0.deleted_at.is_none().then_some(self.0.body.as_str())
@@ -72,6 +74,18 @@ impl Message {
             .into_iter()
             .next();
         Ok(replied.map(Message))
+    }
+
+    /// Images sent with it (at most 10), in upload order; empty once the
+    /// message is deleted. Only the conversation's participants see them.
+    #[graphql(
+        complexity = "crate::graphql::pagination::list_cost(crate::domain::media::MAX_ATTACHMENTS_PER_MESSAGE, child_complexity)"
+    )]
+    async fn attachments(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Attachment>> {
+        if self.0.deleted_at.is_some() {
+            return Ok(Vec::new());
+        }
+        Ok(media::attachments_of(ctx, self.0.id).await?)
     }
 
     /// Each emoji with its count, most used first: at most 20 different ones.

@@ -10,6 +10,7 @@ use crate::{
     graphql::{
         ContextExt,
         ids::{self, NodeKind},
+        media,
     },
     infra::ratelimit::Action,
 };
@@ -20,7 +21,8 @@ pub struct SendMessageInput {
     /// The `Conversation.id` to send to; one the viewer does not take part
     /// in is `NOT_FOUND`.
     pub conversation_id: ID,
-    /// 1 to 4000 characters (trimmed), no control characters but line breaks and tabs.
+    /// 1 to 4000 characters (trimmed), no control characters but line
+    /// breaks and tabs; may be empty when the message carries attachments.
     pub body: String,
     /// Your own id for this message (1 to 64 characters): sending again with
     /// the same one returns the first message and notifies nobody twice.
@@ -29,6 +31,9 @@ pub struct SendMessageInput {
     /// The `Message.id` this one answers: a message of the same
     /// conversation, else `BAD_USER_INPUT`.
     pub reply_to_id: Option<ID>,
+    /// Images to send with it (at most 10): `Attachment.id`s from
+    /// `uploadAttachment`, yours and not sent before, else `BAD_USER_INPUT`.
+    pub attachment_ids: Option<Vec<ID>>,
 }
 
 /// A new body for one of your messages.
@@ -124,6 +129,7 @@ impl ChatMutation {
                 })
             })
             .transpose()?;
+        let attachment_ids = media::attachment_keys(input.attachment_ids.as_deref())?;
         let message = ctx
             .state()
             .chat
@@ -134,6 +140,7 @@ impl ChatMutation {
                     body: input.body,
                     client_message_id: input.client_message_id,
                     reply_to_id,
+                    attachment_ids,
                 },
             )
             .await?;
@@ -171,9 +178,10 @@ impl ChatMutation {
         // Whether the viewer runs the group, should the message be another's
         // in a group's conversation: the groups domain's to say.
         let moderates = async |group_id| state.groups.moderates(group_id, viewer.user_id).await;
-        Ok(Message(
-            state.chat.delete(viewer.user_id, id, moderates).await?,
-        ))
+        let deleted = state.chat.delete(viewer.user_id, id, moderates).await?;
+        // Its attachments were released with it: their bytes go now.
+        state.media.sweep_soon();
+        Ok(Message(deleted))
     }
 
     /// Reacts to a message, replacing your earlier reaction to it; returns

@@ -22,6 +22,7 @@ use crate::{
         groups::{self, GroupConnection, GroupInvitationConnection},
         ids::{self, NodeKind},
         loaders::UserLoader,
+        media::{self, Photo},
         presence::{self, PresenceStatus, PresenceVisibility},
         scalars::Date,
         social::{
@@ -169,6 +170,22 @@ impl User {
     /// they gave none.
     async fn interests(&self) -> Vec<String> {
         users::interests_of(&self.0.interests)
+    }
+
+    /// Their photos in the order they chose (the first is the profile
+    /// picture), at most `KITH_PHOTOS_PER_USER`. Shown to signed-in users
+    /// who are not blocked by them and did not block them (an empty list
+    /// otherwise); a photo moderation hid only its owner sees.
+    #[graphql(
+        complexity = "crate::graphql::pagination::list_cost(media::PHOTOS_COST, child_complexity)"
+    )]
+    async fn photos(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Photo>> {
+        let viewer = if self.1 == Audience::Owner {
+            Some(self.0.id)
+        } else {
+            ctx.viewer().await?.map(|viewer| viewer.user_id)
+        };
+        Ok(media::photos_of(ctx, self.0.id, viewer).await?)
     }
 
     /// ONLINE while they have an open connection, OFFLINE a short while after

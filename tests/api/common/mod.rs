@@ -36,6 +36,8 @@ pub struct TestApp {
     /// A replica running as its own `kith` process (killed with the app).
     process: Option<Child>,
     database: Arc<TestDatabase>,
+    /// The local media store's directory (unless the app stores in S3).
+    media: Option<Arc<tempfile::TempDir>>,
 }
 
 enum TestDatabase {
@@ -64,7 +66,18 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         shutdown_drain_millis: 0,
         ..Settings::default()
     };
+    // Media in a directory of the test's own (on PostgreSQL the default is
+    // `./media`), unless the test chooses S3.
+    let media = Arc::new(tempfile::tempdir().expect("a media directory"));
+    settings.media_dir = Some(media.path().to_owned());
     configure(&mut settings);
+    let media = match settings.media_store {
+        kith::config::MediaStoreKind::Local => Some(media),
+        kith::config::MediaStoreKind::S3 => {
+            settings.media_dir = None;
+            None
+        }
+    };
     let app = Application::build(settings).await.expect("app builds");
     let addr = app.local_addr().unwrap();
     let metrics_addr = app.metrics_addr();
@@ -81,6 +94,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         shutdown: Some(tx),
         process: None,
         database: Arc::new(database),
+        media,
     }
 }
 
@@ -233,6 +247,15 @@ impl OwnRedis {
 
 /// Runs the replica's command and waits for it to say where it serves.
 async fn start_process(mut command: Command, database: Arc<TestDatabase>) -> TestApp {
+    // Media in a directory of the test's own, unless it chose a store.
+    let chose_store = command
+        .as_std()
+        .get_envs()
+        .any(|(name, _)| name == "KITH_MEDIA_STORE" || name == "KITH_MEDIA_DIR");
+    let media = (!chose_store).then(|| Arc::new(tempfile::tempdir().expect("a media directory")));
+    if let Some(media) = &media {
+        command.env("KITH_MEDIA_DIR", media.path());
+    }
     let mut child = command.spawn().expect("kith binary starts");
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let addr = tokio::time::timeout(Duration::from_secs(60), async {
@@ -256,6 +279,7 @@ async fn start_process(mut command: Command, database: Arc<TestDatabase>) -> Tes
         shutdown: None,
         process: Some(child),
         database,
+        media,
     }
 }
 
@@ -370,6 +394,11 @@ impl TestApp {
             TestDatabase::Postgres { name, .. } => Some(name),
             TestDatabase::Sqlite(_) => None,
         }
+    }
+
+    /// The local media store's directory.
+    pub fn media_dir(&self) -> &std::path::Path {
+        self.media.as_ref().expect("a local media store").path()
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -255,6 +255,7 @@ async fn a_retried_send_answers_with_the_first_message() {
         body: body.into(),
         client_message_id: "retry-1".into(),
         reply_to_id: None,
+        attachment_ids: Vec::new(),
     };
 
     let first = s.chat.send(ann, outgoing(with_bob, "hi")).await.unwrap();

@@ -7,11 +7,13 @@
 //! - `messaging`: who may message whom.
 //! - `groups`: roles, invitations, join requests, the member cap.
 //! - `matching`: swipes, super likes, matches and their end.
+//! - `media`: the sweeper, which removes what is released or left unsent.
 //! - `sessions`: registering, logging in, refresh rotation, revocation,
 //!   deleting an account.
 
 mod groups;
 mod matching;
+mod media;
 mod messaging;
 mod sessions;
 
@@ -218,6 +220,7 @@ impl Services {
                     body: body.into(),
                     client_message_id: Uuid::now_v7().to_string(),
                     reply_to_id,
+                    attachment_ids: Vec::new(),
                 },
             )
             .await

@@ -23,7 +23,10 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::{Chat, Kind, Message, Shape, not_found, now, parse_body};
-use crate::error::{AppError, AppResult, is_unique_violation};
+use crate::{
+    domain::media,
+    error::{AppError, AppResult, is_unique_violation},
+};
 use batch::Batched;
 
 pub use batch::SendBatches;
@@ -36,6 +39,9 @@ pub struct Outgoing {
     pub body: String,
     pub client_message_id: String,
     pub reply_to_id: Option<Uuid>,
+    /// Attachments the sender uploaded and has not sent yet; with any, the
+    /// body may be empty.
+    pub attachment_ids: Vec<Uuid>,
 }
 
 /// A checked message to write, alone or in a batch; its seq and time are
@@ -50,6 +56,7 @@ pub struct Draft {
     pub reply_to_id: Option<Uuid>,
     /// For a direct message: the pair's other side.
     pub recipient: Option<Uuid>,
+    pub attachment_ids: Vec<Uuid>,
 }
 
 impl Chat {
@@ -66,7 +73,12 @@ impl Chat {
     /// Sends a message. A retry with the same `clientMessageId` returns the
     /// first message, whatever the body, and announces nothing.
     pub async fn send(&self, sender: Uuid, outgoing: Outgoing) -> AppResult<Message> {
-        let body = parse_body(&outgoing.body)?;
+        media::check_attachment_ids(&outgoing.attachment_ids)?;
+        let body = if outgoing.attachment_ids.is_empty() || !outgoing.body.trim().is_empty() {
+            parse_body(&outgoing.body)?
+        } else {
+            String::new()
+        };
         let client_message_id = outgoing.client_message_id.trim().to_owned();
         if client_message_id.is_empty()
             || client_message_id.chars().count() > MAX_CLIENT_MESSAGE_ID_CHARS
@@ -118,8 +130,14 @@ impl Chat {
             client_message_id,
             reply_to_id: outgoing.reply_to_id,
             recipient,
+            attachment_ids: outgoing.attachment_ids,
         };
-        if let Some(batches) = &self.batches {
+        // Batches write plain messages; one with attachments is written alone.
+        if let Some(batches) = self
+            .batches
+            .as_ref()
+            .filter(|_| draft.attachment_ids.is_empty())
+        {
             // Anything a batch could not write as it would alone comes back
             // to be written alone, below, which gives it its own answer.
             if let Batched::Written(message) = batches.write(draft.clone()).await {
@@ -150,7 +168,8 @@ impl Chat {
         // Numbers, inserts and moves the sender's read pointer under the
         // conversation's row lock (senders queue there until commit), and reads
         // how the pair stands, all under the locks taken above.
-        let written = match write::write(&txn, &draft, now()).await {
+        let at = now();
+        let written = match write::write(&txn, &draft, at).await {
             Ok(written) => written,
             Err(err) if is_unique_violation(&err) => {
                 // (sender, clientMessageId) is taken: a retry. The first answer
@@ -166,6 +185,9 @@ impl Chat {
             Err(err) => return Err(err.into()),
         };
         verdict::judge(self.policy, &written)?;
+        // After the insert: a retry has already been answered above, with
+        // the first message and the attachments it took.
+        media::attach(&txn, sender, draft.id, &draft.attachment_ids, at).await?;
         txn.commit().await?;
         verdict::announce(&self.pubsub, &written.message);
         Ok(written.message)
