@@ -29,6 +29,7 @@ mod accounts;
 mod chat;
 mod discovery;
 mod groups;
+mod media;
 mod social;
 mod subscriptions;
 mod world;
@@ -164,6 +165,9 @@ pub struct Operation {
     public_because: Option<&'static str>,
     witness: Option<Witness>,
     refusals: Vec<Refusal>,
+    /// Where in the variables a file goes, for an upload: then the call is a
+    /// multipart request carrying a small JPEG there.
+    file_at: Option<&'static str>,
 }
 
 impl Operation {
@@ -184,6 +188,7 @@ impl Operation {
             public_because: None,
             witness: None,
             refusals: Vec::new(),
+            file_at: None,
         }
     }
 
@@ -204,7 +209,15 @@ impl Operation {
             public_because: Some(because),
             witness: None,
             refusals: Vec::new(),
+            file_at: None,
         }
+    }
+
+    /// Sends the call as an upload, a JPEG at `path` of the variables
+    /// (`variables.file`).
+    pub fn uploading(mut self, path: &'static str) -> Self {
+        self.file_at = Some(path);
+        self
     }
 
     pub fn witness(mut self, witness: Witness) -> Self {
@@ -304,13 +317,28 @@ async fn check(app: &TestApp, operation: &Operation, row: &Refusal) -> Result<()
         Some(witness) => Some(witness.look(app).await),
         None => None,
     };
-    let response = app
-        .graphql(
-            operation.document,
-            operation.variables.clone(),
-            row.token.as_deref(),
-        )
-        .await;
+    let response = match operation.file_at {
+        None => {
+            app.graphql(
+                operation.document,
+                operation.variables.clone(),
+                row.token.as_deref(),
+            )
+            .await
+        }
+        Some(path) => {
+            let picture = crate::media::jpeg(64, 48);
+            crate::media::post_multipart(
+                app,
+                row.token.as_deref(),
+                json!({ "query": operation.document, "variables": operation.variables }),
+                json!({ "0": [path] }),
+                &[("0", &picture)],
+            )
+            .await
+            .1
+        }
+    };
     let code = response["errors"][0]["extensions"]["code"].as_str();
     if code != Some(row.code) {
         return Err(format!(
@@ -364,6 +392,7 @@ async fn every_operation_of_the_schema_has_rows() {
         groups::operations(&world),
         chat::operations(&world),
         discovery::operations(&world),
+        media::operations(&world),
     ]
     .into_iter()
     .flatten()
@@ -451,6 +480,11 @@ async fn chat_mutations_refuse_who_may_not_call_them() {
 #[tokio::test]
 async fn discovery_and_presence_mutations_refuse_who_may_not_call_them() {
     run_domain(discovery::operations).await;
+}
+
+#[tokio::test]
+async fn media_mutations_refuse_who_may_not_call_them() {
+    run_domain(media::operations).await;
 }
 
 /// The witnesses the tables share: what a refused call must leave as it was.

@@ -108,6 +108,8 @@ pub struct World {
     /// A session its user ended with every other, by `logoutAllSessions`
     /// from another.
     pub logged_out_everywhere: Session,
+    /// A profile photo of ann's.
+    pub ann_photo: Value,
 }
 
 const SEND: &str = "mutation($c: ID!, $b: String!, $k: String!) {
@@ -248,6 +250,11 @@ impl World {
         )
         .await;
 
+        let picture = crate::media::jpeg(64, 48);
+        let ann_photo = crate::media::upload_photo(app, ann.token().as_deref(), &picture, None)
+            .await["data"]["uploadPhoto"]["id"]
+            .clone();
+
         Self {
             ann,
             bob,
@@ -283,6 +290,7 @@ impl World {
             friend_request,
             deleted,
             logged_out_everywhere,
+            ann_photo,
         }
     }
 }

@@ -42,7 +42,15 @@ pub fn table(world: &World) -> Table {
         .missing("input.clientMessageId")
         // A reply quotes a message of its own conversation, or nothing.
         .ids("input.replyToId", &world.bob_message, bad("replyToId"))
-        .row("input.replyToId", ForeignId, hidden_message.clone(), bad("replyToId")),
+        .row("input.replyToId", ForeignId, hidden_message.clone(), bad("replyToId"))
+        // Attachments are the sender's own, unsent, each once, at most 10.
+        .row("input.attachmentIds", ForeignId, json!([world.foreign_attachment]), bad("attachmentIds"))
+        .row("input.attachmentIds", WrongTypeId, json!([world.ann_photo]), bad("attachmentIds"))
+        .row("input.attachmentIds", WrongFormat, json!(["not-an-id"]), bad("attachmentIds"))
+        .row("input.attachmentIds", Empty, json!([""]), bad("attachmentIds"))
+        .row("input.attachmentIds", TooLong, json!(vec![&world.ann_attachment; 11]), bad("attachmentIds"))
+        .row("input.attachmentIds", WrongFormat, json!([world.ann_attachment, world.ann_attachment]), bad("attachmentIds"))
+        .row("input.attachmentIds", Invalid, json!([null]), invalid()),
     );
 
     table.add(

@@ -14,6 +14,7 @@ mod accounts;
 mod chat;
 mod discovery;
 mod groups;
+mod media;
 mod queries;
 mod social;
 mod users;
@@ -438,6 +439,12 @@ pub struct World {
     pub ann_join_request: Value,
     pub ann_session: Value,
     pub foreign_session: Value,
+    /// A photo of ann's, and one of bob's she may not touch.
+    pub ann_photo: Value,
+    pub foreign_photo: Value,
+    /// An unsent attachment of ann's, and one of bob's she may not send.
+    pub ann_attachment: Value,
+    pub foreign_attachment: Value,
 }
 
 /// A name the register rows try: no row may take it.
@@ -507,6 +514,27 @@ impl World {
         let ann_session = current_session(app, &ann).await;
         let foreign_session = current_session(app, &bob).await;
 
+        let photo = |user: &Session| {
+            let user = user.clone();
+            async move {
+                let picture = crate::media::jpeg(64, 48);
+                crate::media::upload_photo(app, user.token(), &picture, None).await["data"]
+                    ["uploadPhoto"]["id"]
+                    .clone()
+            }
+        };
+        let attachment = |user: &Session| {
+            let user = user.clone();
+            async move {
+                let picture = crate::media::jpeg(64, 48);
+                crate::media::upload_attachment(app, user.token(), &picture).await["data"]
+                    ["uploadAttachment"]["id"]
+                    .clone()
+            }
+        };
+        let (ann_photo, foreign_photo) = (photo(&ann).await, photo(&bob).await);
+        let (ann_attachment, foreign_attachment) = (attachment(&ann).await, attachment(&bob).await);
+
         Self {
             ann_group: ann_group_id,
             ann,
@@ -534,6 +562,10 @@ impl World {
             ann_join_request,
             ann_session,
             foreign_session,
+            ann_photo,
+            foreign_photo,
+            ann_attachment,
+            foreign_attachment,
         }
     }
 
@@ -584,6 +616,7 @@ const OWN_WORLD: &[&str] = &[
         outgoingFriendRequests(first: 10) { nodes { id status message } }
         blockedUsers(first: 10) { nodes { id } }
         groupInvitations(first: 10) { nodes { id status } }
+        photos { id position }
     } }",
     "{ me { groups(first: 10) { nodes {
         id name description visibility joinPolicy memberCount viewerRole
@@ -689,12 +722,25 @@ fn every_table(world: &World) -> Vec<Table> {
         groups::table(world),
         chat::table(world),
         discovery::table(world),
+        media::table(world),
     ]
 }
 
 /// Input paths that cannot be wrong beyond what GraphQL itself refuses, so
 /// they need no row of their own: each says why.
 const EXEMPT: &[(&str, &str)] = &[
+    (
+        "uploadPhoto.input.file",
+        "an Upload, which a JSON request cannot carry: media::bad_uploads sends every bad file as multipart",
+    ),
+    (
+        "uploadPhoto.input.position",
+        "beside an Upload, which a JSON request cannot carry: media::bad_uploads sends a negative one as multipart",
+    ),
+    (
+        "uploadAttachment.file",
+        "an Upload, which a JSON request cannot carry: media::bad_uploads sends every bad file as multipart",
+    ),
     ("setTyping.input.typing", "a Boolean: either value is valid"),
     (
         "updateDiscoveryPreferences.input.discoverable",
