@@ -5,6 +5,7 @@
 mod attachments;
 mod bad_uploads;
 mod photos;
+mod replicas;
 mod store;
 
 #[path = "../../fixtures/images.rs"]

@@ -18,7 +18,7 @@ fn local(dir: &Path) -> Arc<dyn MediaStore> {
 
 /// A fresh bucket on the test S3 service, and its settings; `None` (the test
 /// recorded as skipped) when there is no service.
-async fn s3_bucket() -> Option<S3Settings> {
+pub(super) async fn s3_bucket() -> Option<S3Settings> {
     let Ok(endpoint) = std::env::var("KITH_TEST_S3_ENDPOINT") else {
         common::skipped("no KITH_TEST_S3_ENDPOINT");
         return None;
