@@ -32,6 +32,7 @@ mod groups;
 mod groups_matrix;
 mod groups_races;
 mod limits;
+mod media_serving;
 mod media_store;
 mod outage;
 mod presence;
