@@ -102,7 +102,19 @@ function checkUrl(url, what) {
  * the top, every URL signed and for its own file, `url(size: 160)` the
  * smallest, and a ThumbHash placeholder of the right shape and colour.
  */
-function checkImage(image, { sizes, rgb }, what) {
+/** Fetches a media URL from kith as an app would, and checks what comes back. */
+async function fetchImage(url, bytes, what) {
+  const response = await fetch(new URL(url, httpUrl));
+  assertEqual(response.status, 200, `${what}: GET ${url}`);
+  assertEqual(response.headers.get('content-type'), 'image/jpeg', `${what}: Content-Type`);
+  assertEqual(response.headers.get('x-content-type-options'), 'nosniff', `${what}: X-Content-Type-Options`);
+  assert(/immutable/.test(response.headers.get('cache-control') ?? ''), `${what}: Cache-Control immutable`);
+  const body = Buffer.from(await response.arrayBuffer());
+  assertEqual(body.length, bytes, `${what}: the body's length`);
+  assertEqual([...body.subarray(0, 3)], [0xff, 0xd8, 0xff], `${what}: a JPEG`);
+}
+
+async function checkImage(image, { sizes, rgb }, what) {
   assertEqual(image.mimeType, 'image/jpeg', `${what} mimeType`);
   assertEqual(image.sizes.map((s) => [s.width, s.height]), sizes, `${what} sizes`);
   assertEqual([image.width, image.height], sizes[0], `${what} width, height`);
@@ -112,6 +124,7 @@ function checkImage(image, { sizes, rgb }, what) {
   assertEqual(new Set(keys).size, keys.length, `${what}: distinct keys per size`);
   assertEqual(checkUrl(image.url, `${what} url`), keys[0], `${what} url is the largest size's`);
   assertEqual(checkUrl(image.small, `${what} url(size: 160)`), keys.at(-1), `${what} url(size: 160) is the smallest's`);
+  for (const [i, s] of image.sizes.entries()) await fetchImage(s.url, s.bytes, `${what} sizes[${i}]`);
 
   assert(/^[A-Za-z0-9+/]+=*$/.test(image.placeholder), `${what}: placeholder ${image.placeholder} is not base64`);
   const hash = Buffer.from(image.placeholder, 'base64');
@@ -212,14 +225,14 @@ async function flow(prefix, clientFor) {
     const first = (await anns.mutate(UPLOAD_PHOTO, { input: { file: pngFile('red.png', 400, 300, RED) } }))
       .uploadPhoto;
     assertEqual(first.position, 0, 'first photo position');
-    checkImage(first, { sizes: [[400, 300], [160, 120]], rgb: RED }, 'first photo');
+    await checkImage(first, { sizes: [[400, 300], [160, 120]], rgb: RED }, 'first photo');
 
     step = 'a second photo (300×400 PNG) put first';
     const second = (
       await anns.mutate(UPLOAD_PHOTO, { input: { file: pngFile('blue.png', 300, 400, BLUE), position: 0 } })
     ).uploadPhoto;
     assertEqual(second.position, 0, 'second photo position');
-    checkImage(second, { sizes: [[300, 400], [120, 160]], rgb: BLUE }, 'second photo');
+    await checkImage(second, { sizes: [[300, 400], [120, 160]], rgb: BLUE }, 'second photo');
     let mine = (await anns.query(MY_PHOTOS)).me.photos;
     assertEqual(mine.map((p) => [p.id, p.position]), [[second.id, 0], [first.id, 1]], 'me.photos after a photo put first');
 
@@ -241,7 +254,7 @@ async function flow(prefix, clientFor) {
     step = 'an attachment (200×100 PNG)';
     const attachment = (await anns.mutate(UPLOAD_ATTACHMENT, { file: pngFile('green.png', 200, 100, GREEN) }))
       .uploadAttachment;
-    checkImage(attachment, { sizes: [[200, 100], [160, 80]], rgb: GREEN }, 'attachment');
+    await checkImage(attachment, { sizes: [[200, 100], [160, 80]], rgb: GREEN }, 'attachment');
 
     step = 'sendMessage with the attachment and no text';
     const sent = (await anns.mutate(SEND, { c: conversation, k: `${prefix}-1`, a: [attachment.id] })).sendMessage;
@@ -253,12 +266,15 @@ async function flow(prefix, clientFor) {
     assert(got, `the message ${sent.id} is not among ${JSON.stringify(messages.map((m) => m.id))}`);
     assertEqual([got.body, got.sender.id], ['', ann.id], 'the message as the friend reads it');
     assertEqual(got.attachments.map((a) => a.id), [attachment.id], 'its attachments');
-    checkImage(got.attachments[0], { sizes: [[200, 100], [160, 80]], rgb: GREEN }, "the friend's attachment");
+    await checkImage(got.attachments[0], { sizes: [[200, 100], [160, 80]], rgb: GREEN }, "the friend's attachment");
 
     step = 'deletePhoto';
     assertEqual((await anns.mutate(DELETE, { id: first.id })).deletePhoto, first.id, 'deletePhoto answer');
     mine = (await anns.query(MY_PHOTOS)).me.photos;
     assertEqual(mine.map((p) => [p.id, p.position]), [[second.id, 0]], 'me.photos after deletePhoto');
+    // Its files went with it: the URL handed out before now finds nothing.
+    const gone = await fetch(new URL(first.url, httpUrl));
+    assertEqual(gone.status, 404, `GET ${first.url} after deletePhoto`);
 
     step = 'an HTML file named photo.jpg, sent as image/jpeg';
     const html = new File(

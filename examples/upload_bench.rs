@@ -96,7 +96,9 @@ async fn start(media_concurrency: usize) -> anyhow::Result<Kith> {
         media_concurrency,
         ..Settings::default()
     };
-    let app = Application::build(settings).await.context("building kith")?;
+    let app = Application::build(settings)
+        .await
+        .context("building kith")?;
     let url = format!("http://{}/graphql", app.local_addr()?);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(app.run_until_stopped(async {

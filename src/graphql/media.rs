@@ -51,12 +51,12 @@ pub struct ImageSize {
     pub url: String,
 }
 
-fn size_of(media: &Media, size: &StoredSize) -> AppResult<ImageSize> {
+async fn size_of(media: &Media, size: &StoredSize) -> AppResult<ImageSize> {
     Ok(ImageSize {
         width: clamp(u64::from(size.width)),
         height: clamp(u64::from(size.height)),
         bytes: clamp(size.bytes),
-        url: media.urls().url(&size.media_key()?),
+        url: media.url_for(&size.media_key()?).await,
     })
 }
 
@@ -68,7 +68,7 @@ fn clamp(value: u64) -> i32 {
 struct Image<'a>(&'a StoredImage);
 
 impl Image<'_> {
-    fn url(&self, ctx: &Context<'_>, size: Option<i32>) -> AppResult<String> {
+    async fn url(&self, ctx: &Context<'_>, size: Option<i32>) -> AppResult<String> {
         let wanted = size.map_or(u32::MAX, |size| u32::try_from(size).unwrap_or(0));
         let chosen = if size.is_none() {
             &self.0.sizes[0]
@@ -78,13 +78,13 @@ impl Image<'_> {
         Ok(ctx.state().media.urls().url(&chosen.media_key()?))
     }
 
-    fn sizes(&self, ctx: &Context<'_>) -> AppResult<Vec<ImageSize>> {
+    async fn sizes(&self, ctx: &Context<'_>) -> AppResult<Vec<ImageSize>> {
         let media = &ctx.state().media;
-        self.0
-            .sizes
-            .iter()
-            .map(|size| size_of(media, size))
-            .collect()
+        let mut sizes = Vec::with_capacity(self.0.sizes.len());
+        for size in &self.0.sizes {
+            sizes.push(size_of(media, size).await?);
+        }
+        Ok(sizes)
     }
 }
 
@@ -138,12 +138,12 @@ impl Photo {
         ctx: &Context<'_>,
         #[graphql(desc = "The long side wanted, in pixels.")] size: Option<i32>,
     ) -> async_graphql::Result<String> {
-        Ok(Image(&self.0.image).url(ctx, size)?)
+        Ok(Image(&self.0.image).url(ctx, size).await?)
     }
 
     /// Every stored size, largest first, each with its signed URL.
     async fn sizes(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ImageSize>> {
-        Ok(Image(&self.0.image).sizes(ctx)?)
+        Ok(Image(&self.0.image).sizes(ctx).await?)
     }
 
     /// True when the moderation classifier hid the photo from everyone but
@@ -198,12 +198,12 @@ impl Attachment {
         ctx: &Context<'_>,
         #[graphql(desc = "The long side wanted, in pixels.")] size: Option<i32>,
     ) -> async_graphql::Result<String> {
-        Ok(Image(&self.0.image).url(ctx, size)?)
+        Ok(Image(&self.0.image).url(ctx, size).await?)
     }
 
     /// Every stored size, largest first, each with its signed URL.
     async fn sizes(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ImageSize>> {
-        Ok(Image(&self.0.image).sizes(ctx)?)
+        Ok(Image(&self.0.image).sizes(ctx).await?)
     }
 
     /// When it was uploaded.

@@ -1,10 +1,11 @@
 //! HTTP endpoints around the schema: GraphQL over HTTP and WebSocket, GraphiQL,
-//! health, and metrics.
+//! health, metrics, and the bytes of stored media.
 
 pub mod cors;
 pub mod graphiql;
 pub mod graphql;
 pub mod health;
+pub mod media;
 pub mod metrics;
 pub mod multipart;
 pub mod reads;

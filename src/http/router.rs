@@ -1,5 +1,5 @@
 //! The routes: `/graphql` (HTTP and WebSocket), `/graphiql`, health and metrics,
-//! with the layers every request passes.
+//! stored media (`/media/{key}`), with the layers every request passes.
 
 use std::time::Duration;
 
@@ -61,7 +61,11 @@ pub fn router(
         .route("/graphiql", get(http::graphiql::page))
         .route("/graphiql/assets/{file}", get(http::graphiql::asset))
         .route("/healthz", get(http::health::healthz))
-        .route("/readyz", get(http::health::readyz));
+        .route("/readyz", get(http::health::readyz))
+        .route(
+            "/media/{*key}",
+            get(http::media::serve).head(http::media::serve),
+        );
     if !metrics_apart {
         public = public.route("/metrics", get(http::metrics::render));
     }

@@ -15,7 +15,7 @@
 //! letters, digits, `-`, `_` and `.`, none empty or starting with a dot, so no
 //! key reaches outside the store's directory or bucket (`..`, `/etc/…`).
 
-use std::{fmt, path::Path as FsPath, sync::Arc};
+use std::{fmt, ops::Range, path::Path as FsPath, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
 use async_trait::async_trait;
@@ -23,8 +23,12 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures_util::{StreamExt as _, TryStreamExt as _};
 use object_store::{
-    Attribute, Attributes, ObjectStore, ObjectStoreExt as _, PutOptions, PutPayload,
-    aws::AmazonS3Builder, local::LocalFileSystem, path::Path as ObjectPath,
+    Attribute, Attributes, GetOptions, GetRange, ObjectStore, ObjectStoreExt as _, PutOptions,
+    PutPayload,
+    aws::{AmazonS3, AmazonS3Builder},
+    local::LocalFileSystem,
+    path::Path as ObjectPath,
+    signer::Signer as _,
 };
 use sha2::{Digest as _, Sha256};
 
@@ -54,6 +58,24 @@ pub trait MediaStore: Send + Sync + 'static {
     /// when there is none.
     async fn get(&self, key: &MediaKey) -> Result<StoredMedia, MediaStoreError>;
 
+    /// What is known of the object at `key` without reading its bytes (a
+    /// `stat` on disk, a `HEAD` on S3); [`MediaStoreError::NotFound`] when
+    /// there is none.
+    async fn head(&self, key: &MediaKey) -> Result<MediaMeta, MediaStoreError>;
+
+    /// The bytes `range` of the object at `key`, read alone (a ranged `GET`
+    /// on S3, a seek on disk). `range` must lie within the object (see
+    /// [`Self::head`]): an empty one is [`MediaStoreError::BadRange`], one
+    /// ending past the end is cut there, one starting past it is an error of
+    /// the store's.
+    async fn get_range(&self, key: &MediaKey, range: Range<u64>) -> Result<Bytes, MediaStoreError>;
+
+    /// A URL of the store's own that lets whoever holds it `GET` the object
+    /// at `key` for `expires_in`, without kith: S3's presigned URLs. `None`
+    /// where the store has none (the local disk), or when signing failed
+    /// (logged; the caller then hands out kith's own URL).
+    async fn presigned_url(&self, key: &MediaKey, expires_in: Duration) -> Option<String>;
+
     /// Removes the object at `key`. A missing one is no error, so a delete
     /// may be retried.
     async fn delete(&self, key: &MediaKey) -> Result<(), MediaStoreError>;
@@ -80,12 +102,24 @@ pub struct StoredMedia {
     pub last_modified: DateTime<Utc>,
 }
 
+/// What a store knows of an object without reading it.
+#[derive(Clone, Debug)]
+pub struct MediaMeta {
+    /// Length in bytes.
+    pub size: u64,
+    /// `Content-Type` as stored (S3), or from the key's extension.
+    pub content_type: Option<String>,
+    pub last_modified: DateTime<Utc>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum MediaStoreError {
     #[error("no media object at `{0}`")]
     NotFound(String),
     #[error("bad media key `{key}`: {reason}")]
     BadKey { key: String, reason: &'static str },
+    #[error("bytes {start}..{end} are not within the object at `{key}`")]
+    BadRange { key: String, start: u64, end: u64 },
     #[error("media store {store}: {source}")]
     Store {
         store: String,
@@ -209,6 +243,8 @@ pub struct ObjectMediaStore {
     /// Whether the backend keeps attributes (the content type): S3 does,
     /// the local file system refuses them.
     keeps_attributes: bool,
+    /// The same bucket as `inner`, to presign URLs with (S3 only).
+    signer: Option<Arc<AmazonS3>>,
     name: String,
 }
 
@@ -225,6 +261,7 @@ impl ObjectMediaStore {
         Ok(Self {
             inner: Arc::new(store),
             keeps_attributes: false,
+            signer: None,
             name: format!("local disk at {}", dir.display()),
         })
     }
@@ -246,18 +283,29 @@ impl ObjectMediaStore {
                 .with_access_key_id(id)
                 .with_secret_access_key(secret);
         }
-        let store = builder
-            .build()
-            .context("configuring the S3 media store (KITH_S3_*)")?;
+        let store = Arc::new(
+            builder
+                .build()
+                .context("configuring the S3 media store (KITH_S3_*)")?,
+        );
         Ok(Self {
-            inner: Arc::new(store),
+            inner: store.clone(),
             keeps_attributes: true,
+            signer: Some(store),
             name: format!(
                 "S3 bucket {} at {}",
                 settings.bucket,
                 settings.endpoint.as_deref().unwrap_or("AWS")
             ),
         })
+    }
+
+    /// The type as stored, or from the key's extension.
+    fn content_type(&self, key: &MediaKey, attributes: &Attributes) -> Option<String> {
+        attributes
+            .get(&Attribute::ContentType)
+            .map(|value| value.to_string())
+            .or_else(|| key.content_type().map(str::to_owned))
     }
 
     /// A read's failure: `NotFound` is the key's absence.
@@ -307,11 +355,7 @@ impl MediaStore for ObjectMediaStore {
             .get(&key.path())
             .await
             .map_err(|err| self.failed(key.as_str(), err))?;
-        let content_type = found
-            .attributes
-            .get(&Attribute::ContentType)
-            .map(|value| value.to_string())
-            .or_else(|| key.content_type().map(str::to_owned));
+        let content_type = self.content_type(key, &found.attributes);
         let meta = found.meta.clone();
         let bytes = found
             .bytes()
@@ -324,6 +368,57 @@ impl MediaStore for ObjectMediaStore {
             store_etag: meta.e_tag,
             last_modified: meta.last_modified,
         })
+    }
+
+    async fn head(&self, key: &MediaKey) -> Result<MediaMeta, MediaStoreError> {
+        // `get_opts` with `head` rather than `head`: the same one request
+        // (a `stat`, an S3 `HEAD`), and it keeps the attributes.
+        let found = self
+            .inner
+            .get_opts(&key.path(), GetOptions::new().with_head(true))
+            .await
+            .map_err(|err| self.failed(key.as_str(), err))?;
+        Ok(MediaMeta {
+            size: found.meta.size,
+            content_type: self.content_type(key, &found.attributes),
+            last_modified: found.meta.last_modified,
+        })
+    }
+
+    async fn get_range(&self, key: &MediaKey, range: Range<u64>) -> Result<Bytes, MediaStoreError> {
+        if range.is_empty() {
+            return Err(MediaStoreError::BadRange {
+                key: key.as_str().to_owned(),
+                start: range.start,
+                end: range.end,
+            });
+        }
+        let found = self
+            .inner
+            .get_opts(
+                &key.path(),
+                GetOptions::new().with_range(Some(GetRange::Bounded(range))),
+            )
+            .await
+            .map_err(|err| self.failed(key.as_str(), err))?;
+        found
+            .bytes()
+            .await
+            .map_err(|err| self.failed(key.as_str(), err))
+    }
+
+    async fn presigned_url(&self, key: &MediaKey, expires_in: Duration) -> Option<String> {
+        let signer = self.signer.as_ref()?;
+        match signer
+            .signed_url(axum::http::Method::GET, &key.path(), expires_in)
+            .await
+        {
+            Ok(url) => Some(url.into()),
+            Err(err) => {
+                tracing::warn!(store = %self.name, error = %err, "presigning a media URL failed");
+                None
+            }
+        }
     }
 
     async fn delete(&self, key: &MediaKey) -> Result<(), MediaStoreError> {

@@ -30,7 +30,10 @@ use tokio::sync::Notify;
 
 use crate::{
     config::Settings,
-    infra::{db::Db, media_store::MediaStore},
+    infra::{
+        db::Db,
+        media_store::{MediaKey, MediaStore},
+    },
 };
 
 pub use attachments::{
@@ -56,6 +59,9 @@ pub struct Media {
     db: Db,
     store: Arc<dyn MediaStore>,
     urls: MediaUrls,
+    /// Hand out the store's presigned URLs (`KITH_S3_PRESIGNED_URLS`)
+    /// rather than kith's own.
+    presigned: bool,
     processor: ImageProcessor,
     photos_per_user: u32,
     moderator: Option<Arc<dyn Moderator>>,
@@ -81,6 +87,7 @@ impl Media {
             db,
             store,
             urls: MediaUrls::new(secret, Duration::from_secs(settings.media_url_ttl_secs)),
+            presigned: settings.s3_presigned_urls,
             processor: ImageProcessor::new(
                 ImageRules::from_settings(settings),
                 settings.media_concurrency(),
@@ -99,5 +106,24 @@ impl Media {
     /// Signs and checks the URLs handed out for stored sizes.
     pub fn urls(&self) -> &MediaUrls {
         &self.urls
+    }
+
+    /// The URL the API hands out for `key`: the bucket's own presigned URL
+    /// when `KITH_S3_PRESIGNED_URLS` is on (clients then fetch from S3 and
+    /// kith serves no bytes), else kith's signed `/media/…` URL. Both live
+    /// at least the configured lifetime. Should presigning fail (the
+    /// store's credentials unavailable for a moment), kith's own URL is
+    /// handed out instead: it serves from the same bucket.
+    ///
+    /// A presigned URL carries the time it was signed, so unlike kith's
+    /// (see [`MediaUrls`]) it differs at each call and clients' caches
+    /// hold one copy per URL.
+    pub async fn url_for(&self, key: &MediaKey) -> String {
+        if self.presigned
+            && let Some(url) = self.store.presigned_url(key, self.urls.lifetime()).await
+        {
+            return url;
+        }
+        self.urls.url(key)
     }
 }

@@ -6,6 +6,7 @@ mod attachments;
 mod bad_uploads;
 mod photos;
 mod replicas;
+mod serving;
 mod store;
 
 #[path = "../../fixtures/images.rs"]

@@ -96,11 +96,11 @@ async fn a_photo_is_stored_upright_in_sizes_without_its_metadata_and_listed_in_o
 
     // A second at the end, a third in front: the order the owner chose.
     let second = upload_photo(&app, ann.token(), &jpeg(300, 200), None).await;
-    let third = upload_photo(&app, ann.token(), &jpeg(200, 300), Some(0)).await;
+    let third_answer = upload_photo(&app, ann.token(), &jpeg(200, 300), Some(0)).await;
     let (first, second, third) = (
         photo["id"].as_str().unwrap(),
         second["data"]["uploadPhoto"]["id"].as_str().unwrap(),
-        third["data"]["uploadPhoto"]["id"].as_str().unwrap(),
+        third_answer["data"]["uploadPhoto"]["id"].as_str().unwrap(),
     );
     let listed = my_photos(&app, &ann).await;
     assert_eq!(ids(&listed), [third, first, second]);
@@ -130,6 +130,12 @@ async fn a_photo_is_stored_upright_in_sizes_without_its_metadata_and_listed_in_o
         )
         .await;
     assert_eq!(data["deletePhoto"], third);
+    let third_url = third_answer["data"]["uploadPhoto"]["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let gone = app.client.get(app.url(&third_url)).send().await.unwrap();
+    assert_eq!(gone.status(), 404, "a deleted photo's URL serves nothing");
     let listed = my_photos(&app, &ann).await;
     assert_eq!(ids(&listed), [second, first]);
     assert_eq!(listed[1]["position"], 1);
@@ -375,4 +381,33 @@ async fn deleting_an_account_removes_every_stored_object_of_its_photos() {
     })
     .await;
     assert_eq!(my_photos(&app, &bob).await.len(), 1);
+}
+
+#[tokio::test]
+async fn with_presigned_urls_on_s3_the_api_hands_out_the_buckets_own_urls() {
+    let Some(s3) = super::store::s3_bucket().await else {
+        return;
+    };
+    let app = spawn_app_with(|settings| {
+        settings.media_store = kith::config::MediaStoreKind::S3;
+        settings.s3_endpoint = s3.endpoint.clone();
+        settings.s3_bucket = Some(s3.bucket.clone());
+        settings.s3_access_key_id = Some("testing".into());
+        settings.s3_secret_access_key = Some("testing".into());
+        settings.s3_presigned_urls = true;
+    })
+    .await;
+    let ann = app.register("ann_presigned").await;
+    let answer = upload_photo(&app, ann.token(), &jpeg(300, 200), None).await;
+    let photo = &answer["data"]["uploadPhoto"];
+    let endpoint = s3.endpoint.unwrap();
+    for size in photo["sizes"].as_array().unwrap() {
+        let url = size["url"].as_str().unwrap();
+        assert!(url.starts_with(&endpoint), "{url} is the bucket's");
+        assert!(url.contains("X-Amz-Signature="), "{url} is presigned");
+        let response = app.client.get(url).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{url}");
+        let bytes = response.bytes().await.unwrap();
+        assert_eq!(bytes.len() as i64, size["bytes"].as_i64().unwrap());
+    }
 }
