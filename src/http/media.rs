@@ -21,8 +21,8 @@ use std::ops::Range;
 
 use axum::{
     body::Body,
-    extract::State,
-    http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header},
+    extract::{Request, State},
+    http::{HeaderMap, HeaderValue, Method, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use bytes::Bytes;
@@ -43,12 +43,10 @@ const BYTES: HeaderValue = HeaderValue::from_static("bytes");
 const NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
 
 /// `GET` and `HEAD /media/{*key}?expires=…&sig=…`.
-pub async fn serve(
-    State(state): State<HttpState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Response {
+pub async fn serve(State(state): State<HttpState>, request: Request) -> Response {
+    // Borrowed from the request: the `Method`, `Uri` and `HeaderMap`
+    // extractors would each clone theirs.
+    let (method, uri, headers) = (request.method(), request.uri(), request.headers());
     let raw_key = uri.path().strip_prefix(PREFIX).unwrap_or_default();
     let Some((expires, signature)) = uri.query().and_then(signed_query) else {
         return refused(StatusCode::FORBIDDEN, "this media URL is not signed\n");
@@ -71,7 +69,7 @@ pub async fn serve(
     let Ok(key) = MediaKey::parse(raw_key) else {
         return refused(StatusCode::NOT_FOUND, "no such media\n");
     };
-    match respond(&state, &method, &headers, &key, expires - now).await {
+    match respond(&state, method, headers, &key, expires - now).await {
         Ok(response) => response,
         Err(MediaStoreError::NotFound(_) | MediaStoreError::BadKey { .. }) => {
             refused(StatusCode::NOT_FOUND, "no such media\n")
