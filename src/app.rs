@@ -18,6 +18,7 @@ use crate::{
     http,
     infra::{
         db::Db,
+        media_cache::CachedMediaStore,
         media_store::{MediaStore, ObjectMediaStore},
         ratelimit::RateLimiter,
         redis::Redis,
@@ -201,6 +202,8 @@ pub fn open_media_store(settings: &Settings) -> anyhow::Result<Arc<dyn MediaStor
         MediaBackend::Local { dir } => ObjectMediaStore::local(&dir)?,
         MediaBackend::S3(s3) => ObjectMediaStore::s3(&s3)?,
     };
+    // Thumbnails are asked for on every screen: kept in memory in front.
+    let store = CachedMediaStore::new(Arc::new(store));
     tracing::info!(store = %store.describe(), "media store");
     Ok(Arc::new(store))
 }

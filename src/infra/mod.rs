@@ -3,6 +3,7 @@
 
 pub mod cache;
 pub mod db;
+pub mod media_cache;
 pub mod media_store;
 pub mod pubsub;
 pub mod ratelimit;
