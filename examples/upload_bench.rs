@@ -23,12 +23,15 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use clap::Parser;
-use image::{Rgb, RgbImage, codecs::jpeg::JpegEncoder};
 use kith::{
     app::Application,
     config::{Settings, Switch},
 };
 use serde_json::{Value, json};
+
+// The tests' picture generator: gradients under noise, JPEG quality 90.
+#[path = "../tests/fixtures/images.rs"]
+mod images;
 
 // The same allocator as the `kith` binary.
 #[global_allocator]
@@ -45,24 +48,6 @@ struct Args {
 const UPLOADERS: usize = 4;
 const AT_ONCE: usize = 8;
 const UPLOAD: &str = "mutation($file: Upload!) { uploadAttachment(file: $file) { id width } }";
-
-fn photo_jpeg(width: u32, height: u32) -> anyhow::Result<Vec<u8>> {
-    let mut seed: u32 = 0x9E37_79B9;
-    let image = RgbImage::from_fn(width, height, |x, y| {
-        seed ^= seed << 13;
-        seed ^= seed >> 17;
-        seed ^= seed << 5;
-        let noise = (seed % 32) as u8;
-        Rgb([
-            ((x * 200 / width) as u8).saturating_add(noise),
-            ((y * 200 / height) as u8).saturating_add(noise),
-            (((x + y) * 100 / (width + height)) as u8).saturating_add(noise),
-        ])
-    });
-    let mut out = Vec::new();
-    JpegEncoder::new_with_quality(&mut out, 90).encode_image(&image)?;
-    Ok(out)
-}
 
 fn status_kib(field: &str) -> anyhow::Result<f64> {
     let status = std::fs::read_to_string("/proc/self/status")?;
@@ -172,7 +157,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let jpeg = photo_jpeg(4000, 3000)?;
+    let jpeg = images::jpeg(&images::photo(4000, 3000));
     println!(
         "upload: 4000 x 3000 JPEG, {:.1} MiB; {} cores",
         jpeg.len() as f64 / (1024.0 * 1024.0),

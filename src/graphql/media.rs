@@ -371,7 +371,7 @@ impl Loader<(Uuid, Uuid)> for PhotosLoader {
         let mut owners: Vec<Uuid> = keys.iter().map(|&(_, owner)| owner).collect();
         owners.sort_unstable();
         owners.dedup();
-        let mut photos = self.media.photos_of(&owners).await.map_err(Arc::new)?;
+        let photos = self.media.photos_of(&owners).await.map_err(Arc::new)?;
         let mut shown = HashMap::with_capacity(keys.len());
         for (viewer, owners) in super::loaders::by_viewer(keys) {
             let signed_in = (!viewer.is_nil()).then_some(viewer);
@@ -391,7 +391,6 @@ impl Loader<(Uuid, Uuid)> for PhotosLoader {
                 );
             }
         }
-        photos.clear();
         Ok(shown)
     }
 }

@@ -377,48 +377,19 @@ async fn cors_answers_only_the_origins_configured() {
     assert_eq!(response.headers()["access-control-allow-origin"], "*");
 }
 
-/// A multipart body per the GraphQL multipart request spec: `operations`,
-/// `map`, then one tiny file part per name in `files`.
-fn multipart(operations: &Value, map: &Value, files: &[String]) -> (String, Vec<u8>) {
-    let boundary = "kithboundary";
-    let mut body = Vec::new();
-    for (name, value) in [("operations", operations), ("map", map)] {
-        body.extend_from_slice(
-            format!(
-                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
-            )
-            .as_bytes(),
-        );
-    }
-    for name in files {
-        body.extend_from_slice(
-            format!(
-                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"f\"\r\n\r\nx\r\n"
-            )
-            .as_bytes(),
-        );
-    }
-    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-    (format!("multipart/form-data; boundary={boundary}"), body)
-}
-
+/// A multipart request (`media::post_multipart`) with a one-byte file part
+/// per name in `files`, signed out.
 async fn post_multipart(
     app: &common::TestApp,
     operations: Value,
     map: Value,
     files: &[String],
 ) -> (u16, Value) {
-    let (content_type, body) = multipart(&operations, &map, files);
-    let response = app
-        .client
-        .post(app.url("/graphql"))
-        .header(CONTENT_TYPE, content_type)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap())
+    let files: Vec<(&str, &[u8])> = files
+        .iter()
+        .map(|name| (name.as_str(), b"x".as_slice()))
+        .collect();
+    crate::media::post_multipart(app, None, operations, map, &files).await
 }
 
 /// Temporary files where async-graphql (through `tempfile`) would leave any

@@ -16,10 +16,7 @@ mod verdict;
 mod write;
 
 use entity::{conversation, message};
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QuerySelect,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QuerySelect};
 use uuid::Uuid;
 
 use super::{Chat, Kind, Message, Shape, not_found, now, parse_body};
@@ -145,16 +142,8 @@ impl Chat {
             }
         }
 
-        // IMMEDIATE on SQLite: the send reads the users before it writes, and a
-        // deferred transaction's read could not become a write once another
-        // sender has written (SQLITE_BUSY, at once). PostgreSQL ignores it.
-        let txn = self
-            .db
-            .begin_with_options(TransactionOptions {
-                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-                ..Default::default()
-            })
-            .await?;
+        // The send reads the users before it writes (see `Db::begin_writing`).
+        let txn = self.db.begin_writing().await?;
         // Lock order: users, then the conversation. A direct message share-locks
         // both users, which a block, an unfriending or an account deletion
         // (each writing those rows) waits for, and which waits for them. The
