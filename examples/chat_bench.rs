@@ -302,6 +302,7 @@ async fn create_users(db: &DatabaseConnection, count: usize) -> anyhow::Result<U
                 last_used_at: Set(now),
                 expires_at: Set(now + chrono::Duration::days(1)),
                 revoked_at: Set(None),
+                method: Set("password".into()),
             }
         }))
         .exec_without_returning(db)

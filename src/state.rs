@@ -13,9 +13,9 @@ use sea_orm::DbBackend;
 
 use crate::{
     auth::{PasswordHasher, TokenIssuer, signing_key},
-    config::{Settings, Switch},
+    config::{Settings, SmsBackend, Switch},
     domain::{
-        accounts::{AccountCaches, Accounts, UsernameFilter},
+        accounts::{AccountCaches, Accounts, SignInProviders, UsernameFilter},
         chat::{Chat, SendBatches},
         discovery::{AffinityKey, Discovery, DiscoveryIndex, Recommendations},
         events::Events,
@@ -28,10 +28,12 @@ use crate::{
     infra::{
         cache::{Capacity, Freshness, Invalidations, TwoLevelCache},
         db::Db,
+        identity_providers::{GraphApi, TelegramLogin},
         media_store::MediaStore,
         pubsub::{LocalPubSub, RedisPubSub},
         ratelimit::RateLimiter,
         redis::Redis,
+        sms::{LogSender, SmsSender, TwilioSender},
     },
 };
 
@@ -160,6 +162,7 @@ impl AppState {
                 graph: graph.clone(),
             },
             limiter.clone(),
+            sign_in_providers(&settings, &secret)?,
         );
         let social = Social::new(db.clone(), pubsub.clone(), profiles.clone(), graph.clone());
         let groups = Groups::new(db.clone(), pubsub.clone(), settings.group_member_cap);
@@ -231,6 +234,46 @@ impl AppState {
         };
         Ok((state, background))
     }
+}
+
+/// The sign-in providers the settings configure; a half-configured one
+/// stops the start with the setting to fix.
+fn sign_in_providers(settings: &Settings, secret: &[u8]) -> anyhow::Result<SignInProviders> {
+    let sms: Arc<dyn SmsSender> = match settings.sms_backend()? {
+        SmsBackend::Log => {
+            tracing::warn!(
+                "KITH_SMS_SENDER=log: sign-in codes are written to this log, not sent; \
+                 set KITH_SMS_SENDER=twilio to send them"
+            );
+            Arc::new(LogSender)
+        }
+        SmsBackend::Twilio {
+            base_url,
+            account_sid,
+            auth_token,
+            from,
+        } => Arc::new(
+            TwilioSender::new(&base_url, &account_sid, &auth_token, &from)
+                .context("bad setting KITH_TWILIO_BASE_URL or KITH_TWILIO_ACCOUNT_SID")?,
+        ),
+    };
+    let facebook = settings
+        .facebook_app()?
+        .map(|app| {
+            GraphApi::new(&app.graph_url, &app.app_id, &app.app_secret)
+                .context("bad setting KITH_FACEBOOK_GRAPH_URL")
+        })
+        .transpose()?;
+    Ok(SignInProviders {
+        sms,
+        sms_code_ttl: Duration::from_secs(settings.sms_code_ttl_secs.max(1)),
+        sms_code_attempts: settings.sms_code_attempts.max(1),
+        sms_code_key: signing_key::derive_key(secret, "kith sms codes"),
+        telegram: settings.telegram_bot_token().map(|token| {
+            TelegramLogin::new(&token, Duration::from_secs(settings.telegram_max_age_secs))
+        }),
+        facebook,
+    })
 }
 
 /// Tasks that live as long as the app: aborted when it is dropped or stops.

@@ -15,6 +15,8 @@ pub struct Model {
     /// When the refresh token stops working unless the session is refreshed before.
     pub expires_at: DateTimeUtc,
     pub revoked_at: Option<DateTimeUtc>,
+    /// How it signed in: `password`, `phone`, `telegram` or `facebook`.
+    pub method: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -10,6 +10,7 @@ mod m20261121_000004_chat;
 mod m20261121_000005_discovery;
 mod m20261206_000006_presence_visibility;
 mod m20261207_000007_media;
+mod m20261207_000008_identities;
 
 pub struct Migrator;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000005_discovery::Migration),
             Box::new(m20261206_000006_presence_visibility::Migration),
             Box::new(m20261207_000007_media::Migration),
+            Box::new(m20261207_000008_identities::Migration),
         ]
     }
 }

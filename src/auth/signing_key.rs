@@ -78,6 +78,19 @@ fn check_strength(secret: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A key for one purpose, derived from the server's secret: what one
+/// purpose signs or hashes can never pass for another's, and every replica
+/// derives the same key.
+pub fn derive_key(secret: &[u8], purpose: &str) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    Sha256::new()
+        .chain_update(purpose.as_bytes())
+        .chain_update([0])
+        .chain_update(secret)
+        .finalize()
+        .into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::check_strength;

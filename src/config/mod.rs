@@ -15,9 +15,11 @@ use figment::{
 use serde::{Deserialize, Serialize};
 
 mod media;
+mod providers;
 mod rate;
 
 pub use media::{MediaBackend, MediaSizes, MediaStoreKind, S3Settings, media_dir_beside};
+pub use providers::{FacebookApp, SmsBackend, SmsSenderKind};
 pub use rate::Rate;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -175,6 +177,35 @@ pub struct Settings {
     /// posted to this classifier, and a photo it flags is shown to its owner
     /// only.
     pub media_moderation_url: Option<String>,
+    /// `KITH_SMS_SENDER`: how sign-in codes are sent: `log` (written to
+    /// the server log, for development; the default) or `twilio`.
+    pub sms_sender: SmsSenderKind,
+    /// `KITH_SMS_CODE_TTL_SECS`: how long a sign-in code works (300).
+    pub sms_code_ttl_secs: u64,
+    /// `KITH_SMS_CODE_ATTEMPTS`: wrong guesses a code survives (5); then it
+    /// is spent and a new one must be requested.
+    pub sms_code_attempts: u32,
+    /// `KITH_SMS_FROM`: the number (or sender id) codes come from; required
+    /// with `twilio`.
+    pub sms_from: Option<String>,
+    /// `KITH_TWILIO_BASE_URL`: Twilio's API (`https://api.twilio.com`).
+    pub twilio_base_url: String,
+    /// `KITH_TWILIO_ACCOUNT_SID` and `KITH_TWILIO_AUTH_TOKEN`: required
+    /// with `twilio`.
+    pub twilio_account_sid: Option<String>,
+    pub twilio_auth_token: Option<String>,
+    /// `KITH_TELEGRAM_BOT_TOKEN`: enables `loginWithTelegram` and
+    /// `linkTelegram` for this bot's WebApp.
+    pub telegram_bot_token: Option<String>,
+    /// `KITH_TELEGRAM_MAX_AGE_SECS`: oldest `initData` (by `auth_date`)
+    /// accepted (86400).
+    pub telegram_max_age_secs: u64,
+    /// `KITH_FACEBOOK_APP_ID` and `KITH_FACEBOOK_APP_SECRET`: both enable
+    /// `loginWithFacebook` and `linkFacebook` for this app.
+    pub facebook_app_id: Option<String>,
+    pub facebook_app_secret: Option<String>,
+    /// `KITH_FACEBOOK_GRAPH_URL`: the Graph API (`https://graph.facebook.com`).
+    pub facebook_graph_url: String,
     /// `KITH_METRICS_LISTEN`: when set, `/metrics` is served on this address
     /// alone (for example a port only the cluster reaches), not on `listen`.
     pub metrics_listen: Option<SocketAddr>,
@@ -213,6 +244,12 @@ pub struct Settings {
     /// `KITH_RATE_UPLOADS_PER_USER`: `uploadPhoto` and `uploadAttachment`
     /// per user (30 an hour).
     pub rate_uploads_per_user: Rate,
+    /// `KITH_RATE_SMS_PER_PHONE`: sign-in codes sent to one number (5 an
+    /// hour).
+    pub rate_sms_per_phone: Rate,
+    /// `KITH_RATE_SMS_PER_IP`: sign-in codes requested from one client
+    /// address (20 an hour).
+    pub rate_sms_per_ip: Rate,
     /// `KITH_RATE_USERNAME_CHECKS_PER_IP`: `usernameAvailable` per client
     /// address, every aliased call counted.
     pub rate_username_checks_per_ip: Rate,
@@ -311,6 +348,18 @@ impl Default for Settings {
             media_url_ttl_secs: 3600,
             photos_per_user: 9,
             media_moderation_url: None,
+            sms_sender: SmsSenderKind::Log,
+            sms_code_ttl_secs: 300,
+            sms_code_attempts: 5,
+            sms_from: None,
+            twilio_base_url: "https://api.twilio.com".into(),
+            twilio_account_sid: None,
+            twilio_auth_token: None,
+            telegram_bot_token: None,
+            telegram_max_age_secs: 86_400,
+            facebook_app_id: None,
+            facebook_app_secret: None,
+            facebook_graph_url: "https://graph.facebook.com".into(),
             metrics_listen: None,
             cors_origins: "*".into(),
             trust_forwarded_for: false,
@@ -326,6 +375,8 @@ impl Default for Settings {
             rate_location_per_user: Rate::per_hour(30),
             rate_decks_per_user: Rate::per_hour(60),
             rate_uploads_per_user: Rate::per_hour(30),
+            rate_sms_per_phone: Rate::per_hour(5),
+            rate_sms_per_ip: Rate::per_hour(20),
             rate_username_checks_per_ip: Rate::per_minute(60),
             group_member_cap: 10_000,
             presence_grace_millis: 10_000,
@@ -347,8 +398,16 @@ impl Settings {
         if Path::new(&file).exists() {
             figment = figment.merge(Toml::file(&file));
         }
+        figment = figment.merge(Env::prefixed("KITH_").ignore(&[&["config"], VERBATIM].concat()));
+        // Taken as written: the environment's values are otherwise read by
+        // their look, so a Facebook app id would arrive as a number and
+        // `+15005550006` would lose its plus.
+        for key in VERBATIM {
+            if let Ok(value) = std::env::var(format!("KITH_{}", key.to_uppercase())) {
+                figment = figment.merge(Serialized::default(key, value));
+            }
+        }
         let settings = figment
-            .merge(Env::prefixed("KITH_").ignore(&["config"]))
             .merge(Env::raw().only(&["DATABASE_URL", "DATABASE_READ_URL", "REDIS_URL"]))
             .extract()
             // Named as the operator sets it (KITH_LISTEN), whichever source
@@ -380,6 +439,17 @@ impl Settings {
         one_per_core_when_zero(self.password_hash_concurrency)
     }
 }
+
+/// Settings whose environment values are strings however they look: ids,
+/// tokens and numbers that are not quantities.
+const VERBATIM: &[&str] = &[
+    "sms_from",
+    "twilio_account_sid",
+    "twilio_auth_token",
+    "telegram_bot_token",
+    "facebook_app_id",
+    "facebook_app_secret",
+];
 
 /// A setting that cannot work, named as the operator sets it: one line,
 /// `bad setting KITH_…: why`.

@@ -5,11 +5,12 @@ use chrono::{DateTime, Utc};
 use entity::session;
 
 use crate::{
-    domain::accounts::{IssuedSession, Registration, identity::Identifier},
+    domain::accounts::{IssuedSession, Registration, SignInMethod, identity::Identifier},
     graphql::{
         ContextExt,
         ids::{self, NodeKind},
         scalars::Date,
+        sign_in::SignInMethodValue,
         users::User,
     },
     infra::ratelimit::Action,
@@ -92,6 +93,11 @@ impl Session {
     async fn current(&self) -> bool {
         self.current
     }
+
+    /// How it signed in. A refreshed session keeps the way it began.
+    async fn method(&self) -> SignInMethodValue {
+        SignInMethod::from_stored(&self.model.method).into()
+    }
 }
 
 /// A new account: a username and password, and optionally the rest.
@@ -136,9 +142,10 @@ pub struct RefreshSessionInput {
 /// Confirms an account's deletion.
 #[derive(InputObject)]
 pub struct DeleteAccountInput {
-    /// The account's current password; a wrong one is `BAD_USER_INPUT`
-    /// (field `password`).
-    pub password: String,
+    /// The account's current password; a wrong or missing one is
+    /// `BAD_USER_INPUT` (field `password`). An account without a password
+    /// (made by an SMS code, Telegram or Facebook) leaves it out.
+    pub password: Option<String>,
 }
 
 #[derive(Default)]
@@ -159,7 +166,7 @@ impl AccountQuery {
         // probe a list of names.
         state
             .limiter
-            .check(Action::UsernameCheckPerIp, &client_key(&ctx.client()))
+            .check(Action::UsernameCheckPerIp, &ctx.client().rate_key())
             .await?;
         Ok(state.accounts.username_available(&username).await?)
     }
@@ -184,7 +191,7 @@ impl AccountMutation {
         let client = ctx.client();
         state
             .limiter
-            .check(Action::RegisterPerIp, &client_key(&client))
+            .check(Action::RegisterPerIp, &client.rate_key())
             .await?;
         let registration = Registration {
             username: input.username,
@@ -213,7 +220,7 @@ impl AccountMutation {
         // once the account is known.
         state
             .limiter
-            .check(Action::LoginPerIp, &client_key(&client))
+            .check(Action::LoginPerIp, &client.rate_key())
             .await?;
         Ok(state
             .accounts
@@ -234,7 +241,7 @@ impl AccountMutation {
         let client = ctx.client();
         state
             .limiter
-            .check(Action::RefreshPerIp, &client_key(&client))
+            .check(Action::RefreshPerIp, &client.rate_key())
             .await?;
         Ok(state
             .accounts
@@ -291,18 +298,10 @@ impl AccountMutation {
         let viewer = ctx.require_viewer().await?;
         ctx.state()
             .accounts
-            .delete_account(viewer.user_id, &input.password, &ctx.client())
+            .delete_account(viewer.user_id, input.password.as_deref(), &ctx.client())
             .await?;
         // Its photos and attachments were released with it.
         ctx.state().media.sweep_soon();
         Ok(true)
     }
-}
-
-/// The rate-limit key of a client: its address, or one shared bucket when the
-/// transport could not tell (never the case behind axum's `ConnectInfo`).
-fn client_key(client: &crate::domain::accounts::ClientInfo) -> String {
-    client
-        .ip
-        .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
 }

@@ -21,6 +21,7 @@ pub mod observability;
 pub mod pagination;
 pub mod presence;
 pub mod scalars;
+pub mod sign_in;
 pub mod social;
 pub mod users;
 pub mod viewer;
@@ -52,8 +53,8 @@ pub struct Query(
     node::NodeQuery,
 );
 
-/// What a client changes. Every mutation but `register`, `login` and
-/// `refreshSession` needs a signed-in viewer (`UNAUTHENTICATED` without one).
+/// What a client changes. Every mutation but `register`, `login`,
+/// `refreshSession`, `requestSmsCode` and the `loginWith…` ones needs a signed-in viewer (`UNAUTHENTICATED` without one).
 /// A refused mutation answers an error whose `extensions.code` says why
 /// (`BAD_USER_INPUT`, `UNAUTHENTICATED`, `FORBIDDEN`, `NOT_FOUND`, `CONFLICT`,
 /// `RATE_LIMITED`) and, for bad or clashing input, `extensions.field` names
@@ -68,6 +69,7 @@ pub struct Mutation(
     discovery::DiscoveryMutation,
     presence::PresenceMutation,
     media::MediaMutation,
+    sign_in::SignInMutation,
 );
 
 /// Live feeds over WebSocket (`/graphql/ws` or `/graphql`, with the

@@ -3,10 +3,12 @@
 
 pub mod cache;
 pub mod db;
+pub mod identity_providers;
 pub mod media_cache;
 pub mod media_store;
 pub mod pubsub;
 pub mod ratelimit;
 pub mod redis;
+pub mod sms;
 pub mod sql;
 pub mod statements;

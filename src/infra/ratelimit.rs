@@ -44,9 +44,13 @@ pub enum Action {
     UsernameCheckPerIp,
     /// `uploadPhoto` and `uploadAttachment`.
     UploadPerUser,
+    /// Sign-in codes sent to one number.
+    SmsPerPhone,
+    /// Sign-in codes asked for from one client address.
+    SmsPerIp,
 }
 
-const ACTIONS: usize = 12;
+const ACTIONS: usize = 14;
 
 impl Action {
     /// Its part of a Redis key.
@@ -64,6 +68,8 @@ impl Action {
             Self::DeckPerUser => "deck",
             Self::UsernameCheckPerIp => "username-ip",
             Self::UploadPerUser => "upload",
+            Self::SmsPerPhone => "sms-phone",
+            Self::SmsPerIp => "sms-ip",
         }
     }
 }
@@ -143,6 +149,8 @@ impl RateLimiter {
             settings.rate_decks_per_user,
             settings.rate_username_checks_per_ip,
             settings.rate_uploads_per_user,
+            settings.rate_sms_per_phone,
+            settings.rate_sms_per_ip,
         ];
         Self {
             limits: Some(Arc::new(Limits {

@@ -40,6 +40,7 @@ mod replicas;
 mod schema;
 mod send_batches;
 mod services;
+mod sign_in;
 mod social;
 mod social_races;
 mod subscription_leaks;

@@ -13,11 +13,13 @@ use crate::{
 };
 
 impl Accounts {
-    /// Deletes the account and, by cascade, its sessions, once the password matches.
+    /// Deletes the account and, by cascade, its sessions and identities,
+    /// once the password matches. An account without a password (made by
+    /// an SMS code, Telegram or Facebook) has only its session to prove it.
     pub async fn delete_account(
         &self,
         user_id: Uuid,
-        password: &str,
+        password: Option<&str>,
         client: &ClientInfo,
     ) -> AppResult<()> {
         let user = user::Entity::find_by_id(user_id)
@@ -25,16 +27,19 @@ impl Accounts {
             .await?
             .ok_or_else(|| AppError::not_found("account not found"))?;
         // The password check is a login attempt in disguise: counted as one.
-        if !self
-            .check_password(
-                &FailureKey::Account(user.id),
-                client,
-                password,
-                user.password_hash.as_deref(),
-            )
-            .await?
-        {
-            return Err(AppError::bad_input("password", "password is incorrect"));
+        if let Some(hash) = user.password_hash.as_deref() {
+            let Some(password) = password else {
+                return Err(AppError::bad_input(
+                    "password",
+                    "the account's password is required",
+                ));
+            };
+            if !self
+                .check_password(&FailureKey::Account(user.id), client, password, Some(hash))
+                .await?
+            {
+                return Err(AppError::bad_input("password", "password is incorrect"));
+            }
         }
         let txn = self.db.begin().await?;
         // Its sessions go with it (by cascade): they are forgotten below.

@@ -81,6 +81,10 @@ impl Phone {
         Ok(Self(phone))
     }
 
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
     pub fn into_inner(self) -> String {
         self.0
     }

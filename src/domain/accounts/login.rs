@@ -2,15 +2,12 @@
 //! check (a login, an account's deletion) goes through.
 
 use entity::user;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
 use super::{Accounts, ClientInfo, IssuedSession};
 use crate::{
-    domain::{
-        accounts::identity::Identifier,
-        events::{Event, user_topic},
-    },
+    domain::accounts::{identities::SignInMethod, identity::Identifier},
     error::{AppError, AppResult},
     infra::ratelimit::Action,
 };
@@ -72,18 +69,7 @@ impl Accounts {
             Some(user) if verified => user,
             _ => return Err(AppError::unauthenticated(BAD_CREDENTIALS)),
         };
-        let txn = self.db.begin().await?;
-        let (issued, session_id) = self.open_session(&txn, user, client).await?;
-        txn.commit().await?;
-        let user_id = issued.user.id;
-        self.pubsub.publish(
-            &user_topic(user_id),
-            Event::SignedIn {
-                user_id,
-                session_id,
-            },
-        );
-        Ok(issued)
+        self.sign_in(user, client, SignInMethod::Password).await
     }
 
     /// Checks a password against `hash` (a decoy when `None`), within the

@@ -11,7 +11,15 @@
 //! - `profile`: a user changing their profile, and what follows from it.
 //! - `identity`: the validated identifiers and secrets (username, email,
 //!   phone, password).
-//! - `usernames`: the Bloom filter of taken usernames.
+//! - `usernames`: the Bloom filter of taken usernames, and the names new
+//!   accounts made by a provider's sign-in are given.
+//! - `identities`: the ways an account signs in (its password and linked
+//!   identities), linking and unlinking them.
+//! - `providers`: the services that vouch for a person (SMS, Telegram,
+//!   Facebook), as accounts use them.
+//! - `sms_codes`: the one-time codes SMS sign-in sends.
+//! - `provider_login`: signing in through a provider, making the account
+//!   on first sign-in.
 
 use std::{net::IpAddr, sync::Arc, time::Duration};
 
@@ -26,16 +34,23 @@ use crate::{
 };
 
 mod deletion;
+pub mod identities;
 pub mod identity;
 mod login;
 mod profile;
+mod provider_login;
+mod providers;
 mod registration;
 mod sessions;
+mod sms_codes;
 pub mod usernames;
 
+pub use identities::{ProviderProof, SignInMethod, SignInMethods};
 pub use identity::{Email, Identifier, Password, Phone, Username};
+pub use providers::SignInProviders;
 pub use registration::Registration;
 pub use sessions::{SESSIONS_LISTED, SessionValidity};
+pub use sms_codes::SmsCodeSent;
 pub use usernames::UsernameFilter;
 
 /// Where a request came from; recorded on the sessions it creates.
@@ -43,6 +58,16 @@ pub use usernames::UsernameFilter;
 pub struct ClientInfo {
     pub ip: Option<IpAddr>,
     pub user_agent: Option<String>,
+}
+
+impl ClientInfo {
+    /// The key per-address rate limits count under: the address, or one
+    /// shared bucket when the transport could not tell (never the case
+    /// behind axum's `ConnectInfo`).
+    pub fn rate_key(&self) -> String {
+        self.ip
+            .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
+    }
 }
 
 /// What a successful login, register or refresh hands the client.
@@ -67,8 +92,10 @@ pub struct Accounts {
     profiles: users::Profiles,
     /// And its friends' friend lists.
     graph: Graph,
-    /// Counts failed password checks (see [`Accounts::check_password`]).
+    /// Counts failed password checks (see [`Accounts::check_password`]) and
+    /// sign-in codes sent.
     limiter: RateLimiter,
+    providers: Arc<SignInProviders>,
 }
 
 /// The caches accounts read through and invalidate.
@@ -89,6 +116,7 @@ impl Accounts {
         session_ttl: Duration,
         caches: AccountCaches,
         limiter: RateLimiter,
+        providers: SignInProviders,
     ) -> Self {
         let AccountCaches {
             validity,
@@ -106,6 +134,7 @@ impl Accounts {
             profiles,
             graph,
             limiter,
+            providers: Arc::new(providers),
         }
     }
 

@@ -9,7 +9,10 @@ use uuid::Uuid;
 use super::{Accounts, ClientInfo, IssuedSession};
 use crate::{
     domain::{
-        accounts::identity::{Email, Password, Phone, Username},
+        accounts::{
+            identities::SignInMethod,
+            identity::{Email, Password, Phone, Username},
+        },
         discovery,
         users::{self, FriendListVisibility, PresenceVisibility, ProfileText},
     },
@@ -47,28 +50,14 @@ impl Accounts {
         }
         let password_hash = self.hasher.hash(password.as_str()).await?;
 
-        let now = Utc::now();
-        let new_user = user::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            username: Set(username.as_str().to_owned()),
-            email: Set(email.map(Email::into_inner)),
-            phone: Set(phone.map(Phone::into_inner)),
-            password_hash: Set(Some(password_hash)),
-            display_name: Set(display_name),
-            bio: Set(None),
-            birthdate: Set(input.birthdate),
-            gender: Set(None),
-            interests: Set(serde_json::json!([])),
-            latitude: Set(None),
-            longitude: Set(None),
-            last_seen_at: Set(None),
-            friend_list_visibility: Set(FriendListVisibility::default().as_str().to_owned()),
-            presence_visibility: Set(PresenceVisibility::default().as_str().to_owned()),
-            friend_count: Set(0),
-            created_at: Set(now),
-            updated_at: Set(now),
-            ..discovery::new_account_defaults(input.birthdate, now.date_naive())
-        };
+        let new_user = new_account(NewAccount {
+            username: username.as_str().to_owned(),
+            password_hash: Some(password_hash),
+            email: email.map(Email::into_inner),
+            phone: phone.map(Phone::into_inner),
+            display_name,
+            birthdate: input.birthdate,
+        });
         let txn = self.db.begin().await?;
         let user = user::Entity::insert(new_user)
             .exec_with_returning(&txn)
@@ -80,7 +69,9 @@ impl Accounts {
                     err.into()
                 }
             })?;
-        let (issued, _) = self.open_session(&txn, user, client).await?;
+        let (issued, _) = self
+            .open_session(&txn, user, client, SignInMethod::Password)
+            .await?;
         txn.commit().await?;
         self.usernames.insert(username.as_str());
         Ok(issued)
@@ -98,6 +89,42 @@ impl Accounts {
             .await?
             .is_some();
         Ok(!taken)
+    }
+}
+
+/// What a new account starts with; the rest takes the defaults.
+pub(super) struct NewAccount {
+    pub username: String,
+    pub password_hash: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub display_name: Option<String>,
+    pub birthdate: Option<NaiveDate>,
+}
+
+/// A new account's row, with its profile and discovery defaults.
+pub(super) fn new_account(account: NewAccount) -> user::ActiveModel {
+    let now = Utc::now();
+    user::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        username: Set(account.username),
+        email: Set(account.email),
+        phone: Set(account.phone),
+        password_hash: Set(account.password_hash),
+        display_name: Set(account.display_name),
+        bio: Set(None),
+        birthdate: Set(account.birthdate),
+        gender: Set(None),
+        interests: Set(serde_json::json!([])),
+        latitude: Set(None),
+        longitude: Set(None),
+        last_seen_at: Set(None),
+        friend_list_visibility: Set(FriendListVisibility::default().as_str().to_owned()),
+        presence_visibility: Set(PresenceVisibility::default().as_str().to_owned()),
+        friend_count: Set(0),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..discovery::new_account_defaults(account.birthdate, now.date_naive())
     }
 }
 

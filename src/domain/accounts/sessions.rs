@@ -13,7 +13,7 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{Accounts, ClientInfo, IssuedSession};
+use super::{Accounts, ClientInfo, IssuedSession, identities::SignInMethod};
 use crate::{
     auth::tokens::{new_refresh_token, refresh_token_digest},
     domain::events::{Event, user_topic},
@@ -184,11 +184,37 @@ impl Accounts {
         }
     }
 
+    /// Opens a session for `user`, who has just proved who they are by
+    /// `method`, and tells the account's live subscriptions.
+    pub(super) async fn sign_in(
+        &self,
+        user: user::Model,
+        client: &ClientInfo,
+        method: SignInMethod,
+    ) -> AppResult<IssuedSession> {
+        let txn = self.db.begin().await?;
+        let (issued, session_id) = self.open_session(&txn, user, client, method).await?;
+        txn.commit().await?;
+        self.announce_signed_in(issued.user.id, session_id);
+        Ok(issued)
+    }
+
+    pub(super) fn announce_signed_in(&self, user_id: Uuid, session_id: Uuid) {
+        self.pubsub.publish(
+            &user_topic(user_id),
+            Event::SignedIn {
+                user_id,
+                session_id,
+            },
+        );
+    }
+
     pub(super) async fn open_session(
         &self,
         db: &impl ConnectionTrait,
         user: user::Model,
         client: &ClientInfo,
+        method: SignInMethod,
     ) -> AppResult<(IssuedSession, Uuid)> {
         let now = Utc::now();
         let session_id = Uuid::now_v7();
@@ -201,6 +227,7 @@ impl Accounts {
             last_used_at: Set(now),
             expires_at: Set(now + self.session_ttl),
             revoked_at: Set(None),
+            method: Set(method.as_str().to_owned()),
         })
         .exec_without_returning(db)
         .await?;

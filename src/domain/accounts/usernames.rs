@@ -52,3 +52,71 @@ impl UsernameFilter {
             .check(username)
     }
 }
+
+/// The name a new account made by a provider's sign-in starts from: the
+/// first hint that leaves at least 3 of `a-z 0-9 _ .` once lower-cased
+/// (spaces and dashes become `_`, anything else is dropped), cut to 24 so
+/// a suffix fits; `user` when none does.
+pub fn username_base(hints: &[Option<&str>]) -> String {
+    hints
+        .iter()
+        .flatten()
+        .map(|hint| {
+            let mut name: String = hint
+                .trim()
+                .chars()
+                .filter_map(|c| match c.to_ascii_lowercase() {
+                    c @ ('a'..='z' | '0'..='9' | '_' | '.') => Some(c),
+                    ' ' | '-' => Some('_'),
+                    _ => None,
+                })
+                .collect();
+            name.truncate(24);
+            name.trim_matches(|c| c == '_' || c == '.').to_owned()
+        })
+        .find(|name| name.len() >= 3)
+        .unwrap_or_else(|| "user".to_owned())
+}
+
+/// Names to try for `base`, in order: the base itself (unless it is the
+/// bare `user`), then the base with a random number.
+pub fn username_candidates(base: &str, count: usize) -> Vec<String> {
+    use rand::Rng;
+    let mut rng = rand::rng();
+    let plain = (base != "user").then(|| base.to_owned());
+    plain
+        .into_iter()
+        .chain(std::iter::repeat_with(|| {
+            format!("{base}_{}", rng.random_range(1000..100_000u32))
+        }))
+        .take(count)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bases_come_from_the_first_usable_hint() {
+        assert_eq!(
+            username_base(&[Some("Vdk_Frost"), Some("Vladislav")]),
+            "vdk_frost"
+        );
+        assert_eq!(
+            username_base(&[None, Some("Mary-Jane Watson")]),
+            "mary_jane_watson"
+        );
+        assert_eq!(username_base(&[Some("Владислав"), Some("Jo")]), "user");
+        assert_eq!(username_base(&[Some("__ab__")]), "user");
+        assert_eq!(username_base(&[Some(&"x".repeat(40))]).len(), 24);
+        let candidates = username_candidates("alice", 3);
+        assert_eq!(candidates[0], "alice");
+        assert!(candidates[1].starts_with("alice_"));
+        assert!(
+            username_candidates("user", 2)
+                .iter()
+                .all(|c| c.starts_with("user_"))
+        );
+    }
+}

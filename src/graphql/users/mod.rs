@@ -453,6 +453,20 @@ impl User {
                 .collect(),
         ))
     }
+
+    /// The ways the account signs in: its password, if it has one, then
+    /// its linked identities, oldest first. Owner only: null to everyone
+    /// else.
+    async fn identities(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<Vec<crate::graphql::sign_in::Identity>>> {
+        let Some(viewer) = ctx.viewer().await?.filter(|v| v.user_id == self.0.id) else {
+            return Ok(None);
+        };
+        let methods = ctx.state().accounts.sign_in_methods(viewer.user_id).await?;
+        Ok(Some(crate::graphql::sign_in::identities(methods)))
+    }
 }
 
 /// A user by id through the request's loader; `None` when there is none or they

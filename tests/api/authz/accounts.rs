@@ -110,6 +110,77 @@ pub fn operations(w: &World) -> Vec<Operation> {
         )
         .witness(look::profile(ann))
         .refuse(SessionThief, ann, "BAD_USER_INPUT"),
+        Operation::public(
+            "requestSmsCode",
+            "anyone may ask for a code to any number: it tells nothing and signs no one in",
+            "a number not in E.164",
+            "mutation { requestSmsCode(input: { phone: \"4155550123\" }) { expiresAt } }",
+            json!({}),
+        )
+        .refuse_token(Anyone, None, "BAD_USER_INPUT"),
+        Operation::public(
+            "loginWithSms",
+            "a code sent to the number is its own credential",
+            "a number with a code never sent",
+            "mutation { loginWithSms(input: { phone: \"+14155550999\", code: \"123456\" }) { accessToken } }",
+            json!({}),
+        )
+        .witness(look::sessions(ann))
+        .refuse_token(Anyone, None, "UNAUTHENTICATED")
+        .refuse(Stranger, &w.stranger, "UNAUTHENTICATED"),
+        Operation::public(
+            "loginWithTelegram",
+            "Telegram's signature is its own credential",
+            "initData signed for another bot",
+            "mutation($d: String!) { loginWithTelegram(input: { initData: $d }) { accessToken } }",
+            json!({ "d": crate::sign_in::init_data("1:another bot", 42, "someone", 5) }),
+        )
+        .refuse_token(Anyone, None, "UNAUTHENTICATED")
+        .refuse(Stranger, &w.stranger, "UNAUTHENTICATED"),
+        Operation::public(
+            "loginWithFacebook",
+            "a token the Graph API vouches for is its own credential",
+            "a token the Graph API does not know",
+            "mutation { loginWithFacebook(input: { accessToken: \"EAAGnobodys\" }) { accessToken } }",
+            json!({}),
+        )
+        .refuse_token(Anyone, None, "UNAUTHENTICATED")
+        .refuse(Stranger, &w.stranger, "UNAUTHENTICATED"),
+        Operation::signed_in(
+            "linkPhone",
+            "a number, with a code never sent",
+            "mutation { linkPhone(input: { phone: \"+14155550998\", code: \"123456\" }) { method } }",
+            json!({}),
+            ann,
+        )
+        .witness(look::sessions(ann))
+        .refuse(Stranger, &w.stranger, "BAD_USER_INPUT"),
+        Operation::signed_in(
+            "linkTelegram",
+            "initData signed for another bot",
+            "mutation($d: String!) { linkTelegram(input: { initData: $d }) { method } }",
+            json!({ "d": crate::sign_in::init_data("1:another bot", 43, "someone", 5) }),
+            ann,
+        )
+        .refuse(Stranger, &w.stranger, "BAD_USER_INPUT"),
+        Operation::signed_in(
+            "linkFacebook",
+            "a token the Graph API does not know",
+            "mutation { linkFacebook(input: { accessToken: \"EAAGnobodys\" }) { method } }",
+            json!({}),
+            ann,
+        )
+        .refuse(Stranger, &w.stranger, "BAD_USER_INPUT"),
+        Operation::signed_in(
+            "unlinkIdentity",
+            "the caller's password, their last way in",
+            "mutation { unlinkIdentity(method: PASSWORD) { method } }",
+            json!({}),
+            ann,
+        )
+        .witness(look::sessions(ann))
+        .refuse(Stranger, &w.stranger, "CONFLICT")
+        .refuse(Blocker, &w.carl, "CONFLICT"),
         Operation::signed_in(
             "updateProfile",
             "the caller's profile",

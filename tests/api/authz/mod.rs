@@ -22,7 +22,7 @@ use crate::common;
 
 use std::{collections::BTreeSet, fmt};
 
-use common::{PASSWORD, Session, TestApp, spawn_app};
+use common::{PASSWORD, Session, TestApp};
 use serde_json::{Value, json};
 
 mod accounts;
@@ -384,7 +384,7 @@ async fn served_operations(app: &TestApp) -> BTreeSet<String> {
 
 #[tokio::test]
 async fn every_operation_of_the_schema_has_rows() {
-    let app = spawn_app().await;
+    let app = crate::sign_in::matrix_app().await;
     let world = World::build(&app).await;
     let mut named: BTreeSet<String> = [
         accounts::operations(&world),
@@ -452,7 +452,7 @@ pub async fn another_session(app: &TestApp, username: &str) -> (Session, Value) 
 
 /// Builds the world, then runs `operations` over it.
 async fn run_domain(operations: fn(&World) -> Vec<Operation>) {
-    let app = spawn_app().await;
+    let app = crate::sign_in::matrix_app().await;
     let world = World::build(&app).await;
     run(&app, &world, operations(&world)).await;
 }

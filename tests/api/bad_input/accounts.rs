@@ -101,7 +101,101 @@ pub fn table(world: &World) -> Table {
         .row("input.password", Empty, json!(""), bad("password"))
         .row("input.password", WrongFormat, json!("not his password"), bad("password"))
         .row("input.password", TooLong, huge(), bad("password"))
-        .missing("input.password"),
+        .row("input.password", Invalid, json!(null), bad("password")),
+    );
+
+    table.add(
+        Call::new(
+            "requestSmsCode(input: RequestSmsCodeInput!) { expiresAt }",
+            None,
+            json!({ "input": { "phone": "+14155550177" } }),
+        )
+        .row("input.phone", Empty, json!(""), bad("phone"))
+        .row("input.phone", Blank, json!("   "), bad("phone"))
+        .row("input.phone", WrongFormat, json!("4155550123"), bad("phone"))
+        .row("input.phone", WrongFormat, json!("+0155550123"), bad("phone"))
+        .row("input.phone", WrongFormat, json!("+1415555\u{0}123"), bad("phone"))
+        .row("input.phone", TooLong, huge(), bad("phone"))
+        .row("input.phone", Invalid, json!(4155550123u64), invalid())
+        .missing("input.phone"),
+    );
+
+    // A code never sent: whatever the shape, no sign-in.
+    table.add(
+        Call::new(
+            "loginWithSms(input: SmsCodeInput!) { user { id } }",
+            None,
+            json!({ "input": { "phone": "+14155550178", "code": "123456" } }),
+        )
+        .row("input.phone", WrongFormat, json!("4155550123"), bad("phone"))
+        .row("input.phone", TooLong, huge(), bad("phone"))
+        .row("input.code", Empty, json!(""), bad("code"))
+        .row("input.code", TooShort, json!("12345"), bad("code"))
+        .row("input.code", TooLong, huge(), bad("code"))
+        .row("input.code", WrongFormat, json!("12a456"), bad("code"))
+        .row("input.code", WrongFormat, json!("123456"), unauthenticated())
+        .missing("input.code"),
+    );
+
+    table.add(
+        Call::new(
+            "loginWithTelegram(input: TelegramInput!) { user { id } }",
+            None,
+            json!({ "input": {} }),
+        )
+        .row("input.initData", Empty, json!(""), unauthenticated())
+        .row("input.initData", WrongFormat, json!("user=%7B%7D&hash=zz"), unauthenticated())
+        .row("input.initData", WrongFormat, json!("a\u{0}b"), unauthenticated())
+        .row("input.initData", TooLong, huge(), unauthenticated())
+        .missing("input.initData"),
+    );
+
+    table.add(
+        Call::new(
+            "loginWithFacebook(input: FacebookInput!) { user { id } }",
+            None,
+            json!({ "input": {} }),
+        )
+        .row("input.accessToken", Empty, json!(""), unauthenticated())
+        .row("input.accessToken", WrongFormat, json!("EAAG not a token"), unauthenticated())
+        .row("input.accessToken", WrongFormat, json!("EAAG\u{0}"), unauthenticated())
+        .row("input.accessToken", TooLong, huge(), unauthenticated())
+        .missing("input.accessToken"),
+    );
+
+    // `dan` would change, should a row be let through.
+    table.add(
+        Call::new(
+            "linkPhone(input: SmsCodeInput!) { method }",
+            Some(&world.dan),
+            json!({ "input": { "phone": "+14155550179", "code": "123456" } }),
+        )
+        .row("input.phone", Empty, json!(""), bad("phone"))
+        .row("input.phone", WrongFormat, json!("4155550123"), bad("phone"))
+        .row("input.code", Empty, json!(""), bad("code"))
+        .row("input.code", WrongFormat, json!("123456"), bad("code"))
+        .row("input.code", TooLong, huge(), bad("code"))
+        .missing("input.code"),
+    );
+    table.add(
+        Call::new("linkTelegram(input: TelegramInput!) { method }", Some(&world.dan), json!({ "input": {} }))
+            .row("input.initData", Empty, json!(""), bad("initData"))
+            .row("input.initData", WrongFormat, json!("user=%7B%7D&hash=zz"), bad("initData"))
+            .row("input.initData", TooLong, huge(), bad("initData"))
+            .missing("input.initData"),
+    );
+    table.add(
+        Call::new("linkFacebook(input: FacebookInput!) { method }", Some(&world.dan), json!({ "input": {} }))
+            .row("input.accessToken", Empty, json!(""), bad("accessToken"))
+            .row("input.accessToken", WrongFormat, json!("EAAGunknown"), bad("accessToken"))
+            .row("input.accessToken", TooLong, huge(), bad("accessToken"))
+            .missing("input.accessToken"),
+    );
+    table.add(
+        Call::new("unlinkIdentity(method: SignInMethod!) { method }", Some(&world.dan), json!({}))
+            .row("method", Invalid, json!("EMAIL"), invalid())
+            .row("method", Invalid, json!("password"), invalid())
+            .missing("method"),
     );
     table
 }

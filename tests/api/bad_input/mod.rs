@@ -21,7 +21,7 @@ mod users;
 
 use std::collections::BTreeSet;
 
-use crate::common::{Session, TestApp, spawn_app};
+use crate::common::{Session, TestApp};
 use kith::graphql::ids::{self, NodeKind};
 use serde_json::{Value, json};
 
@@ -833,7 +833,7 @@ async fn served_input_paths(app: &TestApp) -> BTreeSet<String> {
 
 #[tokio::test]
 async fn every_input_of_every_mutation_has_a_row() {
-    let app = spawn_app().await;
+    let app = crate::sign_in::matrix_app().await;
     let world = World::build(&app).await;
     let served = served_input_paths(&app).await;
     let tables = every_table(&world);
@@ -866,7 +866,7 @@ async fn every_input_of_every_mutation_has_a_row() {
 
 /// Runs one domain's table on a server and world of its own.
 pub async fn run_table(table: fn(&World) -> Table) {
-    let app = spawn_app().await;
+    let app = crate::sign_in::matrix_app().await;
     let world = World::build(&app).await;
     table(&world).run(&app, &world).await;
 }

@@ -38,6 +38,8 @@ pub struct TestApp {
     database: Arc<TestDatabase>,
     /// The local media store's directory (unless the app stores in S3).
     media: Option<Arc<tempfile::TempDir>>,
+    /// What a `kith` process has logged so far (empty in process).
+    log: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 enum TestDatabase {
@@ -95,6 +97,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         process: None,
         database: Arc::new(database),
         media,
+        log: Arc::default(),
     }
 }
 
@@ -270,7 +273,13 @@ async fn start_process(mut command: Command, database: Arc<TestDatabase>) -> Tes
     .await
     .expect("replica serves within a minute");
     // Keep reading its log so the replica never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let log: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+    let kept = log.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            kept.lock().unwrap().push(line);
+        }
+    });
     TestApp {
         metrics_addr: None,
         addr,
@@ -280,6 +289,7 @@ async fn start_process(mut command: Command, database: Arc<TestDatabase>) -> Tes
         process: Some(child),
         database,
         media,
+        log,
     }
 }
 
@@ -397,6 +407,11 @@ impl TestApp {
     }
 
     /// The local media store's directory.
+    /// The lines a `kith` process has logged so far (none in process).
+    pub fn log_lines(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+
     pub fn media_dir(&self) -> &std::path::Path {
         self.media.as_ref().expect("a local media store").path()
     }

@@ -404,7 +404,7 @@ async fn deleting_an_account_needs_its_password_and_ends_it_all() {
 
     let err = expect_code(
         s.accounts
-            .delete_account(ann.id, "not the password", &client())
+            .delete_account(ann.id, Some("not the password"), &client())
             .await,
         "BAD_USER_INPUT",
     );
@@ -412,7 +412,7 @@ async fn deleting_an_account_needs_its_password_and_ends_it_all() {
     assert!(valid(&s, ann.session_id(&s)).await);
 
     s.accounts
-        .delete_account(ann.id, PASSWORD, &client())
+        .delete_account(ann.id, Some(PASSWORD), &client())
         .await
         .unwrap();
 
@@ -430,7 +430,9 @@ async fn deleting_an_account_needs_its_password_and_ends_it_all() {
         "UNAUTHENTICATED",
     );
     expect_code(
-        s.accounts.delete_account(ann.id, PASSWORD, &client()).await,
+        s.accounts
+            .delete_account(ann.id, Some(PASSWORD), &client())
+            .await,
         "NOT_FOUND",
     );
     // Their friend lost a friend, and the name is free again.
