@@ -273,6 +273,7 @@ fn sign_in_providers(settings: &Settings, secret: &[u8]) -> anyhow::Result<SignI
             TelegramLogin::new(&token, Duration::from_secs(settings.telegram_max_age_secs))
         }),
         facebook,
+        recent_sign_in: Duration::from_secs(settings.recent_sign_in_secs),
     })
 }
 

@@ -75,6 +75,16 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
+        // Expired codes are deleted by range of expiry.
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_sms_codes_expires_at")
+                    .table(SmsCodes::Table)
+                    .col(SmsCodes::ExpiresAt)
+                    .to_owned(),
+            )
+            .await?;
 
         manager
             .alter_table(

@@ -177,6 +177,10 @@ pub struct Settings {
     /// posted to this classifier, and a photo it flags is shown to its owner
     /// only.
     pub media_moderation_url: Option<String>,
+    /// `KITH_RECENT_SIGN_IN_SECS`: how long after signing in a session may
+    /// change how the account signs in (link, unlink) or delete an account
+    /// that has no password (900): a stolen session that is older cannot.
+    pub recent_sign_in_secs: u64,
     /// `KITH_SMS_SENDER`: how sign-in codes are sent: `log` (written to
     /// the server log, for development; the default) or `twilio`.
     pub sms_sender: SmsSenderKind,
@@ -348,6 +352,7 @@ impl Default for Settings {
             media_url_ttl_secs: 3600,
             photos_per_user: 9,
             media_moderation_url: None,
+            recent_sign_in_secs: 900,
             sms_sender: SmsSenderKind::Log,
             sms_code_ttl_secs: 300,
             sms_code_attempts: 5,

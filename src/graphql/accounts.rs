@@ -144,7 +144,9 @@ pub struct RefreshSessionInput {
 pub struct DeleteAccountInput {
     /// The account's current password; a wrong or missing one is
     /// `BAD_USER_INPUT` (field `password`). An account without a password
-    /// (made by an SMS code, Telegram or Facebook) leaves it out.
+    /// (made by an SMS code, Telegram or Facebook) leaves it out, and needs
+    /// a session that signed in within the last 15 minutes (the default;
+    /// `FORBIDDEN` otherwise).
     pub password: Option<String>,
 }
 
@@ -298,7 +300,12 @@ impl AccountMutation {
         let viewer = ctx.require_viewer().await?;
         ctx.state()
             .accounts
-            .delete_account(viewer.user_id, input.password.as_deref(), &ctx.client())
+            .delete_account(
+                viewer.user_id,
+                viewer.session_id,
+                input.password.as_deref(),
+                &ctx.client(),
+            )
             .await?;
         // Its photos and attachments were released with it.
         ctx.state().media.sweep_soon();

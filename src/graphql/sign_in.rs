@@ -225,7 +225,10 @@ impl SignInMutation {
     /// Links a verified number to the viewer's account (replacing the one
     /// linked before), so they can sign in with SMS codes; it becomes their
     /// `phone`. A wrong code is `BAD_USER_INPUT` (field `code`); a number
-    /// linked to another account is `CONFLICT`.
+    /// linked to another account is `CONFLICT`. Like every link and unlink,
+    /// it needs a session that signed in within the last 15 minutes (the
+    /// default): `FORBIDDEN` otherwise, so a stolen old session cannot add
+    /// a way in.
     async fn link_phone(
         &self,
         ctx: &Context<'_>,
@@ -241,6 +244,7 @@ impl SignInMutation {
     /// Links a Telegram user to the viewer's account (replacing the one
     /// linked before). Bad `initData` is `BAD_USER_INPUT` (field
     /// `initData`); a Telegram user linked to another account is `CONFLICT`.
+    /// Needs a recent sign-in (see `linkPhone`).
     async fn link_telegram(
         &self,
         ctx: &Context<'_>,
@@ -258,7 +262,7 @@ impl SignInMutation {
     /// Links a Facebook user to the viewer's account (replacing the one
     /// linked before). A bad token is `BAD_USER_INPUT` (field
     /// `accessToken`); a Facebook user linked to another account is
-    /// `CONFLICT`.
+    /// `CONFLICT`. Needs a recent sign-in (see `linkPhone`).
     async fn link_facebook(
         &self,
         ctx: &Context<'_>,
@@ -276,7 +280,8 @@ impl SignInMutation {
     /// Removes a way to sign in from the viewer's account (for `PASSWORD`,
     /// the password), and answers the ways left. The last one cannot go
     /// (`CONFLICT`, field `method`); one the account does not have is
-    /// `NOT_FOUND`. Sessions already open stay open.
+    /// `NOT_FOUND`. Sessions already open stay open. Needs a recent sign-in
+    /// (see `linkPhone`).
     async fn unlink_identity(
         &self,
         ctx: &Context<'_>,
@@ -285,7 +290,7 @@ impl SignInMutation {
         let viewer = ctx.require_viewer().await?;
         let accounts = &ctx.state().accounts;
         accounts
-            .unlink_identity(viewer.user_id, method.into())
+            .unlink_identity(viewer.user_id, viewer.session_id, method.into())
             .await?;
         Ok(identities(accounts.sign_in_methods(viewer.user_id).await?))
     }
@@ -316,7 +321,7 @@ async fn link(ctx: &Context<'_>, proof: ProviderProof<'_>) -> async_graphql::Res
     Ok(ctx
         .state()
         .accounts
-        .link_identity(viewer.user_id, proof)
+        .link_identity(viewer.user_id, viewer.session_id, proof)
         .await?
         .into())
 }

@@ -15,10 +15,12 @@ use crate::{
 impl Accounts {
     /// Deletes the account and, by cascade, its sessions and identities,
     /// once the password matches. An account without a password (made by
-    /// an SMS code, Telegram or Facebook) has only its session to prove it.
+    /// an SMS code, Telegram or Facebook) has only its session to prove it,
+    /// which must have signed in lately.
     pub async fn delete_account(
         &self,
         user_id: Uuid,
+        session_id: Uuid,
         password: Option<&str>,
         client: &ClientInfo,
     ) -> AppResult<()> {
@@ -27,18 +29,21 @@ impl Accounts {
             .await?
             .ok_or_else(|| AppError::not_found("account not found"))?;
         // The password check is a login attempt in disguise: counted as one.
-        if let Some(hash) = user.password_hash.as_deref() {
-            let Some(password) = password else {
-                return Err(AppError::bad_input(
-                    "password",
-                    "the account's password is required",
-                ));
-            };
-            if !self
-                .check_password(&FailureKey::Account(user.id), client, password, Some(hash))
-                .await?
-            {
-                return Err(AppError::bad_input("password", "password is incorrect"));
+        match user.password_hash.as_deref() {
+            None => self.require_recent_sign_in(session_id).await?,
+            Some(hash) => {
+                let Some(password) = password else {
+                    return Err(AppError::bad_input(
+                        "password",
+                        "the account's password is required",
+                    ));
+                };
+                if !self
+                    .check_password(&FailureKey::Account(user.id), client, password, Some(hash))
+                    .await?
+                {
+                    return Err(AppError::bad_input("password", "password is incorrect"));
+                }
             }
         }
         let txn = self.db.begin().await?;

@@ -78,7 +78,13 @@ impl Accounts {
     /// Removes one way to sign in, unless it is the account's last:
     /// `CONFLICT`, so nobody locks themselves out. The account's row is
     /// locked while counting, so two unlinks at once cannot both pass.
-    pub async fn unlink_identity(&self, user_id: Uuid, method: SignInMethod) -> AppResult<()> {
+    pub async fn unlink_identity(
+        &self,
+        user_id: Uuid,
+        session_id: Uuid,
+        method: SignInMethod,
+    ) -> AppResult<()> {
+        self.require_recent_sign_in(session_id).await?;
         let txn = self.db.begin_writing().await?;
         let mut query = user::Entity::find_by_id(user_id);
         if txn.get_database_backend() == DbBackend::Postgres {
@@ -145,11 +151,14 @@ impl Accounts {
 
     /// Links `proof`'s identity to the signed-in user, replacing any of the
     /// same provider they had. One linked to another account is `CONFLICT`.
+    /// Checked for a recent sign-in first, so a stale session spends no code.
     pub async fn link_identity(
         &self,
         user_id: Uuid,
+        session_id: Uuid,
         proof: ProviderProof<'_>,
     ) -> AppResult<identity::Model> {
+        self.require_recent_sign_in(session_id).await?;
         let found = self.prove(proof, Purpose::Link).await?;
         let txn = self.db.begin_writing().await?;
         let existing = identity::Entity::find()

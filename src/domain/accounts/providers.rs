@@ -28,6 +28,9 @@ pub struct SignInProviders {
     pub sms_code_key: [u8; 32],
     pub telegram: Option<TelegramLogin>,
     pub facebook: Option<GraphApi>,
+    /// How recently a session must have signed in to change how its
+    /// account signs in (see [`crate::domain::accounts::Accounts::require_recent_sign_in`]).
+    pub recent_sign_in: Duration,
 }
 
 /// Who a provider vouched for, in its own terms, with what it said of them.

@@ -125,6 +125,30 @@ impl Accounts {
             .filter(|s| is_active(s, now)))
     }
 
+    /// Refuses what only the account's holder may do unless the session
+    /// signed in (by any way) lately: changing how the account signs in, or
+    /// deleting one that has no password to ask for. Someone holding a
+    /// stolen session (a token lifted from a device) could otherwise link
+    /// their own Telegram and keep the account after every session is
+    /// revoked. `FORBIDDEN`, saying what to do.
+    pub async fn require_recent_sign_in(&self, session_id: Uuid) -> AppResult<()> {
+        let window = self.providers.recent_sign_in;
+        let signed_in = self
+            .active_session(session_id)
+            .await?
+            .ok_or_else(|| AppError::unauthenticated("session has ended"))?
+            .created_at;
+        if Utc::now() - signed_in
+            > chrono::TimeDelta::from_std(window).unwrap_or(chrono::TimeDelta::MAX)
+        {
+            return Err(AppError::forbidden(format!(
+                "this needs a recent sign-in: sign in again, then retry within {} minutes",
+                window.as_secs().div_ceil(60)
+            )));
+        }
+        Ok(())
+    }
+
     /// The user's live sessions, most recently used first: at most
     /// [`SESSIONS_LISTED`], so the list (and what a query asking for it may
     /// cost) stays bounded however often someone signs in.

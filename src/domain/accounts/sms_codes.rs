@@ -63,9 +63,24 @@ impl Accounts {
         let now = Utc::now();
         let expires_at = now + providers.sms_code_ttl;
         let hash = code_hash(providers, &phone, &code);
+        // Sent before it is stored: a message that fails leaves the code
+        // sent before it working, and an unsent code is never stored.
+        let minutes = providers.sms_code_ttl.as_secs().div_ceil(60);
+        let body =
+            format!("Your kith code is {code}. It expires in {minutes} min. Never share it.");
+        if let Err(err) = providers.sms.send(phone.as_str(), &body).await {
+            refund().await;
+            return Err(match err {
+                SmsError::Refused => AppError::bad_input("phone", "this number cannot receive SMS"),
+                SmsError::Unavailable(why) => {
+                    tracing::warn!(why, "sign-in code not sent");
+                    SignInProviders::sms_unavailable()
+                }
+            });
+        }
         let stored = sms_code::Entity::insert(sms_code::ActiveModel {
             phone: Set(phone.as_str().to_owned()),
-            code_hash: Set(hash.clone()),
+            code_hash: Set(hash),
             attempts_left: Set(i32::try_from(providers.sms_code_attempts).unwrap_or(i32::MAX)),
             expires_at: Set(expires_at),
             created_at: Set(now),
@@ -83,28 +98,18 @@ impl Accounts {
         .exec_without_returning(&self.db)
         .await;
         if let Err(err) = stored {
+            // The message went, but its code will not work: the caller asks
+            // again, at no cost.
             refund().await;
             return Err(err.into());
         }
-        let minutes = providers.sms_code_ttl.as_secs().div_ceil(60);
-        let body =
-            format!("Your kith code is {code}. It expires in {minutes} min. Never share it.");
-        if let Err(err) = providers.sms.send(phone.as_str(), &body).await {
-            refund().await;
-            // The code never arrived: it must not linger as one to guess.
-            let _ = sms_code::Entity::delete_many()
-                .filter(sms_code::Column::Phone.eq(phone.as_str()))
-                .filter(sms_code::Column::CodeHash.eq(&hash))
-                .exec(&self.db)
-                .await;
-            return Err(match err {
-                SmsError::Refused => AppError::bad_input("phone", "this number cannot receive SMS"),
-                SmsError::Unavailable(why) => {
-                    tracing::warn!(why, "sign-in code not sent");
-                    SignInProviders::sms_unavailable()
-                }
-            });
-        }
+        // Codes that ran out hold a number and nothing of use: forgotten
+        // here, by the requests that make new ones (an index on the expiry
+        // keeps it cheap).
+        sms_code::Entity::delete_many()
+            .filter(sms_code::Column::ExpiresAt.lt(now))
+            .exec(&self.db)
+            .await?;
         Ok(SmsCodeSent { phone, expires_at })
     }
 

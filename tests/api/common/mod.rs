@@ -477,6 +477,31 @@ impl TestApp {
         }
     }
 
+    /// How many rows `table` of the app's database holds now: for what no
+    /// query shows, such as rows a sweep should have removed.
+    pub async fn count_rows(&self, table: &str) -> i64 {
+        let url = match self.database.as_ref() {
+            TestDatabase::Postgres { admin_url, name } => replace_database(admin_url, name),
+            TestDatabase::Sqlite(dir) => {
+                format!("sqlite://{}?mode=ro", dir.path().join("kith.db").display())
+            }
+        };
+        let db = Database::connect(&url)
+            .await
+            .expect("the test database answers");
+        let row = db
+            .query_one_raw(sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                format!("SELECT COUNT(*) AS n FROM {table}"),
+            ))
+            .await
+            .expect("the count runs")
+            .expect("a count");
+        let count = row.try_get::<i64>("", "n").expect("the count is a number");
+        db.close().await.ok();
+        count
+    }
+
     /// Posts an operation and returns the whole JSON response.
     pub async fn graphql(&self, query: &str, variables: Value, token: Option<&str>) -> Value {
         let mut request = self

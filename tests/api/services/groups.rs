@@ -894,7 +894,12 @@ async fn an_owners_deleted_account_hands_the_group_to_its_longest_standing_admin
     }
 
     s.accounts
-        .delete_account(owner, Some(super::PASSWORD), &Default::default())
+        .delete_account(
+            owner,
+            Uuid::nil(),
+            Some(super::PASSWORD),
+            &Default::default(),
+        )
         .await
         .unwrap();
 

@@ -414,7 +414,12 @@ async fn a_deleted_account_ends_its_matches() {
     s.match_pair(ann, bob).await;
 
     s.accounts
-        .delete_account(bob, Some(super::PASSWORD), &Default::default())
+        .delete_account(
+            bob,
+            uuid::Uuid::nil(),
+            Some(super::PASSWORD),
+            &Default::default(),
+        )
         .await
         .unwrap();
 

@@ -287,7 +287,12 @@ async fn a_deleted_account_leaves_a_conversation_nobody_can_send_to() {
     s.send(bob, conversation, "bye").await.unwrap();
 
     s.accounts
-        .delete_account(bob, Some(super::PASSWORD), &Default::default())
+        .delete_account(
+            bob,
+            uuid::Uuid::nil(),
+            Some(super::PASSWORD),
+            &Default::default(),
+        )
         .await
         .unwrap();
 

@@ -404,7 +404,12 @@ async fn deleting_an_account_needs_its_password_and_ends_it_all() {
 
     let err = expect_code(
         s.accounts
-            .delete_account(ann.id, Some("not the password"), &client())
+            .delete_account(
+                ann.id,
+                uuid::Uuid::nil(),
+                Some("not the password"),
+                &client(),
+            )
             .await,
         "BAD_USER_INPUT",
     );
@@ -412,7 +417,7 @@ async fn deleting_an_account_needs_its_password_and_ends_it_all() {
     assert!(valid(&s, ann.session_id(&s)).await);
 
     s.accounts
-        .delete_account(ann.id, Some(PASSWORD), &client())
+        .delete_account(ann.id, uuid::Uuid::nil(), Some(PASSWORD), &client())
         .await
         .unwrap();
 
@@ -431,7 +436,7 @@ async fn deleting_an_account_needs_its_password_and_ends_it_all() {
     );
     expect_code(
         s.accounts
-            .delete_account(ann.id, Some(PASSWORD), &client())
+            .delete_account(ann.id, uuid::Uuid::nil(), Some(PASSWORD), &client())
             .await,
         "NOT_FOUND",
     );

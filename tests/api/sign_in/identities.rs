@@ -332,3 +332,57 @@ async fn an_account_without_a_password_is_deleted_with_its_session_alone() {
     assert_eq!(error_code(&refused), "BAD_USER_INPUT");
     assert_eq!(error_field(&refused), Some("password"));
 }
+
+#[tokio::test]
+async fn a_session_that_signed_in_long_ago_cannot_change_how_the_account_signs_in() {
+    let (app, twilio, _) = providers_app_with(|s| s.recent_sign_in_secs = 1).await;
+    let kim = sms_session(&app, &twilio, "+14155550280").await;
+    let refreshed = app
+        .data(
+            "mutation($t: String!) { refreshSession(input: { refreshToken: $t }) { accessToken refreshToken user { id username } } }",
+            json!({ "t": kim.refresh_token }),
+            None,
+        )
+        .await;
+    let kim = Session::from_payload(&refreshed["refreshSession"]);
+    tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
+    // A refresh is no sign-in: the session is as old as its sign-in.
+    let stale_link = link(
+        &app,
+        &kim,
+        "linkTelegram",
+        json!({ "initData": init_data(TELEGRAM_BOT_TOKEN, 999, "kim_tg", 5) }),
+    )
+    .await;
+    assert_eq!(error_code(&stale_link), "FORBIDDEN", "{stale_link:#}");
+    assert!(
+        stale_link["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("sign in again")
+    );
+    assert_eq!(error_code(&unlink(&app, &kim, "PHONE").await), "FORBIDDEN");
+    let stale_delete = app
+        .graphql(
+            "mutation { deleteAccount(input: {}) }",
+            json!({}),
+            kim.token(),
+        )
+        .await;
+    assert_eq!(error_code(&stale_delete), "FORBIDDEN");
+    assert_eq!(me_methods(&app, &kim).await.0.len(), 1, "nothing changed");
+
+    // Signing in again, any way, opens the window.
+    let fresh = sms_session(&app, &twilio, "+14155550280").await;
+    let linked = link(
+        &app,
+        &fresh,
+        "linkTelegram",
+        json!({ "initData": init_data(TELEGRAM_BOT_TOKEN, 999, "kim_tg", 5) }),
+    )
+    .await;
+    assert_eq!(
+        linked["data"]["linkTelegram"]["method"], "TELEGRAM",
+        "{linked:#}"
+    );
+}

@@ -312,3 +312,31 @@ async fn the_log_sender_writes_the_code_where_a_developer_reads_it() {
     let signed_in = login_with_sms(&app, "+14155550151", &code).await;
     assert!(signed_in["errors"].is_null(), "{signed_in:#}");
 }
+
+#[tokio::test]
+async fn a_code_that_could_not_be_sent_leaves_the_one_before_working() {
+    let (app, twilio, _) = providers_app().await;
+    let phone = "+14155550160";
+    request_code(&app, phone).await;
+    let first = twilio.code_for(phone);
+    twilio.set_mode(Mode::Fail);
+    assert_eq!(error_code(&request_code(&app, phone).await), "UNAVAILABLE");
+    let signed_in = login_with_sms(&app, phone, &first).await;
+    assert!(signed_in["errors"].is_null(), "{signed_in:#}");
+}
+
+#[tokio::test]
+async fn expired_codes_are_forgotten_by_later_requests() {
+    let (app, twilio, _) = providers_app_with(|s| s.sms_code_ttl_secs = 1).await;
+    request_code(&app, "+14155550161").await;
+    let stale = twilio.code_for("+14155550161");
+    tokio::time::sleep(Duration::from_millis(1_300)).await;
+    // Another number's request sweeps the expired row; the stale code stays
+    // refused (no row is no code).
+    request_code(&app, "+14155550162").await;
+    assert_eq!(
+        error_code(&login_with_sms(&app, "+14155550161", &stale).await),
+        "UNAUTHENTICATED"
+    );
+    assert_eq!(app.count_rows("sms_codes").await, 1);
+}
