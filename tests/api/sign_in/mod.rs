@@ -55,7 +55,8 @@ pub async fn matrix_app() -> TestApp {
     providers_app().await.0
 }
 
-pub const AUTH_FIELDS: &str = "accessToken refreshToken user { id username displayName phone }";
+pub const AUTH_FIELDS: &str =
+    "accessToken refreshToken user { id username displayName phone identities { method } }";
 
 pub async fn request_code(app: &TestApp, phone: &str) -> Value {
     app.graphql(

@@ -16,6 +16,8 @@ async fn signed_init_data_signs_in_a_new_account_then_the_same_one() {
     let user = &first["data"]["loginWithTelegram"]["user"];
     assert_eq!(user["username"], "vdkfrost", "{first:#}");
     assert_eq!(user["displayName"], "Tele Gram");
+    // The payload's user is the owner's view, identities included.
+    assert_eq!(user["identities"], json!([{ "method": "TELEGRAM" }]));
     let session = Session::from_payload(&first["data"]["loginWithTelegram"]);
     let (identities, method) = me_methods(&app, &session).await;
     assert_eq!(
