@@ -4,6 +4,7 @@
 //! configured bot token), Facebook (a fake Graph API); and the identities
 //! an account links and unlinks.
 
+mod attacks;
 mod doubles;
 mod facebook;
 mod identities;
