@@ -60,12 +60,18 @@ impl Accounts {
             .one(self.db.primary())
             .await?
             .ok_or_else(|| AppError::unauthenticated("the account was deleted"))?;
-        // What the provider says now (a new name, a new photo) is kept.
+        // What the provider says now (a new name, a new photo) is kept,
+        // within the columns' sizes as on the first sign-in: a Telegram full
+        // name is up to 129 characters, and PostgreSQL refuses more than the
+        // column's 128, so a returning user could never sign in again.
+        let display_name = found.display_name.as_deref().map(|s| clip(s, 128));
+        let username = found.username.as_deref().map(|s| clip(s, 64));
+        let photo_url = found.photo_url.clone().filter(|u| u.len() <= 512);
         identity::Entity::update(identity::ActiveModel {
             id: Set(linked.id),
-            display_name: Set(found.display_name.clone().or(linked.display_name)),
-            username: Set(found.username.clone().or(linked.username)),
-            photo_url: Set(found.photo_url.clone().or(linked.photo_url)),
+            display_name: Set(display_name.or(linked.display_name)),
+            username: Set(username.or(linked.username)),
+            photo_url: Set(photo_url.or(linked.photo_url)),
             last_used_at: Set(chrono::Utc::now()),
             ..Default::default()
         })
