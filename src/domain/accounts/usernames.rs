@@ -84,10 +84,15 @@ pub fn username_candidates(base: &str, count: usize) -> Vec<String> {
     use rand::Rng;
     let mut rng = rand::rng();
     let plain = (base != "user").then(|| base.to_owned());
+    // As many digits as the 32 a username may have leave room for (7 for a
+    // base of 24), at most 9: every phone sign-up shares the base `user`, and
+    // 1000..100000 ran out after ~99,000 of them (no account could be made).
+    let digits = 31usize.saturating_sub(base.len()).clamp(4, 9) as u32;
+    let end = 10u64.pow(digits);
     plain
         .into_iter()
         .chain(std::iter::repeat_with(|| {
-            format!("{base}_{}", rng.random_range(1000..100_000u32))
+            format!("{base}_{}", rng.random_range(1000..end))
         }))
         .take(count)
         .collect()
