@@ -87,9 +87,8 @@ impl Accounts {
         hash: Option<&str>,
     ) -> AppResult<bool> {
         let account = account.to_string();
-        let address = client
-            .ip
-            .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+        // Keyed as every per-address limit is: an IPv6 client is its /64.
+        let address = client.rate_key();
         let pair = format!("{account}@{address}");
         let limiter = &self.limiter;
         limiter

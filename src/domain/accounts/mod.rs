@@ -64,9 +64,20 @@ impl ClientInfo {
     /// The key per-address rate limits count under: the address, or one
     /// shared bucket when the transport could not tell (never the case
     /// behind axum's `ConnectInfo`).
+    ///
+    /// An IPv6 client counts as its /64: a host is routinely given a whole
+    /// /64, so a key per address let one machine step through 2^64 keys and
+    /// escape every per-address limit (SMS codes sent on the deployment's
+    /// bill among them). An IPv4-mapped address counts as its IPv4 one.
     pub fn rate_key(&self) -> String {
-        self.ip
-            .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
+        match self.ip.map(|ip| ip.to_canonical()) {
+            None => "unknown".to_owned(),
+            Some(IpAddr::V4(v4)) => v4.to_string(),
+            Some(IpAddr::V6(v6)) => {
+                let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+                format!("{}/64", std::net::Ipv6Addr::from(prefix))
+            }
+        }
     }
 }
 
