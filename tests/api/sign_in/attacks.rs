@@ -177,3 +177,74 @@ async fn register_does_not_tell_which_numbers_have_accounts() {
         "{answer:#}"
     );
 }
+
+// What held up, kept as guards.
+
+/// Eight first sign-ins of one Telegram user at once make one account.
+#[tokio::test]
+async fn concurrent_first_sign_ins_of_one_person_make_one_account() {
+    let (app, _, _) = providers_app().await;
+    let init_data = init_data(TELEGRAM_BOT_TOKEN, 555_000_010, "racer", 5);
+    let query = format!(
+        "mutation($i: String!) {{ loginWithTelegram(input: {{ initData: $i }}) {{ {AUTH_FIELDS} }} }}"
+    );
+    let calls: Vec<_> = (0..8)
+        .map(|_| (query.as_str(), json!({ "i": init_data }), None))
+        .collect();
+    let answers = app.at_once(&calls).await;
+    let ids: std::collections::HashSet<_> = answers
+        .iter()
+        .map(|a| {
+            assert!(a["errors"].is_null(), "{a:#}");
+            a["data"]["loginWithTelegram"]["user"]["id"].clone()
+        })
+        .collect();
+    assert_eq!(ids.len(), 1, "{answers:#?}");
+    assert_eq!(app.count_rows("identities").await, 1);
+}
+
+/// One Telegram user linked by two accounts at once: one wins, the other
+/// is CONFLICT.
+#[tokio::test]
+async fn concurrent_links_of_one_person_give_it_to_one_account() {
+    let (app, _, _) = providers_app().await;
+    let a = app.register("link_race_a").await;
+    let b = app.register("link_race_b").await;
+    let init_data = init_data(TELEGRAM_BOT_TOKEN, 555_000_011, "linked", 5);
+    let query = "mutation($i: String!) { linkTelegram(input: { initData: $i }) { subject } }";
+    let answers = app
+        .at_once(&[
+            (query, json!({ "i": init_data }), a.token()),
+            (query, json!({ "i": init_data }), b.token()),
+        ])
+        .await;
+    let won = answers.iter().filter(|a| a["errors"].is_null()).count();
+    assert_eq!(won, 1, "{answers:#?}");
+    let lost = answers.iter().find(|a| !a["errors"].is_null()).unwrap();
+    assert_eq!(error_code(lost), "CONFLICT", "{lost:#}");
+}
+
+/// initData re-encoded (`%20` for `+`, a percent-encoded key) still means
+/// what Telegram signed; a key smuggled in twice through its encoding is
+/// refused, not read either way.
+#[tokio::test]
+async fn init_data_encodings_mean_what_was_signed() {
+    let (app, _, _) = providers_app().await;
+    let user = json!({ "id": 555_000_012, "first_name": "Two Words" }).to_string();
+    let now = chrono::Utc::now().timestamp().to_string();
+    let signed = kith::infra::identity_providers::telegram::sign_init_data(
+        TELEGRAM_BOT_TOKEN,
+        &[("user", &user), ("auth_date", &now)],
+    );
+    assert!(signed.contains('+'));
+    let reencoded = signed
+        .replace('+', "%20")
+        .replace("auth_date=", "auth%5Fdate=");
+    let answer = login_with_telegram(&app, &reencoded).await;
+    assert!(answer["errors"].is_null(), "{answer:#}");
+    let smuggled = format!("{signed}&auth%5Fdate=1");
+    assert_eq!(
+        error_code(&login_with_telegram(&app, &smuggled).await),
+        "UNAUTHENTICATED"
+    );
+}
