@@ -248,3 +248,27 @@ async fn init_data_encodings_mean_what_was_signed() {
         "UNAUTHENTICATED"
     );
 }
+
+/// Lockout: anyone may guess on any number, so an attacker who keeps
+/// sending wrong codes for a number (5 guesses, no code of their own, no
+/// SMS) spends every code its holder is sent, and an account whose only
+/// way in is its phone cannot sign in at all. (Requesting 5 codes an hour
+/// for the number does the same through `KITH_RATE_SMS_PER_PHONE`.) A code
+/// should count only the guesses of whoever asked for it, e.g. by a
+/// request id `requestSmsCode` answers and `loginWithSms` must send back.
+#[tokio::test]
+async fn strangers_guessing_do_not_spend_the_holders_code() {
+    let (app, twilio, _) = providers_app().await;
+    let phone = "+14155550500";
+    request_code(&app, phone).await;
+    let code = twilio.code_for(phone);
+    let wrong = if code == "000000" { "000001" } else { "000000" };
+    for _ in 0..5 {
+        login_with_sms(&app, phone, wrong).await;
+    }
+    let holder = login_with_sms(&app, phone, &code).await;
+    assert!(
+        holder["errors"].is_null(),
+        "the holder's right code was spent by a stranger's guesses: {holder:#}"
+    );
+}
