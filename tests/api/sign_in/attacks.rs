@@ -272,3 +272,48 @@ async fn strangers_guessing_do_not_spend_the_holders_code() {
         "the holder's right code was spent by a stranger's guesses: {holder:#}"
     );
 }
+
+/// A Graph API that redirects `debug_token` elsewhere (a captive proxy, a
+/// bad base URL): reqwest follows, but the query holding `app_id|secret`
+/// stays with the first URL; the other host never sees the secret.
+#[tokio::test]
+async fn a_redirecting_graph_api_does_not_carry_the_app_secret_elsewhere() {
+    use std::sync::{Arc, Mutex};
+
+    use axum::{Router, extract::OriginalUri, response::Redirect, routing::get};
+
+    async fn serve(router: Router) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        format!("http://{addr}")
+    }
+    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    let recorded = seen.clone();
+    let elsewhere = serve(Router::new().fallback(move |uri: OriginalUri| {
+        let recorded = recorded.clone();
+        async move {
+            recorded.lock().unwrap().push(uri.0.to_string());
+            "{}"
+        }
+    }))
+    .await;
+    let target = format!("{elsewhere}/collect");
+    let graph = serve(Router::new().route(
+        "/debug_token",
+        get(move || {
+            let target = target.clone();
+            async move { Redirect::temporary(&target) }
+        }),
+    ))
+    .await;
+    let (app, _, _) = providers_app_with(|s| s.facebook_graph_url = graph.clone()).await;
+    let answer = login_with_facebook(&app, "EAAGsomeusertoken").await;
+    assert!(!answer["errors"].is_null(), "{answer:#}");
+    let seen = seen.lock().unwrap().clone();
+    assert!(!seen.is_empty(), "the redirect was followed");
+    assert!(
+        seen.iter().all(|uri| !uri.contains(FACEBOOK_APP_SECRET)),
+        "{seen:?}"
+    );
+}
