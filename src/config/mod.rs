@@ -254,6 +254,11 @@ pub struct Settings {
     /// `KITH_RATE_SMS_PER_IP`: sign-in codes requested from one client
     /// address (20 an hour).
     pub rate_sms_per_ip: Rate,
+    /// `KITH_RATE_SMS_FAILURES_PER_PHONE`: wrong codes tried on one number,
+    /// across all the codes it is sent (10 a day): each code's own attempts
+    /// come back with every new code, so without this anyone could try 25
+    /// an hour on any number. A right code counts nothing.
+    pub rate_sms_failures_per_phone: Rate,
     /// `KITH_RATE_USERNAME_CHECKS_PER_IP`: `usernameAvailable` per client
     /// address, every aliased call counted.
     pub rate_username_checks_per_ip: Rate,
@@ -382,6 +387,7 @@ impl Default for Settings {
             rate_uploads_per_user: Rate::per_hour(30),
             rate_sms_per_phone: Rate::per_hour(5),
             rate_sms_per_ip: Rate::per_hour(20),
+            rate_sms_failures_per_phone: Rate::per_day(10),
             rate_username_checks_per_ip: Rate::per_minute(60),
             group_member_cap: 10_000,
             presence_grace_millis: 10_000,

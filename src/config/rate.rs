@@ -20,6 +20,10 @@ impl Rate {
         Self::new(count, 3600)
     }
 
+    pub const fn per_day(count: u32) -> Self {
+        Self::new(count, 86_400)
+    }
+
     const fn new(count: u32, period_secs: u64) -> Self {
         let count = match NonZeroU32::new(count) {
             Some(n) => n,

@@ -48,9 +48,11 @@ pub enum Action {
     SmsPerPhone,
     /// Sign-in codes asked for from one client address.
     SmsPerIp,
+    /// Wrong sign-in codes tried on one number, across its codes.
+    SmsFailuresPerPhone,
 }
 
-const ACTIONS: usize = 14;
+const ACTIONS: usize = 15;
 
 impl Action {
     /// Its part of a Redis key.
@@ -70,6 +72,7 @@ impl Action {
             Self::UploadPerUser => "upload",
             Self::SmsPerPhone => "sms-phone",
             Self::SmsPerIp => "sms-ip",
+            Self::SmsFailuresPerPhone => "sms-fail-phone",
         }
     }
 }
@@ -151,6 +154,7 @@ impl RateLimiter {
             settings.rate_uploads_per_user,
             settings.rate_sms_per_phone,
             settings.rate_sms_per_ip,
+            settings.rate_sms_failures_per_phone,
         ];
         Self {
             limits: Some(Arc::new(Limits {

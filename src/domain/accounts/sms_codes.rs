@@ -130,6 +130,27 @@ impl Accounts {
                 "the code is the 6 digits sent by SMS",
             ));
         }
+        // A failure is reserved before the guess and given back when it was
+        // right, as for passwords, so concurrent guesses cannot slip under.
+        self.limiter
+            .check(Action::SmsFailuresPerPhone, phone.as_str())
+            .await?;
+        let checked = self.check_sms_code(&phone, code, purpose).await;
+        // Only a wrong guess counts; not a right one, nor the database
+        // failing to answer.
+        let guessed_wrong = matches!(
+            checked,
+            Err(AppError::Unauthenticated(_) | AppError::BadUserInput { .. })
+        );
+        if !guessed_wrong {
+            self.limiter
+                .refund(Action::SmsFailuresPerPhone, phone.as_str())
+                .await;
+        }
+        checked.map(|()| phone)
+    }
+
+    async fn check_sms_code(&self, phone: &Phone, code: &str, purpose: Purpose) -> AppResult<()> {
         let now = Utc::now();
         let taken = sms_code::Entity::update_many()
             .col_expr(
@@ -144,7 +165,7 @@ impl Accounts {
         let Some(stored) = taken.into_iter().next() else {
             return Err(purpose.refused("code", WRONG_CODE.into()));
         };
-        if !hash_matches(&self.providers, &phone, code, &stored.code_hash) {
+        if !hash_matches(&self.providers, phone, code, &stored.code_hash) {
             return Err(purpose.refused("code", WRONG_CODE.into()));
         }
         // Of two right guesses at once, the one that deletes it wins.
@@ -156,7 +177,7 @@ impl Accounts {
         if spent.rows_affected == 0 {
             return Err(purpose.refused("code", WRONG_CODE.into()));
         }
-        Ok(phone)
+        Ok(())
     }
 }
 
