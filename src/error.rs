@@ -66,6 +66,26 @@ impl AppError {
         }
     }
 
+    pub fn unavailable(retry_after_secs: u64, message: impl Into<String>) -> Self {
+        Self::Unavailable {
+            retry_after_secs,
+            message: message.into(),
+        }
+    }
+
+    /// This request's own copy of an error shared by several waiters (a
+    /// DataLoader's, a single-flight load's): an outage stays one, so each
+    /// may retry; anything else is internal, said with `context`.
+    pub fn from_shared(err: &AppError, context: &str) -> Self {
+        match err {
+            Self::Unavailable {
+                retry_after_secs,
+                message,
+            } => Self::unavailable(*retry_after_secs, message.clone()),
+            other => Self::Internal(anyhow::anyhow!("{context}: {other:?}")),
+        }
+    }
+
     pub fn code(&self) -> &'static str {
         match self {
             Self::Unauthenticated(_) => "UNAUTHENTICATED",

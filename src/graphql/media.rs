@@ -447,16 +447,7 @@ pub async fn attachments_of(ctx: &Context<'_>, message: Uuid) -> AppResult<Vec<A
 
 /// A loader's shared error as the request's own: an outage stays one.
 fn loaded(err: &AppError) -> AppError {
-    match err {
-        AppError::Unavailable {
-            retry_after_secs,
-            message,
-        } => AppError::Unavailable {
-            retry_after_secs: *retry_after_secs,
-            message: message.clone(),
-        },
-        other => AppError::Internal(anyhow::anyhow!("loading media: {other:?}")),
-    }
+    AppError::from_shared(err, "loading media")
 }
 
 /// `sendMessage`'s `attachmentIds`, decoded: an id that is not an

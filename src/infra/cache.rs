@@ -176,18 +176,9 @@ where
                 inner.shared_or_load(key, load).await
             })
             .await
-            .map_err(|err: Arc<AppError>| match &*err {
-                // Shared by every waiter of the flight: rebuilt, so a
-                // database outage stays retryable for each of them.
-                AppError::Unavailable {
-                    retry_after_secs,
-                    message,
-                } => AppError::Unavailable {
-                    retry_after_secs: *retry_after_secs,
-                    message: message.clone(),
-                },
-                _ => AppError::Internal(anyhow::anyhow!("{err:?}")),
-            })?;
+            // Shared by every waiter of the flight: rebuilt, so a database
+            // outage stays retryable for each of them.
+            .map_err(|err: Arc<AppError>| AppError::from_shared(&err, "a shared load"))?;
         if !missed {
             inner.count("local");
         }

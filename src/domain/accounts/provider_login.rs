@@ -44,10 +44,10 @@ impl Accounts {
                 Ok(result) => return result,
             }
         }
-        Err(AppError::Unavailable {
-            retry_after_secs: 1,
-            message: "signing in raced with itself; retry".into(),
-        })
+        Err(AppError::unavailable(
+            1,
+            "signing in raced with itself; retry",
+        ))
     }
 
     async fn sign_in_linked(
@@ -161,10 +161,7 @@ impl Accounts {
         candidates
             .into_iter()
             .find(|c| !taken.contains(c))
-            .ok_or_else(|| AppError::Unavailable {
-                retry_after_secs: 1,
-                message: "no free username was found; retry".into(),
-            })
+            .ok_or_else(|| AppError::unavailable(1, "no free username was found; retry"))
     }
 }
 

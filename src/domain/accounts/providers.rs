@@ -80,10 +80,10 @@ fn not_configured(provider: &str, setting: &str) -> AppError {
 }
 
 fn provider_down(provider: &str) -> AppError {
-    AppError::Unavailable {
-        retry_after_secs: PROVIDER_RETRY_AFTER_SECS,
-        message: format!("{provider} is not answering; retry shortly"),
-    }
+    AppError::unavailable(
+        PROVIDER_RETRY_AFTER_SECS,
+        format!("{provider} is not answering; retry shortly"),
+    )
 }
 
 impl SignInProviders {

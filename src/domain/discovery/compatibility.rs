@@ -13,6 +13,8 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use crate::auth::signing_key::derive_key;
+
 const EARTH_RADIUS_KM: f64 = 6371.0;
 /// A candidate is placed at the centre of their cell of this many degrees
 /// (about a kilometre) for everything discovery measures, so moving about
@@ -200,10 +202,7 @@ pub struct AffinityKey([u8; 32]);
 
 impl AffinityKey {
     pub fn derive(secret: &[u8]) -> Self {
-        let mut hash = Sha256::new();
-        hash.update(b"kith discovery affinity\0");
-        hash.update(secret);
-        Self(hash.finalize().into())
+        Self(derive_key(secret, "kith discovery affinity"))
     }
 
     /// 1 when the candidate liked the viewer; otherwise a stable chance for

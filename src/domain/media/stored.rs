@@ -165,8 +165,5 @@ pub async fn remove_quietly(store: &dyn MediaStore, prefix: &MediaPrefix) {
 /// A store that failed: unavailable to the client, logged in full.
 pub fn store_error(err: crate::infra::media_store::MediaStoreError) -> AppError {
     tracing::error!(error = %err, "media store failed");
-    AppError::Unavailable {
-        message: "the media store is unavailable; try again shortly".into(),
-        retry_after_secs: 5,
-    }
+    AppError::unavailable(5, "the media store is unavailable; try again shortly")
 }

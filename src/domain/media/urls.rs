@@ -13,9 +13,9 @@ use std::time::Duration;
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::Utc;
 use hmac::{Hmac, Mac as _};
-use sha2::{Digest as _, Sha256};
+use sha2::Sha256;
 
-use crate::infra::media_store::MediaKey;
+use crate::{auth::signing_key::derive_key, infra::media_store::MediaKey};
 
 /// Bytes of the HMAC a URL carries: 128 bits, as base64url (22 characters).
 const SIGNATURE_LEN: usize = 16;
@@ -40,13 +40,8 @@ impl MediaUrls {
     /// `secret` is the server's signing secret; the key used here is derived
     /// from it, so a media URL can never pass for a token or the reverse.
     pub fn new(secret: &[u8], ttl: Duration) -> Self {
-        let key = Sha256::new()
-            .chain_update(b"kith media urls\0")
-            .chain_update(secret)
-            .finalize()
-            .into();
         Self {
-            key,
+            key: derive_key(secret, "kith media urls"),
             ttl_secs: i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX).max(1),
         }
     }
