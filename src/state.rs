@@ -21,6 +21,7 @@ use crate::{
         events::Events,
         groups::Groups,
         media::Media,
+        outbox::{Outbox, Relay},
         presence::{Presence, PresenceStore},
         social::{Graph, Social},
         users::Profiles,
@@ -28,6 +29,7 @@ use crate::{
     infra::{
         cache::{Capacity, Freshness, Invalidations, TwoLevelCache},
         db::Db,
+        event_sink::{EventSink, JetStreamSink},
         identity_providers::{GraphApi, TelegramLogin},
         media_store::MediaStore,
         pubsub::{LocalPubSub, RedisPubSub},
@@ -78,6 +80,9 @@ pub struct AppState {
     /// Photos and attachments, over the media store (local disk or S3)
     /// chosen in `app.rs`.
     pub media: Media,
+    /// Whether domain events are written for a sink (`/readyz` reports its
+    /// backlog then).
+    pub outbox: Outbox,
 }
 
 impl AppState {
@@ -147,6 +152,25 @@ impl AppState {
             .push(tokio::spawn(profiles.clone().follow_invalidations()));
         let graph = Graph::new(db.clone(), redis.as_ref(), invalidations.clone());
         background.0.extend(graph.follow_invalidations());
+        // Events for services outside kith: written only when a sink will
+        // relay them.
+        let sink: Option<Arc<dyn EventSink>> = match settings.nats_url.as_deref() {
+            Some(url) => Some(Arc::new(
+                JetStreamSink::connect(url, &settings.nats_stream)
+                    .await
+                    .context("bad setting KITH_NATS_URL")?,
+            )),
+            None => None,
+        };
+        let outbox = Outbox::new(sink.is_some());
+        if let Some(sink) = sink {
+            let relay = Relay::new(
+                db.clone(),
+                sink,
+                Duration::from_secs(settings.outbox_retention_secs),
+            );
+            background.0.push(tokio::spawn(relay.run()));
+        }
         // Before the services: accounts and recommendations count in it too.
         let limiter = RateLimiter::from_settings(&settings, redis.as_ref());
         let accounts = Accounts::new(
@@ -163,6 +187,7 @@ impl AppState {
             },
             limiter.clone(),
             sign_in_providers(&settings, &secret)?,
+            outbox,
         );
         let social = Social::new(db.clone(), pubsub.clone(), profiles.clone(), graph.clone());
         let groups = Groups::new(db.clone(), pubsub.clone(), settings.group_member_cap);
@@ -231,6 +256,7 @@ impl AppState {
             profiles,
             live_subscriptions: Arc::default(),
             media,
+            outbox,
         };
         Ok((state, background))
     }

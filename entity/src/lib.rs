@@ -14,6 +14,7 @@ pub mod group_member;
 pub mod identity;
 pub mod message;
 pub mod message_reaction;
+pub mod outbox_event;
 pub mod photo;
 pub mod refresh_token;
 pub mod server_secret;

@@ -11,6 +11,7 @@ mod m20261121_000005_discovery;
 mod m20261206_000006_presence_visibility;
 mod m20261207_000007_media;
 mod m20261207_000008_identities;
+mod m20261207_000009_outbox;
 
 pub struct Migrator;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000006_presence_visibility::Migration),
             Box::new(m20261207_000007_media::Migration),
             Box::new(m20261207_000008_identities::Migration),
+            Box::new(m20261207_000009_outbox::Migration),
         ]
     }
 }

@@ -210,6 +210,15 @@ pub struct Settings {
     pub facebook_app_secret: Option<String>,
     /// `KITH_FACEBOOK_GRAPH_URL`: the Graph API (`https://graph.facebook.com`).
     pub facebook_graph_url: String,
+    /// `KITH_NATS_URL`: when set, domain events (the outbox) are published
+    /// to this NATS server's JetStream, e.g. `nats://127.0.0.1:4222`.
+    pub nats_url: Option<String>,
+    /// `KITH_NATS_STREAM`: the JetStream stream events go to (created when
+    /// missing, taking the subjects `kith.>`).
+    pub nats_stream: String,
+    /// `KITH_OUTBOX_RETENTION_SECS`: how long a published event stays in
+    /// the outbox table before it is pruned (7 days).
+    pub outbox_retention_secs: u64,
     /// `KITH_METRICS_LISTEN`: when set, `/metrics` is served on this address
     /// alone (for example a port only the cluster reaches), not on `listen`.
     pub metrics_listen: Option<SocketAddr>,
@@ -370,6 +379,9 @@ impl Default for Settings {
             facebook_app_id: None,
             facebook_app_secret: None,
             facebook_graph_url: "https://graph.facebook.com".into(),
+            nats_url: None,
+            nats_stream: "KITH_EVENTS".into(),
+            outbox_retention_secs: 7 * 86_400,
             metrics_listen: None,
             cors_origins: "*".into(),
             trust_forwarded_for: false,

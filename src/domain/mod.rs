@@ -6,6 +6,7 @@ pub mod discovery;
 pub mod events;
 pub mod groups;
 pub mod media;
+pub mod outbox;
 pub mod presence;
 pub mod social;
 pub mod users;

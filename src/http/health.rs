@@ -5,7 +5,7 @@ use std::{future::Future, sync::atomic::Ordering, time::Duration};
 use axum::{Json, extract::State, http::StatusCode};
 use serde_json::{Value, json};
 
-use crate::http::HttpState;
+use crate::{domain::outbox::Outbox, http::HttpState};
 
 /// `GET /healthz`: the process is up and serving.
 pub async fn healthz() -> &'static str {
@@ -64,6 +64,14 @@ pub async fn readyz(State(state): State<HttpState>) -> (StatusCode, Json<Value>)
     }
     if let Some(replica) = replica {
         body["readReplica"] = json!(word(replica));
+    }
+    // Reported, never a reason to leave the load balancer: the events wait
+    // in the outbox until the sink is back.
+    if app.outbox.is_enabled()
+        && let Ok(Ok(backlog)) =
+            tokio::time::timeout(PING_PATIENCE, Outbox::backlog(app.db.primary())).await
+    {
+        body["events"] = json!(backlog);
     }
     (status, Json(body))
 }

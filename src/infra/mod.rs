@@ -3,6 +3,7 @@
 
 pub mod cache;
 pub mod db;
+pub mod event_sink;
 pub mod identity_providers;
 pub mod media_cache;
 pub mod media_store;

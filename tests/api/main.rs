@@ -24,6 +24,7 @@ mod chat_races;
 mod connections;
 mod cost_soundness;
 mod discovery;
+mod events;
 mod field_errors;
 mod first_run;
 mod fuzz_documents;

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::{Accounts, ClientInfo, login::FailureKey};
 use crate::{
-    domain::{discovery, groups, social},
+    domain::{discovery, groups, outbox::DomainEvent, social},
     error::{AppError, AppResult},
 };
 
@@ -57,6 +57,16 @@ impl Accounts {
         groups::forget_user(&txn, user_id).await?;
         let ended_matches = discovery::forget_user(&txn, user_id).await?;
         user::Entity::delete_by_id(user_id).exec(&txn).await?;
+        self.outbox
+            .append(
+                &txn,
+                DomainEvent::new(
+                    "user.deleted",
+                    Some(user_id),
+                    serde_json::json!({ "userId": user_id }),
+                ),
+            )
+            .await?;
         txn.commit().await?;
         self.announce_revoked(&sessions, None).await;
         self.profiles.invalidate(&changed).await;

@@ -29,7 +29,7 @@ use entity::user;
 use crate::infra::db::Db;
 use crate::{
     auth::{PasswordHasher, TokenIssuer},
-    domain::{events::Events, social::Graph, users},
+    domain::{events::Events, outbox::Outbox, social::Graph, users},
     infra::{cache::TwoLevelCache, ratelimit::RateLimiter},
 };
 
@@ -107,6 +107,8 @@ pub struct Accounts {
     /// sign-in codes sent.
     limiter: RateLimiter,
     providers: Arc<SignInProviders>,
+    /// Account and session events for services outside kith.
+    outbox: Outbox,
 }
 
 /// The caches accounts read through and invalidate.
@@ -128,6 +130,7 @@ impl Accounts {
         caches: AccountCaches,
         limiter: RateLimiter,
         providers: SignInProviders,
+        outbox: Outbox,
     ) -> Self {
         let AccountCaches {
             validity,
@@ -146,6 +149,7 @@ impl Accounts {
             graph,
             limiter,
             providers: Arc::new(providers),
+            outbox,
         }
     }
 

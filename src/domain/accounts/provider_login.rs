@@ -10,7 +10,7 @@ use super::{
     identities::{
         ProviderIdentity, SignInMethod, claim_phone, clip, insert_identity, is_identity_taken,
     },
-    registration::{NewAccount, new_account},
+    registration::{NewAccount, new_account, registered},
     usernames::{username_base, username_candidates},
 };
 use crate::{
@@ -114,6 +114,9 @@ impl Accounts {
                 changed = claim_phone(&txn, &found.subject, user.id).await?;
             }
             insert_identity(&txn, user.id, found).await?;
+            self.outbox
+                .append(&txn, registered(&user, found.method))
+                .await?;
             let user = user::Entity::find_by_id(user.id)
                 .one(&txn)
                 .await?

@@ -14,6 +14,7 @@ use crate::{
             identity::{Email, Password, Phone, Username},
         },
         discovery,
+        outbox::DomainEvent,
         users::{self, FriendListVisibility, PresenceVisibility, ProfileText},
     },
     error::{AppError, AppResult, is_unique_violation, unique_constraint},
@@ -69,6 +70,9 @@ impl Accounts {
                     err.into()
                 }
             })?;
+        self.outbox
+            .append(&txn, registered(&user, SignInMethod::Password))
+            .await?;
         let (issued, _) = self
             .open_session(&txn, user, client, SignInMethod::Password)
             .await?;
@@ -90,6 +94,15 @@ impl Accounts {
             .is_some();
         Ok(!taken)
     }
+}
+
+/// The event of a new account: who, and how it first signed in.
+pub(super) fn registered(user: &user::Model, method: SignInMethod) -> DomainEvent {
+    DomainEvent::new(
+        "user.registered",
+        Some(user.id),
+        serde_json::json!({ "userId": user.id, "username": user.username, "method": method.as_str() }),
+    )
 }
 
 /// What a new account starts with; the rest takes the defaults.

@@ -11,12 +11,16 @@ use sea_orm::{
     sea_query::{Expr, ExprTrait},
 };
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use uuid::Uuid;
 
 use super::{Accounts, ClientInfo, IssuedSession, identities::SignInMethod};
 use crate::{
     auth::tokens::{new_refresh_token, refresh_token_digest},
-    domain::events::{Event, user_topic},
+    domain::{
+        events::{Event, user_topic},
+        outbox::DomainEvent,
+    },
     error::{AppError, AppResult},
 };
 
@@ -50,8 +54,14 @@ impl Accounts {
             return Err(AppError::unauthenticated("refresh token invalid"));
         };
         if spent.rows_affected == 0 {
-            let revoked =
-                revoke_where(&txn, session::Column::Id.eq(stored.session_id), now).await?;
+            let revoked = self
+                .revoke_where(
+                    &txn,
+                    session::Column::Id.eq(stored.session_id),
+                    now,
+                    "reused",
+                )
+                .await?;
             txn.commit().await?;
             self.announce_revoked(&revoked, Some(vec![stored.session_id]))
                 .await;
@@ -170,7 +180,11 @@ impl Accounts {
         let condition = session::Column::Id
             .eq(session_id)
             .and(session::Column::UserId.eq(user_id));
-        let revoked = revoke_where(&self.db, condition, Utc::now()).await?;
+        let txn = self.db.begin().await?;
+        let revoked = self
+            .revoke_where(&txn, condition, Utc::now(), "revoked")
+            .await?;
+        txn.commit().await?;
         if revoked.is_empty() {
             return Err(AppError::not_found("session not found"));
         }
@@ -181,8 +195,16 @@ impl Accounts {
 
     /// Ends every open session of the user.
     pub async fn revoke_all_sessions(&self, user_id: Uuid) -> AppResult<()> {
-        let revoked =
-            revoke_where(&self.db, session::Column::UserId.eq(user_id), Utc::now()).await?;
+        let txn = self.db.begin().await?;
+        let revoked = self
+            .revoke_where(
+                &txn,
+                session::Column::UserId.eq(user_id),
+                Utc::now(),
+                "revoked",
+            )
+            .await?;
+        txn.commit().await?;
         self.announce_revoked(&revoked, None).await;
         Ok(())
     }
@@ -255,6 +277,16 @@ impl Accounts {
         })
         .exec_without_returning(db)
         .await?;
+        self.outbox
+            .append(
+                db,
+                DomainEvent::new(
+                    "session.started",
+                    Some(user.id),
+                    json!({ "userId": user.id, "sessionId": session_id, "method": method.as_str() }),
+                ),
+            )
+            .await?;
         let refresh_token = self.add_refresh_token(db, session_id, now).await?;
         let (access_token, access_token_expires_at) = self.tokens.issue(user.id, session_id)?;
         let issued = IssuedSession {
@@ -289,16 +321,36 @@ fn is_active(session: &session::Model, now: DateTime<Utc>) -> bool {
     session.revoked_at.is_none() && session.expires_at > now
 }
 
-/// Marks the matching open sessions of one user revoked; returns them.
-async fn revoke_where(
-    db: &impl ConnectionTrait,
-    condition: sea_orm::sea_query::SimpleExpr,
-    now: DateTime<Utc>,
-) -> AppResult<Vec<session::Model>> {
-    Ok(session::Entity::update_many()
-        .col_expr(session::Column::RevokedAt, Expr::value(now))
-        .filter(condition)
-        .filter(session::Column::RevokedAt.is_null())
-        .exec_with_returning(db)
-        .await?)
+impl Accounts {
+    /// Marks the matching open sessions of one user revoked, with their
+    /// event (`reason`: `revoked`, or `reused` for a refresh token presented
+    /// twice); returns them.
+    async fn revoke_where(
+        &self,
+        db: &impl ConnectionTrait,
+        condition: sea_orm::sea_query::SimpleExpr,
+        now: DateTime<Utc>,
+        reason: &str,
+    ) -> AppResult<Vec<session::Model>> {
+        let revoked = session::Entity::update_many()
+            .col_expr(session::Column::RevokedAt, Expr::value(now))
+            .filter(condition)
+            .filter(session::Column::RevokedAt.is_null())
+            .exec_with_returning(db)
+            .await?;
+        if let Some(user_id) = revoked.first().map(|s| s.user_id) {
+            let session_ids: Vec<Uuid> = revoked.iter().map(|s| s.id).collect();
+            self.outbox
+                .append(
+                    db,
+                    DomainEvent::new(
+                        "session.revoked",
+                        Some(user_id),
+                        json!({ "userId": user_id, "sessionIds": session_ids, "reason": reason }),
+                    ),
+                )
+                .await?;
+        }
+        Ok(revoked)
+    }
 }

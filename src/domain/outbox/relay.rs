@@ -1,0 +1,157 @@
+//! The relay: publishes committed outbox rows to the sink in `seq` order,
+//! marks them published, and prunes old ones. One relay publishes at a
+//! time (a transaction-scoped advisory lock on PostgreSQL; SQLite serves
+//! one process), so replicas share the work without doing it twice and
+//! per-user, per-conversation order holds.
+
+use std::{sync::Arc, time::Duration};
+
+use bytes::Bytes;
+use chrono::Utc;
+use entity::outbox_event;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    Statement, TransactionTrait, sea_query::Expr,
+};
+
+use super::Envelope;
+use crate::infra::{db::Db, event_sink::EventSink};
+
+/// Rows published per transaction.
+const BATCH: u64 = 256;
+/// How often an idle relay looks for new rows.
+const POLL: Duration = Duration::from_millis(100);
+/// How long a relay waits after a failure (the sink or the database away).
+const BACKOFF: Duration = Duration::from_secs(1);
+/// How often the backlog gauges are brought up to date.
+const REPORT_EVERY: Duration = Duration::from_secs(1);
+/// How often published rows past their retention are deleted.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+/// The advisory lock only one relay holds at a time (any constant every
+/// replica agrees on).
+const RELAY_LOCK: i64 = 0x6b69_7468_6f75_7462; // "kithoutb"
+
+pub struct Relay {
+    db: Db,
+    sink: Arc<dyn EventSink>,
+    retention: Duration,
+}
+
+impl Relay {
+    pub fn new(db: Db, sink: Arc<dyn EventSink>, retention: Duration) -> Self {
+        Self {
+            db,
+            sink,
+            retention,
+        }
+    }
+
+    /// Runs until the app stops.
+    pub async fn run(self) {
+        let mut last_prune = tokio::time::Instant::now();
+        let mut last_report = tokio::time::Instant::now();
+        loop {
+            match self.relay_batch().await {
+                Ok(published) if published as u64 == BATCH => continue,
+                Ok(_) => tokio::time::sleep(POLL).await,
+                Err(err) => {
+                    tracing::warn!(error = %err, "outbox relay: retrying");
+                    tokio::time::sleep(BACKOFF).await;
+                }
+            }
+            if last_report.elapsed() >= REPORT_EVERY {
+                last_report = tokio::time::Instant::now();
+                if let Ok(backlog) = super::Outbox::backlog(self.db.primary()).await {
+                    metrics::gauge!("kith_outbox_backlog").set(backlog.waiting as f64);
+                    metrics::gauge!("kith_outbox_lag_seconds").set(backlog.lag_secs);
+                }
+            }
+            if last_prune.elapsed() >= PRUNE_EVERY {
+                last_prune = tokio::time::Instant::now();
+                if let Err(err) = self.prune().await {
+                    tracing::warn!(error = %err, "outbox relay: pruning failed");
+                }
+            }
+        }
+    }
+
+    /// Publishes the next committed rows, in order; returns how many. A
+    /// failure part-way keeps what was published marked, and the rest
+    /// waits: a row is published at least once, and JetStream drops a
+    /// second publish of the same id.
+    pub async fn relay_batch(&self) -> anyhow::Result<usize> {
+        let txn = self.db.primary().begin().await?;
+        let postgres = txn.get_database_backend() == DbBackend::Postgres;
+        let mut query = outbox_event::Entity::find()
+            .filter(outbox_event::Column::PublishedAt.is_null())
+            .order_by_asc(outbox_event::Column::Seq)
+            .limit(BATCH);
+        if postgres {
+            let locked = txn
+                .query_one_raw(Statement::from_sql_and_values(
+                    DbBackend::Postgres,
+                    "SELECT pg_try_advisory_xact_lock($1) AS locked",
+                    [RELAY_LOCK.into()],
+                ))
+                .await?
+                .map(|row| row.try_get::<bool>("", "locked"))
+                .transpose()?
+                .unwrap_or(false);
+            if !locked {
+                return Ok(0);
+            }
+            // Only rows of transactions older than every one still running:
+            // none with a smaller seq can commit after these go out.
+            query = query.filter(Expr::cust(
+                "tx_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint",
+            ));
+        }
+        let rows = query.all(&txn).await?;
+        let mut published = Vec::with_capacity(rows.len());
+        let mut failure = None;
+        for row in &rows {
+            let envelope = Envelope {
+                id: row.id,
+                kind: &row.event_type,
+                version: row.version,
+                occurred_at: row.occurred_at,
+                actor: row.actor,
+                data: serde_json::from_str(&row.data).unwrap_or(serde_json::Value::Null),
+            };
+            let payload = Bytes::from(serde_json::to_vec(&envelope)?);
+            let subject = format!("kith.{}", row.event_type);
+            match self
+                .sink
+                .publish(&subject, &row.id.to_string(), payload)
+                .await
+            {
+                Ok(()) => published.push(row.seq),
+                Err(err) => {
+                    failure = Some(err);
+                    break;
+                }
+            }
+        }
+        if !published.is_empty() {
+            outbox_event::Entity::update_many()
+                .col_expr(outbox_event::Column::PublishedAt, Expr::value(Utc::now()))
+                .filter(outbox_event::Column::Seq.is_in(published.clone()))
+                .exec(&txn)
+                .await?;
+        }
+        txn.commit().await?;
+        match failure {
+            Some(err) => Err(err),
+            None => Ok(published.len()),
+        }
+    }
+
+    async fn prune(&self) -> anyhow::Result<()> {
+        let before = Utc::now() - self.retention;
+        outbox_event::Entity::delete_many()
+            .filter(outbox_event::Column::PublishedAt.lt(before))
+            .exec(self.db.primary())
+            .await?;
+        Ok(())
+    }
+}
