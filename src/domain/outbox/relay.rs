@@ -80,36 +80,55 @@ impl Relay {
     /// waits: a row is published at least once, and JetStream drops a
     /// second publish of the same id.
     pub async fn relay_batch(&self) -> anyhow::Result<usize> {
-        let txn = self.db.primary().begin().await?;
-        let postgres = txn.get_database_backend() == DbBackend::Postgres;
-        let mut query = outbox_event::Entity::find()
-            .filter(outbox_event::Column::PublishedAt.is_null())
-            .order_by_asc(outbox_event::Column::Seq)
-            .limit(BATCH);
-        if postgres {
-            let locked = txn
-                .query_one_raw(Statement::from_sql_and_values(
-                    DbBackend::Postgres,
-                    "SELECT pg_try_advisory_xact_lock($1) AS locked",
-                    [RELAY_LOCK.into()],
-                ))
-                .await?
-                .map(|row| row.try_get::<bool>("", "locked"))
-                .transpose()?
-                .unwrap_or(false);
-            if !locked {
-                return Ok(0);
-            }
-            // Only rows of transactions older than every one still running:
-            // none with a smaller seq can commit after these go out.
-            query = query.filter(Expr::cust(
-                "tx_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint",
-            ));
+        let db = self.db.primary();
+        let pending = || {
+            outbox_event::Entity::find()
+                .filter(outbox_event::Column::PublishedAt.is_null())
+                .order_by_asc(outbox_event::Column::Seq)
+                .limit(BATCH)
+        };
+        if db.get_database_backend() != DbBackend::Postgres {
+            // SQLite serves one process, with one relay, and its writers
+            // commit one at a time: no lock, and no transaction held while
+            // publishing (a deferred one could not then turn into a write).
+            let rows = pending().all(db).await?;
+            let (published, failure) = self.publish(&rows).await;
+            mark_published(db, published.clone()).await?;
+            return failure.map_or(Ok(published.len()), Err);
         }
-        let rows = query.all(&txn).await?;
+        let txn = db.begin().await?;
+        let locked = txn
+            .query_one_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT pg_try_advisory_xact_lock($1) AS locked",
+                [RELAY_LOCK.into()],
+            ))
+            .await?
+            .map(|row| row.try_get::<bool>("", "locked"))
+            .transpose()?
+            .unwrap_or(false);
+        if !locked {
+            return Ok(0);
+        }
+        // Only rows of transactions older than every one still running:
+        // none with a smaller seq can commit after these go out.
+        let rows = pending()
+            .filter(Expr::cust(
+                "tx_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint",
+            ))
+            .all(&txn)
+            .await?;
+        let (published, failure) = self.publish(&rows).await;
+        mark_published(&txn, published.clone()).await?;
+        txn.commit().await?;
+        failure.map_or(Ok(published.len()), Err)
+    }
+
+    /// Publishes `rows` in order, stopping at the first failure; the seqs
+    /// published, and the failure.
+    async fn publish(&self, rows: &[outbox_event::Model]) -> (Vec<i64>, Option<anyhow::Error>) {
         let mut published = Vec::with_capacity(rows.len());
-        let mut failure = None;
-        for row in &rows {
+        for row in rows {
             let envelope = Envelope {
                 id: row.id,
                 kind: &row.event_type,
@@ -118,32 +137,21 @@ impl Relay {
                 actor: row.actor,
                 data: serde_json::from_str(&row.data).unwrap_or(serde_json::Value::Null),
             };
-            let payload = Bytes::from(serde_json::to_vec(&envelope)?);
+            let payload = match serde_json::to_vec(&envelope) {
+                Ok(payload) => Bytes::from(payload),
+                Err(err) => return (published, Some(err.into())),
+            };
             let subject = format!("kith.{}", row.event_type);
-            match self
+            if let Err(err) = self
                 .sink
                 .publish(&subject, &row.id.to_string(), payload)
                 .await
             {
-                Ok(()) => published.push(row.seq),
-                Err(err) => {
-                    failure = Some(err);
-                    break;
-                }
+                return (published, Some(err));
             }
+            published.push(row.seq);
         }
-        if !published.is_empty() {
-            outbox_event::Entity::update_many()
-                .col_expr(outbox_event::Column::PublishedAt, Expr::value(Utc::now()))
-                .filter(outbox_event::Column::Seq.is_in(published.clone()))
-                .exec(&txn)
-                .await?;
-        }
-        txn.commit().await?;
-        match failure {
-            Some(err) => Err(err),
-            None => Ok(published.len()),
-        }
+        (published, None)
     }
 
     async fn prune(&self) -> anyhow::Result<()> {
@@ -154,4 +162,16 @@ impl Relay {
             .await?;
         Ok(())
     }
+}
+
+async fn mark_published(db: &impl ConnectionTrait, seqs: Vec<i64>) -> anyhow::Result<()> {
+    if seqs.is_empty() {
+        return Ok(());
+    }
+    outbox_event::Entity::update_many()
+        .col_expr(outbox_event::Column::PublishedAt, Expr::value(Utc::now()))
+        .filter(outbox_event::Column::Seq.is_in(seqs))
+        .exec(db)
+        .await?;
+    Ok(())
 }
