@@ -6,13 +6,16 @@
 use chrono::Utc;
 use entity::{identity, user};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, sea_query::Expr,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, sea_query::Expr,
 };
 use uuid::Uuid;
 
 use super::{Accounts, ClientInfo, IssuedSession, providers::Purpose};
-use crate::error::{AppError, AppResult, is_unique_violation, unique_constraint};
+use crate::{
+    domain::users,
+    error::{AppError, AppResult, is_unique_violation, unique_constraint},
+};
 
 pub use super::providers::ProviderIdentity;
 
@@ -86,14 +89,7 @@ impl Accounts {
     ) -> AppResult<()> {
         self.require_recent_sign_in(session_id).await?;
         let txn = self.db.begin_writing().await?;
-        let mut query = user::Entity::find_by_id(user_id);
-        if txn.get_database_backend() == DbBackend::Postgres {
-            query = query.lock_exclusive();
-        }
-        let user = query
-            .one(&txn)
-            .await?
-            .ok_or_else(|| AppError::not_found("account not found"))?;
+        let user = users::lock(&txn, user_id).await?;
         let linked = identity::Entity::find()
             .filter(identity::Column::UserId.eq(user_id))
             .all(&txn)

@@ -11,11 +11,11 @@ use std::collections::HashMap;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use entity::{photo, user};
+use entity::photo;
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, IntoActiveModel, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect,
     sea_query::{Expr, ExprTrait as _},
 };
 use uuid::Uuid;
@@ -25,6 +25,7 @@ use super::{
     stored::{StoredImage, put_all, remove_quietly},
 };
 use crate::{
+    domain::users,
     error::{AppError, AppResult},
     infra::media_store::MediaPrefix,
 };
@@ -114,7 +115,8 @@ impl Media {
         flagged: bool,
     ) -> AppResult<Photo> {
         let txn = self.db.begin_writing().await?;
-        lock_owner(&txn, owner).await?;
+        // Two uploads of one user count and place their photos in turn.
+        users::lock(&txn, owner).await?;
         let count = self.check_room_for_photo(&txn, owner).await?;
         let position = position.map_or(count, |wanted| std::cmp::min(wanted, count));
         photo::Entity::update_many()
@@ -165,7 +167,7 @@ impl Media {
     /// Deletes one of the owner's photos: the others close up behind it.
     pub async fn delete_photo(&self, owner: Uuid, id: Uuid) -> AppResult<()> {
         let txn = self.db.begin_writing().await?;
-        lock_owner(&txn, owner).await?;
+        users::lock(&txn, owner).await?;
         let found = photo::Entity::find_by_id(id)
             .filter(photo::Column::UserId.eq(owner))
             .one(&txn)
@@ -198,7 +200,7 @@ impl Media {
     /// them exactly once.
     pub async fn reorder_photos(&self, owner: Uuid, ids: &[Uuid]) -> AppResult<Vec<Photo>> {
         let txn = self.db.begin_writing().await?;
-        lock_owner(&txn, owner).await?;
+        users::lock(&txn, owner).await?;
         let current: Vec<Uuid> = photo::Entity::find()
             .select_only()
             .column(photo::Column::Id)
@@ -253,24 +255,6 @@ impl Media {
         }
         Ok(photos)
     }
-}
-
-/// Locks the owner's row for the rest of the transaction on PostgreSQL, so
-/// two uploads of one user count and place their photos one after the other
-/// (SQLite's writers already run one at a time). A user gone is `NOT_FOUND`.
-async fn lock_owner(db: &impl ConnectionTrait, owner: Uuid) -> AppResult<()> {
-    let mut query = user::Entity::find_by_id(owner)
-        .select_only()
-        .column(user::Column::Id);
-    if db.get_database_backend() == DbBackend::Postgres {
-        query = query.lock_exclusive();
-    }
-    query
-        .into_tuple::<Uuid>()
-        .one(db)
-        .await?
-        .ok_or_else(|| AppError::not_found("account not found"))?;
-    Ok(())
 }
 
 /// What a viewer is shown of `owner`'s photos: all of them to the owner;

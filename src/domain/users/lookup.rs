@@ -5,18 +5,34 @@ use std::collections::HashMap;
 
 use entity::user;
 use sea_orm::{
-    ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
     sea_query::{Expr, ExprTrait, Func, LikeExpr},
 };
 use uuid::Uuid;
 
 use crate::{
-    error::AppResult,
+    error::{AppError, AppResult},
     infra::{cache::TwoLevelCache, db::Db},
 };
 
 pub async fn find(db: &Db, id: Uuid) -> AppResult<Option<user::Model>> {
     Ok(user::Entity::find_by_id(id).one(db).await?)
+}
+
+/// The user's row, locked for the rest of the transaction on PostgreSQL, so
+/// writes that count or order what one user has (their photos, their ways
+/// to sign in) run one after the other; SQLite's writers already do. A user
+/// gone is `NOT_FOUND`.
+pub async fn lock(db: &impl ConnectionTrait, id: Uuid) -> AppResult<user::Model> {
+    let mut query = user::Entity::find_by_id(id);
+    if db.get_database_backend() == DbBackend::Postgres {
+        query = query.lock_exclusive();
+    }
+    query
+        .one(db)
+        .await?
+        .ok_or_else(|| AppError::not_found("account not found"))
 }
 
 /// Users by id as lists and pages show them, through the two-level cache.

@@ -13,7 +13,8 @@ mod profile;
 mod visibility;
 
 pub use lookup::{
-    Profiles, escape_like, find, find_by_username, find_cached, find_many, find_many_cached, search,
+    Profiles, escape_like, find, find_by_username, find_cached, find_many, find_many_cached, lock,
+    search,
 };
 pub use profile::{
     CheckedChanges, Gender, MAX_INTERESTS, ProfileChanges, ProfileText, age_on, check_birthdate,
