@@ -274,23 +274,40 @@ pub(super) async fn insert_identity(
     found: &ProviderIdentity,
 ) -> Result<identity::Model, sea_orm::DbErr> {
     let now = Utc::now();
+    let said = found.as_stored();
     identity::Entity::insert(identity::ActiveModel {
         id: Set(Uuid::now_v7()),
         user_id: Set(user_id),
         provider: Set(found.method.as_str().to_owned()),
         subject: Set(found.subject.clone()),
-        display_name: Set(found.display_name.as_deref().map(|s| clip(s, 128))),
-        username: Set(found.username.as_deref().map(|s| clip(s, 64))),
-        photo_url: Set(found
-            .photo_url
-            .as_deref()
-            .filter(|u| u.len() <= 512)
-            .map(str::to_owned)),
+        display_name: Set(said.display_name),
+        username: Set(said.username),
+        photo_url: Set(said.photo_url),
         created_at: Set(now),
         last_used_at: Set(now),
     })
     .exec_with_returning(db)
     .await
+}
+
+/// What a provider said of a person, as an identity row keeps it.
+pub(super) struct StoredProfile {
+    pub display_name: Option<String>,
+    pub username: Option<String>,
+    pub photo_url: Option<String>,
+}
+
+impl ProviderIdentity {
+    /// What the provider said, within the columns' sizes: a Telegram full
+    /// name is up to 129 characters and PostgreSQL refuses more than the
+    /// column's 128; a photo URL too long to keep is dropped, not cut.
+    pub(super) fn as_stored(&self) -> StoredProfile {
+        StoredProfile {
+            display_name: self.display_name.as_deref().map(|s| clip(s, 128)),
+            username: self.username.as_deref().map(|s| clip(s, 64)),
+            photo_url: self.photo_url.clone().filter(|u| u.len() <= 512),
+        }
+    }
 }
 
 /// A verified number becomes `user_id`'s: an account that only gave it at

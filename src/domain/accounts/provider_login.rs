@@ -61,17 +61,13 @@ impl Accounts {
             .await?
             .ok_or_else(|| AppError::unauthenticated("the account was deleted"))?;
         // What the provider says now (a new name, a new photo) is kept,
-        // within the columns' sizes as on the first sign-in: a Telegram full
-        // name is up to 129 characters, and PostgreSQL refuses more than the
-        // column's 128, so a returning user could never sign in again.
-        let display_name = found.display_name.as_deref().map(|s| clip(s, 128));
-        let username = found.username.as_deref().map(|s| clip(s, 64));
-        let photo_url = found.photo_url.clone().filter(|u| u.len() <= 512);
+        // within the columns' sizes as on the first sign-in.
+        let said = found.as_stored();
         identity::Entity::update(identity::ActiveModel {
             id: Set(linked.id),
-            display_name: Set(display_name.or(linked.display_name)),
-            username: Set(username.or(linked.username)),
-            photo_url: Set(photo_url.or(linked.photo_url)),
+            display_name: Set(said.display_name.or(linked.display_name)),
+            username: Set(said.username.or(linked.username)),
+            photo_url: Set(said.photo_url.or(linked.photo_url)),
             last_used_at: Set(chrono::Utc::now()),
             ..Default::default()
         })
@@ -99,7 +95,7 @@ impl Accounts {
         };
         let attempt = async {
             let txn = self.db.begin_writing().await?;
-            let user = user::Entity::insert(new_account(NewAccount {
+            let mut user = user::Entity::insert(new_account(NewAccount {
                 username: username.clone(),
                 password_hash: None,
                 email: None,
@@ -112,15 +108,12 @@ impl Accounts {
             let mut changed = Vec::new();
             if found.method == SignInMethod::Phone {
                 changed = claim_phone(&txn, &found.subject, user.id).await?;
+                user.phone = Some(found.subject.clone());
             }
             insert_identity(&txn, user.id, found).await?;
             self.outbox
                 .append(&txn, registered(&user, found.method))
                 .await?;
-            let user = user::Entity::find_by_id(user.id)
-                .one(&txn)
-                .await?
-                .ok_or_else(|| AppError::not_found("account not found"))?;
             let (issued, session_id) = self.open_session(&txn, user, client, found.method).await?;
             txn.commit().await?;
             self.usernames.insert(&issued.user.username);
