@@ -627,19 +627,12 @@ async fn deleting_an_account_needs_the_password_and_ends_its_sessions() {
 /// Logs in from the client address `from`, as a proxy trusted with
 /// `X-Forwarded-For` would say.
 async fn login_from(app: &common::TestApp, from: &str, identifier: &str, password: &str) -> Value {
-    app.client
-        .post(app.url("/graphql"))
-        .header("x-forwarded-for", from)
-        .json(&json!({
-            "query": "mutation($input: LoginInput!) { login(input: $input) { accessToken } }",
-            "variables": { "input": { "identifier": identifier, "password": password } },
-        }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    app.graphql_from(
+        from,
+        "mutation($input: LoginInput!) { login(input: $input) { accessToken } }",
+        json!({ "input": { "identifier": identifier, "password": password } }),
+    )
+    .await
 }
 
 /// The default login limits, client addresses taken from `X-Forwarded-For`.

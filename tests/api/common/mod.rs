@@ -520,6 +520,22 @@ impl TestApp {
         response.json().await.expect("JSON response")
     }
 
+    /// Posts an operation without a token from the client address `from`,
+    /// as a proxy trusted with `X-Forwarded-For` would say (the app runs
+    /// with `trust_forwarded_for`): for per-address limits.
+    pub async fn graphql_from(&self, from: &str, query: &str, variables: Value) -> Value {
+        self.client
+            .post(self.url("/graphql"))
+            .header("x-forwarded-for", from)
+            .json(&json!({ "query": query, "variables": variables }))
+            .send()
+            .await
+            .expect("request sent")
+            .json()
+            .await
+            .expect("JSON response")
+    }
+
     /// Posts an operation that must succeed and returns its `data`.
     pub async fn data(&self, query: &str, variables: Value, token: Option<&str>) -> Value {
         let response = self.graphql(query, variables, token).await;

@@ -73,19 +73,12 @@ fn generated_usernames_do_not_run_out() {
 }
 
 async fn request_code_from(app: &TestApp, address: &str, phone: &str) -> Value {
-    app.client
-        .post(app.url("/graphql"))
-        .header("x-forwarded-for", address)
-        .json(&json!({
-            "query": "mutation($phone: String!) { requestSmsCode(input: { phone: $phone }) { phone } }",
-            "variables": { "phone": phone },
-        }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    app.graphql_from(
+        address,
+        "mutation($phone: String!) { requestSmsCode(input: { phone: $phone }) { phone } }",
+        json!({ "phone": phone }),
+    )
+    .await
 }
 
 /// SMS pumping: the per-address limit keyed a whole IPv6 address, and any
