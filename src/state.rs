@@ -189,14 +189,25 @@ impl AppState {
             sign_in_providers(&settings, &secret)?,
             outbox,
         );
-        let social = Social::new(db.clone(), pubsub.clone(), profiles.clone(), graph.clone());
-        let groups = Groups::new(db.clone(), pubsub.clone(), settings.group_member_cap);
-        let mut chat = Chat::new(db.clone(), pubsub.clone(), settings.direct_messages);
+        let social = Social::new(
+            db.clone(),
+            pubsub.clone(),
+            profiles.clone(),
+            graph.clone(),
+            outbox,
+        );
+        let groups = Groups::new(
+            db.clone(),
+            pubsub.clone(),
+            settings.group_member_cap,
+            outbox,
+        );
+        let mut chat = Chat::new(db.clone(), pubsub.clone(), settings.direct_messages, outbox);
         if settings.send_batching == Switch::On
             && db.primary().get_database_backend() == DbBackend::Postgres
         {
             let (batches, writers) =
-                SendBatches::start(db.clone(), pubsub.clone(), settings.direct_messages);
+                SendBatches::start(db.clone(), pubsub.clone(), settings.direct_messages, outbox);
             chat = chat.with_send_batches(batches);
             background.0.extend(writers);
         }
@@ -221,6 +232,7 @@ impl AppState {
             chat.clone(),
             settings.super_likes_per_day,
             profiles.clone(),
+            outbox,
         );
         let (index, keeping) = DiscoveryIndex::spawn(db.clone(), invalidations.clone());
         background.0.push(keeping);

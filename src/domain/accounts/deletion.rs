@@ -58,6 +58,14 @@ impl Accounts {
         let ended_matches = discovery::forget_user(&txn, user_id).await?;
         user::Entity::delete_by_id(user_id).exec(&txn).await?;
         self.outbox
+            .append_all(
+                &txn,
+                ended_matches
+                    .iter()
+                    .map(|ended| discovery::match_ended_by_deletion(ended, user_id)),
+            )
+            .await?;
+        self.outbox
             .append(
                 &txn,
                 DomainEvent::new(

@@ -3,6 +3,8 @@
 
 use chrono::Utc;
 use entity::user;
+use sea_orm::TransactionTrait;
+use serde_json::json;
 use uuid::Uuid;
 
 use super::Accounts;
@@ -10,6 +12,7 @@ use crate::{
     domain::{
         discovery,
         events::{Event, presence_topic},
+        outbox::DomainEvent,
         users::{self, ProfileChanges},
     },
     error::AppResult,
@@ -29,11 +32,17 @@ impl Accounts {
     ) -> AppResult<user::Model> {
         let visibility_changed = changes.presence_visibility.is_some();
         let changes = changes.check()?;
+        let fields = changes.fields();
+        let txn = self.db.begin().await?;
         if let Some(birthdate) = changes.new_birthdate() {
-            discovery::follow_birthdate(&self.db, user_id, birthdate, Utc::now().date_naive())
-                .await?;
+            discovery::follow_birthdate(&txn, user_id, birthdate, Utc::now().date_naive()).await?;
         }
-        let updated = users::update_profile(&self.db, &self.profiles, user_id, changes).await?;
+        let updated = users::update_profile(&txn, user_id, changes).await?;
+        self.outbox
+            .append(&txn, profile_updated(&updated, &fields))
+            .await?;
+        txn.commit().await?;
+        self.profiles.invalidate(&[user_id]).await;
         if visibility_changed {
             self.pubsub.publish(
                 &presence_topic(user_id),
@@ -42,4 +51,24 @@ impl Accounts {
         }
         Ok(updated)
     }
+}
+
+/// `user.profile_updated`: which fields changed, with the new values of
+/// those a profile page shows anyway. A birthdate and a location are only
+/// named: where someone is, or their exact birthday, leaves kith nowhere.
+fn profile_updated(user: &user::Model, fields: &[&str]) -> DomainEvent {
+    let mut data = json!({ "userId": user.id, "changed": fields });
+    for &field in fields {
+        let value = match field {
+            "displayName" => json!(user.display_name),
+            "bio" => json!(user.bio),
+            "gender" => json!(user.gender),
+            "interests" => user.interests.clone(),
+            "friendListVisibility" => json!(user.friend_list_visibility),
+            "presenceVisibility" => json!(user.presence_visibility),
+            _ => continue,
+        };
+        data[field] = value;
+    }
+    DomainEvent::new("user.profile_updated", Some(user.id), data)
 }

@@ -7,7 +7,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::{Chat, Membership, Message, message_not_found, now};
+use super::{Chat, Membership, Message, message_not_found, now, outbox_events};
 use crate::{
     domain::{events::Event, media},
     error::{AppError, AppResult},
@@ -83,22 +83,27 @@ impl Chat {
         if message.body == body {
             return Ok(message);
         }
+        let txn = self.db.begin().await?;
         // Only a live message: a delete that won the race keeps its tombstone.
         let updated = message::Entity::update_many()
             .col_expr(message::Column::Body, Expr::value(body))
             .col_expr(message::Column::EditedAt, Expr::value(now()))
             .filter(message::Column::Id.eq(message_id))
             .filter(message::Column::DeletedAt.is_null())
-            .exec(&self.db)
+            .exec(&txn)
             .await?;
         if updated.rows_affected == 0 {
             return Err(AppError::conflict("messageId", "the message was deleted"));
         }
         let edited = message::Entity::find_by_id(message_id)
-            .one(&self.db)
+            .one(&txn)
             .await?
             .ok_or_else(message_not_found)?;
         let message = Message::from(edited);
+        self.outbox
+            .append(&txn, outbox_events::message_edited(editor, &message))
+            .await?;
+        txn.commit().await?;
         self.publish(
             message.conversation_id,
             Event::MessageEdited {
@@ -158,8 +163,11 @@ impl Chat {
             .await?;
         // Its pictures go with its body (the media sweeper removes them).
         media::release_message_attachments(&txn, message_id).await?;
-        txn.commit().await?;
         let message = Message::from(deleted);
+        self.outbox
+            .append(&txn, outbox_events::message_deleted(actor, &message))
+            .await?;
+        txn.commit().await?;
         self.publish(
             message.conversation_id,
             Event::MessageDeleted {

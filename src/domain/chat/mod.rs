@@ -30,11 +30,14 @@
 //! - `feed`: the live stream of a conversation's messages, or all of a
 //!   viewer's, gapless and in order (`messageAdded`).
 //! - `shapes`: the conversation shapes a send keeps in memory.
+//! - `outbox_events`: the events each change appends for services outside
+//!   kith, in its transaction.
 
 pub mod activity;
 mod conversations;
 pub mod feed;
 mod messages;
+mod outbox_events;
 mod reactions;
 mod receipts;
 mod send;
@@ -49,6 +52,7 @@ use uuid::Uuid;
 use crate::{
     domain::{
         events::{Event, Events, conversation_topic},
+        outbox::Outbox,
         social,
     },
     error::{AppError, AppResult},
@@ -145,16 +149,18 @@ pub struct Chat {
     shapes: Shapes,
     /// On PostgreSQL: concurrent sends written together (`send::batch`).
     batches: Option<SendBatches>,
+    outbox: Outbox,
 }
 
 impl Chat {
-    pub fn new(db: Db, pubsub: Events, policy: DirectPolicy) -> Self {
+    pub fn new(db: Db, pubsub: Events, policy: DirectPolicy, outbox: Outbox) -> Self {
         Self {
             db,
             pubsub,
             policy,
             shapes: Shapes::default(),
             batches: None,
+            outbox,
         }
     }
 

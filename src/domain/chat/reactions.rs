@@ -3,10 +3,13 @@
 use std::collections::HashMap;
 
 use entity::message_reaction;
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    TransactionTrait,
+};
 use uuid::Uuid;
 
-use super::{Chat, Message, now};
+use super::{Chat, Message, now, outbox_events};
 use crate::{
     domain::events::Event,
     error::{AppError, AppResult},
@@ -55,6 +58,7 @@ impl Chat {
                 format!("a message holds at most {MAX_DISTINCT_REACTIONS} different reactions"),
             ));
         }
+        let txn = self.db.begin().await?;
         message_reaction::Entity::insert(message_reaction::ActiveModel {
             message_id: Set(message_id),
             user_id: Set(user),
@@ -72,8 +76,15 @@ impl Chat {
             ])
             .to_owned(),
         )
-        .exec_without_returning(&self.db)
+        .exec_without_returning(&txn)
         .await?;
+        self.outbox
+            .append(
+                &txn,
+                outbox_events::reaction("reaction.added", user, &message, &emoji),
+            )
+            .await?;
+        txn.commit().await?;
         self.publish(
             message.conversation_id,
             Event::ReactionChanged {
@@ -92,12 +103,22 @@ impl Chat {
         let (message, membership) = self.message_for(user, message_id).await?;
         // Taking a reaction back reaches the other side as adding one does.
         self.check_may_write(user, &membership).await?;
+        let txn = self.db.begin().await?;
         let removed = message_reaction::Entity::delete_many()
             .filter(message_reaction::Column::MessageId.eq(message_id))
             .filter(message_reaction::Column::UserId.eq(user))
-            .filter(message_reaction::Column::Emoji.eq(emoji))
-            .exec(&self.db)
+            .filter(message_reaction::Column::Emoji.eq(&emoji))
+            .exec(&txn)
             .await?;
+        if removed.rows_affected > 0 {
+            self.outbox
+                .append(
+                    &txn,
+                    outbox_events::reaction("reaction.removed", user, &message, &emoji),
+                )
+                .await?;
+        }
+        txn.commit().await?;
         if removed.rows_affected > 0 {
             self.publish(
                 message.conversation_id,

@@ -4,10 +4,12 @@
 use std::collections::HashMap;
 
 use entity::conversation_participant as participant;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, sea_query::Expr};
+use sea_orm::{
+    ColumnTrait, EntityTrait, QueryFilter, QueryOrder, TransactionTrait, sea_query::Expr,
+};
 use uuid::Uuid;
 
-use super::{Chat, Membership, not_found};
+use super::{Chat, Membership, not_found, outbox_events};
 use crate::{
     domain::events::{Event, conversation_topic},
     error::{AppError, AppResult},
@@ -36,13 +38,23 @@ impl Chat {
         // unmatch or a block the pointer stays where it was.
         self.check_may_write(viewer, &membership).await?;
         let target = Ord::min(up_to_seq, membership.conversation.last_seq);
+        let txn = self.db.begin().await?;
         let moved = participant::Entity::update_many()
             .col_expr(participant::Column::LastReadSeq, Expr::value(target))
             .filter(participant::Column::ConversationId.eq(conversation_id))
             .filter(participant::Column::UserId.eq(viewer))
             .filter(participant::Column::LastReadSeq.lt(target))
-            .exec(&self.db)
+            .exec(&txn)
             .await?;
+        if moved.rows_affected > 0 {
+            self.outbox
+                .append(
+                    &txn,
+                    outbox_events::conversation_read(viewer, conversation_id, target),
+                )
+                .await?;
+        }
+        txn.commit().await?;
         if moved.rows_affected > 0 {
             self.pubsub.publish(
                 &conversation_topic(conversation_id),

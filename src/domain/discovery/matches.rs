@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::Discovery;
 use crate::{
     domain::events::Events,
-    domain::social,
+    domain::{outbox::DomainEvent, social},
     error::{AppError, AppResult},
 };
 
@@ -90,6 +90,11 @@ impl Discovery {
         // Under the pair's lock, as a send to their conversation reads it.
         social::lock_pair(&txn, found.user_low, found.user_high).await?;
         let ended = social::end_match(&txn, found.user_low, found.user_high).await?;
+        if let Some(ended) = &ended {
+            self.outbox
+                .append(&txn, ended.event(viewer, "unmatched"))
+                .await?;
+        }
         txn.commit().await?;
         let Some(ended) = ended else {
             return Err(AppError::not_found("match not found"));
@@ -128,6 +133,16 @@ fn current_matches_of(user: Uuid) -> Select<user_match::Entity> {
                 .add(user_match::Column::UserHigh.eq(user)),
         )
         .filter(user_match::Column::UnmatchedAt.is_null())
+}
+
+/// `match.ended` for a match an account's deletion (by `user_id`) ended.
+pub fn match_ended_by_deletion(ended: &Match, user_id: Uuid) -> DomainEvent {
+    social::EndedMatch {
+        id: ended.id,
+        user_low: ended.user_low,
+        user_high: ended.user_high,
+    }
+    .event(user_id, "deleted")
 }
 
 /// Tells both users their match ended, so their apps can drop it.

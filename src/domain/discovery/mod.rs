@@ -25,7 +25,7 @@
 //! - `index`: the listed users by map cell, which decks are dealt from.
 //! - `compatibility`: distances, the score and the rank of a candidate.
 
-use crate::domain::{chat::Chat, events::Events, users};
+use crate::domain::{chat::Chat, events::Events, outbox::Outbox, users};
 use crate::infra::db::Db;
 
 pub mod compatibility;
@@ -37,7 +37,7 @@ mod swipes;
 
 pub use compatibility::AffinityKey;
 pub use index::DiscoveryIndex;
-pub use matches::{Match, announce_match_ended, forget_user};
+pub use matches::{Match, announce_match_ended, forget_user, match_ended_by_deletion};
 pub use preferences::{
     ADULT_AGE, GenderSet, MAX_AGE, MAX_DISTANCE_KM, PreferenceChanges, Preferences, Profile,
     check_age_range, check_distance, default_age_range, follow_birthdate, new_account_defaults,
@@ -53,6 +53,8 @@ pub struct Discovery {
     super_likes_per_day: u32,
     /// Preferences live in users' rows: changed ones are forgotten here.
     profiles: users::Profiles,
+    /// Likes and matches, for services outside kith.
+    outbox: Outbox,
 }
 
 impl Discovery {
@@ -62,6 +64,7 @@ impl Discovery {
         chat: Chat,
         super_likes_per_day: u32,
         profiles: users::Profiles,
+        outbox: Outbox,
     ) -> Self {
         Self {
             profiles,
@@ -69,6 +72,7 @@ impl Discovery {
             pubsub,
             chat,
             super_likes_per_day,
+            outbox,
         }
     }
 }

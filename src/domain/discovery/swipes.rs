@@ -9,12 +9,13 @@ use sea_orm::{
     TransactionTrait,
     sea_query::{ExprTrait, OnConflict},
 };
+use serde_json::json;
 use uuid::Uuid;
 
 use super::{Discovery, Match, Profile, matches::match_of_pair};
 use crate::{
     domain::events::{Event, user_topic},
-    domain::social,
+    domain::{outbox::DomainEvent, social},
     error::{AppError, AppResult, is_unique_violation},
 };
 
@@ -165,6 +166,23 @@ impl Discovery {
             )
             .exec_without_returning(&txn)
             .await?;
+            // A pass stays between the viewer and kith.
+            if stored.likes() {
+                self.outbox
+                    .append(
+                        &txn,
+                        DomainEvent::new(
+                            "swipe.liked",
+                            Some(viewer),
+                            json!({
+                                "swiperId": viewer,
+                                "targetId": target,
+                                "superLike": stored == SwipeKind::SuperLike,
+                            }),
+                        ),
+                    )
+                    .await?;
+            }
         }
         if !(stored.likes() && liked_viewer) {
             txn.commit().await?;
@@ -191,7 +209,23 @@ impl Discovery {
         .exec_without_returning(&txn)
         .await;
         match inserted {
-            Ok(_) => txn.commit().await?,
+            Ok(_) => {
+                self.outbox
+                    .append(
+                        &txn,
+                        DomainEvent::new(
+                            "match.created",
+                            Some(viewer),
+                            json!({
+                                "matchId": row.id,
+                                "userIds": [row.user_low, row.user_high],
+                                "createdAt": row.created_at,
+                            }),
+                        ),
+                    )
+                    .await?;
+                txn.commit().await?;
+            }
             // The pair's lock makes this unreachable; should it happen, the
             // match that won stands.
             Err(err) if is_unique_violation(&err) => {

@@ -17,6 +17,7 @@ use super::{
         conflict_on_unique, invitation_not_found, lock_for, lock_group, require_still_manages,
     },
     join_requests::join_request_row,
+    outbox_events::Via,
     roles::role_of,
 };
 use crate::{
@@ -97,10 +98,14 @@ impl Groups {
         };
         if let Some(request) = join_request_row(&txn, group_id, user_id).await? {
             // They asked first: the invitation is the yes.
-            let joined = self.admit(&txn, &locked.group, user_id).await?;
+            let joined = self
+                .admit(&txn, &locked.group, user_id, actor, Via::JoinRequest)
+                .await?;
+            let approved = JoinRequest::from_row(request, JoinRequestStatus::Approved);
+            self.outbox.append(&txn, approved.event(actor)).await?;
             txn.commit().await?;
             self.announce_joined(user_id, joined);
-            self.announce_approved(JoinRequest::from_row(request, JoinRequestStatus::Approved));
+            self.announce_approved(approved);
             return Ok(Invitation::from_row(row, InvitationStatus::Accepted));
         }
         group_invitation::Entity::insert(row.clone().into_active_model())
@@ -110,8 +115,9 @@ impl Groups {
                 "userId",
                 "an invitation is already pending",
             ))?;
-        txn.commit().await?;
         let invitation = Invitation::from_row(row, InvitationStatus::Pending);
+        self.outbox.append(&txn, invitation.event(actor)).await?;
+        txn.commit().await?;
         self.pubsub.publish(
             &user_topic(user_id),
             Event::GroupInvitationReceived {
@@ -137,16 +143,20 @@ impl Groups {
                 "this invitation no longer holds: you and its sender blocked one another",
             ));
         }
-        let joined = self.admit(&txn, &group, actor).await?;
+        let joined = self
+            .admit(&txn, &group, actor, actor, Via::Invitation)
+            .await?;
+        let accepted = Invitation::from_row(invitation, InvitationStatus::Accepted);
+        self.outbox.append(&txn, accepted.event(actor)).await?;
         txn.commit().await?;
         self.announce_joined(actor, joined);
-        Ok(Invitation::from_row(invitation, InvitationStatus::Accepted))
+        Ok(accepted)
     }
 
     /// The invitee says no.
     pub async fn decline_invitation(&self, actor: Uuid, id: Uuid) -> AppResult<Invitation> {
         let invitation = self.invitation_to(actor, id).await?;
-        self.remove_invitation(invitation, InvitationStatus::Declined, None)
+        self.remove_invitation(actor, invitation, InvitationStatus::Declined, false)
             .await
     }
 
@@ -167,7 +177,7 @@ impl Groups {
                 invitation_not_found()
             });
         }
-        self.remove_invitation(invitation, InvitationStatus::Revoked, Some(actor))
+        self.remove_invitation(actor, invitation, InvitationStatus::Revoked, true)
             .await
     }
 
@@ -247,17 +257,19 @@ impl Groups {
     }
 
     /// Declines or revokes under the group's lock, so it and an accept cannot
-    /// both win. A revoking `manager` must still manage the group under the lock.
+    /// both win. A revoking `actor` (`as_manager`) must still manage the
+    /// group under the lock.
     async fn remove_invitation(
         &self,
+        actor: Uuid,
         invitation: group_invitation::Model,
         status: InvitationStatus,
-        manager: Option<Uuid>,
+        as_manager: bool,
     ) -> AppResult<Invitation> {
         let txn = self.db.begin().await?;
         lock_group(&txn, invitation.group_id).await?;
-        if let Some(manager) = manager {
-            require_still_manages(&txn, invitation.group_id, manager, invitation_not_found).await?;
+        if as_manager {
+            require_still_manages(&txn, invitation.group_id, actor, invitation_not_found).await?;
         }
         let deleted = group_invitation::Entity::delete_by_id(invitation.id)
             .exec(&txn)
@@ -265,8 +277,10 @@ impl Groups {
         if deleted.rows_affected == 0 {
             return Err(invitation_not_found());
         }
+        let answered = Invitation::from_row(invitation, status);
+        self.outbox.append(&txn, answered.event(actor)).await?;
         txn.commit().await?;
-        Ok(Invitation::from_row(invitation, status))
+        Ok(answered)
     }
 }
 

@@ -17,6 +17,7 @@ use super::{
         conflict_on_unique, join_request_not_found, lock_for, lock_group, require_still_manages,
     },
     invitations::invitation_row,
+    outbox_events::Via,
     roles::{managers_of, role_of},
 };
 use crate::{
@@ -87,7 +88,12 @@ impl Groups {
         };
         let policy = JoinPolicy::from_stored(&locked.group.join_policy);
         if invited || policy == JoinPolicy::Open {
-            let joined = self.admit(&txn, &locked.group, actor).await?;
+            let via = if invited {
+                Via::Invitation
+            } else {
+                Via::Joined
+            };
+            let joined = self.admit(&txn, &locked.group, actor, actor, via).await?;
             txn.commit().await?;
             self.announce_joined(actor, joined);
             return Ok(JoinOutcome::Joined);
@@ -115,8 +121,9 @@ impl Groups {
                 "a join request is already pending",
             ))?;
         let managers = managers_of(&txn, group_id).await?;
-        txn.commit().await?;
         let request = JoinRequest::from_row(row, JoinRequestStatus::Pending);
+        self.outbox.append(&txn, request.event(actor)).await?;
+        txn.commit().await?;
         for manager in managers {
             self.pubsub.publish(
                 &user_topic(manager),
@@ -139,10 +146,13 @@ impl Groups {
             .await?
             .ok_or_else(join_request_not_found)?;
         require_still_manages(&txn, group.id, actor, join_request_not_found).await?;
-        let joined = self.admit(&txn, &group, request.user_id).await?;
-        txn.commit().await?;
-        self.announce_joined(request.user_id, joined);
+        let joined = self
+            .admit(&txn, &group, request.user_id, actor, Via::JoinRequest)
+            .await?;
         let approved = JoinRequest::from_row(request, JoinRequestStatus::Approved);
+        self.outbox.append(&txn, approved.event(actor)).await?;
+        txn.commit().await?;
+        self.announce_joined(approved.user_id, joined);
         self.announce_approved(approved.clone());
         Ok(approved)
     }
@@ -150,7 +160,7 @@ impl Groups {
     /// An owner or admin says no.
     pub async fn reject_join_request(&self, actor: Uuid, id: Uuid) -> AppResult<JoinRequest> {
         let request = self.request_managed_by(actor, id).await?;
-        self.remove_join_request(request, JoinRequestStatus::Rejected, Some(actor))
+        self.remove_join_request(actor, request, JoinRequestStatus::Rejected, true)
             .await
     }
 
@@ -161,7 +171,7 @@ impl Groups {
             .await?
             .filter(|r| r.user_id == actor)
             .ok_or_else(join_request_not_found)?;
-        self.remove_join_request(request, JoinRequestStatus::Cancelled, None)
+        self.remove_join_request(actor, request, JoinRequestStatus::Cancelled, false)
             .await
     }
 
@@ -227,16 +237,19 @@ impl Groups {
         Ok(request)
     }
 
+    /// Rejects or cancels under the group's lock; a rejecting `actor`
+    /// (`as_manager`) must still manage the group under it.
     async fn remove_join_request(
         &self,
+        actor: Uuid,
         request: group_join_request::Model,
         status: JoinRequestStatus,
-        manager: Option<Uuid>,
+        as_manager: bool,
     ) -> AppResult<JoinRequest> {
         let txn = self.db.begin().await?;
         lock_group(&txn, request.group_id).await?;
-        if let Some(manager) = manager {
-            require_still_manages(&txn, request.group_id, manager, join_request_not_found).await?;
+        if as_manager {
+            require_still_manages(&txn, request.group_id, actor, join_request_not_found).await?;
         }
         let deleted = group_join_request::Entity::delete_by_id(request.id)
             .exec(&txn)
@@ -244,8 +257,10 @@ impl Groups {
         if deleted.rows_affected == 0 {
             return Err(join_request_not_found());
         }
+        let answered = JoinRequest::from_row(request, status);
+        self.outbox.append(&txn, answered.event(actor)).await?;
         txn.commit().await?;
-        Ok(JoinRequest::from_row(request, status))
+        Ok(answered)
     }
 
     pub(super) fn announce_approved(&self, request: JoinRequest) {

@@ -17,6 +17,7 @@ use super::{
     GroupChanges, Groups, NewGroup, Role, Visibility,
     checks::{lock_for, may_see},
     membership::insert_member,
+    outbox_events,
 };
 use crate::{
     domain::{
@@ -46,6 +47,9 @@ impl Groups {
         .await?;
         insert_member(&txn, created.id, owner, Role::Owner).await?;
         let joined = chat::open_group_conversation(&txn, created.id, owner).await?;
+        self.outbox
+            .append(&txn, outbox_events::created(owner, &created))
+            .await?;
         txn.commit().await?;
         self.announce_joined(owner, Some(joined));
         Ok(created)
@@ -61,6 +65,15 @@ impl Groups {
         let txn = self.db.begin().await?;
         let locked = lock_for(&txn, group_id, actor).await?;
         locked.require_manager("change the group")?;
+        let changed: Vec<&str> = [
+            ("name", changes.name.is_some()),
+            ("description", changes.description.is_some()),
+            ("visibility", changes.visibility.is_some()),
+            ("joinPolicy", changes.join_policy.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(field, set)| set.then_some(field))
+        .collect();
         let mut row = group::ActiveModel {
             id: Set(group_id),
             updated_at: Set(Utc::now()),
@@ -78,6 +91,9 @@ impl Groups {
             .join_policy
             .map_or(NotSet, |p| Set(p.as_str().to_owned()));
         let updated = group::Entity::update(row).exec(&txn).await?;
+        self.outbox
+            .append(&txn, outbox_events::updated(actor, &updated, &changed))
+            .await?;
         txn.commit().await?;
         Ok(updated)
     }
@@ -91,6 +107,9 @@ impl Groups {
             return Err(AppError::forbidden("only the group's owner may delete it"));
         }
         group::Entity::delete_by_id(group_id).exec(&txn).await?;
+        self.outbox
+            .append(&txn, outbox_events::deleted(actor, group_id))
+            .await?;
         txn.commit().await?;
         self.pubsub
             .publish(&group_topic(group_id), Event::GroupDeleted { group_id });

@@ -15,6 +15,7 @@ use uuid::Uuid;
 use super::{
     Groups, Role,
     checks::{conflict_on_unique, lock_for, lock_group, not_a_member, reread},
+    outbox_events::{self, Via},
     roles::{member_row, owner_of, role_of, set_member_role},
 };
 use crate::{
@@ -97,6 +98,9 @@ impl Groups {
             Some(_) => {}
         }
         let conversation = remove_member(&txn, group_id, actor).await?;
+        self.outbox
+            .append(&txn, outbox_events::member_left(group_id, actor))
+            .await?;
         let group = reread(&txn, group_id).await?;
         txn.commit().await?;
         self.announce_removed(group_id, actor, conversation);
@@ -122,7 +126,9 @@ impl Groups {
                     "you can add your friends only; invite anyone else",
                 ));
             }
-            let joined = self.admit(&txn, &locked.group, user_id).await?;
+            let joined = self
+                .admit(&txn, &locked.group, user_id, actor, Via::Added)
+                .await?;
             let group = reread(&txn, group_id).await?;
             txn.commit().await?;
             self.announce_joined(user_id, joined);
@@ -159,6 +165,12 @@ impl Groups {
             ));
         }
         let conversation = remove_member(&txn, group_id, user_id).await?;
+        self.outbox
+            .append(
+                &txn,
+                outbox_events::member_removed(actor, group_id, user_id),
+            )
+            .await?;
         let group = reread(&txn, group_id).await?;
         txn.commit().await?;
         self.announce_removed(group_id, user_id, conversation);
@@ -168,12 +180,15 @@ impl Groups {
     /// Adds `user_id` as a `MEMBER` under the group's lock (taken after the
     /// user's own, see [`social::lock_user`]): refused when the group is full or
     /// when the user and the owner block one another; their pending invitation
-    /// and join request are answered by it.
+    /// and join request are answered by it. `actor` let them in (or is them),
+    /// `via` says how.
     pub(super) async fn admit(
         &self,
         txn: &DatabaseTransaction,
         group: &group::Model,
         user_id: Uuid,
+        actor: Uuid,
+        via: Via,
     ) -> AppResult<Option<chat::Joined>> {
         self.check_may_join(txn, group.id, user_id).await?;
         // `group` was read under the lock, so its count is current.
@@ -195,6 +210,12 @@ impl Groups {
             .filter(group_join_request::Column::GroupId.eq(group.id))
             .filter(group_join_request::Column::UserId.eq(user_id))
             .exec(txn)
+            .await?;
+        self.outbox
+            .append(
+                txn,
+                outbox_events::member_joined(actor, group.id, user_id, via),
+            )
             .await?;
         Ok(joined)
     }

@@ -39,14 +39,20 @@
 //!   answer.
 //! - `checks.rs`: what every change shares: the group's lock, who may see a
 //!   group, who still manages it, and the errors that say no.
+//! - `outbox_events.rs`: the events each change appends for services outside
+//!   kith, in its transaction.
 
-use crate::{domain::events::Events, infra::db::Db};
+use crate::{
+    domain::{events::Events, outbox::Outbox},
+    infra::db::Db,
+};
 
 mod checks;
 mod invitations;
 mod join_requests;
 mod lifecycle;
 mod membership;
+mod outbox_events;
 mod roles;
 mod settings;
 
@@ -64,14 +70,16 @@ pub struct Groups {
     db: Db,
     pubsub: Events,
     member_cap: i64,
+    outbox: Outbox,
 }
 
 impl Groups {
-    pub fn new(db: Db, pubsub: Events, member_cap: u32) -> Self {
+    pub fn new(db: Db, pubsub: Events, member_cap: u32, outbox: Outbox) -> Self {
         Self {
             db,
             pubsub,
             member_cap: i64::from(member_cap),
+            outbox,
         }
     }
 }

@@ -13,6 +13,7 @@ use uuid::Uuid;
 use super::{
     Groups, Member,
     checks::{lock_for, not_a_member, reread},
+    outbox_events,
 };
 use crate::error::{AppError, AppResult};
 
@@ -97,6 +98,12 @@ impl Groups {
         let member = if current == role {
             member
         } else {
+            self.outbox
+                .append(
+                    &txn,
+                    outbox_events::role_changed(actor, group_id, user_id, current, role),
+                )
+                .await?;
             set_member_role(&txn, member, role).await?
         };
         txn.commit().await?;
@@ -128,8 +135,20 @@ impl Groups {
             .await?
             .ok_or_else(|| AppError::Internal(anyhow::anyhow!("owner without a member row")))?;
         // Demote first: the one-owner index never sees two.
+        let heir_was = Role::from_stored(&heir.role);
         set_member_role(&txn, owner, Role::Admin).await?;
         set_member_role(&txn, heir, Role::Owner).await?;
+        for (user, from, to) in [
+            (actor, Role::Owner, Role::Admin),
+            (user_id, heir_was, Role::Owner),
+        ] {
+            self.outbox
+                .append(
+                    &txn,
+                    outbox_events::role_changed(actor, group_id, user, from, to),
+                )
+                .await?;
+        }
         let group = reread(&txn, group_id).await?;
         txn.commit().await?;
         Ok(group)

@@ -112,21 +112,39 @@ impl Outbox {
 
     /// Appends `event` through `db`, which is the change's transaction.
     pub async fn append(self, db: &impl ConnectionTrait, event: DomainEvent) -> AppResult<()> {
+        self.append_all(db, [event]).await
+    }
+
+    /// Appends `events` in their order, in one statement: a batch of sends
+    /// states its messages together.
+    pub async fn append_all(
+        self,
+        db: &impl ConnectionTrait,
+        events: impl IntoIterator<Item = DomainEvent>,
+    ) -> AppResult<()> {
         if !self.enabled {
             return Ok(());
         }
-        outbox_event::Entity::insert(outbox_event::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            event_type: Set(event.kind.to_owned()),
-            version: Set(event.version),
-            occurred_at: Set(Utc::now()),
-            actor: Set(event.actor),
-            data: Set(event.data.to_string()),
-            // PostgreSQL fills it in (the column's default).
-            ..Default::default()
-        })
-        .exec_without_returning(db)
-        .await?;
+        let occurred_at = Utc::now();
+        let rows: Vec<_> = events
+            .into_iter()
+            .map(|event| outbox_event::ActiveModel {
+                id: Set(Uuid::now_v7()),
+                event_type: Set(event.kind.to_owned()),
+                version: Set(event.version),
+                occurred_at: Set(occurred_at),
+                actor: Set(event.actor),
+                data: Set(event.data.to_string()),
+                // PostgreSQL fills it in (the column's default).
+                ..Default::default()
+            })
+            .collect();
+        if rows.is_empty() {
+            return Ok(());
+        }
+        outbox_event::Entity::insert_many(rows)
+            .exec_without_returning(db)
+            .await?;
         Ok(())
     }
 }

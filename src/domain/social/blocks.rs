@@ -7,14 +7,21 @@ use entity::{block, friend_request};
 use sea_orm::{
     ActiveValue::Set,
     ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, TransactionTrait,
+    QuerySelect, TransactionTrait, TryInsertResult,
     sea_query::{Expr, ExprTrait, Query},
 };
 use uuid::Uuid;
 
-use super::{Social, friends::delete_friendship, lock_pair, ordered, standing, user_exists};
+use super::{
+    Social,
+    friends::{delete_friendship, friendship_removed},
+    lock_pair, ordered, standing, user_exists,
+};
 use crate::{
-    domain::events::{Event, user_topic},
+    domain::{
+        events::{Event, user_topic},
+        outbox::DomainEvent,
+    },
     error::{AppError, AppResult},
 };
 
@@ -28,7 +35,11 @@ impl Social {
         let txn = self.db.begin().await?;
         lock_pair(&txn, viewer, other).await?;
         check_reachable(&txn, viewer, other, OwnBlock::Allow).await?;
-        delete_friendship(&txn, viewer, other).await?;
+        if delete_friendship(&txn, viewer, other).await? {
+            self.outbox
+                .append(&txn, friendship_removed(viewer, other, "blocked"))
+                .await?;
+        }
         let (low, high) = ordered(viewer, other);
         friend_request::Entity::delete_many()
             .filter(friend_request::Column::PairLow.eq(low))
@@ -37,7 +48,12 @@ impl Social {
             .await?;
         // A block ends a match for good, as unmatching does.
         let ended_match = standing::end_match(&txn, viewer, other).await?;
-        block::Entity::insert(block::ActiveModel {
+        if let Some(ended) = &ended_match {
+            self.outbox
+                .append(&txn, ended.event(viewer, "blocked"))
+                .await?;
+        }
+        let inserted = block::Entity::insert(block::ActiveModel {
             blocker_id: Set(viewer),
             blocked_id: Set(other),
             created_at: Set(Utc::now()),
@@ -45,6 +61,11 @@ impl Social {
         .on_conflict_do_nothing()
         .exec_without_returning(&txn)
         .await?;
+        if matches!(inserted, TryInsertResult::Inserted(rows) if rows > 0) {
+            self.outbox
+                .append(&txn, block_event("user.blocked", viewer, other))
+                .await?;
+        }
         txn.commit().await?;
         self.forget_friendship(viewer, other).await;
         self.forget_pending(viewer, other).await;
@@ -68,11 +89,18 @@ impl Social {
             return Err(AppError::bad_input("userId", "you cannot unblock yourself"));
         }
         check_reachable(&self.db, viewer, other, OwnBlock::Allow).await?;
-        block::Entity::delete_many()
+        let txn = self.db.begin().await?;
+        let lifted = block::Entity::delete_many()
             .filter(block::Column::BlockerId.eq(viewer))
             .filter(block::Column::BlockedId.eq(other))
-            .exec(&self.db)
+            .exec(&txn)
             .await?;
+        if lifted.rows_affected > 0 {
+            self.outbox
+                .append(&txn, block_event("user.unblocked", viewer, other))
+                .await?;
+        }
+        txn.commit().await?;
         self.graph.forget_blockers(&[other]).await;
         self.graph.forget_pending_or_blocked(&[viewer]).await;
         Ok(())
@@ -235,4 +263,14 @@ where
         .and_where(block::Column::BlockedId.eq(viewer))
         .to_owned();
     Condition::all().add(Expr::exists(blocked_viewer).not())
+}
+
+/// `user.blocked` or `user.unblocked`: `blocker` blocked `blocked`, or
+/// lifted it.
+fn block_event(kind: &'static str, blocker: Uuid, blocked: Uuid) -> DomainEvent {
+    DomainEvent::new(
+        kind,
+        Some(blocker),
+        serde_json::json!({ "blockerId": blocker, "blockedId": blocked }),
+    )
 }

@@ -10,10 +10,14 @@ use sea_orm::{
     QuerySelect, TransactionTrait,
     sea_query::{Alias, Expr, ExprTrait, IntoIden, Query, UnionType},
 };
+use serde_json::json;
 use uuid::Uuid;
 
 use super::{OwnBlock, Social, after_cursor, check_reachable, graph, limit_of, lock_pair};
-use crate::error::{AppError, AppResult};
+use crate::{
+    domain::outbox::DomainEvent,
+    error::{AppError, AppResult},
+};
 
 /// How the viewer stands to another user.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,7 +44,11 @@ impl Social {
         let txn = self.db.begin().await?;
         lock_pair(&txn, viewer, other).await?;
         check_reachable(&txn, viewer, other, OwnBlock::Allow).await?;
-        delete_friendship(&txn, viewer, other).await?;
+        if delete_friendship(&txn, viewer, other).await? {
+            self.outbox
+                .append(&txn, friendship_removed(viewer, other, "removed"))
+                .await?;
+        }
         txn.commit().await?;
         self.forget_friendship(viewer, other).await;
         Ok(())
@@ -269,11 +277,12 @@ pub async fn are_friends(db: &impl ConnectionTrait, a: Uuid, b: Uuid) -> AppResu
         .is_some())
 }
 
+/// Ends the friendship of `a` and `b`; whether there was one.
 pub(super) async fn delete_friendship(
     db: &impl ConnectionTrait,
     a: Uuid,
     b: Uuid,
-) -> AppResult<()> {
+) -> AppResult<bool> {
     let deleted = friendship::Entity::delete_many()
         .filter(
             Condition::any()
@@ -293,7 +302,17 @@ pub(super) async fn delete_friendship(
     if deleted.rows_affected > 0 {
         adjust_friend_counts(db, [a, b], -1).await?;
     }
-    Ok(())
+    Ok(deleted.rows_affected > 0)
+}
+
+/// `friend.removed`: `actor` ended the friendship with `other`, by removing
+/// them or (`reason` "blocked") by blocking them.
+pub(super) fn friendship_removed(actor: Uuid, other: Uuid, reason: &str) -> DomainEvent {
+    DomainEvent::new(
+        "friend.removed",
+        Some(actor),
+        json!({ "userId": actor, "friendId": other, "reason": reason }),
+    )
 }
 
 /// Moves both users' friend counts by `delta`, in the caller's transaction.

@@ -31,7 +31,11 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::{domain::events::Events, error::AppResult, infra::db::Db};
+use crate::{
+    domain::{events::Events, outbox::Outbox},
+    error::AppResult,
+    infra::db::Db,
+};
 
 pub use blocks::{OwnBlock, any_block_between, check_reachable, judge_blocks, not_hidden_from};
 pub use friends::{FriendListVisibility, Relationship, are_friends, forget_user};
@@ -50,6 +54,8 @@ pub struct Social {
     profiles: crate::domain::users::Profiles,
     /// The lists reads walk; every write here forgets what it changed.
     graph: Graph,
+    /// Friend requests, friendships and blocks, for services outside kith.
+    outbox: Outbox,
 }
 
 impl Social {
@@ -58,12 +64,14 @@ impl Social {
         pubsub: Events,
         profiles: crate::domain::users::Profiles,
         graph: Graph,
+        outbox: Outbox,
     ) -> Self {
         Self {
             db,
             pubsub,
             profiles,
             graph,
+            outbox,
         }
     }
 

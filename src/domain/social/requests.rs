@@ -15,7 +15,10 @@ use super::{
     ordered,
 };
 use crate::{
-    domain::events::{Event, user_topic},
+    domain::{
+        events::{Event, user_topic},
+        outbox::DomainEvent,
+    },
     error::{AppError, AppResult, is_unique_violation},
 };
 
@@ -98,6 +101,7 @@ impl Social {
             }
             // They asked first: this is a yes.
             let accepted = accept_row(&txn, existing).await?;
+            self.outbox.append(&txn, accepted.event(from)).await?;
             txn.commit().await?;
             self.announce_accepted(&accepted).await;
             return Ok(accepted);
@@ -124,9 +128,10 @@ impl Social {
                     err.into()
                 }
             })?;
+        let request = FriendRequest::from_row(inserted, RequestStatus::Pending);
+        self.outbox.append(&txn, request.event(from)).await?;
         txn.commit().await?;
         self.forget_pending(from, to).await;
-        let request = FriendRequest::from_row(inserted, RequestStatus::Pending);
         self.pubsub.publish(
             &user_topic(to),
             Event::FriendRequestReceived {
@@ -147,6 +152,7 @@ impl Social {
             .await?
             .ok_or_else(request_not_found)?;
         let accepted = accept_row(&txn, request).await?;
+        self.outbox.append(&txn, accepted.event(viewer)).await?;
         txn.commit().await?;
         self.announce_accepted(&accepted).await;
         Ok(accepted)
@@ -159,7 +165,8 @@ impl Social {
         request_id: Uuid,
     ) -> AppResult<FriendRequest> {
         let request = self.request_to(viewer, request_id).await?;
-        self.remove_request(request, RequestStatus::Declined).await
+        self.remove_request(viewer, request, RequestStatus::Declined)
+            .await
     }
 
     /// Withdraws a request `viewer` sent.
@@ -169,7 +176,8 @@ impl Social {
             .await?
             .filter(|r| r.from_user_id == viewer)
             .ok_or_else(request_not_found)?;
-        self.remove_request(request, RequestStatus::Cancelled).await
+        self.remove_request(viewer, request, RequestStatus::Cancelled)
+            .await
     }
 
     /// Pending requests sent to (`incoming`) or by the viewer, newest first.
@@ -224,6 +232,7 @@ impl Social {
     /// Declines or cancels under the pair lock, so it and an accept cannot both win.
     async fn remove_request(
         &self,
+        viewer: Uuid,
         request: friend_request::Model,
         status: RequestStatus,
     ) -> AppResult<FriendRequest> {
@@ -235,10 +244,11 @@ impl Social {
         if deleted.rows_affected == 0 {
             return Err(request_not_found());
         }
+        let request = FriendRequest::from_row(request, status);
+        self.outbox.append(&txn, request.event(viewer)).await?;
         txn.commit().await?;
-        self.forget_pending(request.from_user_id, request.to_user_id)
-            .await;
-        Ok(FriendRequest::from_row(request, status))
+        self.forget_pending(request.from, request.to).await;
+        Ok(request)
     }
 
     /// Tells the sender their request was accepted, and both that they are
@@ -258,6 +268,30 @@ impl Social {
                 Event::FriendshipStarted { user_id, friend_id },
             );
         }
+    }
+}
+
+impl FriendRequest {
+    /// What became of the request, for services outside kith:
+    /// `friend.request_sent`, `_accepted`, `_declined` or `_cancelled`,
+    /// by `actor`.
+    fn event(&self, actor: Uuid) -> DomainEvent {
+        let kind = match self.status {
+            RequestStatus::Pending => "friend.request_sent",
+            RequestStatus::Accepted => "friend.request_accepted",
+            RequestStatus::Declined => "friend.request_declined",
+            RequestStatus::Cancelled => "friend.request_cancelled",
+        };
+        let mut data = serde_json::json!({
+            "requestId": self.id,
+            "fromUserId": self.from,
+            "toUserId": self.to,
+        });
+        // The note travels with the asking only.
+        if self.status == RequestStatus::Pending {
+            data["message"] = serde_json::json!(self.message);
+        }
+        DomainEvent::new(kind, Some(actor), data)
     }
 }
 

@@ -22,7 +22,10 @@ use uuid::Uuid;
 use super::{OwnBlock, judge_blocks, ordered};
 use crate::{
     config::DirectPolicy,
-    domain::events::{Event, Events, user_topic},
+    domain::{
+        events::{Event, Events, user_topic},
+        outbox::DomainEvent,
+    },
     error::{AppError, AppResult},
     infra::sql,
 };
@@ -178,6 +181,20 @@ pub async fn end_match(
 }
 
 impl EndedMatch {
+    /// `match.ended`: `actor` ended it, by `reason` ("unmatched", "blocked",
+    /// "deleted").
+    pub fn event(&self, actor: Uuid, reason: &str) -> DomainEvent {
+        DomainEvent::new(
+            "match.ended",
+            Some(actor),
+            serde_json::json!({
+                "matchId": self.id,
+                "userIds": [self.user_low, self.user_high],
+                "reason": reason,
+            }),
+        )
+    }
+
     /// Tells both users their match ended, so their apps can drop it.
     pub fn announce(&self, pubsub: &Events) {
         for user in [self.user_low, self.user_high] {

@@ -4,15 +4,12 @@ use chrono::{Datelike, NaiveDate, Utc};
 use entity::user;
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    EntityTrait,
+    ConnectionTrait, EntityTrait,
 };
 use uuid::Uuid;
 
-use super::{FriendListVisibility, PresenceVisibility, Profiles};
-use crate::{
-    error::{AppError, AppResult},
-    infra::db::Db,
-};
+use super::{FriendListVisibility, PresenceVisibility};
+use crate::error::{AppError, AppResult};
 
 pub const MAX_INTERESTS: usize = 20;
 const MAX_INTEREST_CHARS: usize = 32;
@@ -211,6 +208,24 @@ impl CheckedChanges {
     pub fn new_birthdate(&self) -> Option<NaiveDate> {
         self.changes.birthdate.flatten()
     }
+
+    /// The fields the update sets, as the API names them.
+    pub fn fields(&self) -> Vec<&'static str> {
+        let c = &self.changes;
+        [
+            ("displayName", c.display_name.is_some()),
+            ("bio", c.bio.is_some()),
+            ("birthdate", c.birthdate.is_some()),
+            ("gender", c.gender.is_some()),
+            ("interests", c.interests.is_some()),
+            ("location", c.location.is_some()),
+            ("friendListVisibility", c.friend_list_visibility.is_some()),
+            ("presenceVisibility", c.presence_visibility.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(field, set)| set.then_some(field))
+        .collect()
+    }
 }
 
 /// `Set` when the update names the field, `NotSet` when it leaves it alone.
@@ -218,10 +233,10 @@ fn set_if<T: Into<sea_orm::Value>>(change: Option<T>) -> sea_orm::ActiveValue<T>
     change.map_or(NotSet, Set)
 }
 
-/// Changes the user's profile, and forgets their cached row everywhere.
+/// Changes the user's profile through `db` (the change's transaction); the
+/// caller forgets their cached row once it commits.
 pub async fn update_profile(
-    db: &Db,
-    profiles: &Profiles,
+    db: &impl ConnectionTrait,
     user_id: Uuid,
     checked: CheckedChanges,
 ) -> AppResult<user::Model> {
@@ -251,7 +266,6 @@ pub async fn update_profile(
             sea_orm::DbErr::RecordNotUpdated => AppError::not_found("account not found"),
             other => AppError::from(other),
         })?;
-    profiles.invalidate(&[user_id]).await;
     Ok(updated)
 }
 

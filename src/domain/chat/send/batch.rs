@@ -47,8 +47,9 @@ use super::{Draft, verdict, write::Written};
 use crate::{
     config::DirectPolicy,
     domain::{
-        chat::{Message, now},
+        chat::{Message, now, outbox_events},
         events::Events,
+        outbox::Outbox,
         social::{Standing, standing::standing_columns},
     },
     infra::db::Db,
@@ -86,12 +87,18 @@ pub struct SendBatches {
 impl SendBatches {
     /// Starts the writers on `db` (PostgreSQL); they stop when the handles
     /// are aborted or every [`SendBatches`] is dropped.
-    pub fn start(db: Db, pubsub: Events, policy: DirectPolicy) -> (Self, Vec<JoinHandle<()>>) {
+    pub fn start(
+        db: Db,
+        pubsub: Events,
+        policy: DirectPolicy,
+        outbox: Outbox,
+    ) -> (Self, Vec<JoinHandle<()>>) {
         let (queue, waiting) = mpsc::channel(QUEUED);
         let writer = Writer {
             db,
             pubsub,
             policy,
+            outbox,
             waiting: Arc::new(Mutex::new(waiting)),
         };
         let writers = (0..WRITERS)
@@ -117,6 +124,7 @@ struct Writer {
     db: Db,
     pubsub: Events,
     policy: DirectPolicy,
+    outbox: Outbox,
     waiting: Arc<Mutex<mpsc::Receiver<Queued>>>,
 }
 
@@ -149,7 +157,7 @@ impl Writer {
         // conversations rarely wait on each other in a circle.
         batch.sort_by_key(|queued| queued.draft.conversation_id);
         let drafts: Vec<&Draft> = batch.iter().map(|queued| &queued.draft).collect();
-        let written = match write_together(&self.db, self.policy, &drafts).await {
+        let written = match write_together(&self.db, self.policy, self.outbox, &drafts).await {
             Ok(written) => written,
             Err(err) => {
                 // Conflicts (a retried clientMessageId, a deadlock) end up
@@ -186,12 +194,13 @@ fn one_per_conversation(batch: Vec<Queued>) -> (Vec<Queued>, Vec<Queued>) {
         .partition(|queued| seen.insert(queued.draft.conversation_id))
 }
 
-/// Writes `drafts` in one transaction: their messages, in order; `None`,
-/// rolled back, if any one could not be written as it would alone (judged as
-/// a send alone is, by `verdict`).
+/// Writes `drafts` in one transaction: their messages, in order, and their
+/// events; `None`, rolled back, if any one could not be written as it would
+/// alone (judged as a send alone is, by `verdict`).
 async fn write_together(
     db: &Db,
     policy: DirectPolicy,
+    outbox: Outbox,
     drafts: &[&Draft],
 ) -> Result<Option<Vec<Message>>, DbErr> {
     let at = now();
@@ -230,6 +239,14 @@ async fn write_together(
     if messages.len() != drafts.len() {
         txn.rollback().await?;
         return Ok(None);
+    }
+    let events = drafts
+        .iter()
+        .zip(&messages)
+        .map(|(draft, message)| outbox_events::message_sent(draft, message));
+    if let Err(err) = outbox.append_all(&txn, events).await {
+        txn.rollback().await?;
+        return Err(DbErr::Custom(format!("appending events: {err:?}")));
     }
     txn.commit().await?;
     Ok(Some(messages))

@@ -19,7 +19,7 @@ use entity::{conversation, message};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QuerySelect};
 use uuid::Uuid;
 
-use super::{Chat, Kind, Message, Shape, not_found, now, parse_body};
+use super::{Chat, Kind, Message, Shape, not_found, now, outbox_events, parse_body};
 use crate::{
     domain::media,
     error::{AppError, AppResult, is_unique_violation},
@@ -177,6 +177,9 @@ impl Chat {
         // After the insert: a retry has already been answered above, with
         // the first message and the attachments it took.
         media::attach(&txn, sender, draft.id, &draft.attachment_ids, at).await?;
+        self.outbox
+            .append(&txn, outbox_events::message_sent(&draft, &written.message))
+            .await?;
         txn.commit().await?;
         verdict::announce(&self.pubsub, &written.message);
         Ok(written.message)
