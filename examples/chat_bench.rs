@@ -26,7 +26,14 @@
 //!   listen-queue overflows during the burst.
 //! - `send`: `--senders` users each sending into their own direct conversation
 //!   as fast as answers come back, for `--duration` seconds. Reports messages/s
-//!   and `sendMessage` latency.
+//!   and `sendMessage` latency. With `--nats-url` it runs `--rounds` times with
+//!   the events' sink off, then on (a fresh kith each), and after each "on"
+//!   case checks that the stream holds one `message.sent` per message sent.
+//! - `relay-lag` (needs `--nats-url`): `--rate` messages a second over
+//!   `--senders` direct conversations for `--duration` seconds, paced, while a
+//!   JetStream consumer reads `kith.message.sent`; reports the lag from each
+//!   event's `occurredAt` (written in the send's transaction, just before
+//!   commit) to its arrival, and how many arrived.
 //!
 //! Users, groups, conversations and sessions are written straight into the
 //! database (tokens are signed with the secret this program gives kith), so
@@ -57,6 +64,7 @@ use kith::{
 };
 use sea_orm::{ActiveValue::Set, ConnectionTrait, Database, DatabaseConnection, EntityTrait};
 use serde_json::{Value, json};
+use async_nats::jetstream;
 use tokio::{process::Command, sync::Semaphore};
 use tokio_tungstenite::tungstenite::{
     Message as WsMessage, client::IntoClientRequest, http::HeaderValue, protocol::WebSocketConfig,
@@ -109,13 +117,28 @@ struct Args {
     /// measuring, for a profiler to look at the server meanwhile.
     #[arg(long, default_value_t = 0)]
     hold: u64,
+    /// NATS with JetStream for kith's domain events (`send`, `relay-lag`).
+    /// The stream `KITH_BENCH` is made afresh for each case (any stream of
+    /// that name is deleted; no other stream may take `kith.>`).
+    #[arg(long)]
+    nats_url: Option<String>,
+    /// `send` with `--nats-url`: off/on pairs to run.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// `relay-lag`: messages a second, over all senders.
+    #[arg(long, default_value_t = 1000)]
+    rate: u32,
 }
+
+/// The stream the bench gives kith, made afresh for each case.
+const BENCH_STREAM: &str = "KITH_BENCH";
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Scenario {
     Fanout,
     Sockets,
     Send,
+    RelayLag,
 }
 
 #[tokio::main]
@@ -134,18 +157,34 @@ async fn main() -> anyhow::Result<()> {
     // Each case gets fresh processes, so nothing left over from the first
     // (its sockets going offline once their presence grace ends, say) lands
     // in the second's measurements.
-    let cases = if args.replicas > 1 {
-        vec![1, args.replicas]
-    } else {
-        vec![1]
+    anyhow::ensure!(
+        args.scenario != Scenario::RelayLag || args.nats_url.is_some(),
+        "relay-lag needs --nats-url"
+    );
+    // (replicas, whether kith relays events to `--nats-url`)
+    let cases: Vec<(usize, bool)> = match args.scenario {
+        Scenario::Fanout if args.replicas > 1 => vec![(1, false), (args.replicas, false)],
+        Scenario::Send if args.nats_url.is_some() => (0..args.rounds)
+            .flat_map(|_| [(1, false), (1, true)])
+            .collect(),
+        Scenario::RelayLag => vec![(1, true)],
+        _ => vec![(1, false)],
     };
-    for replicas in cases {
-        let cluster = Kith::start_replicas(&args, replicas).await?;
+    for (replicas, events) in cases {
+        let nats = match (&args.nats_url, events) {
+            (Some(url), true) => Some(fresh_stream(url).await?),
+            _ => None,
+        };
+        let cluster = Kith::start_replicas(&args, replicas, events).await?;
         let db = Database::connect(&args.database_url).await?;
         let result = match args.scenario {
             Scenario::Fanout => fanout(&args, &cluster, &db).await,
             Scenario::Sockets => sockets(&args, &cluster[0], &db).await,
-            Scenario::Send => send(&args, &cluster[0], &db).await,
+            Scenario::Send => send(&args, &cluster[0], &db, nats.as_ref()).await,
+            Scenario::RelayLag => match &nats {
+                Some(nats) => relay_lag(&args, &cluster[0], &db, nats).await,
+                None => unreachable!("relay-lag cases relay"),
+            },
         };
         for kith in cluster {
             kith.stop().await;
@@ -166,7 +205,11 @@ impl Kith {
     /// `count` replicas of one deployment: one database and, with Redis, one
     /// key prefix, fresh so that nothing of an earlier case or run is shared.
     /// Started one after another, so the first alone migrates the database.
-    async fn start_replicas(args: &Args, count: usize) -> anyhow::Result<Vec<Self>> {
+    async fn start_replicas(
+        args: &Args,
+        count: usize,
+        events: bool,
+    ) -> anyhow::Result<Vec<Self>> {
         let prefix = format!("chat_bench:{}:", Uuid::now_v7().simple());
         let mut replicas = Vec::with_capacity(count);
         for replica in 0..count {
@@ -174,12 +217,17 @@ impl Kith {
                 .ok()
                 .and_then(|offset| args.port.checked_add(offset))
                 .context("--port plus --replicas is past the last port")?;
-            replicas.push(Self::start(args, port, &prefix).await?);
+            replicas.push(Self::start(args, port, &prefix, events).await?);
         }
         Ok(replicas)
     }
 
-    async fn start(args: &Args, port: u16, redis_prefix: &str) -> anyhow::Result<Self> {
+    async fn start(
+        args: &Args,
+        port: u16,
+        redis_prefix: &str,
+        events: bool,
+    ) -> anyhow::Result<Self> {
         let binary: PathBuf = std::env::current_exe()?
             .parent()
             .and_then(|examples| examples.parent())
@@ -199,6 +247,12 @@ impl Kith {
                 .env("REDIS_URL", url)
                 .env("KITH_REDIS_PREFIX", redis_prefix),
             None => command.env_remove("REDIS_URL"),
+        };
+        match (&args.nats_url, events) {
+            (Some(url), true) => command
+                .env("KITH_NATS_URL", url)
+                .env("KITH_NATS_STREAM", BENCH_STREAM),
+            _ => command.env_remove("KITH_NATS_URL"),
         };
         let mut child = command
             .arg("serve")
@@ -838,7 +892,12 @@ async fn sockets(args: &Args, kith: &Kith, db: &DatabaseConnection) -> anyhow::R
     Ok(())
 }
 
-async fn send(args: &Args, kith: &Kith, db: &DatabaseConnection) -> anyhow::Result<()> {
+async fn send(
+    args: &Args,
+    kith: &Kith,
+    db: &DatabaseConnection,
+    nats: Option<&jetstream::Context>,
+) -> anyhow::Result<()> {
     let users = create_users(db, args.senders * 2).await?;
     let mut conversations = Vec::new();
     for pair in users.ids.chunks(2) {
@@ -871,13 +930,136 @@ async fn send(args: &Args, kith: &Kith, db: &DatabaseConnection) -> anyhow::Resu
         latencies.extend(result??);
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let sink = match (&args.nats_url, nats) {
+        (None, _) => "",
+        (Some(_), None) => " [events off]",
+        (Some(_), Some(_)) => " [events to JetStream]",
+    };
+    let sent = latencies.len();
     println!(
-        "send: {} messages from {} senders in {:.1} s: {:.0} messages/s",
-        latencies.len(),
+        "send{sink}: {sent} messages from {} senders in {elapsed:.1} s: {:.0} messages/s",
         args.senders,
-        elapsed,
-        latencies.len() as f64 / elapsed
+        sent as f64 / elapsed
     );
     report("sendMessage", latencies);
+    if let Some(nats) = nats {
+        // Every message's event is in the stream once the relay caught up.
+        let draining = Instant::now();
+        let mut stored = 0;
+        while draining.elapsed() < Duration::from_secs(60) {
+            stored = nats
+                .get_stream(BENCH_STREAM)
+                .await?
+                .info()
+                .await?
+                .state
+                .messages;
+            if stored >= sent as u64 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        println!(
+            "  stream: {stored} events for {sent} messages, caught up {:.2} s after the last send",
+            draining.elapsed().as_secs_f64()
+        );
+        anyhow::ensure!(stored == sent as u64, "events lost or doubled");
+    }
+    Ok(())
+}
+
+/// Deletes and makes again the stream kith relays to, so a case counts only
+/// its own events.
+async fn fresh_stream(url: &str) -> anyhow::Result<jetstream::Context> {
+    let client = async_nats::connect(url)
+        .await
+        .with_context(|| format!("connecting to NATS at {url}"))?;
+    let context = jetstream::new(client);
+    let _ = context.delete_stream(BENCH_STREAM).await;
+    context
+        .create_stream(jetstream::stream::Config {
+            name: BENCH_STREAM.into(),
+            subjects: vec!["kith.>".into()],
+            duplicate_window: Duration::from_secs(600),
+            ..Default::default()
+        })
+        .await
+        .map_err(|err| anyhow::anyhow!("creating {BENCH_STREAM} (does another stream take kith.>?): {err}"))?;
+    Ok(context)
+}
+
+/// Paced sends, and the lag from each `message.sent`'s commit to JetStream.
+async fn relay_lag(
+    args: &Args,
+    kith: &Kith,
+    db: &DatabaseConnection,
+    nats: &jetstream::Context,
+) -> anyhow::Result<()> {
+    let users = create_users(db, args.senders * 2).await?;
+    let mut conversations = Vec::new();
+    for pair in users.ids.chunks(2) {
+        let id = create_conversation(db, pair, false).await?;
+        conversations.push(ids::encode(NodeKind::Conversation, id).to_string());
+    }
+    let consumer = nats
+        .get_stream(BENCH_STREAM)
+        .await?
+        .create_consumer(jetstream::consumer::pull::Config {
+            filter_subject: "kith.message.sent".into(),
+            ack_policy: jetstream::consumer::AckPolicy::None,
+            ..Default::default()
+        })
+        .await?;
+    let total = (f64::from(args.rate) * args.duration) as usize;
+    let reading = tokio::spawn(async move {
+        let mut messages = consumer.messages().await?;
+        let mut lags = Vec::with_capacity(total);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while lags.len() < total {
+            let Ok(Some(message)) = tokio::time::timeout_at(deadline, messages.next()).await else {
+                break;
+            };
+            let message = message.map_err(|err| anyhow::anyhow!("reading the stream: {err}"))?;
+            let event: Value = serde_json::from_slice(&message.payload)?;
+            let occurred = chrono::DateTime::parse_from_rfc3339(
+                event["occurredAt"].as_str().context("an event without occurredAt")?,
+            )?;
+            let lag = Utc::now().signed_duration_since(occurred);
+            lags.push(lag.num_microseconds().unwrap_or(i64::MAX) as f64 / 1e3);
+        }
+        anyhow::Ok(lags)
+    });
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.senders)
+        .build()?;
+    let limit = Arc::new(Semaphore::new(args.senders * 4));
+    let mut pace = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(args.rate)));
+    pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let started = Instant::now();
+    let mut sends = Vec::with_capacity(total);
+    for n in 0..total {
+        pace.tick().await;
+        let permit = limit.clone().acquire_owned().await?;
+        let i = n % args.senders;
+        let (client, url) = (client.clone(), kith.http.clone());
+        let token = users.tokens[i * 2].clone();
+        let conversation = conversations[i].clone();
+        sends.push(tokio::spawn(async move {
+            let sent = send_message(&client, &url, &token, &conversation, &format!("l{n}")).await;
+            drop(permit);
+            sent
+        }));
+    }
+    for sent in join_all(sends).await {
+        sent??;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let lags = reading.await??;
+    println!(
+        "relay-lag: {total} messages in {elapsed:.1} s ({:.0}/s); {} events arrived",
+        total as f64 / elapsed,
+        lags.len()
+    );
+    report("commit to JetStream", lags);
     Ok(())
 }

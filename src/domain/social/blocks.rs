@@ -35,11 +35,7 @@ impl Social {
         let txn = self.db.begin().await?;
         lock_pair(&txn, viewer, other).await?;
         check_reachable(&txn, viewer, other, OwnBlock::Allow).await?;
-        if delete_friendship(&txn, viewer, other).await? {
-            self.outbox
-                .append(&txn, friendship_removed(viewer, other, "blocked"))
-                .await?;
-        }
+        let unfriended = delete_friendship(&txn, viewer, other).await?;
         let (low, high) = ordered(viewer, other);
         friend_request::Entity::delete_many()
             .filter(friend_request::Column::PairLow.eq(low))
@@ -48,11 +44,6 @@ impl Social {
             .await?;
         // A block ends a match for good, as unmatching does.
         let ended_match = standing::end_match(&txn, viewer, other).await?;
-        if let Some(ended) = &ended_match {
-            self.outbox
-                .append(&txn, ended.event(viewer, "blocked"))
-                .await?;
-        }
         let inserted = block::Entity::insert(block::ActiveModel {
             blocker_id: Set(viewer),
             blocked_id: Set(other),
@@ -61,11 +52,16 @@ impl Social {
         .on_conflict_do_nothing()
         .exec_without_returning(&txn)
         .await?;
-        if matches!(inserted, TryInsertResult::Inserted(rows) if rows > 0) {
-            self.outbox
-                .append(&txn, block_event("user.blocked", viewer, other))
-                .await?;
-        }
+        // The block first, then what it ended.
+        let blocked = matches!(inserted, TryInsertResult::Inserted(rows) if rows > 0)
+            .then(|| block_event("user.blocked", viewer, other));
+        let unfriended = unfriended.then(|| friendship_removed(viewer, other, "blocked"));
+        let unmatched = ended_match
+            .as_ref()
+            .map(|ended| ended.event(viewer, "blocked"));
+        self.outbox
+            .append_all(&txn, [blocked, unfriended, unmatched].into_iter().flatten())
+            .await?;
         txn.commit().await?;
         self.forget_friendship(viewer, other).await;
         self.forget_pending(viewer, other).await;
