@@ -38,9 +38,12 @@ impl Accounts {
             discovery::follow_birthdate(&txn, user_id, birthdate, Utc::now().date_naive()).await?;
         }
         let updated = users::update_profile(&txn, user_id, changes).await?;
-        self.outbox
-            .append(&txn, profile_updated(&updated, &fields))
-            .await?;
+        // An update that names no field changes nothing others need hear of.
+        if !fields.is_empty() {
+            self.outbox
+                .append(&txn, profile_updated(&updated, &fields))
+                .await?;
+        }
         txn.commit().await?;
         self.profiles.invalidate(&[user_id]).await;
         if visibility_changed {

@@ -48,7 +48,7 @@ pub struct Invitation {
 }
 
 impl Invitation {
-    fn from_row(row: group_invitation::Model, status: InvitationStatus) -> Self {
+    pub(super) fn from_row(row: group_invitation::Model, status: InvitationStatus) -> Self {
         Self {
             id: row.id,
             group_id: row.group_id,

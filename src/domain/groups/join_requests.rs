@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{
-    Groups, JoinPolicy, Role,
+    Groups, Invitation, InvitationStatus, JoinPolicy, Role,
     checks::{
         conflict_on_unique, join_request_not_found, lock_for, lock_group, require_still_manages,
     },
@@ -80,12 +80,15 @@ impl Groups {
             return Ok(JoinOutcome::Joined);
         }
         self.check_may_join(&txn, group_id, actor).await?;
-        let invited = match invitation_row(&txn, group_id, actor).await? {
-            Some(invitation) => {
-                !social::any_block_between(&txn, invitation.inviter_id, actor).await?
+        let invitation = match invitation_row(&txn, group_id, actor).await? {
+            Some(invitation)
+                if !social::any_block_between(&txn, invitation.inviter_id, actor).await? =>
+            {
+                Some(invitation)
             }
-            None => false,
+            _ => None,
         };
+        let invited = invitation.is_some();
         let policy = JoinPolicy::from_stored(&locked.group.join_policy);
         if invited || policy == JoinPolicy::Open {
             let via = if invited {
@@ -94,6 +97,13 @@ impl Groups {
                 Via::Joined
             };
             let joined = self.admit(&txn, &locked.group, actor, actor, via).await?;
+            // Asking while invited is a yes to the invitation: its consumers
+            // hear so as from `acceptGroupInvitation`, not only that the
+            // invitee joined.
+            if let Some(invitation) = invitation {
+                let accepted = Invitation::from_row(invitation, InvitationStatus::Accepted);
+                self.outbox.append(&txn, accepted.event(actor)).await?;
+            }
             txn.commit().await?;
             self.announce_joined(actor, joined);
             return Ok(JoinOutcome::Joined);

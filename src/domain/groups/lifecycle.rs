@@ -91,9 +91,12 @@ impl Groups {
             .join_policy
             .map_or(NotSet, |p| Set(p.as_str().to_owned()));
         let updated = group::Entity::update(row).exec(&txn).await?;
-        self.outbox
-            .append(&txn, outbox_events::updated(actor, &updated, &changed))
-            .await?;
+        // An update that names no setting changes nothing others need hear of.
+        if !changed.is_empty() {
+            self.outbox
+                .append(&txn, outbox_events::updated(actor, &updated, &changed))
+                .await?;
+        }
         txn.commit().await?;
         Ok(updated)
     }

@@ -11,11 +11,11 @@ use crate::domain::outbox::DomainEvent;
 /// How a member came in (`group.member_joined`'s `via`).
 #[derive(Clone, Copy, Debug)]
 pub enum Via {
-    /// They joined an open group, or asked while invited.
+    /// They joined an open group.
     Joined,
     /// A manager added them.
     Added,
-    /// They accepted an invitation.
+    /// They accepted an invitation, or asked to join while invited.
     Invitation,
     /// A manager approved their join request (or invited them after it).
     JoinRequest,

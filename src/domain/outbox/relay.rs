@@ -110,11 +110,24 @@ impl Relay {
         if !locked {
             return Ok(0);
         }
-        // Only rows of transactions older than every one still running:
-        // none with a smaller seq can commit after these go out.
+        // Only rows of transactions older than every one still running, and
+        // only those before the first pending row that is not (both in one
+        // statement, so of one snapshot). A transaction's id comes with its
+        // first write or row lock, not with its row's seq: a batch of sends
+        // that share-locked its users early may write a conversation's
+        // message 9 after another batch, with a later id, committed message
+        // 8; skipping 8 while a third transaction keeps it from being ready
+        // would publish 9 first. Stopping at it keeps commit order for each
+        // conversation, group and user.
         let rows = pending()
             .filter(Expr::cust(
                 "tx_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint",
+            ))
+            .filter(Expr::cust(
+                "seq < COALESCE((SELECT MIN(o.seq) FROM outbox o \
+                 WHERE o.published_at IS NULL \
+                 AND o.tx_id >= pg_snapshot_xmin(pg_current_snapshot())::text::bigint), \
+                 9223372036854775807)",
             ))
             .all(&txn)
             .await?;

@@ -2,10 +2,28 @@
 //! relayed to NATS JetStream, read back here from the stream as a consumer
 //! would. Each test runs a `nats-server -js` of its own on a free port, so
 //! it may stop and restart it, and its stream meets no other test's.
+//!
+//! Every event read from a stream is checked against its type's published
+//! JSON Schema (`docs/events/schemas/<type>.json`): an event that breaks it,
+//! or whose type has none, fails the test that read it. `schemas` checks the
+//! schemas themselves and the types table of `docs/events.md`.
 
 mod accounts;
+mod chat;
+mod discovery;
+mod groups;
+mod order;
+mod profile;
+mod schemas;
+mod social;
 
-use std::{collections::HashSet, process::Stdio, time::Duration};
+use std::{
+    collections::{BTreeMap, HashSet},
+    path::PathBuf,
+    process::Stdio,
+    sync::OnceLock,
+    time::Duration,
+};
 
 use serde_json::Value;
 use tokio::{net::TcpStream, process::Child, process::Command};
@@ -104,6 +122,8 @@ impl OwnNats {
                 .await
                 .expect("a stored message");
             let mut event: Value = serde_json::from_slice(&message.payload).expect("JSON");
+            // Before the test's own fields below, which no consumer sees.
+            assert_matches_schema(&event);
             event["_subject"] = Value::String(message.subject.to_string());
             event["_msgId"] = message
                 .headers
@@ -133,4 +153,130 @@ pub fn of_type<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
 pub fn assert_no_duplicates(events: &[Value]) {
     let ids: HashSet<_> = events.iter().map(|e| e["id"].as_str().unwrap()).collect();
     assert_eq!(ids.len(), events.len(), "an event twice: {events:#?}");
+}
+
+/// Fails unless `event` is valid against its type's schema; a type with no
+/// schema fails too.
+pub fn assert_matches_schema(event: &Value) {
+    let kind = event["type"].as_str().expect("an event names its type");
+    let validator = validators()
+        .get(kind)
+        .unwrap_or_else(|| panic!("no schema for `{kind}` in docs/events/schemas: {event:#}"));
+    let errors: Vec<String> = validator
+        .iter_errors(event)
+        .map(|error| format!("{} (at {})", error, error.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "`{kind}` breaks its schema: {errors:#?}\n{event:#}"
+    );
+}
+
+/// Where the published schemas are.
+pub fn schema_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/events/schemas")
+}
+
+/// Every schema file, by the type its name gives (`message.sent.json`).
+pub fn schema_files() -> BTreeMap<String, Value> {
+    std::fs::read_dir(schema_dir())
+        .expect("docs/events/schemas is there")
+        .map(|entry| entry.expect("a directory entry").path())
+        .map(|path| {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            let kind = name
+                .strip_suffix(".json")
+                .unwrap_or_else(|| panic!("only .json files in docs/events/schemas: {name}"))
+                .to_owned();
+            let text = std::fs::read_to_string(&path).unwrap();
+            let schema = serde_json::from_str(&text)
+                .unwrap_or_else(|err| panic!("{name} is not JSON: {err}"));
+            (kind, schema)
+        })
+        .collect()
+}
+
+/// Builds a schema's validator as every test uses it: draft 2020-12, with
+/// `format` asserted (a `uuid` must be one, a `date-time` RFC 3339).
+pub fn validator(kind: &str, schema: &Value) -> jsonschema::Validator {
+    jsonschema::draft202012::options()
+        .should_validate_formats(true)
+        .build(schema)
+        .unwrap_or_else(|err| panic!("the schema of {kind} builds: {err}"))
+}
+
+fn validators() -> &'static BTreeMap<String, jsonschema::Validator> {
+    static VALIDATORS: OnceLock<BTreeMap<String, jsonschema::Validator>> = OnceLock::new();
+    VALIDATORS.get_or_init(|| {
+        schema_files()
+            .iter()
+            .map(|(kind, schema)| (kind.clone(), validator(kind, schema)))
+            .collect()
+    })
+}
+
+/// The database key (what events carry) of an API global ID.
+pub fn key(id: &Value) -> String {
+    let id = id.as_str().unwrap_or_else(|| panic!("an ID: {id}"));
+    kith::graphql::ids::decode(id)
+        .unwrap_or_else(|| panic!("a global ID: {id}"))
+        .1
+        .to_string()
+}
+
+/// The database key of a signed-in user (what events carry).
+pub fn user_key(user: &crate::common::Session) -> String {
+    key(&Value::String(user.user_id.clone()))
+}
+
+/// Fails if any event carries one of `secrets`, or a field whose name says
+/// it holds a password, a token or a code.
+pub fn assert_no_secrets(events: &[Value], secrets: &[&str]) {
+    fn names(value: &Value, found: &mut Vec<String>) {
+        match value {
+            Value::Object(fields) => {
+                for (name, inner) in fields {
+                    found.push(name.to_lowercase());
+                    names(inner, found);
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|item| names(item, found)),
+            _ => {}
+        }
+    }
+    for event in events {
+        let text = event.to_string();
+        for secret in secrets {
+            assert!(!text.contains(secret), "a secret in {event:#}");
+        }
+        let mut found = Vec::new();
+        names(event, &mut found);
+        for name in found {
+            assert!(
+                !["password", "token", "code", "hash", "secret"]
+                    .iter()
+                    .any(|word| name.contains(word)),
+                "a field `{name}` in {event:#}"
+            );
+        }
+    }
+}
+
+/// Waits until the relay has published everything written so far (so a
+/// check that nothing more arrived means something), and returns the events.
+pub async fn settled(app: &crate::common::TestApp, nats: &OwnNats) -> Vec<Value> {
+    eventually("the outbox drained", || async {
+        let ready: Value = app
+            .client
+            .get(app.url("/readyz"))
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        (ready["events"]["waiting"] == 0).then_some(())
+    })
+    .await;
+    nats.events().await
 }
