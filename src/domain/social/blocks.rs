@@ -52,15 +52,16 @@ impl Social {
         .on_conflict_do_nothing()
         .exec_without_returning(&txn)
         .await?;
-        // The block first, then what it ended.
-        let blocked = matches!(inserted, TryInsertResult::Inserted(rows) if rows > 0)
-            .then(|| block_event("user.blocked", viewer, other));
+        // What the block ended, then the block, as an account's deletion
+        // tells its ended matches before itself.
         let unfriended = unfriended.then(|| friendship_removed(viewer, other, "blocked"));
         let unmatched = ended_match
             .as_ref()
             .map(|ended| ended.event(viewer, "blocked"));
+        let blocked = matches!(inserted, TryInsertResult::Inserted(rows) if rows > 0)
+            .then(|| block_event("user.blocked", viewer, other));
         self.outbox
-            .append_all(&txn, [blocked, unfriended, unmatched].into_iter().flatten())
+            .append_all(&txn, [unfriended, unmatched, blocked].into_iter().flatten())
             .await?;
         txn.commit().await?;
         self.forget_friendship(viewer, other).await;
