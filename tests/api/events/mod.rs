@@ -1,9 +1,12 @@
 //! Domain events to the outside: the outbox written with each change and
 //! relayed to NATS JetStream, read back here from the stream as a consumer
-//! would. Each test runs a `nats-server -js` of its own on a free port, so
-//! it may stop and restart it, and its stream meets no other test's.
+//! would, or posted to webhooks (`webhooks`: a receiver of the test's
+//! own). Each NATS test runs a `nats-server -js` of its own on a free
+//! port, so it may stop and restart it, and its stream meets no other
+//! test's.
 
 mod accounts;
+mod webhooks;
 
 use std::{collections::HashSet, process::Stdio, time::Duration};
 
