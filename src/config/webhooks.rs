@@ -46,7 +46,10 @@ fn list(value: Option<&str>) -> Vec<String> {
 impl Settings {
     /// The webhooks to deliver, if any URL is set.
     pub fn webhooks(&self) -> anyhow::Result<Option<Webhooks>> {
-        let urls = list(self.webhook_urls.as_deref());
+        let mut urls = list(self.webhook_urls.as_deref());
+        // One lane per URL: a URL listed twice would race itself.
+        let mut seen = std::collections::HashSet::new();
+        urls.retain(|url| seen.insert(url.clone()));
         if urls.is_empty() {
             return Ok(None);
         }
@@ -141,7 +144,10 @@ mod tests {
     #[test]
     fn urls_and_types_are_read_as_lists_and_checked() {
         let hooks = with(|s| {
-            s.webhook_urls = Some(" https://a.example.com/in , http://b.example.com/x,".into());
+            s.webhook_urls = Some(
+                " https://a.example.com/in , http://b.example.com/x,https://a.example.com/in"
+                    .into(),
+            );
             s.webhook_secret = Some("s3cret".into());
             s.webhook_events = Some("user.registered, message.*".into());
         })

@@ -30,7 +30,7 @@ const SECRET: &str = "whsec_kith_tests_5Jd8Qw2Lx";
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Answer {
     Fail,
-    /// Answers only long after kith's timeout (1 s in these tests).
+    /// Answers only long after kith's timeout (2 s in these tests).
     Hang,
     Accept,
 }
@@ -225,7 +225,9 @@ async fn a_receiver_that_fails_first_gets_each_event_later_once_and_signed() {
         s.webhook_secret = Some(SECRET.into());
         // Sessions are filtered out; sign-ups go.
         s.webhook_events = Some("user.*".into());
-        s.webhook_timeout_secs = 1;
+        // Short, for the hang; long enough that an answer on a loaded
+        // machine is not taken for one.
+        s.webhook_timeout_secs = 2;
         s.webhook_backoff_millis = 50;
         s.webhook_max_attempts = 10;
     })
@@ -322,7 +324,7 @@ async fn a_dead_letter_is_listed_and_replayed_by_the_kith_events_commands() {
         s.webhook_urls = Some(url);
         s.webhook_secret = Some(SECRET.into());
         s.webhook_events = Some("user.registered".into());
-        s.webhook_timeout_secs = 1;
+        s.webhook_timeout_secs = 3;
         s.webhook_backoff_millis = 20;
         s.webhook_max_attempts = 3;
         // Pruned within seconds: all but the dead letter's event.
