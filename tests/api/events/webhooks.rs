@@ -414,6 +414,10 @@ async fn webhook_urls_without_a_secret_stop_the_start_naming_the_setting() {
         stderr.contains("bad setting KITH_WEBHOOK_SECRET:"),
         "{stderr}"
     );
+    assert!(
+        !dir.path().join("kith.db").exists(),
+        "stopped before it touched the database"
+    );
 }
 
 #[tokio::test]
