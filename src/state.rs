@@ -189,12 +189,14 @@ impl AppState {
             Outbox::new(sink.is_some())
         };
         if outbox.is_enabled() {
-            let relay = Relay::new(
-                db.clone(),
-                sink,
-                webhooks,
-                Duration::from_secs(settings.outbox_retention_secs),
-            );
+            let retention = Duration::from_secs(settings.outbox_retention_secs);
+            let mut relay = match sink {
+                Some(sink) => Relay::new(db.clone(), sink, retention),
+                None => Relay::without_nats(db.clone(), retention),
+            };
+            if let Some((targets, dispatcher)) = webhooks {
+                relay = relay.with_webhooks(targets, dispatcher);
+            }
             background.0.push(tokio::spawn(relay.run()));
         }
         // Before the services: accounts and recommendations count in it too.

@@ -44,17 +44,33 @@ pub struct Relay {
 }
 
 impl Relay {
-    pub fn new(
-        db: Db,
-        sink: Option<Arc<dyn EventSink>>,
-        webhooks: Option<(WebhookTargets, Arc<Notify>)>,
-        retention: Duration,
-    ) -> Self {
+    /// A relay to NATS JetStream.
+    pub fn new(db: Db, sink: Arc<dyn EventSink>, retention: Duration) -> Self {
         Self {
             db,
-            sink,
-            webhooks,
+            sink: Some(sink),
+            webhooks: None,
             retention,
+        }
+    }
+
+    /// A relay for webhooks alone: rows are marked published once handed
+    /// on.
+    pub fn without_nats(db: Db, retention: Duration) -> Self {
+        Self {
+            db,
+            sink: None,
+            webhooks: None,
+            retention,
+        }
+    }
+
+    /// Hands each relayed event on to `targets`, and wakes `dispatcher`
+    /// when it has.
+    pub fn with_webhooks(self, targets: WebhookTargets, dispatcher: Arc<Notify>) -> Self {
+        Self {
+            webhooks: Some((targets, dispatcher)),
+            ..self
         }
     }
 
