@@ -62,9 +62,10 @@ impl Application {
     /// Connects, migrates (unless disabled), wires, and binds the listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let settings = Arc::new(settings);
-        // First: a media setting that cannot work stops kith before it
-        // touches the database.
+        // First: a media or webhook setting that cannot work stops kith
+        // before it touches the database.
         let media = open_media_store(&settings)?;
+        settings.webhooks()?;
         let mut primary = if settings.migrate {
             connect_migrated(&settings).await?
         } else {

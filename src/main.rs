@@ -1,10 +1,10 @@
 //! The `kith` command: `serve` (the default; `--demo` fills an empty database), `migrate`,
-//! `schema`, `seed`.
+//! `schema`, `seed`, `events` (webhook dead letters).
 
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use kith::{app::Application, config::Settings, graphql, telemetry};
+use kith::{app::Application, config::Settings, domain::outbox, graphql, telemetry};
 use migration::{Migrator, MigratorTrait};
 
 #[global_allocator]
@@ -53,6 +53,29 @@ enum Command {
         /// Random seed, for a reproducible graph.
         #[arg(long, default_value_t = 42)]
         seed: u64,
+    },
+    /// Webhook deliveries that ran out of tries (dead letters): list them,
+    /// or put them back to be delivered.
+    Events {
+        #[command(subcommand)]
+        command: EventsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum EventsCommand {
+    /// List dead letters: event id, type, URL, tries, last error, when it
+    /// failed.
+    Failed,
+    /// Put dead letters back to pending (tries counted afresh, due now);
+    /// a running kith delivers them.
+    Replay {
+        /// The event whose dead deliveries to replay (`Kith-Event-Id`).
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        event_id: Option<uuid::Uuid>,
+        /// Replay every dead letter.
+        #[arg(long)]
+        all: bool,
     },
 }
 
@@ -136,9 +159,76 @@ async fn run() -> anyhow::Result<()> {
                 kith::seed::DEMO_PASSWORD
             );
         }
+        Command::Events { command } => {
+            let db = kith::app::connect_database(&settings).await?;
+            match command {
+                EventsCommand::Failed => print_dead_letters(&outbox::dead_letters(&db).await?),
+                EventsCommand::Replay { event_id, all } => {
+                    let which = match (event_id, all) {
+                        (Some(id), false) => outbox::Replay::Event(id),
+                        _ => outbox::Replay::All,
+                    };
+                    let replayed = outbox::replay(&db, which).await?;
+                    println!(
+                        "replayed {replayed} {}",
+                        if replayed == 1 {
+                            "delivery"
+                        } else {
+                            "deliveries"
+                        }
+                    );
+                }
+            }
+        }
         Command::Schema => unreachable!("handled above"),
     }
     Ok(())
+}
+
+/// One dead letter a line, in columns, oldest failure first.
+fn print_dead_letters(dead: &[outbox::DeadLetter]) {
+    if dead.is_empty() {
+        println!("no dead letters");
+        return;
+    }
+    let rows: Vec<[String; 6]> = dead
+        .iter()
+        .map(|letter| {
+            [
+                letter.event_id.to_string(),
+                letter.event_type.clone().unwrap_or_else(|| "?".into()),
+                letter.url.clone(),
+                letter.attempts.to_string(),
+                letter.last_error.clone().unwrap_or_default(),
+                letter
+                    .failed_at
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            ]
+        })
+        .collect();
+    let header = [
+        "EVENT ID",
+        "TYPE",
+        "URL",
+        "ATTEMPTS",
+        "LAST ERROR",
+        "FAILED AT",
+    ]
+    .map(str::to_owned);
+    let mut widths = header.clone().map(|title| title.chars().count());
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    for row in std::iter::once(&header).chain(&rows) {
+        let line: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .map(|(cell, width)| format!("{cell:width$}"))
+            .collect();
+        println!("{}", line.join("  ").trim_end());
+    }
 }
 
 fn announce_demo(report: kith::seed::demo::DemoReport) {

@@ -10,6 +10,7 @@ use std::{
 
 use anyhow::Context as _;
 use sea_orm::DbBackend;
+use tokio::sync::Notify;
 
 use crate::{
     auth::{PasswordHasher, TokenIssuer, signing_key},
@@ -21,7 +22,7 @@ use crate::{
         events::Events,
         groups::Groups,
         media::Media,
-        outbox::{Outbox, Relay},
+        outbox::{Dispatcher, Outbox, Relay, WebhookTargets},
         presence::{Presence, PresenceStore},
         social::{Graph, Social},
         users::Profiles,
@@ -36,6 +37,7 @@ use crate::{
         ratelimit::RateLimiter,
         redis::Redis,
         sms::{LogSender, SmsSender, TwilioSender},
+        webhook::WebhookPoster,
     },
 };
 
@@ -162,13 +164,39 @@ impl AppState {
             )),
             None => None,
         };
-        let outbox = Outbox::new(sink.is_some());
-        if let Some(sink) = sink {
-            let relay = Relay::new(
-                db.clone(),
-                sink,
-                Duration::from_secs(settings.outbox_retention_secs),
-            );
+        let webhooks = match settings.webhooks()? {
+            Some(hooks) => {
+                let poster = WebhookPoster::new(&hooks.secret, hooks.timeout)
+                    .context("building the webhooks' HTTP client")?;
+                let handed_on = Arc::new(Notify::new());
+                let dispatcher = Dispatcher::new(
+                    db.clone(),
+                    poster,
+                    hooks.urls.clone(),
+                    hooks.timeout,
+                    hooks.max_attempts,
+                    hooks.backoff,
+                    handed_on.clone(),
+                );
+                background.0.extend(dispatcher.start());
+                Some((WebhookTargets::new(hooks.urls, &hooks.events), handed_on))
+            }
+            None => None,
+        };
+        let outbox = if webhooks.is_some() {
+            Outbox::new(true).with_webhooks()
+        } else {
+            Outbox::new(sink.is_some())
+        };
+        if outbox.is_enabled() {
+            let retention = Duration::from_secs(settings.outbox_retention_secs);
+            let mut relay = match sink {
+                Some(sink) => Relay::new(db.clone(), sink, retention),
+                None => Relay::without_nats(db.clone(), retention),
+            };
+            if let Some((targets, dispatcher)) = webhooks {
+                relay = relay.with_webhooks(targets, dispatcher);
+            }
             background.0.push(tokio::spawn(relay.run()));
         }
         // Before the services: accounts and recommendations count in it too.

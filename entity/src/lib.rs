@@ -23,3 +23,4 @@ pub mod sms_code;
 pub mod swipe;
 pub mod user;
 pub mod user_match;
+pub mod webhook_delivery;

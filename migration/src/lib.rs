@@ -12,6 +12,7 @@ mod m20261206_000006_presence_visibility;
 mod m20261207_000007_media;
 mod m20261207_000008_identities;
 mod m20261207_000009_outbox;
+mod m20261207_000010_webhook_deliveries;
 
 pub struct Migrator;
 
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000007_media::Migration),
             Box::new(m20261207_000008_identities::Migration),
             Box::new(m20261207_000009_outbox::Migration),
+            Box::new(m20261207_000010_webhook_deliveries::Migration),
         ]
     }
 }

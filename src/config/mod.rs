@@ -17,10 +17,12 @@ use serde::{Deserialize, Serialize};
 mod media;
 mod providers;
 mod rate;
+mod webhooks;
 
 pub use media::{MediaBackend, MediaSizes, MediaStoreKind, S3Settings, media_dir_beside};
 pub use providers::{FacebookApp, SmsBackend, SmsSenderKind};
 pub use rate::Rate;
+pub use webhooks::Webhooks;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default)]
@@ -219,6 +221,23 @@ pub struct Settings {
     /// `KITH_OUTBOX_RETENTION_SECS`: how long a published event stays in
     /// the outbox table before it is pruned (7 days).
     pub outbox_retention_secs: u64,
+    /// `KITH_WEBHOOK_URLS`: comma-separated `http(s)://` URLs each domain
+    /// event is `POST`ed to, signed with `webhook_secret`.
+    pub webhook_urls: Option<String>,
+    /// `KITH_WEBHOOK_SECRET`: the HMAC-SHA256 key of `Kith-Signature`;
+    /// required with `webhook_urls`.
+    pub webhook_secret: Option<String>,
+    /// `KITH_WEBHOOK_EVENTS`: comma-separated event types webhooks carry,
+    /// `message.*` for a family; unset, every type.
+    pub webhook_events: Option<String>,
+    /// `KITH_WEBHOOK_TIMEOUT_SECS`: how long one delivery may take.
+    pub webhook_timeout_secs: u64,
+    /// `KITH_WEBHOOK_MAX_ATTEMPTS`: deliveries tried this often without a
+    /// 2xx become dead letters (`kith events failed`).
+    pub webhook_max_attempts: u32,
+    /// `KITH_WEBHOOK_BACKOFF_MILLIS`: the wait after a first failure,
+    /// doubling with each further one (up to an hour), with full jitter.
+    pub webhook_backoff_millis: u64,
     /// `KITH_METRICS_LISTEN`: when set, `/metrics` is served on this address
     /// alone (for example a port only the cluster reaches), not on `listen`.
     pub metrics_listen: Option<SocketAddr>,
@@ -382,6 +401,12 @@ impl Default for Settings {
             nats_url: None,
             nats_stream: "KITH_EVENTS".into(),
             outbox_retention_secs: 7 * 86_400,
+            webhook_urls: None,
+            webhook_secret: None,
+            webhook_events: None,
+            webhook_timeout_secs: 5,
+            webhook_max_attempts: 16,
+            webhook_backoff_millis: 1_000,
             metrics_listen: None,
             cors_origins: "*".into(),
             trust_forwarded_for: false,
@@ -472,6 +497,9 @@ const VERBATIM: &[&str] = &[
     "telegram_bot_token",
     "facebook_app_id",
     "facebook_app_secret",
+    "webhook_urls",
+    "webhook_secret",
+    "webhook_events",
 ];
 
 /// A setting that cannot work, named as the operator sets it: one line,

@@ -5,7 +5,10 @@ use std::{future::Future, sync::atomic::Ordering, time::Duration};
 use axum::{Json, extract::State, http::StatusCode};
 use serde_json::{Value, json};
 
-use crate::{domain::outbox::Outbox, http::HttpState};
+use crate::{
+    domain::outbox::{Outbox, WebhookBacklog},
+    http::HttpState,
+};
 
 /// `GET /healthz`: the process is up and serving.
 pub async fn healthz() -> &'static str {
@@ -67,11 +70,27 @@ pub async fn readyz(State(state): State<HttpState>) -> (StatusCode, Json<Value>)
     }
     // Reported, never a reason to leave the load balancer: the events wait
     // in the outbox until the sink is back.
-    if app.outbox.is_enabled()
-        && let Ok(Ok(backlog)) =
-            tokio::time::timeout(PING_PATIENCE, Outbox::backlog(app.db.primary())).await
-    {
-        body["events"] = json!(backlog);
+    if app.outbox.is_enabled() {
+        let db = app.db.primary();
+        let webhooks = async {
+            if !app.outbox.has_webhooks() {
+                return None;
+            }
+            tokio::time::timeout(PING_PATIENCE, WebhookBacklog::read(db))
+                .await
+                .ok()
+                .and_then(Result::ok)
+        };
+        let (backlog, webhooks) = tokio::join!(
+            tokio::time::timeout(PING_PATIENCE, Outbox::backlog(db)),
+            webhooks
+        );
+        if let Ok(Ok(backlog)) = backlog {
+            body["events"] = json!(backlog);
+            if let Some(webhooks) = webhooks {
+                body["events"]["webhooks"] = json!(webhooks);
+            }
+        }
     }
     (status, Json(body))
 }

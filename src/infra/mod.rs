@@ -13,3 +13,4 @@ pub mod redis;
 pub mod sms;
 pub mod sql;
 pub mod statements;
+pub mod webhook;

@@ -1,8 +1,11 @@
 //! Domain events for services outside kith: each change others care about
 //! appends its event to the `outbox` table in the change's own
 //! transaction, so an event exists if and only if its change committed; a
-//! relay (`relay`) publishes them in order and marks them published. With
-//! no sink configured nothing is written.
+//! relay (`relay`) publishes them in order to NATS JetStream and hands them
+//! on to the webhook URLs (`targets`), then marks them published; a
+//! dispatcher (`dispatcher`) posts each event owed to a URL
+//! (`deliveries`) until it is delivered or dead. With no sink configured
+//! nothing is written.
 //!
 //! Every event goes out in one envelope, `{id, type, version, occurredAt,
 //! actor, data}`; `data` holds ids and what changed, never a password
@@ -16,14 +19,21 @@ use uuid::Uuid;
 
 use crate::error::AppResult;
 
+mod deliveries;
+mod dispatcher;
 mod relay;
+mod targets;
 
+pub use deliveries::{DeadLetter, Replay, WebhookBacklog, dead_letters, replay};
+pub use dispatcher::Dispatcher;
 pub use relay::Relay;
+pub use targets::WebhookTargets;
 
 /// Appends events when a sink will relay them.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Outbox {
     enabled: bool,
+    webhooks: bool,
 }
 
 /// An event as a domain states it: its type and version, who did it, and
@@ -69,15 +79,51 @@ pub struct Envelope<'a> {
     pub data: serde_json::Value,
 }
 
+impl<'a> Envelope<'a> {
+    /// An outbox row as consumers receive it.
+    pub fn of(row: &'a outbox_event::Model) -> Self {
+        Self {
+            id: row.id,
+            kind: &row.event_type,
+            version: row.version,
+            occurred_at: row.occurred_at,
+            actor: row.actor,
+            data: serde_json::from_str(&row.data).unwrap_or(serde_json::Value::Null),
+        }
+    }
+
+    /// The JSON every sink carries: the JetStream message's payload, the
+    /// webhook's body.
+    pub fn payload(row: &outbox_event::Model) -> serde_json::Result<bytes::Bytes> {
+        serde_json::to_vec(&Envelope::of(row)).map(bytes::Bytes::from)
+    }
+}
+
 impl Outbox {
     /// Writes events only when `enabled` (a sink is configured): with none,
     /// the outbox costs nothing.
     pub fn new(enabled: bool) -> Self {
-        Self { enabled }
+        Self {
+            enabled,
+            webhooks: false,
+        }
+    }
+
+    /// Writes events for webhooks too (whether or not NATS is configured):
+    /// `/readyz` then reports their deliveries.
+    pub fn with_webhooks(self) -> Self {
+        Self {
+            enabled: true,
+            webhooks: true,
+        }
     }
 
     pub fn is_enabled(self) -> bool {
         self.enabled
+    }
+
+    pub fn has_webhooks(self) -> bool {
+        self.webhooks
     }
 
     /// How many events wait to be relayed, and how long the oldest has

@@ -1,20 +1,21 @@
-//! The relay: publishes committed outbox rows to the sink in `seq` order,
-//! marks them published, and prunes old ones. One relay publishes at a
-//! time (a transaction-scoped advisory lock on PostgreSQL; SQLite serves
-//! one process), so replicas share the work without doing it twice and
-//! per-user, per-conversation order holds.
+//! The relay: publishes committed outbox rows to NATS JetStream (when
+//! configured) in `seq` order, hands them on to the webhook URLs (when
+//! configured) in the transaction that marks them published, and prunes
+//! old ones. One relay publishes at a time (a transaction-scoped advisory
+//! lock on PostgreSQL; SQLite serves one process), so replicas share the
+//! work without doing it twice and per-user, per-conversation order holds.
 
 use std::{sync::Arc, time::Duration};
 
-use bytes::Bytes;
 use chrono::Utc;
 use entity::outbox_event;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
     Statement, TransactionTrait, sea_query::Expr,
 };
+use tokio::sync::Notify;
 
-use super::Envelope;
+use super::{Envelope, WebhookTargets};
 use crate::infra::{db::Db, event_sink::EventSink};
 
 /// Rows published per transaction.
@@ -25,7 +26,8 @@ const POLL: Duration = Duration::from_millis(100);
 const BACKOFF: Duration = Duration::from_secs(1);
 /// How often the backlog gauges are brought up to date.
 const REPORT_EVERY: Duration = Duration::from_secs(1);
-/// How often published rows past their retention are deleted.
+/// How often published rows past their retention are deleted (more often
+/// when the retention is shorter).
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
 /// The advisory lock only one relay holds at a time (any constant every
 /// replica agrees on).
@@ -33,22 +35,49 @@ const RELAY_LOCK: i64 = 0x6b69_7468_6f75_7462; // "kithoutb"
 
 pub struct Relay {
     db: Db,
-    sink: Arc<dyn EventSink>,
+    /// NATS JetStream, when configured.
+    sink: Option<Arc<dyn EventSink>>,
+    /// The webhook URLs, when configured, and this replica's dispatcher to
+    /// wake when events are handed on to them.
+    webhooks: Option<(WebhookTargets, Arc<Notify>)>,
     retention: Duration,
 }
 
 impl Relay {
+    /// A relay to NATS JetStream.
     pub fn new(db: Db, sink: Arc<dyn EventSink>, retention: Duration) -> Self {
         Self {
             db,
-            sink,
+            sink: Some(sink),
+            webhooks: None,
             retention,
+        }
+    }
+
+    /// A relay for webhooks alone: rows are marked published once handed
+    /// on.
+    pub fn without_nats(db: Db, retention: Duration) -> Self {
+        Self {
+            db,
+            sink: None,
+            webhooks: None,
+            retention,
+        }
+    }
+
+    /// Hands each relayed event on to `targets`, and wakes `dispatcher`
+    /// when it has.
+    pub fn with_webhooks(self, targets: WebhookTargets, dispatcher: Arc<Notify>) -> Self {
+        Self {
+            webhooks: Some((targets, dispatcher)),
+            ..self
         }
     }
 
     /// Runs until the app stops.
     pub async fn run(self) {
         let mut last_prune = tokio::time::Instant::now();
+        let prune_every = PRUNE_EVERY.min(self.retention.max(Duration::from_secs(1)));
         let mut last_report = tokio::time::Instant::now();
         loop {
             match self.relay_batch().await {
@@ -66,7 +95,7 @@ impl Relay {
                     metrics::gauge!("kith_outbox_lag_seconds").set(backlog.lag_secs);
                 }
             }
-            if last_prune.elapsed() >= PRUNE_EVERY {
+            if last_prune.elapsed() >= prune_every {
                 last_prune = tokio::time::Instant::now();
                 if let Err(err) = self.prune().await {
                     tracing::warn!(error = %err, "outbox relay: pruning failed");
@@ -75,10 +104,11 @@ impl Relay {
         }
     }
 
-    /// Publishes the next committed rows, in order; returns how many. A
-    /// failure part-way keeps what was published marked, and the rest
-    /// waits: a row is published at least once, and JetStream drops a
-    /// second publish of the same id.
+    /// Publishes the next committed rows, in order, and hands them on to
+    /// the webhooks; returns how many. A failure part-way keeps what was
+    /// published marked and handed on, and the rest waits: a row is
+    /// published at least once (JetStream drops a second publish of the
+    /// same id), and owed to each webhook URL once.
     pub async fn relay_batch(&self) -> anyhow::Result<usize> {
         let db = self.db.primary();
         let pending = || {
@@ -93,8 +123,14 @@ impl Relay {
             // publishing (a deferred one could not then turn into a write).
             let rows = pending().all(db).await?;
             let (published, failure) = self.publish(&rows).await;
-            mark_published(db, published.clone()).await?;
-            return failure.map_or(Ok(published.len()), Err);
+            if published > 0 {
+                let txn = db.begin().await?;
+                self.hand_on(&txn, &rows[..published]).await?;
+                mark_published(&txn, &rows[..published]).await?;
+                txn.commit().await?;
+                self.wake_dispatcher(&rows[..published]);
+            }
+            return failure.map_or(Ok(published), Err);
         }
         let txn = db.begin().await?;
         let locked = txn
@@ -132,58 +168,78 @@ impl Relay {
             .all(&txn)
             .await?;
         let (published, failure) = self.publish(&rows).await;
-        mark_published(&txn, published.clone()).await?;
+        self.hand_on(&txn, &rows[..published]).await?;
+        mark_published(&txn, &rows[..published]).await?;
         txn.commit().await?;
-        failure.map_or(Ok(published.len()), Err)
+        self.wake_dispatcher(&rows[..published]);
+        failure.map_or(Ok(published), Err)
     }
 
-    /// Publishes `rows` in order, stopping at the first failure; the seqs
-    /// published, and the failure.
-    async fn publish(&self, rows: &[outbox_event::Model]) -> (Vec<i64>, Option<anyhow::Error>) {
-        let mut published = Vec::with_capacity(rows.len());
-        for row in rows {
-            let envelope = Envelope {
-                id: row.id,
-                kind: &row.event_type,
-                version: row.version,
-                occurred_at: row.occurred_at,
-                actor: row.actor,
-                data: serde_json::from_str(&row.data).unwrap_or(serde_json::Value::Null),
-            };
-            let payload = match serde_json::to_vec(&envelope) {
-                Ok(payload) => Bytes::from(payload),
+    /// Publishes `rows` to JetStream in order, stopping at the first
+    /// failure; how many were published (all of them without NATS), and
+    /// the failure.
+    async fn publish(&self, rows: &[outbox_event::Model]) -> (usize, Option<anyhow::Error>) {
+        let Some(sink) = &self.sink else {
+            return (rows.len(), None);
+        };
+        for (published, row) in rows.iter().enumerate() {
+            let payload = match Envelope::payload(row) {
+                Ok(payload) => payload,
                 Err(err) => return (published, Some(err.into())),
             };
             let subject = format!("kith.{}", row.event_type);
-            if let Err(err) = self
-                .sink
-                .publish(&subject, &row.id.to_string(), payload)
-                .await
-            {
+            if let Err(err) = sink.publish(&subject, &row.id.to_string(), payload).await {
                 return (published, Some(err));
             }
-            published.push(row.seq);
         }
-        (published, None)
+        (rows.len(), None)
     }
 
+    async fn hand_on(
+        &self,
+        db: &impl ConnectionTrait,
+        rows: &[outbox_event::Model],
+    ) -> anyhow::Result<()> {
+        match &self.webhooks {
+            Some((targets, _)) => targets.hand_on(db, rows).await,
+            None => Ok(()),
+        }
+    }
+
+    fn wake_dispatcher(&self, handed_on: &[outbox_event::Model]) {
+        if let Some((_, dispatcher)) = &self.webhooks
+            && !handed_on.is_empty()
+        {
+            dispatcher.notify_waiters();
+        }
+    }
+
+    /// Deletes published events past their retention, but none still owed
+    /// to a webhook URL, pending or dead: a dead letter stays replayable.
     async fn prune(&self) -> anyhow::Result<()> {
         let before = Utc::now() - self.retention;
         outbox_event::Entity::delete_many()
             .filter(outbox_event::Column::PublishedAt.lt(before))
+            .filter(Expr::cust(
+                "NOT EXISTS (SELECT 1 FROM webhook_deliveries \
+                 WHERE webhook_deliveries.event_id = outbox.id)",
+            ))
             .exec(self.db.primary())
             .await?;
         Ok(())
     }
 }
 
-async fn mark_published(db: &impl ConnectionTrait, seqs: Vec<i64>) -> anyhow::Result<()> {
-    if seqs.is_empty() {
+async fn mark_published(
+    db: &impl ConnectionTrait,
+    rows: &[outbox_event::Model],
+) -> anyhow::Result<()> {
+    if rows.is_empty() {
         return Ok(());
     }
     outbox_event::Entity::update_many()
         .col_expr(outbox_event::Column::PublishedAt, Expr::value(Utc::now()))
-        .filter(outbox_event::Column::Seq.is_in(seqs))
+        .filter(outbox_event::Column::Seq.is_in(rows.iter().map(|row| row.seq)))
         .exec(db)
         .await?;
     Ok(())

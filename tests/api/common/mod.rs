@@ -477,6 +477,17 @@ impl TestApp {
         }
     }
 
+    /// The app's database as `DATABASE_URL` names it: for a `kith` command
+    /// run beside the app on the same database.
+    pub fn database_url(&self) -> String {
+        match self.database.as_ref() {
+            TestDatabase::Postgres { admin_url, name } => replace_database(admin_url, name),
+            TestDatabase::Sqlite(dir) => {
+                format!("sqlite://{}?mode=rw", dir.path().join("kith.db").display())
+            }
+        }
+    }
+
     /// How many rows `table` of the app's database holds now: for what no
     /// query shows, such as rows a sweep should have removed.
     pub async fn count_rows(&self, table: &str) -> i64 {

@@ -1,7 +1,9 @@
 //! Domain events to the outside: the outbox written with each change and
 //! relayed to NATS JetStream, read back here from the stream as a consumer
-//! would. Each test runs a `nats-server -js` of its own on a free port, so
-//! it may stop and restart it, and its stream meets no other test's.
+//! would, or posted to webhooks (`webhooks`: a receiver of the test's
+//! own). Each NATS test runs a `nats-server -js` of its own on a free
+//! port, so it may stop and restart it, and its stream meets no other
+//! test's.
 //!
 //! Every event read from a stream is checked against its type's published
 //! JSON Schema (`docs/events/schemas/<type>.json`): an event that breaks it,
@@ -16,6 +18,7 @@ mod order;
 mod profile;
 mod schemas;
 mod social;
+mod webhooks;
 
 use std::{
     collections::{BTreeMap, HashSet},
