@@ -51,6 +51,7 @@ use std::{
 };
 
 use anyhow::{Context as _, bail};
+use async_nats::jetstream;
 use chrono::Utc;
 use clap::{Parser, ValueEnum};
 use entity::{
@@ -64,7 +65,6 @@ use kith::{
 };
 use sea_orm::{ActiveValue::Set, ConnectionTrait, Database, DatabaseConnection, EntityTrait};
 use serde_json::{Value, json};
-use async_nats::jetstream;
 use tokio::{process::Command, sync::Semaphore};
 use tokio_tungstenite::tungstenite::{
     Message as WsMessage, client::IntoClientRequest, http::HeaderValue, protocol::WebSocketConfig,
@@ -205,11 +205,7 @@ impl Kith {
     /// `count` replicas of one deployment: one database and, with Redis, one
     /// key prefix, fresh so that nothing of an earlier case or run is shared.
     /// Started one after another, so the first alone migrates the database.
-    async fn start_replicas(
-        args: &Args,
-        count: usize,
-        events: bool,
-    ) -> anyhow::Result<Vec<Self>> {
+    async fn start_replicas(args: &Args, count: usize, events: bool) -> anyhow::Result<Vec<Self>> {
         let prefix = format!("chat_bench:{}:", Uuid::now_v7().simple());
         let mut replicas = Vec::with_capacity(count);
         for replica in 0..count {
@@ -984,7 +980,9 @@ async fn fresh_stream(url: &str) -> anyhow::Result<jetstream::Context> {
             ..Default::default()
         })
         .await
-        .map_err(|err| anyhow::anyhow!("creating {BENCH_STREAM} (does another stream take kith.>?): {err}"))?;
+        .map_err(|err| {
+            anyhow::anyhow!("creating {BENCH_STREAM} (does another stream take kith.>?): {err}")
+        })?;
     Ok(context)
 }
 
@@ -1022,7 +1020,9 @@ async fn relay_lag(
             let message = message.map_err(|err| anyhow::anyhow!("reading the stream: {err}"))?;
             let event: Value = serde_json::from_slice(&message.payload)?;
             let occurred = chrono::DateTime::parse_from_rfc3339(
-                event["occurredAt"].as_str().context("an event without occurredAt")?,
+                event["occurredAt"]
+                    .as_str()
+                    .context("an event without occurredAt")?,
             )?;
             let lag = Utc::now().signed_duration_since(occurred);
             lags.push(lag.num_microseconds().unwrap_or(i64::MAX) as f64 / 1e3);

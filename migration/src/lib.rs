@@ -13,6 +13,7 @@ mod m20261207_000007_media;
 mod m20261207_000008_identities;
 mod m20261207_000009_outbox;
 mod m20261207_000010_webhook_deliveries;
+mod m20261207_000011_outbox_pending;
 
 pub struct Migrator;
 
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000008_identities::Migration),
             Box::new(m20261207_000009_outbox::Migration),
             Box::new(m20261207_000010_webhook_deliveries::Migration),
+            Box::new(m20261207_000011_outbox_pending::Migration),
         ]
     }
 }

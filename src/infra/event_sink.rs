@@ -15,11 +15,20 @@ const DUPLICATE_WINDOW: Duration = Duration::from_secs(600);
 /// How long one publish may wait for JetStream's acknowledgement.
 const ACK_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// One event for the sink.
+pub struct Outgoing {
+    pub subject: String,
+    /// Lets the sink drop a repeat.
+    pub id: String,
+    pub payload: Bytes,
+}
+
 #[async_trait]
 pub trait EventSink: Send + Sync + 'static {
-    /// Publishes `payload` on `subject`, acknowledged (stored) before it
-    /// returns; `id` lets the sink drop a repeat.
-    async fn publish(&self, subject: &str, id: &str, payload: Bytes) -> anyhow::Result<()>;
+    /// Publishes `events` in their order, each acknowledged (stored) before
+    /// this returns; how many from the start were, and the failure that
+    /// stopped the rest.
+    async fn publish_all(&self, events: Vec<Outgoing>) -> (usize, Option<anyhow::Error>);
 }
 
 /// JetStream on one NATS server: the stream is made (or found) on first
@@ -68,18 +77,44 @@ impl JetStreamSink {
 
 #[async_trait]
 impl EventSink for JetStreamSink {
-    async fn publish(&self, subject: &str, id: &str, payload: Bytes) -> anyhow::Result<()> {
-        self.ensure_stream().await?;
-        let ack = self
-            .context
-            .send_publish(
-                subject.to_owned(),
-                PublishMessage::build().payload(payload).message_id(id),
-            )
-            .await
-            .map_err(|err| anyhow::anyhow!("publishing to JetStream: {err}"))?;
-        ack.await
-            .map_err(|err| anyhow::anyhow!("JetStream did not acknowledge: {err}"))?;
-        Ok(())
+    /// Sends every event before waiting for any acknowledgement: one round
+    /// trip per batch, not per event. JetStream stores one connection's
+    /// messages in the order sent, and answers in that order; an event
+    /// after a failure that was stored anyway is dropped as a repeat when
+    /// the relay sends it again.
+    async fn publish_all(&self, events: Vec<Outgoing>) -> (usize, Option<anyhow::Error>) {
+        if let Err(err) = self.ensure_stream().await {
+            return (0, Some(err));
+        }
+        let mut acks = Vec::with_capacity(events.len());
+        let mut failure = None;
+        for event in events {
+            let sent = self
+                .context
+                .send_publish(
+                    event.subject,
+                    PublishMessage::build()
+                        .payload(event.payload)
+                        .message_id(event.id),
+                )
+                .await;
+            match sent {
+                Ok(ack) => acks.push(ack),
+                Err(err) => {
+                    failure = Some(anyhow::anyhow!("publishing to JetStream: {err}"));
+                    break;
+                }
+            }
+        }
+        let sent = acks.len();
+        for (stored, ack) in acks.into_iter().enumerate() {
+            if let Err(err) = ack.await {
+                return (
+                    stored,
+                    Some(anyhow::anyhow!("JetStream did not acknowledge: {err}")),
+                );
+            }
+        }
+        (sent, failure)
     }
 }

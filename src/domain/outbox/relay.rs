@@ -16,7 +16,10 @@ use sea_orm::{
 use tokio::sync::Notify;
 
 use super::{Envelope, WebhookTargets};
-use crate::infra::{db::Db, event_sink::EventSink};
+use crate::infra::{
+    db::Db,
+    event_sink::{EventSink, Outgoing},
+};
 
 /// Rows published per transaction.
 const BATCH: u64 = 256;
@@ -155,6 +158,8 @@ impl Relay {
         // 8; skipping 8 while a third transaction keeps it from being ready
         // would publish 9 first. Stopping at it keeps commit order for each
         // conversation, group and user.
+        // Both read the pending rows through their partial index
+        // (`idx_outbox_pending`), however many were published before.
         let rows = pending()
             .filter(Expr::cust(
                 "tx_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint",
@@ -182,17 +187,22 @@ impl Relay {
         let Some(sink) = &self.sink else {
             return (rows.len(), None);
         };
-        for (published, row) in rows.iter().enumerate() {
-            let payload = match Envelope::payload(row) {
-                Ok(payload) => payload,
-                Err(err) => return (published, Some(err.into())),
-            };
-            let subject = format!("kith.{}", row.event_type);
-            if let Err(err) = sink.publish(&subject, &row.id.to_string(), payload).await {
-                return (published, Some(err));
+        let mut events = Vec::with_capacity(rows.len());
+        for row in rows {
+            match Envelope::payload(row) {
+                Ok(payload) => events.push(Outgoing {
+                    subject: format!("kith.{}", row.event_type),
+                    id: row.id.to_string(),
+                    payload,
+                }),
+                // Published up to here; the rest waits.
+                Err(err) => {
+                    let (published, failure) = sink.publish_all(events).await;
+                    return (published, failure.or(Some(err.into())));
+                }
             }
         }
-        (rows.len(), None)
+        sink.publish_all(events).await
     }
 
     async fn hand_on(
