@@ -8,8 +8,7 @@ use std::{
 };
 
 use async_trait::async_trait;
-use bytes::Bytes;
-use kith::{domain::outbox::Relay, infra::db::Db, infra::event_sink::EventSink};
+use kith::{domain::outbox::Relay, infra::db::Db, infra::event_sink::{EventSink, Outgoing}};
 use sea_orm::{ConnectionTrait, Database, DbBackend, Statement, TransactionTrait};
 
 use crate::common::{eventually, skipped, spawn_app};
@@ -20,9 +19,10 @@ struct Recording(Mutex<Vec<String>>);
 
 #[async_trait]
 impl EventSink for Recording {
-    async fn publish(&self, _subject: &str, id: &str, _payload: Bytes) -> anyhow::Result<()> {
-        self.0.lock().unwrap().push(id.to_owned());
-        Ok(())
+    async fn publish_all(&self, events: Vec<Outgoing>) -> (usize, Option<anyhow::Error>) {
+        let mut recorded = self.0.lock().unwrap();
+        recorded.extend(events.iter().map(|event| event.id.clone()));
+        (events.len(), None)
     }
 }
 
