@@ -894,12 +894,7 @@ async fn send(
     db: &DatabaseConnection,
     nats: Option<&jetstream::Context>,
 ) -> anyhow::Result<()> {
-    let users = create_users(db, args.senders * 2).await?;
-    let mut conversations = Vec::new();
-    for pair in users.ids.chunks(2) {
-        let id = create_conversation(db, pair, false).await?;
-        conversations.push(ids::encode(NodeKind::Conversation, id).to_string());
-    }
+    let (users, conversations) = senders_in_pairs(db, args.senders).await?;
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(args.senders)
         .build()?;
@@ -964,6 +959,21 @@ async fn send(
     Ok(())
 }
 
+/// `senders` pairs of users, each pair in a direct conversation of its own
+/// (the first of pair `i` sends into `conversations[i]`).
+async fn senders_in_pairs(
+    db: &DatabaseConnection,
+    senders: usize,
+) -> anyhow::Result<(Users, Vec<String>)> {
+    let users = create_users(db, senders * 2).await?;
+    let mut conversations = Vec::new();
+    for pair in users.ids.chunks(2) {
+        let id = create_conversation(db, pair, false).await?;
+        conversations.push(ids::encode(NodeKind::Conversation, id).to_string());
+    }
+    Ok((users, conversations))
+}
+
 /// Deletes and makes again the stream kith relays to, so a case counts only
 /// its own events.
 async fn fresh_stream(url: &str) -> anyhow::Result<jetstream::Context> {
@@ -993,12 +1003,7 @@ async fn relay_lag(
     db: &DatabaseConnection,
     nats: &jetstream::Context,
 ) -> anyhow::Result<()> {
-    let users = create_users(db, args.senders * 2).await?;
-    let mut conversations = Vec::new();
-    for pair in users.ids.chunks(2) {
-        let id = create_conversation(db, pair, false).await?;
-        conversations.push(ids::encode(NodeKind::Conversation, id).to_string());
-    }
+    let (users, conversations) = senders_in_pairs(db, args.senders).await?;
     let consumer = nats
         .get_stream(BENCH_STREAM)
         .await?

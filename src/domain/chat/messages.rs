@@ -2,8 +2,8 @@
 
 use entity::{message, message_reaction};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    TransactionTrait, sea_query::Expr,
+    ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -149,14 +149,22 @@ impl Chat {
             return Ok(message);
         }
         let txn = self.db.begin().await?;
-        let deleted = message::Entity::update(message::ActiveModel {
-            id: Set(message_id),
-            body: Set(String::new()),
-            deleted_at: Set(Some(now())),
-            ..Default::default()
-        })
-        .exec(&txn)
-        .await?;
+        // Only a live message: of two deletions at once, one tombstones it
+        // and tells; the other changes nothing.
+        let tombstoned = message::Entity::update_many()
+            .col_expr(message::Column::Body, Expr::value(""))
+            .col_expr(message::Column::DeletedAt, Expr::value(now()))
+            .filter(message::Column::Id.eq(message_id))
+            .filter(message::Column::DeletedAt.is_null())
+            .exec(&txn)
+            .await?;
+        let deleted = message::Entity::find_by_id(message_id)
+            .one(&txn)
+            .await?
+            .ok_or_else(message_not_found)?;
+        if tombstoned.rows_affected == 0 {
+            return Ok(Message::from(deleted));
+        }
         message_reaction::Entity::delete_many()
             .filter(message_reaction::Column::MessageId.eq(message_id))
             .exec(&txn)

@@ -4,8 +4,9 @@ use std::collections::HashMap;
 
 use entity::message_reaction;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    TransactionTrait,
+    ActiveValue::Set,
+    ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    sea_query::{Alias, Expr, ExprTrait},
 };
 use uuid::Uuid;
 
@@ -59,7 +60,7 @@ impl Chat {
             ));
         }
         let txn = self.db.begin().await?;
-        message_reaction::Entity::insert(message_reaction::ActiveModel {
+        let written = message_reaction::Entity::insert(message_reaction::ActiveModel {
             message_id: Set(message_id),
             user_id: Set(user),
             emoji: Set(emoji.clone()),
@@ -74,10 +75,21 @@ impl Chat {
                 message_reaction::Column::Emoji,
                 message_reaction::Column::CreatedAt,
             ])
+            // The emoji they have already is no change (two reactions at
+            // once): nothing written, nothing told.
+            .action_and_where(
+                Expr::col((message_reaction::Entity, message_reaction::Column::Emoji)).ne(
+                    Expr::col((Alias::new("excluded"), message_reaction::Column::Emoji)),
+                ),
+            )
             .to_owned(),
         )
         .exec_without_returning(&txn)
         .await?;
+        if written == 0 {
+            txn.rollback().await?;
+            return Ok(message);
+        }
         self.outbox
             .append(
                 &txn,

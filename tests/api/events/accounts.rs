@@ -125,15 +125,7 @@ async fn events_written_while_nats_is_away_arrive_once_it_returns() {
     assert_eq!(names, ["before_1", "away_1", "away_2", "away_3", "after_1"]);
     assert_eq!(of_type(&events, "session.started").len(), 5);
     let ready: serde_json::Value = crate::common::eventually("the backlog drained", || async {
-        let ready: serde_json::Value = app
-            .client
-            .get(app.url("/readyz"))
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
+        let ready = app.readyz().await?;
         (ready["events"]["waiting"] == 0).then_some(ready)
     })
     .await;

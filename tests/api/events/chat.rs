@@ -346,3 +346,30 @@ async fn concurrent_sends_each_arrive_once_in_their_conversations_order() {
         );
     }
 }
+
+/// Two identical reactions and two deletions at once: each change is told
+/// once, whichever request made it.
+#[tokio::test]
+async fn a_repeat_racing_its_first_is_told_once() {
+    let Some(nats) = OwnNats::start().await else {
+        return;
+    };
+    let app = spawn_app_with(|s| s.nats_url = Some(nats.url())).await;
+    let (ann, bob, direct) = app.friends_chatting().await;
+    let message = send(&app, &ann, &direct, "race me", None).await;
+    let reaction = json!({ "messageId": message["id"], "emoji": "🎉" });
+    for _ in 0..4 {
+        let reacted =
+            join_all((0..4).map(|_| change(&app, "addReaction", reaction.clone(), &bob))).await;
+        for response in reacted {
+            assert!(response.get("errors").is_none(), "{response:#}");
+        }
+    }
+    let deleted = join_all((0..4).map(|_| delete(&app, &message, &ann))).await;
+    for response in deleted {
+        assert!(response.get("errors").is_none(), "{response:#}");
+    }
+    let events = settled(&app, &nats).await;
+    assert_eq!(of_type(&events, "reaction.added").len(), 1, "{events:#?}");
+    assert_eq!(of_type(&events, "message.deleted").len(), 1, "{events:#?}");
+}

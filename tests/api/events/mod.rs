@@ -269,15 +269,7 @@ pub fn assert_no_secrets(events: &[Value], secrets: &[&str]) {
 /// check that nothing more arrived means something), and returns the events.
 pub async fn settled(app: &crate::common::TestApp, nats: &OwnNats) -> Vec<Value> {
     eventually("the outbox drained", || async {
-        let ready: Value = app
-            .client
-            .get(app.url("/readyz"))
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
+        let ready = app.readyz().await?;
         (ready["events"]["waiting"] == 0).then_some(())
     })
     .await;

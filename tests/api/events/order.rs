@@ -8,7 +8,11 @@ use std::{
 };
 
 use async_trait::async_trait;
-use kith::{domain::outbox::Relay, infra::db::Db, infra::event_sink::{EventSink, Outgoing}};
+use kith::{
+    domain::outbox::Relay,
+    infra::db::Db,
+    infra::event_sink::{EventSink, Outgoing},
+};
 use sea_orm::{ConnectionTrait, Database, DbBackend, Statement, TransactionTrait};
 
 use crate::common::{eventually, skipped, spawn_app};

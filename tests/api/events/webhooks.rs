@@ -182,14 +182,7 @@ async fn until<T, F: Future<Output = Option<T>>>(what: &str, mut check: impl FnM
 }
 
 async fn ready(app: &TestApp) -> Value {
-    app.client
-        .get(app.url("/readyz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    app.readyz().await.expect("/readyz answers with JSON")
 }
 
 /// Runs `kith events <args>` on the app's database; its stdout.
