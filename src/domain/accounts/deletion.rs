@@ -3,7 +3,7 @@
 //! held any of it hears.
 
 use entity::{session, user};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
 use super::{Accounts, ClientInfo, login::FailureKey};
@@ -46,7 +46,10 @@ impl Accounts {
                 }
             }
         }
-        let txn = self.db.begin().await?;
+        // It reads its sessions before it writes: IMMEDIATE on SQLite, or a
+        // write committed meanwhile (the events relay marking what it
+        // published, say) fails it at once (see `Db::begin_writing`).
+        let txn = self.db.begin_writing().await?;
         // Its sessions go with it (by cascade): they are forgotten below.
         let sessions = session::Entity::find()
             .filter(session::Column::UserId.eq(user_id))
