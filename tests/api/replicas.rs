@@ -626,16 +626,7 @@ async fn friendships_and_blocks_through_one_replica_show_through_the_other() {
 /// A dater of `gender`, 30 years old, in Berlin.
 async fn dater(app: &TestApp, name: &str, gender: &str) -> Session {
     let session = app.register(name).await;
-    app.data(
-        "mutation($input: UpdateProfileInput!) { updateProfile(input: $input) { id } }",
-        json!({ "input": {
-            "birthdate": "1996-01-01",
-            "gender": gender,
-            "location": { "latitude": 52.5, "longitude": 13.4 },
-        } }),
-        session.token(),
-    )
-    .await;
+    app.make_dater(&session, gender).await;
     session
 }
 

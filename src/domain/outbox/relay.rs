@@ -10,8 +10,8 @@ use std::{sync::Arc, time::Duration};
 use chrono::Utc;
 use entity::outbox_event;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    Statement, TransactionTrait, sea_query::Expr,
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Statement, TransactionTrait, sea_query::Expr,
 };
 use tokio::sync::Notify;
 
@@ -132,11 +132,7 @@ impl Relay {
             let rows = pending().all(db).await?;
             let (published, failure) = self.publish(&rows).await;
             if published > 0 {
-                let txn = db.begin().await?;
-                self.hand_on(&txn, &rows[..published]).await?;
-                mark_published(&txn, &rows[..published]).await?;
-                txn.commit().await?;
-                self.wake_dispatcher(&rows[..published]);
+                self.settle(db.begin().await?, &rows[..published]).await?;
             }
             return failure.map_or(Ok(published), Err);
         }
@@ -178,10 +174,7 @@ impl Relay {
             .all(&txn)
             .await?;
         let (published, failure) = self.publish(&rows).await;
-        self.hand_on(&txn, &rows[..published]).await?;
-        mark_published(&txn, &rows[..published]).await?;
-        txn.commit().await?;
-        self.wake_dispatcher(&rows[..published]);
+        self.settle(txn, &rows[..published]).await?;
         failure.map_or(Ok(published), Err)
     }
 
@@ -210,23 +203,24 @@ impl Relay {
         sink.publish_all(events).await
     }
 
-    async fn hand_on(
+    /// In `txn`: owes the `published` rows to the webhook URLs and marks
+    /// them published; once that commits, wakes this replica's dispatcher.
+    async fn settle(
         &self,
-        db: &impl ConnectionTrait,
-        rows: &[outbox_event::Model],
+        txn: DatabaseTransaction,
+        published: &[outbox_event::Model],
     ) -> anyhow::Result<()> {
-        match &self.webhooks {
-            Some((targets, _)) => targets.hand_on(db, rows).await,
-            None => Ok(()),
+        if let Some((targets, _)) = &self.webhooks {
+            targets.hand_on(&txn, published).await?;
         }
-    }
-
-    fn wake_dispatcher(&self, handed_on: &[outbox_event::Model]) {
+        mark_published(&txn, published).await?;
+        txn.commit().await?;
         if let Some((_, dispatcher)) = &self.webhooks
-            && !handed_on.is_empty()
+            && !published.is_empty()
         {
             dispatcher.notify_waiters();
         }
+        Ok(())
     }
 
     /// Deletes published events past their retention, but none still owed

@@ -2,7 +2,6 @@
 //! rules tell apart, built once per test, so that each row is one call and
 //! two looks.
 
-use chrono::{Months, Utc};
 use serde_json::{Value, json};
 
 use super::{Caller, Person, another_session, person};
@@ -336,23 +335,9 @@ async fn block(app: &TestApp, blocker: &Person, blocked: &Person) {
     .await;
 }
 
-/// Gives `who` what discovery needs: an adult's birthdate, a gender and a
-/// place (Berlin, all of them).
+/// Gives `who` what discovery needs (`TestApp::make_dater`).
 async fn dater(app: &TestApp, who: &Person, gender: &str) {
-    let birthdate = Utc::now()
-        .date_naive()
-        .checked_sub_months(Months::new(30 * 12 + 1))
-        .unwrap();
-    app.data(
-        "mutation($input: UpdateProfileInput!) { updateProfile(input: $input) { id } }",
-        json!({ "input": {
-            "birthdate": birthdate.to_string(),
-            "gender": gender,
-            "location": { "latitude": 52.5, "longitude": 13.4 },
-        } }),
-        who.session.token(),
-    )
-    .await;
+    app.make_dater(&who.session, gender).await;
 }
 
 /// `a` and `b` like each other: their match's id and conversation's.

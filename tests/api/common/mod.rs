@@ -607,6 +607,25 @@ impl TestApp {
         Session::from_payload(&data["register"])
     }
 
+    /// Gives `session`'s user what discovery needs: an adult's birthdate
+    /// (30 years and a month ago), `gender`, and a place (Berlin).
+    pub async fn make_dater(&self, session: &Session, gender: &str) {
+        let birthdate = chrono::Utc::now()
+            .date_naive()
+            .checked_sub_months(chrono::Months::new(30 * 12 + 1))
+            .unwrap();
+        self.data(
+            "mutation($input: UpdateProfileInput!) { updateProfile(input: $input) { id } }",
+            json!({ "input": {
+                "birthdate": birthdate.to_string(),
+                "gender": gender,
+                "location": { "latitude": 52.5, "longitude": 13.4 },
+            } }),
+            session.token(),
+        )
+        .await;
+    }
+
     /// A public group anyone may join, created by `owner`: its `id` and its
     /// `conversation { id }`.
     pub async fn open_group(&self, owner: &Session, name: &str) -> Value {

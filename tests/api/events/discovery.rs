@@ -2,7 +2,6 @@
 //! a mutual like makes a match; a match ends by unmatching, by a block or
 //! by an account's deletion, each once, in the order it happened.
 
-use chrono::{Months, Utc};
 use serde_json::{Value, json};
 
 use super::*;
@@ -11,20 +10,7 @@ use crate::common::{PASSWORD, Session, TestApp, error_code, spawn_app_with};
 /// Someone on the dating side: an adult with a complete profile in Berlin.
 async fn dater(app: &TestApp, name: &str, gender: &str) -> Session {
     let session = app.register(name).await;
-    let birthdate = Utc::now()
-        .date_naive()
-        .checked_sub_months(Months::new(30 * 12 + 1))
-        .unwrap();
-    app.data(
-        "mutation($input: UpdateProfileInput!) { updateProfile(input: $input) { id } }",
-        json!({ "input": {
-            "birthdate": birthdate.to_string(),
-            "gender": gender,
-            "location": { "latitude": 52.5, "longitude": 13.4 },
-        } }),
-        session.token(),
-    )
-    .await;
+    app.make_dater(&session, gender).await;
     session
 }
 
